@@ -1,0 +1,456 @@
+"""Configuration model for ``config/flywheel.yaml``.
+
+One loader, :func:`load_config`, validates the whole file and reports *every* problem at once, each
+prefixed with its YAML path (``nims[1].gpus: must be ≥ 1``). Endpoints and secrets are not part of
+this file: they come from Airflow Connections (``flywheel_nemo``, ``flywheel_judge``, ``flywheel_es``,
+``flywheel_mongo``) or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV = "FLYWHEEL_CONFIG"
+WORKLOAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+
+WorkloadType = Literal["auto", "generic", "tool_calling", "classification"]
+IclSelection = Literal["uniform_distribution", "semantic_similarity"]
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """The configuration has problems; ``problems`` holds one ``path: message`` line each."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- sections
+class SplitConfig(_Model):
+    """How records become eval / train / val sets."""
+
+    eval_size: Annotated[int, Field(ge=1)] = 100
+    val_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    min_total_records: Annotated[int, Field(ge=1)] = 50
+    limit: Annotated[int, Field(ge=1)] | None = 1000
+    random_seed: int = 42
+    min_train_records: Annotated[int, Field(ge=1)] = 10
+
+
+class IclConfig(_Model):
+    """In-context-learning examples injected into the ICL evaluation set."""
+
+    enabled: bool = True
+    max_context_length: Annotated[int, Field(ge=256)] | None = None
+    reserved_tokens: Annotated[int, Field(ge=0)] = 2048
+    min_examples: Annotated[int, Field(ge=0)] = 1
+    max_examples: Annotated[int, Field(ge=1)] = 3
+    selection: IclSelection = "uniform_distribution"
+    relevance_ratio: Annotated[float, Field(ge=0, le=1)] = 0.7
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> IclConfig:
+        if self.min_examples > self.max_examples:
+            raise ValueError(f"min_examples ({self.min_examples}) must be ≤ max_examples ({self.max_examples})")
+        return self
+
+
+class LoraConfig(_Model):
+    adapter_dim: Annotated[int, Field(ge=1)] = 32
+    adapter_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+
+
+class TrainingConfig(_Model):
+    training_type: Literal["sft"] = "sft"
+    finetuning_type: Literal["lora", "all_weights"] = "lora"
+    epochs: Annotated[int, Field(ge=1)] = 2
+    batch_size: Annotated[int, Field(ge=1)] = 16
+    learning_rate: Annotated[float, Field(gt=0, lt=1)] = 0.0001
+
+
+class CustomizerConfig(_Model):
+    """Customizer target and resources for one NIM (NeMo ``customization/configs``)."""
+
+    target: str
+    gpus: Annotated[int, Field(ge=1)] = 1
+    num_nodes: Annotated[int, Field(ge=1)] = 1
+    tensor_parallel_size: Annotated[int, Field(ge=1)] = 1
+    data_parallel_size: Annotated[int, Field(ge=1)] = 1
+    use_sequence_parallel: bool = False
+    micro_batch_size: Annotated[int, Field(ge=1)] = 1
+    training_precision: str = "bf16-mixed"
+    max_seq_length: Annotated[int, Field(ge=128)] = 4096
+
+
+class NimConfig(_Model):
+    """A candidate NIM: deployed, evaluated (base / ICL / customized) and torn down per run."""
+
+    model_name: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
+    image: str | None = None
+    tag: str = "latest"
+    gpus: Annotated[int, Field(ge=1)] = 1
+    pvc_size: Annotated[str, Field(pattern=r"^\d+(Mi|Gi|Ti)$")] = "25Gi"
+    context_length: Annotated[int, Field(ge=256)] = 8192
+    customization_enabled: bool = False
+    customizer: CustomizerConfig | None = None
+    additional_envs: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _customizer_required(self) -> NimConfig:
+        if self.customization_enabled and self.customizer is None:
+            raise ValueError("customization_enabled needs a 'customizer' block (target, gpus, ...)")
+        return self
+
+    @property
+    def image_name(self) -> str:
+        return self.image or f"nvcr.io/nim/{self.model_name}"
+
+    @property
+    def deployment_name(self) -> str:
+        """DMS deployment name: the model name with ``/`` replaced, lower-case."""
+        return self.model_name.replace("/", "-").lower()
+
+
+class JudgeConfig(_Model):
+    """LLM judge: ``remote`` (OpenAI-compatible URL; key from connection ``flywheel_judge``), ``local``
+    (a shared NIM deployed through NeMo and never deleted by a run), or ``none``."""
+
+    mode: Literal["remote", "local", "none"] = "remote"
+    model_name: str = "meta/llama-3.3-70b-instruct"
+    url: str | None = None
+    image: str | None = None
+    tag: str = "latest"
+    gpus: Annotated[int, Field(ge=1)] = 4
+    pvc_size: str = "25Gi"
+    context_length: Annotated[int, Field(ge=256)] = 32768
+
+
+class EmbeddingConfig(_Model):
+    """Embedding model for semantic-similarity ICL selection."""
+
+    mode: Literal["remote", "local"] = "local"
+    model_name: str = "nvidia/llama-3.2-nv-embedqa-1b-v2"
+    url: str | None = None
+    image: str | None = None
+    tag: str = "latest"
+    gpus: Annotated[int, Field(ge=1)] = 1
+    pvc_size: str = "25Gi"
+    batch_size: Annotated[int, Field(ge=1, le=512)] = 32
+
+
+class PlatformConfig(_Model):
+    """NeMo platform behaviour. URLs and keys come from the ``flywheel_nemo`` connection."""
+
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "dfwbp"
+    request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    max_retries: Annotated[int, Field(ge=0)] = 5
+    poll_initial_s: Annotated[float, Field(gt=0)] = 5.0
+    poll_max_s: Annotated[float, Field(gt=0)] = 60.0
+    deployment_pending_timeout_s: Annotated[float, Field(gt=0)] = 1800.0
+    deployment_timeout_s: Annotated[float, Field(gt=0)] = 3600.0
+    model_sync_timeout_s: Annotated[float, Field(gt=0)] = 1800.0
+    customization_timeout_s: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    evaluation_timeout_s: Annotated[float, Field(gt=0)] = 3 * 3600.0
+    lease_poll_s: Annotated[float, Field(gt=0)] = 15.0
+    lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
+    evaluation_limit: Annotated[int, Field(ge=1)] | None = None
+
+
+class LogSourceConfig(_Model):
+    """Where production logs are read from. ``elasticsearch`` uses connection ``flywheel_es``."""
+
+    kind: Literal["elasticsearch", "file"] = "elasticsearch"
+    index: str = "flywheel"
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> LogSourceConfig:
+        if self.kind == "file" and not self.path:
+            raise ValueError("kind 'file' needs 'path' (a .jsonl, .jsonl.gz or .parquet file)")
+        return self
+
+
+class ArtifactsConfig(_Model):
+    """Artifact storage shared by all workers (env ``FLYWHEEL_ARTIFACTS`` wins over ``base``)."""
+
+    base: str | None = None
+    retention_days: Annotated[int, Field(ge=1)] = 30
+
+
+class ResultsConfig(_Model):
+    mongo_database: str = "flywheel"
+    mongo_collection: str = "results"
+
+
+class Defaults(_Model):
+    schedule: str | None = "@weekly"
+    split: SplitConfig = SplitConfig()
+    icl: IclConfig = IclConfig()
+    training: TrainingConfig = TrainingConfig()
+    lora: LoraConfig = LoraConfig()
+
+
+class WorkloadOverrides(_Model):
+    """Per-workload overrides: any field given here replaces the default for this workload."""
+
+    split: dict[str, Any] = Field(default_factory=dict)
+    icl: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    lora: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkloadConfig(_Model):
+    workload_id: Annotated[str, Field(pattern=WORKLOAD_ID_PATTERN)]
+    client_id: str | None = None
+    description: str = ""
+    schedule: str | None = "default"
+    workload_type: WorkloadType = "auto"
+    nims: list[str] | None = None
+    overrides: WorkloadOverrides = WorkloadOverrides()
+
+    @property
+    def dag_id(self) -> str:
+        return f"flywheel_{self.workload_id}"
+
+
+class FlywheelConfig(_Model):
+    platform: PlatformConfig = PlatformConfig()
+    log_source: LogSourceConfig = LogSourceConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
+    results: ResultsConfig = ResultsConfig()
+    judge: JudgeConfig = JudgeConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    defaults: Defaults = Defaults()
+    workloads: list[WorkloadConfig]
+    nims: Annotated[list[NimConfig], Field(min_length=1)]
+
+    # ------------------------------------------------------------------ resolved per-workload settings
+    def workload(self, workload_id: str) -> WorkloadConfig:
+        for w in self.workloads:
+            if w.workload_id == workload_id:
+                return w
+        raise KeyError(f"unknown workload '{workload_id}'")
+
+    def nim(self, model_name: str) -> NimConfig:
+        for n in self.nims:
+            if n.model_name == model_name:
+                return n
+        raise KeyError(f"unknown NIM '{model_name}'")
+
+    def nims_for(self, workload: WorkloadConfig) -> list[NimConfig]:
+        if workload.nims is None:
+            return list(self.nims)
+        return [self.nim(name) for name in workload.nims]
+
+    def schedule_for(self, workload: WorkloadConfig) -> str | None:
+        return self.defaults.schedule if workload.schedule == "default" else workload.schedule
+
+    def split_for(self, workload: WorkloadConfig) -> SplitConfig:
+        return _merged(self.defaults.split, workload.overrides.split)
+
+    def icl_for(self, workload: WorkloadConfig) -> IclConfig:
+        return _merged(self.defaults.icl, workload.overrides.icl)
+
+    def training_for(self, workload: WorkloadConfig) -> TrainingConfig:
+        return _merged(self.defaults.training, workload.overrides.training)
+
+    def lora_for(self, workload: WorkloadConfig) -> LoraConfig:
+        return _merged(self.defaults.lora, workload.overrides.lora)
+
+
+def _merged(base: M, override: dict[str, Any]) -> M:
+    return type(base).model_validate({**base.model_dump(), **override})
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def default_config_path() -> Path:
+    """``$FLYWHEEL_CONFIG``, else ``config/flywheel.yaml`` at the project root, else the packaged copy."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "config" / "flywheel.yaml"
+        if candidate.is_file():
+            return candidate
+    return Path("config/flywheel.yaml")
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> FlywheelConfig:
+    """Load and validate the configuration; raise :class:`ConfigError` listing every problem."""
+    p = Path(path) if path is not None else default_config_path()
+    source = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file: {exc.strerror or exc}"], source) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"invalid YAML{where}: {problem}"], source) from None
+    return validate_config(raw, source)
+
+
+def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): must be a mapping with 'workloads' and 'nims'"], source)
+    problems: list[str] = []
+    cfg: FlywheelConfig | None = None
+    try:
+        cfg = FlywheelConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc.errors(include_url=False)))
+    problems.extend(_cross_checks(raw))
+    if problems:
+        raise ConfigError(_unique(problems), source)
+    assert cfg is not None
+    return cfg
+
+
+def _cross_checks(raw: dict[str, Any]) -> list[str]:
+    """Checks spanning entries. They run on the raw data so they report alongside field errors."""
+    problems: list[str] = []
+    workloads = raw.get("workloads") if isinstance(raw.get("workloads"), list) else []
+    nims = raw.get("nims") if isinstance(raw.get("nims"), list) else []
+    problems += _duplicates(workloads, "workloads", "workload_id")
+    problems += _duplicates(nims, "nims", "model_name")
+    known = {n.get("model_name") for n in nims if isinstance(n, dict)}
+    for i, w in enumerate(workloads):
+        if not isinstance(w, dict) or not isinstance(w.get("nims"), list):
+            continue
+        for j, name in enumerate(w["nims"]):
+            if name not in known:
+                problems.append(f"workloads[{i}].nims[{j}]: '{name}' is not a configured NIM")
+    problems += _override_checks(raw, workloads)
+    return problems
+
+
+def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
+    """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
+    problems: list[str] = []
+    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    sections = {"split": SplitConfig, "icl": IclConfig, "training": TrainingConfig, "lora": LoraConfig}
+    for i, w in enumerate(workloads):
+        overrides = w.get("overrides") if isinstance(w, dict) else None
+        if not isinstance(overrides, dict):
+            continue
+        for name, model in sections.items():
+            ov = overrides.get(name)
+            if not isinstance(ov, dict) or not ov:
+                continue
+            base = defaults.get(name) if isinstance(defaults.get(name), dict) else {}
+            try:
+                model.model_validate({**base, **ov})
+            except ValidationError as exc:
+                for e in exc.errors(include_url=False):
+                    if e["loc"] and e["loc"][0] not in ov:
+                        continue  # the problem is in the defaults and is reported there
+                    e = {**e, "loc": ("workloads", i, "overrides", name, *e["loc"])}
+                    problems.extend(_format_errors([e]))
+        split = {**(defaults.get("split") or {}), **(overrides.get("split") or {})}
+        icl = {**(defaults.get("icl") or {}), **(overrides.get("icl") or {})}
+        problems += _icl_vs_split(split, icl, f"workloads[{i}].overrides")
+    if isinstance(defaults, dict):
+        problems += _icl_vs_split(defaults.get("split") or {}, defaults.get("icl") or {}, "defaults")
+    return problems
+
+
+def _icl_vs_split(split: Any, icl: Any, where: str) -> list[str]:
+    eval_size = split.get("eval_size", SplitConfig().eval_size) if isinstance(split, dict) else None
+    max_ex = icl.get("max_examples", IclConfig().max_examples) if isinstance(icl, dict) else None
+    if isinstance(eval_size, int) and isinstance(max_ex, int) and eval_size >= 1 and max_ex > eval_size:
+        return [f"{where}.icl.max_examples: must be ≤ split.eval_size ({eval_size})"]
+    return []
+
+
+def _duplicates(entries: list[Any], section: str, key: str) -> list[str]:
+    seen: dict[Any, int] = {}
+    problems = []
+    for i, e in enumerate(entries):
+        value = e.get(key) if isinstance(e, dict) else None
+        if value is None:
+            continue
+        if value in seen:
+            problems.append(f"{section}[{i}].{key}: duplicate '{value}' (first at {section}[{seen[value]}])")
+        else:
+            seen[value] = i
+    return problems
+
+
+def format_path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_errors(errors: Iterable[Any]) -> list[str]:
+    lines = []
+    for e in errors:
+        loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        lines.append(f"{format_path(loc)}: {_message(e)}")
+    return lines
+
+
+def _message(e: Any) -> str:
+    kind, ctx = e["type"], e.get("ctx") or {}
+    if kind == "greater_than_equal":
+        return f"must be ≥ {_num(ctx['ge'])}"
+    if kind == "greater_than":
+        return f"must be > {_num(ctx['gt'])}"
+    if kind == "less_than_equal":
+        return f"must be ≤ {_num(ctx['le'])}"
+    if kind == "less_than":
+        return f"must be < {_num(ctx['lt'])}"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    if kind == "string_pattern_mismatch":
+        return f"{e.get('input')!r} does not match {ctx.get('pattern')}"
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} item(s)"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be an integer"
+    if kind in ("float_parsing", "float_type"):
+        return "must be a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false"
+    if kind in ("string_type",):
+        return "must be a string"
+    if kind in ("list_type",):
+        return "must be a list"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "must be a mapping"
+    if kind == "value_error":
+        return re.sub(r"^Value error, ", "", e["msg"])
+    return e["msg"]
+
+
+def _num(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

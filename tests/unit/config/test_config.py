@@ -1,0 +1,149 @@
+"""Config loading: a valid file, and every error class with its exact one-line message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flywheel.config import ConfigError, FlywheelConfig, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[3]
+
+MINIMAL = {
+    "workloads": [{"workload_id": "w1", "client_id": "c1"}],
+    "nims": [{"model_name": "meta/llama-3.2-1b-instruct"}],
+}
+
+
+def problems(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw)
+    return info.value.problems
+
+
+def with_(**changes) -> dict:
+    return {**MINIMAL, **changes}
+
+
+def test_shipped_config_is_valid():
+    cfg = load_config(ROOT / "config" / "flywheel.yaml")
+    assert isinstance(cfg, FlywheelConfig)
+    assert [w.dag_id for w in cfg.workloads] == ["flywheel_customer_service", "flywheel_news_classifier"]
+    news = cfg.workload("news_classifier")
+    assert cfg.split_for(news).eval_size == 60  # override
+    assert cfg.split_for(cfg.workload("customer_service")).eval_size == 100  # default
+    assert cfg.schedule_for(news) == "@daily"
+    assert cfg.schedule_for(cfg.workload("customer_service")) == "@weekly"
+    assert cfg.nims[0].deployment_name == "meta-llama-3.2-1b-instruct"
+    assert cfg.nims[0].image_name == "nvcr.io/nim/meta/llama-3.2-1b-instruct"
+
+
+def test_defaults_follow_reference_where_sensible():
+    cfg = validate_config(MINIMAL)
+    assert (cfg.defaults.split.eval_size, cfg.defaults.split.val_ratio) == (100, 0.1)
+    assert (cfg.defaults.training.epochs, cfg.defaults.training.batch_size) == (2, 16)
+    assert (cfg.defaults.lora.adapter_dim, cfg.defaults.lora.adapter_dropout) == (32, 0.1)
+    assert cfg.defaults.icl.max_examples == 3 and cfg.defaults.icl.min_examples == 1
+    assert cfg.platform.namespace == "dfwbp"
+
+
+def test_unknown_key_is_refused_with_path():
+    assert problems(with_(nims=[{"model_name": "a/b", "gpu": 1}])) == ["nims[0].gpu: unknown key"]
+
+
+def test_gpus_must_be_positive():
+    raw = with_(nims=[{"model_name": "a/b"}, {"model_name": "a/c", "gpus": 0}])
+    assert problems(raw) == ["nims[1].gpus: must be ≥ 1"]
+
+
+def test_duplicate_workload_ids():
+    raw = with_(workloads=[{"workload_id": "w"}, {"workload_id": "x"}, {"workload_id": "w"}])
+    assert problems(raw) == ["workloads[2].workload_id: duplicate 'w' (first at workloads[0])"]
+
+
+def test_duplicate_model_names():
+    raw = with_(nims=[{"model_name": "a/b"}, {"model_name": "a/b"}])
+    assert problems(raw) == ["nims[1].model_name: duplicate 'a/b' (first at nims[0])"]
+
+
+def test_eval_size_below_one():
+    assert problems(with_(defaults={"split": {"eval_size": 0}})) == ["defaults.split.eval_size: must be ≥ 1"]
+
+
+@pytest.mark.parametrize(("ratio", "message"), [(0, "must be > 0"), (1, "must be < 1"), (1.5, "must be < 1")])
+def test_val_ratio_outside_open_interval(ratio, message):
+    assert problems(with_(defaults={"split": {"val_ratio": ratio}})) == [f"defaults.split.val_ratio: {message}"]
+
+
+def test_bad_override_is_reported_at_its_path():
+    raw = with_(workloads=[{"workload_id": "w", "overrides": {"split": {"val_ratio": 2}}}])
+    assert problems(raw) == ["workloads[0].overrides.split.val_ratio: must be < 1"]
+
+
+def test_workload_nim_subset_must_exist():
+    raw = with_(workloads=[{"workload_id": "w", "nims": ["meta/nope"]}])
+    assert problems(raw) == ["workloads[0].nims[0]: 'meta/nope' is not a configured NIM"]
+
+
+def test_customization_needs_customizer_block():
+    raw = with_(nims=[{"model_name": "a/b", "customization_enabled": True}])
+    assert problems(raw) == ["nims[0]: customization_enabled needs a 'customizer' block (target, gpus, ...)"]
+
+
+def test_missing_sections_and_wrong_types():
+    assert problems({"workloads": []}) == ["nims: required"]
+    assert problems(with_(nims=[{"model_name": "a/b", "gpus": "two"}])) == ["nims[0].gpus: must be an integer"]
+
+
+def test_icl_examples_cannot_exceed_eval_size():
+    raw = with_(defaults={"split": {"eval_size": 2}, "icl": {"max_examples": 3}})
+    assert problems(raw) == ["defaults.icl.max_examples: must be ≤ split.eval_size (2)"]
+
+
+def test_three_mistakes_give_three_lines(tmp_path):
+    raw = {
+        "workloads": [{"workload_id": "w"}, {"workload_id": "w"}],
+        "nims": [{"model_name": "a/b", "gpus": 0}],
+        "defaults": {"split": {"eval_size": 0}},
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", "check-config", str(path)], capture_output=True, text=True
+    )
+    assert out.returncode == 1
+    assert sorted(out.stdout.splitlines()) == sorted([
+        "defaults.split.eval_size: must be ≥ 1",
+        "nims[0].gpus: must be ≥ 1",
+        "workloads[1].workload_id: duplicate 'w' (first at workloads[0])",
+    ])
+
+
+def test_env_variable_selects_another_file(tmp_path, monkeypatch):
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(with_(workloads=[{"workload_id": "from_env"}])))
+    monkeypatch.setenv("FLYWHEEL_CONFIG", str(path))
+    assert load_config().workloads[0].workload_id == "from_env"
+
+
+def test_invalid_yaml_and_missing_file_are_one_line(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("workloads: [\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert len(info.value.problems) == 1 and info.value.problems[0].startswith("invalid YAML at line")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "absent.yaml")
+    assert info.value.problems[0].startswith("cannot read config file")
+
+
+def test_check_config_ok_output():
+    out = subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", "check-config", str(ROOT / "config" / "flywheel.yaml")],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0 and out.stdout.splitlines()[0] == "ok"
