@@ -191,6 +191,15 @@ class ArtifactsConfig(_Model):
     retention_days: Annotated[int, Field(ge=1)] = 30
 
 
+class AirflowConfig(_Model):
+    """How the DAGs run in Airflow."""
+
+    retries: Annotated[int, Field(ge=0)] = 2
+    retry_delay_s: Annotated[float, Field(ge=0)] = 60.0
+    start_date: str = "2025-01-01"
+    tags: list[str] = Field(default_factory=list)
+
+
 class ResultsConfig(_Model):
     mongo_database: str = "flywheel"
     mongo_collection: str = "results"
@@ -230,6 +239,7 @@ class WorkloadConfig(_Model):
 class FlywheelConfig(_Model):
     platform: PlatformConfig = PlatformConfig()
     log_source: LogSourceConfig = LogSourceConfig()
+    airflow: AirflowConfig = AirflowConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     results: ResultsConfig = ResultsConfig()
     judge: JudgeConfig = JudgeConfig()

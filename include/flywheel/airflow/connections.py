@@ -1,0 +1,120 @@
+"""Endpoints and secrets from Airflow Connections (never from config files, XCom or logs).
+
+- ``flywheel_nemo``  (http): host = NeMo base URL, password = API key (optional),
+  extra ``{"nim_url": ..., "datastore_url": ..., "namespace": ...}`` (both URLs default to the host).
+- ``flywheel_judge`` (http): host = full chat-completions URL of a remote judge, password = API key.
+- ``flywheel_es``    (elasticsearch): the log store.
+- ``flywheel_mongo`` (mongo): optional results store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flywheel.config import FlywheelConfig
+    from flywheel.nemo import NemoEndpoints
+
+NEMO_CONN = "flywheel_nemo"
+JUDGE_CONN = "flywheel_judge"
+ES_CONN = "flywheel_es"
+MONGO_CONN = "flywheel_mongo"
+
+
+def _url_of(conn: Any) -> str:
+    host = (conn.host or "").rstrip("/")
+    if not host:
+        raise ValueError(f"connection '{conn.conn_id}' has no host")
+    if "://" not in host:
+        scheme = conn.schema if conn.schema in ("http", "https") else "http"
+        host = f"{scheme}://{host}"
+    if conn.port and host.count(":") < 2:
+        host = f"{host}:{conn.port}"
+    return host
+
+
+def endpoints_from_connection(
+    conn: Any, namespace: str, timeout_s: float = 30.0, max_retries: int = 5
+) -> NemoEndpoints:
+    from flywheel.nemo import NemoEndpoints
+
+    extra = conn.extra_dejson or {}
+    base = _url_of(conn)
+    return NemoEndpoints(
+        base_url=base,
+        nim_url=str(extra.get("nim_url") or base).rstrip("/"),
+        datastore_url=str(extra.get("datastore_url") or base).rstrip("/"),
+        api_key=conn.password or None,
+        namespace=str(extra.get("namespace") or namespace),
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+    )
+
+
+def nemo_endpoints(cfg: FlywheelConfig, conn_id: str = NEMO_CONN) -> NemoEndpoints:
+    from airflow.sdk import BaseHook
+
+    p = cfg.platform
+    return endpoints_from_connection(BaseHook.get_connection(conn_id), p.namespace, p.request_timeout_s, p.max_retries)
+
+
+async def anemo_endpoints(
+    conn_id: str, namespace: str, timeout_s: float = 30.0, max_retries: int = 5
+) -> NemoEndpoints:
+    from airflow.sdk import BaseHook
+
+    return endpoints_from_connection(await BaseHook.aget_connection(conn_id), namespace, timeout_s, max_retries)
+
+
+@dataclass(frozen=True)
+class JudgeEndpoint:
+    mode: str
+    model_name: str
+    url: str | None
+    api_key: str | None
+
+    def public(self) -> dict[str, Any]:
+        """What may go to XCom and logs: no key."""
+        return {"mode": self.mode, "model_name": self.model_name, "url": self.url, "has_key": bool(self.api_key)}
+
+
+def judge_endpoint(cfg: FlywheelConfig) -> JudgeEndpoint:
+    """The judge as configured; a remote judge's URL and key come from ``flywheel_judge`` when it exists."""
+    judge = cfg.judge
+    url, key = judge.url, None
+    if judge.mode == "remote":
+        conn = optional_connection(JUDGE_CONN)
+        if conn is not None:
+            url = _url_of(conn) if conn.host else url
+            key = conn.password or None
+            model = (conn.extra_dejson or {}).get("model_name")
+            if model:
+                return JudgeEndpoint("remote", str(model), url, key)
+    return JudgeEndpoint(judge.mode, judge.model_name, url, key)
+
+
+def optional_connection(conn_id: str) -> Any | None:
+    from airflow.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # AirflowNotFoundException lives in different modules across 3.x releases
+        if "isn't defined" in str(exc) or "not found" in str(exc).lower() or type(exc).__name__.endswith("NotFound"):
+            return None
+        raise
+
+
+def es_connection_uri() -> str | None:
+    conn = optional_connection(ES_CONN)
+    if conn is None:
+        return None
+    extra = conn.extra_dejson or {}
+    scheme = extra.get("scheme") or (conn.schema if conn.schema in ("http", "https") else "http")
+    host = conn.host or "127.0.0.1"
+    if "://" in host:
+        base = host.rstrip("/")
+    else:
+        auth = f"{conn.login}:{conn.password}@" if conn.login else ""
+        base = f"{scheme}://{auth}{host}:{conn.port or 9200}"
+    return base

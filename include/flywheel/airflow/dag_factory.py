@@ -1,0 +1,158 @@
+"""Builds one DAG per configured workload (design §2). Used by ``dags/flywheel.py``.
+
+Parse-time work is reading and validating the config file; clients, pandas, scikit-learn and the
+platform are only touched inside tasks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flywheel.config import ConfigError, FlywheelConfig, WorkloadConfig, default_config_path, validate_config
+
+GROUP = "nim_experiment"
+
+
+def doc_md(cfg: FlywheelConfig, w: WorkloadConfig) -> str:
+    nims = ", ".join(f"`{n.model_name}`" for n in cfg.nims_for(w))
+    return f"""### Data flywheel: `{w.workload_id}`
+{w.description}
+
+Pulls the logs of workload `{w.workload_id}` (client `{w.client_id or 'any'}`), validates and de-duplicates
+them, builds stratified eval / train / val sets (+ ICL examples), uploads them to the NeMo Data Store, then
+for each candidate NIM ({nims}) deploys it (one GPU lease at a time, pool `flywheel_gpu`), runs base, ICL
+and LoRA-customized evaluations and tears it down. `report` returns the scores (XCom); `check_results`
+fails the run when any experiment failed. Trigger with the form to override split, ICL and training
+settings for one run.
+"""
+
+
+def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
+    import pendulum
+    from airflow.sdk import DAG, task, task_group
+
+    from flywheel.airflow import tasks as t
+    from flywheel.airflow.experiments import (
+        GPU_POOL,
+        CustomizeOperator,
+        DeployNimOperator,
+        EvaluationOperator,
+        TeardownNimOperator,
+    )
+    from flywheel.airflow.run_settings import params_for
+
+    default_args = {"retries": cfg.airflow.retries, "retry_delay": timedelta(seconds=cfg.airflow.retry_delay_s)}
+    with DAG(
+        dag_id=w.dag_id,
+        schedule=cfg.schedule_for(w),
+        start_date=pendulum.parse(cfg.airflow.start_date, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["flywheel", w.workload_id, w.workload_type, *cfg.airflow.tags],
+        doc_md=doc_md(cfg, w),
+        params=params_for(cfg, w),
+        default_args=default_args,
+        description=w.description or f"Data flywheel for {w.workload_id}",
+    ) as dag:
+
+        @task(multiple_outputs=False)
+        def extract_records(params: Any = None, dag_run: Any = None) -> Any:
+            return t.extract_records(config_path, w.workload_id, dict(params or {}), w.dag_id, dag_run.run_id)
+
+        @task(multiple_outputs=False)
+        def build_datasets(extracted: Any, dag_run: Any = None) -> Any:
+            return t.build_datasets(config_path, extracted, w.dag_id, dag_run.run_id)
+
+        @task(multiple_outputs=False)
+        def upload_datasets(extracted: Any, built: Any, dag_run: Any = None) -> Any:
+            return t.upload_datasets(config_path, extracted, built, w.dag_id, dag_run.run_id)
+
+        @task(multiple_outputs=False)
+        def prepare_judge(built: Any) -> Any:
+            return t.prepare_judge(config_path, built)
+
+        @task(multiple_outputs=False)
+        def select_nims(extracted: Any, built: Any) -> Any:
+            return t.select_nims(config_path, extracted, built)
+
+        extracted = extract_records()
+        built = build_datasets(extracted)
+        uploaded = upload_datasets(extracted, built)
+        judge = prepare_judge(built)
+        plans = select_nims(extracted, built)
+
+        common = {"run": extracted["settings"], "config_path": config_path,
+                  "map_index_template": "{{ nim_label }}"}
+
+        @task_group(group_id=GROUP)
+        def nim_experiment(plan: Any) -> Any:
+            deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
+            evals = {
+                exp: EvaluationOperator(task_id=f"{exp}_eval", plan=plan, experiment=exp, datasets=uploaded,
+                                        judge=judge, workload_type=built["workload_type"], **common)
+                for exp in ("base", "icl", "customized")
+            }
+            customize = CustomizeOperator(task_id="customize", plan=plan, datasets=uploaded, **common)
+            teardown = TeardownNimOperator(task_id="teardown_nim", plan=plan, **common)
+            deploy >> [evals["base"], evals["icl"], customize]
+            customize >> evals["customized"]
+            [evals["base"], evals["icl"], evals["customized"]] >> teardown.as_teardown(setups=deploy)
+            return teardown
+
+        experiments = nim_experiment.expand(plan=plans)
+        judge >> experiments
+
+        @task(trigger_rule="all_done", multiple_outputs=False)
+        def report(ti: Any = None, dag_run: Any = None) -> Any:
+            def pull(task_id: str) -> Any:
+                return ti.xcom_pull(task_ids=task_id, key="return_value")
+            return t.report(config_path, ti, w.dag_id, dag_run.run_id, pull("extract_records"),
+                            pull("build_datasets"), pull("upload_datasets"), pull("select_nims"))
+
+        @task(trigger_rule="all_done", retries=0)
+        def check_results(ti: Any = None) -> str:
+            return t.check_results(ti.xcom_pull(task_ids="report", key="return_value"))
+
+        summary = report()
+        experiments >> summary
+        [uploaded, plans, judge] >> summary
+        summary >> check_results()
+    return dag
+
+
+# ------------------------------------------------------------------------------------------ config loading
+_WORKLOAD_PROBLEM = re.compile(r"^workloads\[(\d+)\]")
+
+
+def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[str], str]:
+    """(config, broken-workload messages, path). A problem inside one workload entry drops only that
+    workload; a problem anywhere else breaks every DAG (raised)."""
+    config_path = str(Path(path) if path else default_config_path())
+    from flywheel.config import load_config
+
+    try:
+        return load_config(config_path), [], config_path
+    except ConfigError as exc:
+        scoped = [p for p in exc.problems if _WORKLOAD_PROBLEM.match(p)]
+        if len(scoped) != len(exc.problems):
+            raise
+        raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        bad = sorted({int(_WORKLOAD_PROBLEM.match(p).group(1)) for p in scoped})  # type: ignore[union-attr]
+        names = {i: (raw["workloads"][i] or {}).get("workload_id", f"#{i}") for i in bad}
+        raw["workloads"] = [wl for i, wl in enumerate(raw["workloads"]) if i not in bad]
+        cfg = validate_config(raw, config_path)
+        broken = [f"workload '{names[int(_WORKLOAD_PROBLEM.match(p).group(1))]}' ({p})"  # type: ignore[union-attr]
+                  for p in scoped]
+        return cfg, broken, config_path
+
+
+def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any]:
+    """``{dag_id: DAG}`` for every valid workload (or just ``only`` when Airflow parses for one task)."""
+    cfg, _, config_path = load_for_dags(path)
+    assert cfg is not None
+    return {w.dag_id: build_dag(cfg, w, config_path) for w in cfg.workloads if only in (None, w.dag_id)}

@@ -1,0 +1,74 @@
+"""Run results (design §5): normalise experiment entries into the report, store them in MongoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXPERIMENTS = ("base", "icl", "customized")
+
+
+def normalise(plans: list[dict[str, Any]], found: dict[tuple[str, str], dict[str, Any]],
+              deploy_errors: dict[str, str]) -> list[dict[str, Any]]:
+    """One entry per (NIM, experiment), whatever happened: missing entries become failed or skipped.
+
+    ``found`` maps (nim, experiment) to the entry an experiment task left; ``deploy_errors`` maps a NIM to
+    its deployment failure. An experiment with no entry never ran: failed when its NIM's deployment
+    failed (or anything upstream did), skipped when the plan did not include it.
+    """
+    out = []
+    for plan in plans:
+        nim = plan["model_name"]
+        wanted = {"base": True, "icl": bool(plan.get("icl")), "customized": bool(plan.get("customize"))}
+        for exp in EXPERIMENTS:
+            e = found.get((nim, exp))
+            if e is None:
+                if not wanted[exp]:
+                    e = _entry(nim, exp, "skipped", "not planned for this NIM/run")
+                elif nim in deploy_errors:
+                    e = _entry(nim, exp, "failed", f"not run: {deploy_errors[nim]}")
+                else:
+                    e = _entry(nim, exp, "failed", "not run: an upstream task failed (see task logs)")
+            out.append(_clean(e))
+    return out
+
+
+def _entry(nim: str, exp: str, status: str, error: str | None) -> dict[str, Any]:
+    return {"nim": nim, "experiment": exp, "status": status, "scores": {}, "error": error,
+            "job_id": None, "duration_s": None}
+
+
+def _clean(e: dict[str, Any]) -> dict[str, Any]:
+    scores = {k: float(v) for k, v in (e.get("scores") or {}).items() if isinstance(v, int | float)}
+    return {**_entry(e["nim"], e["experiment"], e.get("status", "failed"), e.get("error")),
+            "scores": scores, "job_id": e.get("job_id"), "duration_s": e.get("duration_s")}
+
+
+def best_candidates(results: list[dict[str, Any]], primary: str) -> dict[str, Any] | None:
+    scored = [r for r in results if r["status"] == "completed" and primary in r["scores"]]
+    if not scored:
+        return None
+    top = max(scored, key=lambda r: r["scores"][primary])
+    return {"nim": top["nim"], "experiment": top["experiment"], "metric": primary, "score": top["scores"][primary]}
+
+
+PRIMARY_METRIC = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
+
+
+def store_in_mongo(conn_id: str, database: str, collection: str, dag_id: str, run_id: str,
+                   summary: dict[str, Any]) -> int:
+    """Upsert one document per (dag_id, run_id, nim, experiment) plus the run summary. Idempotent."""
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    hook = MongoHook(mongo_conn_id=conn_id)
+    client = hook.get_conn()
+    coll = client[database][collection]
+    runs = client[database][f"{collection}_runs"]
+    n = 0
+    for r in summary["results"]:
+        key = {"dag_id": dag_id, "run_id": run_id, "nim": r["nim"], "experiment": r["experiment"]}
+        doc = {**key, **r, "workload_id": summary["workload_id"], "workload_type": summary.get("workload_type")}
+        coll.replace_one(key, doc, upsert=True)
+        n += 1
+    runs.replace_one({"dag_id": dag_id, "run_id": run_id}, {"dag_id": dag_id, "run_id": run_id, **summary},
+                     upsert=True)
+    return n

@@ -1,0 +1,268 @@
+"""Task callables for the data side and the report (the DAG factory wraps them in ``@task``).
+
+Each returns a small JSON-able summary (XCom carries names, counts and URIs, never records).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from flywheel.airflow import artifacts
+from flywheel.airflow.results import EXPERIMENTS, PRIMARY_METRIC, best_candidates, normalise, store_in_mongo
+from flywheel.airflow.run_settings import RunSettings
+from flywheel.config import FlywheelConfig, load_config
+
+log = logging.getLogger(__name__)
+MAX_MAPPED_NIMS = 1024  # [core] max_map_length default
+
+
+def _fail(message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(message)
+
+
+def _config(config_path: str | None) -> FlywheelConfig:
+    return load_config(config_path)
+
+
+def _settings(extracted: dict[str, Any]) -> RunSettings:
+    return RunSettings.model_validate(extracted["settings"])
+
+
+# ------------------------------------------------------------------------------------------------- extract
+def extract_records(config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str,
+                    run_id: str) -> dict[str, Any]:
+    from flywheel.airflow.connections import es_connection_uri
+    from flywheel.records.sources import export_snapshot, open_log_source
+
+    cfg = _config(config_path)
+    settings = RunSettings.resolve(cfg, cfg.workload(workload_id), params)
+    uri = None
+    if cfg.log_source.kind == "elasticsearch":
+        uri = es_connection_uri()
+        if uri is None:
+            _fail("log_source is elasticsearch but Airflow connection 'flywheel_es' is not defined")
+    base_dir = Path(config_path).resolve().parent if config_path else None
+    source = open_log_source(cfg.log_source, connection_uri=uri, base_dir=base_dir)
+    target = artifacts.run_uri(cfg, dag_id, run_id, "snapshot")
+    local = artifacts.local_dir_for(target)
+    summary = export_snapshot(source, local / "records.jsonl", settings.workload_id, settings.client_id,
+                              settings.since, settings.until, None)
+    artifacts.publish(local, target)
+    pruned = artifacts.prune_old_runs(cfg, dag_id, run_id)
+    log.info("extracted %s records for %s/%s into %s (rejected while reading: %s)%s", summary.get("written"),
+             settings.workload_id, settings.client_id, target, summary.get("rejected") or {},
+             f"; pruned {len(pruned)} old run folder(s)" if pruned else "")
+    return {"settings": settings.model_dump(mode="json"), "snapshot": target, "extract": summary}
+
+
+# --------------------------------------------------------------------------------------------------- build
+def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+    from flywheel.datasets import BuildOptions, DatasetError
+    from flywheel.datasets import build_datasets as build
+
+    cfg, settings = _config(config_path), _settings(extracted)
+    nims = settings.nim_configs(cfg)
+    options = BuildOptions(
+        workload_id=settings.workload_id, client_id=settings.client_id, workload_type=settings.workload_type,
+        split=settings.split, icl=settings.icl, context_length=min(n.context_length for n in nims),
+    )
+    embedder = _embedder(cfg) if settings.icl.enabled and settings.icl.selection == "semantic_similarity" else None
+    snapshot = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
+    target = artifacts.run_uri(cfg, dag_id, run_id, "datasets")
+    local = artifacts.local_dir_for(target)
+    try:
+        result = build(snapshot, options, local, embedder=embedder)
+    except DatasetError as exc:
+        _fail(f"cannot build datasets for {settings.workload_id}: {exc}")
+    artifacts.publish(local, target)
+    stats = result.stats
+    counts = {k: _count_lines(p) for k, p in result.files.items()}
+    log.info("datasets for %s (%s): %s; read %s, used %s, invalid %s, duplicates %s", settings.workload_id,
+             result.workload_type, counts, stats.get("read"), stats.get("used"), stats.get("invalid"),
+             stats.get("duplicates"))
+    return {
+        "workload_type": result.workload_type, "uri": target,
+        "files": {k: Path(p).name for k, p in result.files.items()}, "counts": counts,
+        "stats": {k: stats.get(k) for k in ("read", "used", "invalid", "duplicates", "filtered")},
+    }
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _embedder(cfg: FlywheelConfig) -> Any:
+    from flywheel.airflow.connections import nemo_endpoints
+    from flywheel.nemo import NemoClient
+
+    class NimEmbedder:
+        def embed(self, texts: list[str]) -> list[list[float]]:
+            with NemoClient(nemo_endpoints(cfg)) as c:
+                return c.embed(texts, cfg.embedding.model_name)
+
+    return NimEmbedder()
+
+
+# -------------------------------------------------------------------------------------------------- upload
+def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
+    """Unique per run (the reference's names collided within a second) and valid repo names."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", workload_id.lower()).strip("-")[:40]
+    tag = hashlib.sha1(f"{dag_id}/{run_id}".encode()).hexdigest()[:10]
+    return {kind: f"flywheel-{kind}-{slug}-{tag}" for kind in ("eval", "icl", "train")}
+
+
+def upload_datasets(config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str,
+                    run_id: str) -> dict[str, Any]:
+    from flywheel.airflow.connections import nemo_endpoints
+    from flywheel.nemo import NemoClient
+
+    cfg, settings = _config(config_path), _settings(extracted)
+    names = dataset_names(settings.workload_id, dag_id, run_id)
+    local = artifacts.fetch(built["uri"])
+    files, counts = built["files"], built["counts"]
+    plan: dict[str, dict[str, Path]] = {"eval": {"eval_data.jsonl": local / files["eval"]}}
+    if "icl" in files:
+        plan["icl"] = {"eval_data.jsonl": local / files["icl"]}
+    plan["train"] = {"training/train_data.jsonl": local / files["train"],
+                     "validation/val_data.jsonl": local / files["val"]}
+    out: dict[str, Any] = {}
+    with NemoClient(nemo_endpoints(cfg)) as c:
+        c.ensure_namespace()
+        for kind, kind_files in plan.items():
+            url = c.upload_dataset(names[kind], kind_files, description=f"flywheel {kind} set for {dag_id}/{run_id}")
+            out[kind] = {"name": names[kind], "files_url": url, "records": counts["eval" if kind == "icl" else kind]}
+            log.info("uploaded %s dataset %s (%s records) -> %s", kind, names[kind], out[kind]["records"], url)
+    out["train"]["val_records"] = counts.get("val", 0)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- judge
+def judge_needed(workload_type: str, cfg: FlywheelConfig) -> bool:
+    if workload_type == "generic":
+        return True
+    return workload_type == "tool_calling" and cfg.judge.mode != "none"
+
+
+def prepare_judge(config_path: str | None, built: dict[str, Any]) -> dict[str, Any] | None:
+    from flywheel.airflow.connections import judge_endpoint
+
+    cfg = _config(config_path)
+    wtype = built["workload_type"]
+    if not judge_needed(wtype, cfg):
+        log.info("no LLM judge needed for a %s workload", wtype)
+        return None
+    judge = judge_endpoint(cfg)
+    if judge.mode == "none":
+        _fail("generic workloads are scored by an LLM judge, but judge.mode is 'none' in config")
+    if judge.mode == "remote":
+        from flywheel.nemo import check_chat_endpoint
+
+        if not judge.url:
+            _fail("judge.mode is remote but no URL: define connection 'flywheel_judge' (host = chat-completions URL)")
+        check_chat_endpoint(judge.url, judge.model_name, judge.api_key, timeout_s=cfg.platform.request_timeout_s)
+        log.info("remote judge %s at %s answers", judge.model_name, judge.url)
+    else:
+        _ensure_local_judge(cfg)
+    return judge.public()
+
+
+def _ensure_local_judge(cfg: FlywheelConfig) -> None:
+    """The local judge NIM is shared by all runs: deploy if absent, never delete here."""
+    import time
+
+    from flywheel.airflow.connections import nemo_endpoints
+    from flywheel.config import NimConfig
+    from flywheel.nemo import NemoClient
+
+    j = cfg.judge
+    nim = NimConfig(model_name=j.model_name, image=j.image, tag=j.tag, gpus=j.gpus, pvc_size=j.pvc_size,
+                    context_length=j.context_length)
+    with NemoClient(nemo_endpoints(cfg)) as c:
+        if c.get_deployment(nim.deployment_name) is None:
+            c.create_deployment(nim, {"flywheel_role": "judge"})
+            log.info("deployed shared local judge %s", nim.deployment_name)
+        deadline = time.monotonic() + cfg.platform.deployment_timeout_s
+        while j.model_name not in c.list_models():
+            if time.monotonic() > deadline:
+                _fail(f"local judge {j.model_name} not served after {cfg.platform.deployment_timeout_s:.0f}s")
+            time.sleep(cfg.platform.poll_initial_s)
+
+
+# -------------------------------------------------------------------------------------------------- select
+def select_nims(config_path: str | None, extracted: dict[str, Any], built: dict[str, Any]) -> list[dict[str, Any]]:
+    cfg, settings = _config(config_path), _settings(extracted)
+    plans = [p.model_dump() for p in settings.plans(cfg, built["workload_type"])]
+    if len(plans) > MAX_MAPPED_NIMS:
+        _fail(f"{len(plans)} NIMs selected; at most {MAX_MAPPED_NIMS} can be mapped in one run")
+    log.info("experiments: %s", "; ".join(
+        f"{p['model_name']}: base{', icl' if p['icl'] else ''}{', customized' if p['customize'] else ''}"
+        for p in plans))
+    return plans
+
+
+# -------------------------------------------------------------------------------------------------- report
+TASK_EXPERIMENT = {"base_eval": "base", "icl_eval": "icl", "customized_eval": "customized", "customize": "customized"}
+
+
+def collect_entries(ti: Any, group: str, count: int) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    deploy_errors: dict[str, str] = {}
+    for i in range(count):
+        d = ti.xcom_pull(task_ids=f"{group}.deploy_nim", key="entry", map_indexes=i)
+        if d:
+            deploy_errors[d["nim"]] = d.get("error") or "deployment failed"
+        for task in ("base_eval", "icl_eval", "customized_eval", "customize"):
+            for key in ("return_value", "entry"):
+                e = ti.xcom_pull(task_ids=f"{group}.{task}", key=key, map_indexes=i)
+                if isinstance(e, dict) and e.get("experiment") in EXPERIMENTS:
+                    found.setdefault((e["nim"], e["experiment"]), e)
+    return found, deploy_errors
+
+
+def report(config_path: str | None, ti: Any, dag_id: str, run_id: str, extracted: dict[str, Any] | None,
+           built: dict[str, Any] | None, uploaded: dict[str, Any] | None,
+           plans: list[dict[str, Any]] | None) -> dict[str, Any]:
+    from flywheel.airflow.connections import MONGO_CONN, optional_connection
+
+    cfg = _config(config_path)
+    settings = _settings(extracted) if extracted else None
+    plans = list(plans or [])
+    found, deploy_errors = collect_entries(ti, "nim_experiment", len(plans))
+    results = normalise(plans, found, deploy_errors)
+    wtype = (built or {}).get("workload_type")
+    summary = {
+        "workload_id": settings.workload_id if settings else None,
+        "client_id": settings.client_id if settings else None,
+        "workload_type": wtype,
+        "datasets": {k: {"name": v["name"], "records": v["records"]} for k, v in (uploaded or {}).items()},
+        "results": results,
+        "best": best_candidates(results, PRIMARY_METRIC.get(wtype or "", "")) if wtype else None,
+    }
+    for r in results:
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in r["scores"].items()) or r["error"] or ""
+        log.info("%-40s %-10s %-9s %s", r["nim"], r["experiment"], r["status"], shown)
+    if optional_connection(MONGO_CONN) is not None:
+        n = store_in_mongo(MONGO_CONN, cfg.results.mongo_database, cfg.results.mongo_collection, dag_id, run_id,
+                           summary)
+        log.info("stored %d result document(s) in MongoDB %s.%s", n, cfg.results.mongo_database,
+                 cfg.results.mongo_collection)
+    return summary
+
+
+def check_results(summary: dict[str, Any] | None) -> str:
+    """Fail the run (after teardown and report) when anything failed."""
+    if not summary or not summary.get("workload_type"):
+        _fail("the run produced no datasets: see the first failed task (extract/build/upload)")
+    failed = [r for r in summary["results"] if r["status"] == "failed"]
+    if failed:
+        _fail(f"{len(failed)} experiment(s) failed: " + "; ".join(
+            f"{r['nim']}/{r['experiment']}: {r['error']}" for r in failed))
+    done = sum(1 for r in summary["results"] if r["status"] == "completed")
+    return f"{done} experiment(s) completed"
