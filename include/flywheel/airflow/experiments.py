@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from flywheel.airflow.connections import NEMO_CONN
+from flywheel.airflow.links import NemoJobLink, push_link
 
 GPU_POOL = "flywheel_gpu"
 ROLE_CANDIDATE = "candidate"
@@ -35,7 +36,8 @@ def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
 class _ExperimentOperator(BaseOperator):
     """Shared plumbing: config, clients, the task state store, sibling XComs, result entries."""
 
-    template_fields = ()
+    template_fields = ("plan", "run")
+    operator_extra_links = (NemoJobLink(),)
 
     def __init__(self, *, plan: Any, run: Any, config_path: str | None = None,
                  conn_id: str = NEMO_CONN, **kwargs: Any) -> None:
@@ -73,6 +75,11 @@ class _ExperimentOperator(BaseOperator):
     def pull(self, context: Any, task: str, key: str = "return_value") -> Any:
         ti = context["ti"]
         return ti.xcom_pull(task_ids=self.sibling(task), key=key, map_indexes=ti.map_index)
+
+    def base_url(self) -> str:
+        from flywheel.airflow.connections import nemo_endpoints
+
+        return str(nemo_endpoints(self.cfg(), self.conn_id).base_url).rstrip("/")
 
     def owner(self, context: Any) -> str:
         return f"{context['dag'].dag_id}/{context['run_id']}"
@@ -126,6 +133,8 @@ class DeployNimOperator(_ExperimentOperator):
                 self.log.info("GPU lease taken: created deployment %s/%s for %s (%d GPU)",
                               cfg.platform.namespace, nim.deployment_name, nim.model_name, nim.gpus)
         store.set("deployment", nim.deployment_name)
+        push_link(context, f"{self.base_url()}/v1/deployment/model-deployments/{cfg.platform.namespace}/"
+                           f"{nim.deployment_name}")
         context["ti"].xcom_push(key="deployment", value={"name": nim.deployment_name, "owner": owner})
         store.set("deploy_started", time.time())
         self.defer(trigger=self.wait_trigger("deployment_ready", nim.deployment_name,
@@ -166,6 +175,8 @@ class DeployNimOperator(_ExperimentOperator):
 
 class EvaluationOperator(_ExperimentOperator):
     """One evaluation job (base, icl or customized) through NeMo Evaluator."""
+
+    template_fields = ("plan", "run", "datasets", "judge", "workload_type")
 
     def __init__(self, *, experiment: str, datasets: Any, judge: Any, workload_type: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -214,6 +225,7 @@ class EvaluationOperator(_ExperimentOperator):
         store.set("job_id", job_id)
         store.set("started", time.time())
         context["ti"].xcom_push(key="job", value=job_id)
+        push_link(context, f"{self.base_url()}/v1/evaluation/jobs/{job_id}")
         self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
         return self._defer(job_id)
 
@@ -254,6 +266,8 @@ class EvaluationOperator(_ExperimentOperator):
 class CustomizeOperator(_ExperimentOperator):
     """LoRA customization through NeMo Customizer; done when the adapter is served by the NIM proxy."""
 
+    template_fields = ("plan", "run", "datasets")
+
     def __init__(self, *, datasets: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.datasets = datasets
@@ -288,6 +302,7 @@ class CustomizeOperator(_ExperimentOperator):
             store.set("started", time.time())
             self._job_id = job_id
             context["ti"].xcom_push(key="job", value=job_id)
+            push_link(context, f"{self.base_url()}/v1/customization/jobs/{job_id}")
             self.log.info("customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)", nim.model_name,
                           job_id, output_model, settings.training.epochs, settings.training.learning_rate,
                           settings.lora.adapter_dim)

@@ -1,0 +1,220 @@
+"""The flywheel DAGs under a real scheduler (not dag.test(), which ignores pools), against the emulator.
+
+One stack serves the module; each test resets the emulator's state and faults first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .stack import FlywheelStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+SMALL, LARGE = "meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct"
+TOOLS, NEWS = "flywheel_customer_service", "flywheel_news_classifier"
+
+
+def make_logs(path: Path) -> None:
+    with path.open("w") as out:
+        for workload, n in (("tool_calling", 260), ("classification", 260)):
+            part = path.with_suffix(f".{workload}.jsonl")
+            subprocess.run(["flywheel", "sample-data", "--workload", workload, "--records", str(n), "--seed", "7",
+                            "--out", str(part)], check=True, capture_output=True)
+            out.write(part.read_text())
+
+
+def stack_config(logs: Path) -> dict[str, Any]:
+    return {
+        "platform": {"namespace": "fwtest", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 2.0,
+                     "deployment_pending_timeout_s": 120, "request_timeout_s": 10, "max_retries": 3},
+        "log_source": {"kind": "file", "path": str(logs)},
+        "judge": {"mode": "remote", "model_name": "meta/llama-3.3-70b-instruct"},
+        "airflow": {"retries": 1, "retry_delay_s": 1},
+        "defaults": {
+            "schedule": None,
+            "split": {"eval_size": 20, "min_total_records": 20, "limit": 400, "random_seed": 7},
+            "icl": {"max_examples": 2, "reserved_tokens": 1024},
+            "training": {"epochs": 1},
+        },
+        "workloads": [
+            {"workload_id": "customer_service", "client_id": "aiva-1", "workload_type": "tool_calling"},
+            {"workload_id": "news_classifier", "client_id": "news-classifier", "workload_type": "classification"},
+        ],
+        "nims": [
+            {"model_name": SMALL, "context_length": 8192, "customization_enabled": True,
+             "customizer": {"target": f"{SMALL}@2.0", "gpus": 1}},
+            {"model_name": LARGE, "context_length": 8192},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    work = tmp_path_factory.mktemp("flywheel-stack")
+    logs = work / "logs.jsonl"
+    make_logs(logs)
+    s = FlywheelStack(work, stack_config(logs), emulator_args=["--gpus", "2"])
+    try:
+        s.start()
+        for dag_id in (TOOLS, NEWS):
+            s.api.wait_for_dag(dag_id)
+        yield s
+    finally:
+        s.stop()
+    assert not [p for p in s.processes if p.alive()], "stack processes left running"
+
+
+@pytest.fixture
+def fresh(stack: FlywheelStack) -> FlywheelStack:
+    stack.emulator("DELETE", "/emulator/faults")
+    stack.emulator("POST", "/emulator/reset")
+    return stack
+
+
+def run_id(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def trigger(stack: FlywheelStack, dag_id: str, tag: str, conf: dict[str, Any] | None = None) -> str:
+    rid = run_id(tag)
+    r = stack.api.trigger(dag_id, conf, rid)
+    assert r.status_code == 200, r.text
+    return rid
+
+
+def report_of(stack: FlywheelStack, dag_id: str, rid: str) -> dict[str, Any]:
+    return stack.api.xcom(dag_id, rid, "report")
+
+
+def by_key(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["nim"], r["experiment"]): r for r in report["results"]}
+
+
+def test_a_tool_calling_two_nims_completes_with_scores(fresh: FlywheelStack) -> None:
+    rid = trigger(fresh, TOOLS, "a")
+    state = fresh.api.wait_run(TOOLS, rid)
+    assert state == "success", fresh.api.task_states(TOOLS, rid)
+    report = report_of(fresh, TOOLS, rid)
+    assert report["workload_type"] == "tool_calling"
+    assert report["datasets"]["eval"]["records"] == 20
+    results = by_key(report)
+    for key in [(SMALL, "base"), (SMALL, "icl"), (SMALL, "customized"), (LARGE, "base"), (LARGE, "icl")]:
+        r = results[key]
+        assert r["status"] == "completed", r
+        assert set(r["scores"]) >= {"function_name_accuracy", "function_name_and_args_accuracy"}, r
+        assert all(0.0 <= v <= 1.0 for v in r["scores"].values()), r
+        assert r["job_id"]
+    assert results[(LARGE, "customized")]["status"] == "skipped"
+    stats = fresh.stats()
+    assert stats["live_deployments"] == 0 and stats["live_flywheel_deployments"] == 0
+    # map_index_template shows the model name; logs show job ids and the one-line outcome
+    tis = fresh.api.task_instances(TOOLS, rid)
+    labels = {t["rendered_map_index"] for t in tis if t["task_id"] == "nim_experiment.base_eval"}
+    assert labels == {SMALL, LARGE}
+    base = next(t for t in tis if t["task_id"] == "nim_experiment.base_eval" and t["rendered_map_index"] == SMALL)
+    log = fresh.api.log(TOOLS, rid, "nim_experiment.base_eval", base["try_number"], base["map_index"])
+    assert results[(SMALL, "base")]["job_id"] in log and "RESULT" in log
+
+
+def test_b_rest_trigger_validates_params(fresh: FlywheelStack) -> None:
+    for bad in ({"eval_size": 0}, {"workload_type": "poetry"}, {"nims": ["meta/not-configured"]},
+                {"val_ratio": 1.5}):
+        r = fresh.api.trigger(TOOLS, bad, run_id("bad"))
+        assert r.status_code == 400, (bad, r.status_code, r.text)
+        assert "Invalid input for param" in r.text or "param" in r.text.lower()
+    # a valid override is accepted and applies to that run only
+    rid = trigger(fresh, NEWS, "b", {"nims": [LARGE], "eval_size": 15, "icl_enabled": False})
+    assert fresh.api.wait_run(NEWS, rid) == "success", fresh.api.task_states(NEWS, rid)
+    report = report_of(fresh, NEWS, rid)
+    assert report["datasets"]["eval"]["records"] == 15
+    assert {r["nim"] for r in report["results"]} == {LARGE}
+    assert by_key(report)[(LARGE, "icl")]["status"] == "skipped"
+    assert set(by_key(report)[(LARGE, "base")]["scores"]) >= {"f1", "accuracy"}
+
+
+def test_c_two_workloads_at_once_hold_one_lease(fresh: FlywheelStack) -> None:
+    a = trigger(fresh, TOOLS, "c")
+    b = trigger(fresh, NEWS, "c")
+    assert fresh.api.wait_run(TOOLS, a) == "success", fresh.api.task_states(TOOLS, a)
+    assert fresh.api.wait_run(NEWS, b) == "success", fresh.api.task_states(NEWS, b)
+    stats = fresh.stats()
+    assert stats["max_live_flywheel_deployments"] == 1, stats
+    assert stats["live_deployments"] == 0
+
+
+def test_d_failed_customization_fails_only_that_experiment(fresh: FlywheelStack) -> None:
+    fresh.emulator("POST", "/emulator/faults", json=[{"kind": "job_failure", "job": "customization", "model": SMALL}])
+    rid = trigger(fresh, TOOLS, "d")
+    assert fresh.api.wait_run(TOOLS, rid) == "failed"
+    results = by_key(report_of(fresh, TOOLS, rid))
+    assert results[(SMALL, "customized")]["status"] == "failed"
+    assert results[(SMALL, "customized")]["error"]
+    for key in [(SMALL, "base"), (SMALL, "icl"), (LARGE, "base"), (LARGE, "icl")]:
+        assert results[key]["status"] == "completed", results[key]
+    states = fresh.api.task_states(TOOLS, rid)
+    assert [states[f"nim_experiment.teardown_nim[{i}]"] for i in (0, 1)] == ["success", "success"]
+    assert states["check_results[-1]"] == "failed"
+    assert fresh.stats()["live_deployments"] == 0
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(what)
+
+
+def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: FlywheelStack) -> None:
+    fresh.emulator("POST", "/emulator/faults", json=[{"kind": "slow_job", "job": "customization", "seconds": 300}])
+    rid = trigger(fresh, TOOLS, "e", {"nims": [SMALL]})
+    _wait(lambda: fresh.stats()["jobs"]["customization"].get("running"), 240, "customization never started")
+    _wait(lambda: fresh.api.task_states(TOOLS, rid).get("nim_experiment.customize[0]") == "deferred", 60,
+          "customize task not deferred")
+    marked = time.monotonic()
+    assert fresh.api.set_run_state(TOOLS, rid, "failed").status_code == 200
+
+    def cleaned() -> bool:
+        s = fresh.stats()
+        return s["jobs"]["customization"].get("cancelled", 0) >= 1 and s["live_deployments"] == 0
+
+    _wait(cleaned, 60, f"not cleaned within 60 s: {fresh.stats()}")
+    assert time.monotonic() - marked <= 60
+
+
+def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: FlywheelStack) -> None:
+    # Slow status reads keep the customize task inside execute() right after it stored the job id.
+    fresh.emulator("POST", "/emulator/faults", json=[
+        {"kind": "latency", "endpoint": "customization.status", "seconds": 8, "count": 1}])
+    rid = trigger(fresh, TOOLS, "f", {"nims": [SMALL], "icl_enabled": False})
+    _wait(lambda: sum(fresh.stats()["jobs"]["customization"].values()) >= 1, 240, "no customization job")
+    ti = _wait(lambda: _running_ti(fresh, rid, "nim_experiment.customize"), 30, "customize not running")
+    pid = ti.get("pid")
+    assert pid, ti
+    os.kill(int(pid), signal.SIGKILL)
+    assert fresh.api.wait_run(TOOLS, rid) == "success", fresh.api.task_states(TOOLS, rid)
+    stats = fresh.stats()
+    assert sum(stats["jobs"]["customization"].values()) == 1, stats
+    assert fresh.api.task_instances(TOOLS, rid) and _try_number(fresh, rid, "nim_experiment.customize") >= 2
+
+
+def _running_ti(stack: FlywheelStack, rid: str, task_id: str) -> dict[str, Any] | None:
+    for t in stack.api.task_instances(TOOLS, rid):
+        if t["task_id"] == task_id and t["state"] == "running":
+            return t
+    return None
+
+
+def _try_number(stack: FlywheelStack, rid: str, task_id: str) -> int:
+    return max(t["try_number"] for t in stack.api.task_instances(TOOLS, rid) if t["task_id"] == task_id)
