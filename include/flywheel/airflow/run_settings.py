@@ -24,6 +24,8 @@ from flywheel.config import (
 
 WORKLOAD_TYPES = ["auto", "generic", "tool_calling", "classification"]
 ICL_SELECTIONS = ["uniform_distribution", "semantic_similarity"]
+# JSON-schema "format" is not enforced by Airflow's validator, so the shape is checked with a pattern.
+ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
 
 def params_for(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, Any]:
@@ -60,9 +62,11 @@ def params_for(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, Any]:
                                title="Learning rate"),
         "batch_size": Param(training.batch_size, type="integer", minimum=1, maximum=4096, title="Batch size"),
         "lora_adapter_dim": Param(lora.adapter_dim, type="integer", minimum=1, maximum=1024, title="LoRA adapter dim"),
-        "since": Param(None, type=["null", "string"], format="date-time", title="Logs since (UTC)",
+        "since": Param(None, type=["null", "string"], format="date-time", pattern=ISO_DATETIME,
+                       title="Logs since (UTC)",
                        description="Only use logs at or after this time (ISO-8601)."),
-        "until": Param(None, type=["null", "string"], format="date-time", title="Logs until (UTC)",
+        "until": Param(None, type=["null", "string"], format="date-time", pattern=ISO_DATETIME,
+                       title="Logs until (UTC)",
                        description="Only use logs before this time (ISO-8601)."),
     }
 

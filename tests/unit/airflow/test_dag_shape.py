@@ -1,0 +1,70 @@
+"""The generated DAGs: shape, pool, teardown, params form, and broken-entry isolation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flywheel.airflow.dag_factory import build_all, load_for_dags
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict:
+    return build_all(str(ROOT / "config" / "flywheel.yaml"))
+
+
+def test_one_dag_per_workload_with_schedule_and_limits(dags):
+    assert sorted(dags) == ["flywheel_customer_service", "flywheel_news_classifier"]
+    news = dags["flywheel_news_classifier"]
+    assert news.max_active_runs == 1 and news.catchup is False
+    assert "flywheel" in news.tags and news.doc_md
+
+
+def test_task_graph(dags):
+    dag = dags["flywheel_customer_service"]
+    t = {task.task_id: task for task in dag.tasks}
+    deploy, teardown = t["nim_experiment.deploy_nim"], t["nim_experiment.teardown_nim"]
+    assert deploy.pool == "flywheel_gpu"
+    assert teardown.is_teardown and deploy.is_setup
+    assert "nim_experiment.customize" in t["nim_experiment.customized_eval"].upstream_task_ids
+    assert "nim_experiment.deploy_nim" not in t["nim_experiment.customized_eval"].upstream_task_ids
+    for name in ("base_eval", "icl_eval", "customize"):
+        assert "nim_experiment.deploy_nim" in t[f"nim_experiment.{name}"].upstream_task_ids
+    assert {"nim_experiment.base_eval", "nim_experiment.icl_eval", "nim_experiment.customized_eval"} <= (
+        teardown.upstream_task_ids)
+    assert t["report"].trigger_rule == "all_done" and t["check_results"].trigger_rule == "all_done"
+    assert t["check_results"].upstream_task_ids == {"report"}
+    assert deploy.map_index_template == "{{ nim_label }}"
+
+
+def test_params_form(dags):
+    params = dags["flywheel_customer_service"].params
+    nims = params.get_param("nims").schema
+    assert nims["type"] == "array" and nims["items"]["enum"] == nims["examples"]
+    assert params.get_param("workload_type").schema["enum"] == ["auto", "generic", "tool_calling", "classification"]
+    assert params["eval_size"] == 100 and params["val_ratio"] == 0.1
+
+
+@pytest.mark.parametrize(("name", "value"), [("eval_size", 0), ("val_ratio", 1.0), ("workload_type", "x"),
+                                             ("nims", ["meta/nope"]), ("nims", []), ("since", "yesterday")])
+def test_params_reject_bad_values(dags, name, value):
+    import copy
+
+    params = copy.deepcopy(dags["flywheel_customer_service"].params)
+    with pytest.raises(Exception, match="Invalid input for param"):
+        params[name] = value
+
+
+def test_broken_workload_entry_does_not_hide_the_others(tmp_path):
+    raw = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    raw["workloads"][0]["schedule"] = 5  # not a string
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg, broken, _ = load_for_dags(str(path))
+    assert [w.workload_id for w in cfg.workloads] == ["news_classifier"]
+    assert broken == ["workload 'customer_service' (workloads[0].schedule: must be a string)"]
+    assert sorted(build_all(str(path))) == ["flywheel_news_classifier"]

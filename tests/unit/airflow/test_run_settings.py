@@ -1,0 +1,78 @@
+"""Params override config for one run only; NIM plans follow config and params."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flywheel.airflow.results import best_candidates, normalise
+from flywheel.airflow.run_settings import RunSettings
+from flywheel.airflow.tasks import dataset_names, judge_needed
+from flywheel.config import load_config
+
+ROOT = Path(__file__).resolve().parents[3]
+CFG = load_config(ROOT / "config" / "flywheel.yaml")
+CS = CFG.workload("customer_service")
+
+
+def test_defaults_come_from_config():
+    s = RunSettings.resolve(CFG, CS, {})
+    assert s.split.eval_size == 100 and s.training.epochs == 2 and s.nims == [n.model_name for n in CFG.nims]
+
+
+def test_params_override_for_this_run_only():
+    s = RunSettings.resolve(CFG, CS, {"eval_size": 7, "epochs": 5, "lora_adapter_dim": 8, "icl_enabled": False,
+                                      "nims": ["meta/llama-3.2-3b-instruct"], "since": "2026-01-02T00:00:00Z"})
+    assert (s.split.eval_size, s.training.epochs, s.lora.adapter_dim, s.icl.enabled) == (7, 5, 8, False)
+    assert s.since == datetime(2026, 1, 2, tzinfo=UTC)
+    assert RunSettings.resolve(CFG, CS, {}).split.eval_size == 100
+    plans = s.plans(CFG, "tool_calling")
+    assert [p.model_dump() for p in plans] == [
+        {"model_name": "meta/llama-3.2-3b-instruct", "customize": True, "icl": False}]
+
+
+def test_customization_param_and_config_both_gate_customization():
+    s = RunSettings.resolve(CFG, CS, {"customization_enabled": False})
+    assert not any(p.customize for p in s.plans(CFG, "tool_calling"))
+
+
+def test_unknown_nim_in_params_is_refused():
+    with pytest.raises(ValueError, match="not configured"):
+        RunSettings.resolve(CFG, CS, {"nims": ["meta/other"]})
+
+
+def test_settings_round_trip_through_json():
+    s = RunSettings.resolve(CFG, CS, {"since": "2026-01-02T00:00:00+00:00"})
+    assert RunSettings.model_validate(s.model_dump(mode="json")) == s
+
+
+def test_dataset_names_are_unique_per_run_and_valid():
+    a = dataset_names("Customer_Service", "flywheel_customer_service", "manual__2026-11-23T10:00:00+00:00")
+    b = dataset_names("Customer_Service", "flywheel_customer_service", "manual__2026-11-23T10:00:01+00:00")
+    assert a["eval"] != b["eval"]
+    assert all(n.startswith("flywheel-") and n == n.lower() and "/" not in n for n in a.values())
+
+
+def test_judge_only_when_a_metric_needs_it():
+    assert judge_needed("generic", CFG) and judge_needed("tool_calling", CFG)
+    assert not judge_needed("classification", CFG)
+
+
+def test_report_normalises_partial_results():
+    plans = [{"model_name": "a/x", "icl": True, "customize": True}, {"model_name": "a/y", "icl": False,
+                                                                       "customize": False}]
+    found = {("a/x", "base"): {"nim": "a/x", "experiment": "base", "status": "completed",
+                               "scores": {"f1": 0.5, "bad": None}, "job_id": "j1", "duration_s": 3.0},
+             ("a/x", "customized"): {"nim": "a/x", "experiment": "customized", "status": "failed",
+                                     "error": "boom"}}
+    out = {(r["nim"], r["experiment"]): r for r in normalise(plans, found, {"a/y": "deployment failed: x"})}
+    assert out[("a/x", "base")]["scores"] == {"f1": 0.5}
+    assert out[("a/x", "icl")]["status"] == "failed"
+    assert out[("a/x", "customized")]["error"] == "boom"
+    assert out[("a/y", "base")] == {"nim": "a/y", "experiment": "base", "status": "failed", "scores": {},
+                                     "error": "not run: deployment failed: x", "job_id": None, "duration_s": None}
+    assert out[("a/y", "icl")]["status"] == "skipped"
+    assert best_candidates(list(out.values()), "f1") == {"nim": "a/x", "experiment": "base", "metric": "f1",
+                                                          "score": 0.5}
