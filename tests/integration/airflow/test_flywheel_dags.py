@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from .stack import FlywheelStack
+from flywheel.localstack.stack import LocalStack
+
+from .stack import make_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -62,7 +64,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("flywheel-stack")
     logs = work / "logs.jsonl"
     make_logs(logs)
-    s = FlywheelStack(work, stack_config(logs), emulator_args=["--gpus", "2"])
+    s = make_stack(work, stack_config(logs), emulator_args=["--gpus", "2"])
+    s.run_cli(["flywheel", "check-config", str(s.config_path)])
     try:
         s.start()
         for dag_id in (TOOLS, NEWS):
@@ -70,11 +73,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield s
     finally:
         s.stop()
-    assert not [p for p in s.processes if p.alive()], "stack processes left running"
+    assert not s.alive(), f"stack processes left running: {s.alive()}"
 
 
 @pytest.fixture
-def fresh(stack: FlywheelStack) -> FlywheelStack:
+def fresh(stack: LocalStack) -> LocalStack:
     stack.emulator("DELETE", "/emulator/faults")
     stack.emulator("POST", "/emulator/reset")
     return stack
@@ -84,14 +87,14 @@ def run_id(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:8]}"
 
 
-def trigger(stack: FlywheelStack, dag_id: str, tag: str, conf: dict[str, Any] | None = None) -> str:
+def trigger(stack: LocalStack, dag_id: str, tag: str, conf: dict[str, Any] | None = None) -> str:
     rid = run_id(tag)
     r = stack.api.trigger(dag_id, conf, rid)
     assert r.status_code == 200, r.text
     return rid
 
 
-def report_of(stack: FlywheelStack, dag_id: str, rid: str) -> dict[str, Any]:
+def report_of(stack: LocalStack, dag_id: str, rid: str) -> dict[str, Any]:
     return stack.api.xcom(dag_id, rid, "report")
 
 
@@ -99,7 +102,7 @@ def by_key(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["nim"], r["experiment"]): r for r in report["results"]}
 
 
-def test_a_tool_calling_two_nims_completes_with_scores(fresh: FlywheelStack) -> None:
+def test_a_tool_calling_two_nims_completes_with_scores(fresh: LocalStack) -> None:
     rid = trigger(fresh, TOOLS, "a")
     state = fresh.api.wait_run(TOOLS, rid)
     assert state == "success", fresh.api.task_states(TOOLS, rid)
@@ -125,7 +128,7 @@ def test_a_tool_calling_two_nims_completes_with_scores(fresh: FlywheelStack) -> 
     assert results[(SMALL, "base")]["job_id"] in log and "RESULT" in log
 
 
-def test_b_rest_trigger_validates_params(fresh: FlywheelStack) -> None:
+def test_b_rest_trigger_validates_params(fresh: LocalStack) -> None:
     for bad in ({"eval_size": 0}, {"workload_type": "poetry"}, {"nims": ["meta/not-configured"]},
                 {"val_ratio": 1.5}):
         r = fresh.api.trigger(TOOLS, bad, run_id("bad"))
@@ -141,7 +144,7 @@ def test_b_rest_trigger_validates_params(fresh: FlywheelStack) -> None:
     assert set(by_key(report)[(LARGE, "base")]["scores"]) >= {"f1", "accuracy"}
 
 
-def test_c_two_workloads_at_once_hold_one_lease(fresh: FlywheelStack) -> None:
+def test_c_two_workloads_at_once_hold_one_lease(fresh: LocalStack) -> None:
     a = trigger(fresh, TOOLS, "c")
     b = trigger(fresh, NEWS, "c")
     assert fresh.api.wait_run(TOOLS, a) == "success", fresh.api.task_states(TOOLS, a)
@@ -151,7 +154,7 @@ def test_c_two_workloads_at_once_hold_one_lease(fresh: FlywheelStack) -> None:
     assert stats["live_deployments"] == 0
 
 
-def test_d_failed_customization_fails_only_that_experiment(fresh: FlywheelStack) -> None:
+def test_d_failed_customization_fails_only_that_experiment(fresh: LocalStack) -> None:
     fresh.emulator("POST", "/emulator/faults", json=[{"kind": "job_failure", "job": "customization", "model": SMALL}])
     rid = trigger(fresh, TOOLS, "d")
     assert fresh.api.wait_run(TOOLS, rid) == "failed"
@@ -176,7 +179,7 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
     raise TimeoutError(what)
 
 
-def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: FlywheelStack) -> None:
+def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack) -> None:
     fresh.emulator("POST", "/emulator/faults", json=[{"kind": "slow_job", "job": "customization", "seconds": 300}])
     rid = trigger(fresh, TOOLS, "e", {"nims": [SMALL]})
     _wait(lambda: fresh.stats()["jobs"]["customization"].get("running"), 240, "customization never started")
@@ -193,7 +196,7 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: FlywheelSt
     assert time.monotonic() - marked <= 60
 
 
-def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: FlywheelStack) -> None:
+def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> None:
     # Slow status reads keep the customize task inside execute() right after it stored the job id.
     fresh.emulator("POST", "/emulator/faults", json=[
         {"kind": "latency", "endpoint": "customization.status", "seconds": 8, "count": 1}])
@@ -209,12 +212,12 @@ def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: FlywheelStack) 
     assert fresh.api.task_instances(TOOLS, rid) and _try_number(fresh, rid, "nim_experiment.customize") >= 2
 
 
-def _running_ti(stack: FlywheelStack, rid: str, task_id: str) -> dict[str, Any] | None:
+def _running_ti(stack: LocalStack, rid: str, task_id: str) -> dict[str, Any] | None:
     for t in stack.api.task_instances(TOOLS, rid):
         if t["task_id"] == task_id and t["state"] == "running":
             return t
     return None
 
 
-def _try_number(stack: FlywheelStack, rid: str, task_id: str) -> int:
+def _try_number(stack: LocalStack, rid: str, task_id: str) -> int:
     return max(t["try_number"] for t in stack.api.task_instances(TOOLS, rid) if t["task_id"] == task_id)
