@@ -7,6 +7,8 @@ UV := .cache/uv/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.lock pyproject.toml | sha1sum | cut -c1-12)
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv-cache
 export UV_LINK_MODE = copy
+# Tests and the demo call our console scripts (flywheel, airflow) by name.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv test test-unit test-integration lint fmt lock demo demo-stop compose-config bench clean
 

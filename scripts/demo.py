@@ -1,0 +1,184 @@
+"""`make demo` / `make demo-stop`: the embedded default, from a fresh clone to a results table.
+
+up:   generate sample logs (customer-service agent + financial-news classifier), start the NeMo emulator
+      and Airflow (api-server, scheduler, dag-processor, triggerer; SQLite; LocalExecutor) on loopback,
+      trigger both workload DAGs over the REST API, show progress, print the results table.
+      Writes .demo/state.json (airflow_url, username, password, emulator_url, pids).
+down: stop exactly the processes listed in .demo/state.json.
+Ports: AIRFLOW_PORT (default 8080), EMULATOR_PORT (default 8100).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+STATE = DEMO / "state.json"
+WORKLOADS = {"customer_service": "tool_calling", "news_classifier": "classification"}
+PRIMARY = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
+RECORDS = 500
+TIMEOUT_S = 540
+
+
+def say(msg: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ down
+def _ours(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return any(word in cmd for word in ("airflow", "flywheel", "postgres", "redis"))
+
+
+def down() -> int:
+    if not STATE.exists():
+        say("nothing to stop (no .demo/state.json)")
+        return 0
+    pids = json.loads(STATE.read_text()).get("pids", {})
+    for name, pid in pids.items():
+        if _ours(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            say(f"stopping {name} (pid {pid})")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_ours(p) for p in pids.values()):
+        time.sleep(0.5)
+    for pid in pids.values():
+        if _ours(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+    STATE.unlink()
+    say("stopped")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- up
+def demo_config(logs: Path) -> dict[str, Any]:
+    cfg = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    cfg["log_source"] = {"kind": "file", "path": str(logs)}
+    cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0)
+    cfg["airflow"] = {"retries": 1, "retry_delay_s": 5}
+    cfg.setdefault("defaults", {})["schedule"] = None  # the demo triggers runs itself
+    for w in cfg["workloads"]:
+        w.pop("schedule", None)
+    return cfg
+
+
+def make_logs(target: Path) -> None:
+    parts = []
+    for workload, kind in WORKLOADS.items():
+        part = DEMO / "logs" / f"{workload}.jsonl"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["flywheel", "sample-data", "--workload", kind, "--records", str(RECORDS), "--seed", "42",
+                        "--out", str(part)], check=True, capture_output=True, text=True)
+        parts.append(part)
+    with target.open("w") as out:
+        for part in parts:
+            out.write(part.read_text())
+    say(f"sample logs: {RECORDS} records per workload -> {target.relative_to(ROOT)}")
+
+
+def up() -> int:
+    from flywheel.localstack.stack import LocalStack
+
+    if STATE.exists():
+        say("a previous demo is running: stopping it first")
+        down()
+    DEMO.mkdir(exist_ok=True)
+    logs = DEMO / "logs" / "all.jsonl"
+    make_logs(logs)
+    config_path = DEMO / "flywheel.yaml"
+    config_path.write_text(yaml.safe_dump(demo_config(logs), sort_keys=False))
+    stack = LocalStack(
+        workdir=DEMO / "run", config_path=config_path, dags_folder=ROOT / "dags",
+        pools_file=ROOT / "config" / "pools.json", parallelism=4,
+        api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
+        emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
+    )
+    say(f"starting the NeMo emulator ({stack.emulator_url}) and Airflow ({stack.api_url})")
+    stack.start()
+    state = {"airflow_url": stack.api_url, "username": "admin", "password": stack.admin_password,
+             "emulator_url": stack.emulator_url, "pids": stack.pids()}
+    STATE.write_text(json.dumps(state, indent=2))
+    api = stack.api
+    assert api is not None
+    runs = {}
+    for workload in WORKLOADS:
+        dag_id = f"flywheel_{workload}"
+        api.wait_for_dag(dag_id, timeout=180)
+        rid = f"demo-{time.strftime('%Y%m%dT%H%M%S')}"
+        r = api.trigger(dag_id, {}, rid)
+        if r.status_code != 200:
+            say(f"trigger of {dag_id} failed: {r.status_code} {r.text}")
+            return 1
+        runs[dag_id] = rid
+        say(f"triggered {dag_id} run {rid} (POST /api/v2/dags/{dag_id}/dagRuns)")
+    states = wait(api, runs, stack)
+    print_results(api, runs, states)
+    say(f"Airflow UI: {stack.api_url}  login: admin / {stack.admin_password}   (stop with: make demo-stop)")
+    return 0 if all(s == "success" for s in states.values()) else 1
+
+
+def wait(api: Any, runs: dict[str, str], stack: Any) -> dict[str, str]:
+    deadline = time.monotonic() + TIMEOUT_S
+    last = ""
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        parts = []
+        for dag_id, rid in runs.items():
+            state = api.run(dag_id, rid)["state"]
+            states[dag_id] = state
+            tis = api.task_instances(dag_id, rid)
+            done = sum(1 for t in tis if t["state"] in ("success", "failed", "skipped", "upstream_failed"))
+            active = sorted({t["task_id"].split(".")[-1] for t in tis if t["state"] in ("running", "deferred")})
+            parts.append(f"{dag_id.removeprefix('flywheel_')}: {state} {done}/{len(tis)} tasks"
+                         + (f" [{', '.join(active)}]" if active else ""))
+        line = " | ".join(parts)
+        if line != last:
+            say(line)
+            last = line
+        if all(s in ("success", "failed") for s in states.values()):
+            return states
+        time.sleep(3)
+    say(f"timed out after {TIMEOUT_S}s; emulator log tail:\n{stack.log_tail('emulator', 20)}")
+    return states
+
+
+def print_results(api: Any, runs: dict[str, str], states: dict[str, str]) -> None:
+    print()
+    header = f"{'workload':<18} {'NIM':<30} {'experiment':<11} {'status':<10} scores"
+    print(header)
+    print("-" * len(header))
+    for dag_id, rid in runs.items():
+        try:
+            report = api.xcom(dag_id, rid, "report")
+        except Exception as exc:
+            print(f"{dag_id}: no report ({states.get(dag_id)}): {exc}")
+            continue
+        for r in report["results"]:
+            scores = "  ".join(f"{k}={v:.3f}" for k, v in sorted(r["scores"].items())) or (r["error"] or "")
+            print(f"{report['workload_id']:<18} {r['nim']:<30} {r['experiment']:<11} {r['status']:<10} {scores}")
+        best = report.get("best")
+        if best:
+            print(f"{'':<18} best candidate: {best['nim']} ({best['experiment']}) "
+                  f"{best['metric']}={best['score']:.3f}")
+        print()
+
+
+if __name__ == "__main__":
+    action = sys.argv[1] if len(sys.argv) > 1 else "up"
+    sys.exit(up() if action == "up" else down())
