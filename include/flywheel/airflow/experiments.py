@@ -10,7 +10,9 @@ outcome (key ``entry`` on failure or skip, the return value on success).
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +24,23 @@ from flywheel.airflow.links import NemoJobLink, push_link
 
 GPU_POOL = "flywheel_gpu"
 ROLE_CANDIDATE = "candidate"
+
+
+def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Account the time a method holds a worker slot (XCom ``worker_s``, summed over deferrals and tries)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return method(self, context, *args, **kwargs)
+        finally:
+            store = context["task_state_store"]
+            total = round(float(store.get("worker_s") or 0.0) + time.monotonic() - started, 3)
+            store.set("worker_s", total)
+            context["ti"].xcom_push(key="worker_s", value=total)
+
+    return wrapper
 
 
 def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
@@ -109,10 +128,15 @@ class _ExperimentOperator(BaseOperator):
 class DeployNimOperator(_ExperimentOperator):
     """Claim the GPU lease (check-and-create while holding the one pool slot), then wait for the NIM."""
 
+    @on_worker
     def execute(self, context: Any) -> Any:
-        return self.claim(context)
+        return self._claim(context)
 
+    @on_worker
     def claim(self, context: Any, event: Any = None) -> Any:
+        return self._claim(context)
+
+    def _claim(self, context: Any) -> Any:
         self.label(context)
         cfg, nim, owner = self.cfg(), self.cfg().nim(self.nim_name()), self.owner(context)
         store = self.store(context)
@@ -161,6 +185,7 @@ class DeployNimOperator(_ExperimentOperator):
                       holder.name, who, waited, p.lease_poll_s)
         self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=p.lease_poll_s)), method_name="claim")
 
+    @on_worker
     def ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.label(context)
         event = event or {}
@@ -198,6 +223,7 @@ class EvaluationOperator(_ExperimentOperator):
             return custom["output_model"], self.datasets["eval"]["files_url"]
         return self.nim_name(), self.datasets["eval"]["files_url"]
 
+    @on_worker
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.connections import judge_endpoint
         from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref
@@ -233,6 +259,7 @@ class EvaluationOperator(_ExperimentOperator):
         self.defer(trigger=self.wait_trigger("evaluation", job_id, self.cfg().platform.evaluation_timeout_s),
                    method_name="done")
 
+    @on_worker
     def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.label(context)
         event = event or {}
@@ -273,6 +300,7 @@ class CustomizeOperator(_ExperimentOperator):
         self.datasets = datasets
         self._job_id: str | None = None
 
+    @on_worker
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.run_settings import RunSettings
         from flywheel.nemo.configs import customization_job
@@ -318,6 +346,7 @@ class CustomizeOperator(_ExperimentOperator):
         self.defer(trigger=self.wait_trigger("model_sync", output_model, self.cfg().platform.model_sync_timeout_s),
                    method_name="synced")
 
+    @on_worker
     def trained(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         self.label(context)
         event, store = event or {}, self.store(context)
@@ -328,6 +357,7 @@ class CustomizeOperator(_ExperimentOperator):
         self.log.info("customization %s completed; waiting for %s to be served", job_id, store.get("output_model"))
         return self._wait_sync(store.get("output_model"))
 
+    @on_worker
     def synced(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.label(context)
         event, store = event or {}, self.store(context)
@@ -353,6 +383,7 @@ class TeardownNimOperator(_ExperimentOperator):
 
     JOB_TASKS = ("customize", "base_eval", "icl_eval", "customized_eval")
 
+    @on_worker
     def execute(self, context: Any) -> Any:
         self.label(context)
         deployment = self.pull(context, "deploy_nim", key="deployment")
@@ -392,6 +423,7 @@ class TeardownNimOperator(_ExperimentOperator):
                     client.cancel_evaluation(job_id)
                     self.log.info("cancelled evaluation %s", job_id)
 
+    @on_worker
     def gone(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.label(context)
         event = event or {}
