@@ -1,0 +1,76 @@
+"""Baseline for benchmarks/orchestration.py: the flywheel DAG's shape (same tasks, mapping over NIMs,
+pool, setup/teardown, all_done report) with tasks that do nothing. Its wall time is Airflow's own cost."""
+
+import pendulum
+from airflow.sdk import DAG, task, task_group
+
+NIMS = ["meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct", "meta/llama-3.1-8b-instruct"]
+
+with DAG(dag_id="noop_flywheel_shape", schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+         catchup=False, max_active_runs=1, tags=["benchmark"]):
+
+    @task
+    def extract_records() -> dict:
+        return {}
+
+    @task
+    def build_datasets(_: dict) -> dict:
+        return {}
+
+    @task
+    def upload_datasets(_: dict) -> dict:
+        return {}
+
+    @task
+    def prepare_judge(_: dict) -> None:
+        return None
+
+    @task
+    def select_nims(_: dict) -> list:
+        return [{"model_name": n} for n in NIMS]
+
+    @task_group(group_id="nim_experiment")
+    def nim_experiment(plan: dict) -> None:
+        @task(pool="flywheel_gpu")
+        def deploy_nim(p: dict) -> str:
+            return p["model_name"]
+
+        @task
+        def base_eval(_: str) -> None: ...
+
+        @task
+        def icl_eval(_: str) -> None: ...
+
+        @task
+        def customize(_: str) -> str:
+            return ""
+
+        @task
+        def customized_eval(_: str) -> None: ...
+
+        @task
+        def teardown_nim(_: str) -> None: ...
+
+        d = deploy_nim(plan)
+        c = customize(d)
+        work = [base_eval(d), icl_eval(d), customized_eval(c)]
+        td = teardown_nim(d)
+        work >> td.as_teardown(setups=d)
+
+    @task(trigger_rule="all_done")
+    def report() -> dict:
+        return {}
+
+    @task(trigger_rule="all_done")
+    def check_results() -> None: ...
+
+    e = extract_records()
+    b = build_datasets(e)
+    u = upload_datasets(b)
+    j = prepare_judge(b)
+    s = select_nims(b)
+    groups = nim_experiment.expand(plan=s)
+    [u, j] >> groups
+    r = report()
+    groups >> r
+    r >> check_results()
