@@ -1,0 +1,239 @@
+"""NeMo Data Store: namespaces and the Hugging Face Hub compatible API under ``/v1/hf`` (datasets)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from flywheel.emulator.routing import EmulatorRoute
+from flywheel.emulator.util import http_error, now_iso
+
+router = APIRouter(route_class=EmulatorRoute)
+HF = "/v1/hf"
+REPO = HF + "/api/datasets/{namespace}/{name}"
+
+
+def _platform(request: Request) -> Any:
+    return request.app.state.platform
+
+
+def _endpoint(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + HF
+
+
+class RepoRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    organization: str | None = None
+    type: str = "model"
+    private: bool | None = None
+
+
+@router.post("/v1/datastore/namespaces", name="datastore.namespaces.create", status_code=201)
+async def create_ds_namespace(request: Request, namespace: Annotated[str, Form()]) -> dict[str, Any]:
+    p = _platform(request)
+    if namespace in p.store.namespaces:
+        raise http_error(409, f"namespace {namespace} already exists")
+    p.store.namespaces.add(namespace)
+    return {"namespace": namespace, "created_at": now_iso()}
+
+
+@router.get("/v1/datastore/namespaces", name="datastore.namespaces.list")
+async def list_ds_namespaces(request: Request) -> list[dict[str, str]]:
+    return [{"namespace": n} for n in sorted(_platform(request).store.namespaces)]
+
+
+def _split_repo(body: RepoRef) -> tuple[str, str]:
+    if body.type != "dataset":
+        raise http_error(400, f"only dataset repos are supported, got type {body.type!r}")
+    org, name = body.organization, body.name
+    if not org and "/" in name:
+        org, name = name.split("/", 1)
+    if not org:
+        raise http_error(400, "a dataset repo needs an organization (namespace)")
+    return org, name
+
+
+@router.post(HF + "/api/repos/create", name="hf.repos.create")
+async def create_repo(body: RepoRef, request: Request) -> JSONResponse:
+    ns, name = _split_repo(body)
+    url = f"{_endpoint(request)}/datasets/{ns}/{name}"
+    if _platform(request).store.create_repo(ns, name) is None:
+        # like the Hub: 409 still names the repo url (huggingface_hub's exist_ok=True reads it)
+        return JSONResponse({"error": f"You already created this dataset repo: {ns}/{name}", "url": url},
+                            status_code=409)
+    return JSONResponse({"url": url, "name": f"{ns}/{name}"})
+
+
+@router.delete(HF + "/api/repos/delete", name="hf.repos.delete")
+async def delete_repo(body: RepoRef, request: Request) -> dict[str, Any]:
+    ns, name = _split_repo(body)
+    if _platform(request).store.repos.pop(f"{ns}/{name}", None) is None:
+        raise http_error(404, f"Repository not found: {ns}/{name}")
+    return {"message": f"Deleted dataset repo {ns}/{name}"}
+
+
+def _repo(request: Request, namespace: str, name: str) -> Any:
+    repo = _platform(request).store.repo(namespace, name)
+    if repo is None:
+        raise http_error(404, f"Repository not found: {namespace}/{name}")
+    return repo
+
+
+def _info(request: Request, repo: Any) -> dict[str, Any]:
+    return {"id": repo.repo_id, "_id": repo.repo_id, "author": repo.namespace, "sha": repo.sha, "private": False,
+            "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [], "createdAt": repo.created_at,
+            "lastModified": now_iso(), "xetEnabled": False,
+            "siblings": [{"rfilename": p, "size": len(c)} for p, c in sorted(repo.files.items())]}
+
+
+@router.get(REPO, name="hf.repo_info")
+async def repo_info(namespace: str, name: str, request: Request) -> dict[str, Any]:
+    return _info(request, _repo(request, namespace, name))
+
+
+@router.get(REPO + "/revision/{revision:path}", name="hf.revision")
+async def revision_info(namespace: str, name: str, revision: str, request: Request) -> dict[str, Any]:
+    return _info(request, _repo(request, namespace, name))
+
+
+class PreuploadFile(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    path: str
+    size: int
+    sample: str | None = None
+
+
+class Preupload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    files: list[PreuploadFile]
+
+
+@router.post(REPO + "/preupload/{revision:path}", name="hf.preupload")
+async def preupload(namespace: str, name: str, revision: str, body: Preupload, request: Request) -> dict[str, Any]:
+    _repo(request, namespace, name)
+    threshold = _platform(request).settings.lfs_threshold_bytes
+    return {"files": [{"path": f.path, "uploadMode": "lfs" if f.size >= threshold else "regular",
+                       "shouldIgnore": False} for f in body.files]}
+
+
+@router.get(REPO + "/xet-write-token/{revision:path}", name="hf.xet_token")
+@router.get(REPO + "/xet-read-token/{revision:path}", name="hf.xet_read_token")
+async def xet_token(namespace: str, name: str, request: Request) -> JSONResponse:
+    return JSONResponse({"error": "The NeMo Data Store does not support Xet storage; "
+                                  "set HF_HUB_DISABLE_XET=1 in the uploading process"}, status_code=501)
+
+
+@router.post(REPO + "/commit/{revision:path}", name="hf.commit")
+async def commit(namespace: str, name: str, revision: str, request: Request) -> dict[str, Any]:
+    p = _platform(request)
+    repo = _repo(request, namespace, name)
+    try:
+        lines = [json.loads(line) for line in (await request.body()).splitlines() if line.strip()]
+        sha, changed = p.store.commit(repo, lines)
+    except ValueError as exc:
+        raise http_error(400, f"invalid commit payload: {exc}") from exc
+    for path in changed:
+        if path.endswith(".jsonl") and path in repo.files:
+            p.index.add_jsonl(repo.files[path])
+    return {"commitUrl": f"{_endpoint(request)}/datasets/{repo.repo_id}/commit/{sha}", "commitOid": sha,
+            "pullRequestUrl": None, "success": True}
+
+
+@router.post(HF + "/datasets/{namespace}/{name}.git/info/lfs/objects/batch", name="hf.lfs.batch")
+async def lfs_batch(namespace: str, name: str, request: Request) -> JSONResponse:
+    _repo(request, namespace, name)
+    body = await request.json()
+    if body.get("operation") != "upload":
+        raise http_error(400, "only the LFS upload operation is supported")
+    base = str(request.base_url).rstrip("/") + HF
+    objects = []
+    store = _platform(request).store
+    for obj in body.get("objects") or []:
+        oid, size = obj.get("oid"), obj.get("size")
+        entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+        if oid not in store.lfs_objects:
+            entry["actions"] = {"upload": {"href": f"{base}/lfs/objects/{oid}"},
+                                "verify": {"href": f"{base}/lfs/verify"}}
+        objects.append(entry)
+    return JSONResponse({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+                        media_type="application/vnd.git-lfs+json")
+
+
+@router.put(HF + "/lfs/objects/{oid}", name="hf.lfs.upload")
+async def lfs_upload(oid: str, request: Request) -> Response:
+    content = await request.body()
+    if hashlib.sha256(content).hexdigest() != oid:
+        raise http_error(400, f"uploaded content does not match sha256 {oid}")
+    _platform(request).store.lfs_objects[oid] = content
+    return Response(status_code=200)
+
+
+@router.post(HF + "/lfs/verify", name="hf.lfs.verify")
+async def lfs_verify(request: Request) -> dict[str, Any]:
+    body = await request.json()
+    content = _platform(request).store.lfs_objects.get(body.get("oid"))
+    if content is None or len(content) != body.get("size"):
+        raise http_error(404, f"LFS object {body.get('oid')} not found")
+    return {"oid": body.get("oid"), "size": len(content)}
+
+
+def _file_response(request: Request, namespace: str, name: str, path: str, head: bool) -> Response:
+    repo = _repo(request, namespace, name)
+    content = repo.files.get(path)
+    if content is None:
+        return JSONResponse({"detail": f"Entry not found: {path}"}, status_code=404,
+                            headers={"X-Error-Code": "EntryNotFound"})
+    lfs = path in repo.lfs_paths
+    etag = hashlib.sha256(content).hexdigest() if lfs else _blob(content)
+    headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{etag}"', "Content-Length": str(len(content)),
+               "Accept-Ranges": "bytes"}
+    if lfs:
+        headers["X-Linked-Etag"] = f'"{etag}"'
+        headers["X-Linked-Size"] = str(len(content))
+    return Response(b"" if head else content, headers=headers, media_type="application/octet-stream")
+
+
+def _blob(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+@router.get(HF + "/datasets/{namespace}/{name}/resolve/{revision}/{path:path}", name="hf.resolve")
+async def resolve(namespace: str, name: str, revision: str, path: str, request: Request) -> Response:
+    return _file_response(request, namespace, name, path, head=False)
+
+
+@router.head(HF + "/datasets/{namespace}/{name}/resolve/{revision}/{path:path}", name="hf.resolve_head")
+async def resolve_head(namespace: str, name: str, revision: str, path: str, request: Request) -> Response:
+    return _file_response(request, namespace, name, path, head=True)
+
+
+@router.get(REPO + "/tree/{revision}", name="hf.tree")
+@router.get(REPO + "/tree/{revision}/{path:path}", name="hf.tree_path")
+async def tree(namespace: str, name: str, revision: str, request: Request, path: str = "") -> list[dict[str, Any]]:
+    repo = _repo(request, namespace, name)
+    recursive = request.query_params.get("recursive", "false").lower() in ("1", "true")
+    prefix = path.strip("/") + "/" if path.strip("/") else ""
+    entries: dict[str, dict[str, Any]] = {}
+    for p, content in sorted(repo.files.items()):
+        if not p.startswith(prefix):
+            continue
+        rest = p[len(prefix):].split("/")
+        for depth in range(1, len(rest)):
+            folder = prefix + "/".join(rest[:depth])
+            if recursive or depth == 1:
+                entries.setdefault(folder, {"type": "directory", "oid": _blob(folder.encode()), "size": 0,
+                                            "path": folder})
+        if recursive or len(rest) == 1:
+            entry: dict[str, Any] = {"type": "file", "oid": _blob(content), "size": len(content), "path": p}
+            if p in repo.lfs_paths:
+                entry["lfs"] = {"oid": hashlib.sha256(content).hexdigest(), "size": len(content), "pointerSize": 134}
+            entries[p] = entry
+    if prefix and not entries:
+        raise http_error(404, f"Entry not found: {path}")
+    return list(entries.values())

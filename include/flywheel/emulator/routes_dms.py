@@ -1,0 +1,113 @@
+"""Deployment Management Service: NIM model deployments on the emulated GPU pool."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from flywheel.emulator.routing import EmulatorRoute
+from flywheel.emulator.state import Deployment
+from flywheel.emulator.util import http_error, now_iso, page
+
+router = APIRouter(route_class=EmulatorRoute)
+BASE = "/v1/deployment/model-deployments"
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][\w.-]*$")]
+
+
+class NimDeploymentIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    image_name: str | None = None
+    image_tag: str | None = None
+    pvc_size: str | None = None
+    gpu: Annotated[int, Field(ge=1, le=64)] | None = None
+    additional_envs: dict[str, str] | None = None
+
+
+class DeploymentConfigIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: Annotated[str, Field(min_length=1)]
+    nim_deployment: NimDeploymentIn | None = None
+
+
+class DeploymentIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: Name
+    namespace: Name
+    config: DeploymentConfigIn
+    custom_fields: dict[str, Any] | None = None
+    description: str | None = None
+    models: list[str] | None = None
+    async_enabled: bool | None = None
+    project: str | None = None
+
+
+def _platform(request: Request) -> Any:
+    return request.app.state.platform
+
+
+def deployment_json(d: Deployment, request: Request) -> dict[str, Any]:
+    body = d.body
+    config = {**body["config"], "name": d.name, "namespace": d.namespace}
+    return {
+        "name": d.name, "namespace": d.namespace, "config": config,
+        "status_details": {"status": d.status, "description": d.description},
+        "url": f"{str(request.base_url).rstrip('/')}/v1/deployments/{d.namespace}/{d.name}",
+        "deployed": d.status == "ready", "models": body.get("models") or [d.model],
+        "custom_fields": body.get("custom_fields") or {}, "description": body.get("description"),
+        "async_enabled": bool(body.get("async_enabled")), "project": body.get("project"),
+        "created_at": d.created_at, "updated_at": d.updated_at,
+    }
+
+
+@router.post(BASE, name="deployments.create")
+async def create_deployment(body: DeploymentIn, request: Request) -> dict[str, Any]:
+    p = _platform(request)
+    key = f"{body.namespace}/{body.name}"
+    if key in p.deployments:
+        raise http_error(409, f"model deployment already exists: {key}")
+    data = body.model_dump(exclude_none=True)
+    gpus = (body.config.nim_deployment.gpu if body.config.nim_deployment else None) or 1
+    failure, slow = p.faults.bind_job("deployment", {body.config.model})
+    d = Deployment(body.namespace, body.name, body.config.model, gpus, data, time.monotonic(),
+                   failure=failure, slow=slow)
+    p.deployments[key] = d
+    p.created["deployment"] += 1
+    p.tick()
+    return deployment_json(d, request)
+
+
+@router.get(BASE, name="deployments.list")
+async def list_deployments(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
+                           page_size: int = 100) -> dict[str, Any]:
+    q = request.query_params
+    items = []
+    for d in _platform(request).deployments.values():
+        if q.get("filter[namespace]") not in (None, d.namespace) or q.get("filter[name]") not in (None, d.name):
+            continue
+        items.append(deployment_json(d, request))
+    return page(items, page_no, page_size)
+
+
+def _get(request: Request, namespace: str, deployment_name: str) -> Deployment:
+    d = _platform(request).deployments.get(f"{namespace}/{deployment_name}")
+    if d is None:
+        raise http_error(404, f"model deployment not found: {namespace}/{deployment_name}")
+    return d
+
+
+@router.get(BASE + "/{namespace}/{deployment_name}", name="deployments.get")
+async def get_deployment(namespace: str, deployment_name: str, request: Request) -> dict[str, Any]:
+    return deployment_json(_get(request, namespace, deployment_name), request)
+
+
+@router.delete(BASE + "/{namespace}/{deployment_name}", name="deployments.delete")
+async def delete_deployment(namespace: str, deployment_name: str, request: Request) -> JSONResponse:
+    p = _platform(request)
+    d = _get(request, namespace, deployment_name)
+    del p.deployments[d.key]
+    p.tick()  # freed GPUs go to the next pending claim at once
+    return JSONResponse({"id": d.key, "deleted_at": now_iso(), "message": "Resource deleted successfully."})

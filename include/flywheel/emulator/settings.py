@@ -1,0 +1,91 @@
+"""Emulator settings: durations, GPU capacity, NIM behaviour and the initial fault list.
+
+Loaded from a YAML or JSON file (``--config FILE`` or env ``FLYWHEEL_EMULATOR_CONFIG``); every key is
+optional. Unknown keys are rejected so that a typo does not silently keep a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flywheel.emulator.faults import Fault
+
+CONFIG_ENV = "FLYWHEEL_EMULATOR_CONFIG"
+
+
+class TargetSpec(BaseModel):
+    """A customization target the Customizer offers (``namespace/name`` like ``meta/llama-3.2-1b-instruct@2.0``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    base_model: str
+    num_parameters: int = 1_000_000_000
+
+
+DEFAULT_TARGETS = [
+    TargetSpec(name="meta/llama-3.2-1b-instruct@2.0", base_model="meta/llama-3.2-1b-instruct",
+               num_parameters=1_000_000_000),
+    TargetSpec(name="meta/llama-3.2-3b-instruct@2.0", base_model="meta/llama-3.2-3b-instruct",
+               num_parameters=3_000_000_000),
+    TargetSpec(name="meta/llama-3.1-8b-instruct@2.0", base_model="meta/llama-3.1-8b-instruct",
+               num_parameters=8_000_000_000),
+    TargetSpec(name="nvidia/nemotron-nano-llama-3.1-8b@1.0", base_model="nvidia/nemotron-nano-llama-3.1-8b",
+               num_parameters=8_000_000_000),
+]
+
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class EmulatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gpus: Annotated[int, Field(ge=0)] = 2
+    # lifecycles (seconds)
+    deployment_ready_s: Seconds = 2.0
+    job_created_s: Seconds = 0.2
+    customization_s: Seconds = 5.0
+    customization_uses_gpus: bool = True
+    evaluation_s: Seconds = 2.0
+    model_sync_s: Seconds = 0.5
+    tick_s: Annotated[float, Field(gt=0)] = 0.2
+    # NIM behaviour
+    judge_models: list[str] = Field(default_factory=lambda: ["meta/llama-3.3-70b-instruct"])
+    embedding_models: list[str] = Field(default_factory=lambda: ["nvidia/llama-3.2-nv-embedqa-1b-v2"])
+    embedding_dims: Annotated[int, Field(ge=1, le=16384)] = 2048
+    icl_marker: str = "Here are examples of how to respond:"
+    seed: int = 0
+    # Data Store: files at or above this size are answered "lfs" in preupload (classic LFS batch protocol)
+    lfs_threshold_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
+    targets: list[TargetSpec] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
+    faults: list[Fault] = Field(default_factory=list)
+
+
+class SettingsError(ValueError):
+    """The emulator config file is unreadable or invalid (message is one line per problem)."""
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> EmulatorSettings:
+    """Read settings from ``path`` (or ``$FLYWHEEL_EMULATOR_CONFIG``); ``overrides`` win (None is ignored)."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    source = path or os.environ.get(CONFIG_ENV)
+    if source:
+        try:
+            loaded = yaml.safe_load(Path(source).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"{source}: cannot read emulator config: {exc}".replace("\n", " ")) from exc
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{source}: the emulator config must be a mapping")
+        data.update(loaded)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return EmulatorSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SettingsError(f"{source or 'emulator settings'}: " + "; ".join(problems)) from exc
