@@ -135,12 +135,9 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
     repo = _repo(request, namespace, name)
     try:
         lines = [json.loads(line) for line in (await request.body()).splitlines() if line.strip()]
-        sha, changed = p.store.commit(repo, lines)
+        sha = p.commit(repo, lines)
     except ValueError as exc:
         raise http_error(400, f"invalid commit payload: {exc}") from exc
-    for path in changed:
-        if path.endswith(".jsonl") and path in repo.files:
-            p.index.add_jsonl(repo.files[path])
     return {"commitUrl": f"{_endpoint(request)}/datasets/{repo.repo_id}/commit/{sha}", "commitOid": sha,
             "pullRequestUrl": None, "success": True}
 

@@ -278,6 +278,24 @@ class Platform:
             return
         e.status, e.progress = "running", 0.0
 
+    # ------------------------------------------------------------------ Data Store
+    def commit(self, repo: Any, lines: list[dict[str, Any]]) -> str:
+        """Apply an HF commit and index the eval records it brings (ValueError on a bad commit)."""
+        sha, changed = self.store.commit(repo, lines)
+        for path in changed:
+            if path.endswith(".jsonl") and path in repo.files:
+                self.index.add_jsonl(repo.files[path])
+        return sha
+
+    def upload(self, namespace: str, name: str, files: dict[str, bytes]) -> str:
+        """Create the repo if needed and commit ``files`` (used to seed data without an HTTP client)."""
+        import base64
+
+        repo = self.store.repo(namespace, name) or self.store.create_repo(namespace, name)
+        lines = [{"key": "file", "value": {"path": p, "content": base64.b64encode(c).decode(), "encoding": "base64"}}
+                 for p, c in files.items()]
+        return self.commit(repo, lines)
+
     # ------------------------------------------------------------------ NIM proxy
     def served_models(self) -> dict[str, ServedModel]:
         out: dict[str, ServedModel] = {}
