@@ -165,6 +165,17 @@ class DeployNimOperator(_ExperimentOperator):
                                              cfg.platform.deployment_timeout_s, model_id=nim.model_name),
                    method_name="ready")
 
+    def _release(self, context: Any) -> None:
+        """A failed setup gets no teardown: delete our own deployment here so the lease is not leaked."""
+        name = self.store(context).get("deployment")
+        if not name:
+            return
+        with self.client() as c:
+            info = c.get_deployment(name)
+            if info is not None and info.custom_fields.get("flywheel_run") == self.owner(context):
+                c.delete_deployment(name)
+                self.log.info("deleted failed deployment %s (releases the GPU lease)", name)
+
     def _wait_for_lease(self, context: Any, others: list[Any]) -> Any:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
@@ -191,6 +202,7 @@ class DeployNimOperator(_ExperimentOperator):
         event = event or {}
         started = float(self.store(context).get("deploy_started") or time.time())
         if event.get("status") != "success":
+            self._release(context)
             self.fail(context, "deploy", f"deployment of {self.nim_name()} {event.get('status')}: "
                       f"{event.get('detail') or event.get('state')}", duration_s=time.time() - started)
         self.log.info("%s ready and served after %.0fs", self.nim_name(), time.time() - started)
