@@ -3,8 +3,8 @@
 The Data Store speaks the classic HF protocol (preupload → inline or LFS → commit), not Xet, so Xet is
 switched off for this process (``huggingface_hub`` would otherwise use it for every LFS file whenever
 ``hf_xet`` is installed). ``huggingface_hub``'s shared HTTP client has no timeout by default; we give
-it one. All files of a dataset go in one commit; the whole upload is idempotent and retried on
-transient failures with the same policy as every other NeMo call.
+it one, and progress bars are off. All files of a dataset go in one commit; the whole upload is
+idempotent and retried on transient failures with the same policy as every other NeMo call.
 """
 
 from __future__ import annotations
@@ -23,28 +23,34 @@ from flywheel.nemo.retry import RetryPolicy, retry_after_s, retryable_status
 log = logging.getLogger("flywheel.nemo")
 T = TypeVar("T")
 _setup_lock = threading.Lock()
-_setup_done = False
+_timeout_s: float | None = None
 
 
 def prepare_hf(timeout_s: float) -> Any:
-    """Import ``huggingface_hub`` with Xet disabled and a timeout on its HTTP client; returns the module."""
-    global _setup_done
+    """Import ``huggingface_hub`` with Xet disabled and ``timeout_s`` on its shared HTTP client."""
+    global _timeout_s
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # progress bars only clutter task logs
     import huggingface_hub
     import huggingface_hub.constants as constants
     from huggingface_hub.utils import _http
 
     with _setup_lock:
         constants.HF_HUB_DISABLE_XET = True  # read at call time by is_xet_available()
-        if not _setup_done and getattr(_http, "_GLOBAL_CLIENT_FACTORY", None) is _http.default_client_factory:
-            def factory() -> Any:
-                client = _http.default_client_factory()
-                client.timeout = timeout_s
-                return client
-
-            huggingface_hub.set_client_factory(factory)
-        _setup_done = True
+        _timeout_s = timeout_s
+        if getattr(_http, "_GLOBAL_CLIENT_FACTORY", None) is _http.default_client_factory:
+            huggingface_hub.set_client_factory(_client_with_timeout)
+        # the shared client may exist already (created by another caller): give it our timeout too
+        _http.get_session().timeout = timeout_s
     return huggingface_hub
+
+
+def _client_with_timeout() -> Any:
+    from huggingface_hub.utils import _http
+
+    client = _http.default_client_factory()
+    client.timeout = _timeout_s
+    return client
 
 
 def _hf_error(exc: Exception, what: str) -> tuple[NemoError, bool, float | None]:

@@ -92,6 +92,32 @@ def test_upload_dataset_is_real_idempotent_and_deletable(emulator: Emulator, tmp
     assert emulator.http.get("/v1/datasets/dfwbp/flywheel-train-up").status_code == 404
 
 
+def test_upload_is_one_commit_and_one_registration(emulator: Emulator, tmp_path: Path) -> None:
+    """Reference defect §16.23: no namespace re-creation per dataset, no re-registration per file."""
+    files = dataset_files(tmp_path, tool_record)["train"]
+    with emulator.client() as c:
+        c.ensure_namespace()
+        before = emulator.http.get("/emulator/stats").json()["requests"]
+        c.upload_dataset("flywheel-train-once", files)
+    after = emulator.http.get("/emulator/stats").json()["requests"]
+    calls = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert calls.get("hf.commit") == 1 and calls.get("datasets.create") == 1 and calls.get("datasets.get") == 1
+    assert not any(k.startswith(("namespaces.", "datastore.namespaces")) for k in calls)
+    assert "datasets.update" not in calls
+
+
+def test_upload_has_a_timeout(emulator: Emulator, tmp_path: Path) -> None:
+    """huggingface_hub's own client waits for ever; ours gives up after timeout_s and retries."""
+    emulator.set_faults([{"kind": "latency", "endpoint": "hf.preupload", "seconds": 4, "count": 1}])
+    files = dataset_files(tmp_path, tool_record)["eval"]
+    with emulator.client(timeout_s=1.0) as c:
+        c.ensure_namespace()
+        started = time.monotonic()
+        assert c.upload_dataset("flywheel-eval-slow", files) == "hf://datasets/dfwbp/flywheel-eval-slow"
+    assert time.monotonic() - started < 3.5
+    assert emulator.http.get("/emulator/stats").json()["faults_fired"].get("latency") == 1
+
+
 def test_upload_rejects_bad_input_before_any_call(emulator: Emulator, tmp_path: Path) -> None:
     with emulator.client() as c:
         with pytest.raises(ValueError, match="invalid dataset name"):
@@ -130,6 +156,18 @@ def test_tool_calling_flywheel_end_to_end(emulator: Emulator, tmp_path: Path) ->
         assert c.delete_deployment(NIM.deployment_name) is True
         assert c.get_deployment(NIM.deployment_name) is None
         assert c.delete_deployment(NIM.deployment_name) is False
+
+
+def test_changed_customization_settings_make_a_new_config(emulator: Emulator) -> None:
+    """Reference defect §16.12: a changed config.yaml is not silently ignored."""
+    with emulator.client() as c:
+        first = c.ensure_customization_config(NIM, TrainingConfig())
+        assert c.ensure_customization_config(NIM, TrainingConfig()) == first
+        wider = NIM.model_copy(update={"customizer": NIM.customizer.model_copy(update={"max_seq_length": 8192})})
+        second = c.ensure_customization_config(wider, TrainingConfig())
+    assert second != first
+    stored = emulator.http.get(f"/v1/customization/configs/{second}").json()
+    assert stored["max_seq_length"] == 8192
 
 
 def test_generic_similarity_reads_a_ten_as_the_top_score(emulator: Emulator, tmp_path: Path) -> None:
