@@ -139,6 +139,8 @@ class NemoClient:
 
     def delete_dataset(self, name: str) -> None:
         """Delete the dataset's files (Data Store) and its registration (Entity Store); absent is fine."""
+        if not DATASET_NAME.match(name or ""):
+            raise ValueError(f"invalid dataset name {name!r}")
         self.http.call("DELETE", self._ds("/v1/hf/api/repos/delete"), allow=(404,), parse=False,
                        json_body={"name": name, "organization": self.ns, "type": "dataset"})
         self.http.call("DELETE", self._base(f"/v1/datasets/{self.ns}/{name}"), allow=(404,), parse=False)
@@ -270,6 +272,19 @@ class NemoClient:
     def cancel_customization(self, job_id: str) -> None:
         """Cancel at ``/v1/customization/jobs/{id}/cancel``; a job already finished is fine."""
         self._cancel(self._base(f"/v1/customization/jobs/{job_id}/cancel"), f"customization {job_id}")
+
+    def delete_customization_config(self, config_ref: str) -> bool:
+        """Delete ``namespace/name`` (as returned by :meth:`ensure_customization_config`); False if absent."""
+        if config_ref.count("/") != 1:
+            raise ValueError(f"config_ref must be '<namespace>/<name>', got {config_ref!r}")
+        reply = self.http.call("DELETE", self._base(f"/v1/customization/configs/{config_ref}"), allow=(404,),
+                               parse=False)
+        return reply.status != 404
+
+    def delete_model(self, model_id: str) -> bool:
+        """Delete a model entity (e.g. a customized model ``ns/name@cust-…``); False if absent."""
+        reply = self.http.call("DELETE", self._base(f"/v1/models/{model_id}"), allow=(404,), parse=False)
+        return reply.status != 404
 
     # ------------------------------------------------------------------------------------- evaluator
     def create_evaluation(self, config: dict[str, Any], target: dict[str, Any]) -> str:

@@ -64,7 +64,10 @@ class JobState:
     succeeded: bool
     progress: float | None
     detail: str | None
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.progress, self.detail))
 
     @staticmethod
     def classify(kind: str, status: str) -> tuple[bool, bool]:
@@ -89,7 +92,8 @@ class JobState:
             detail = _last_log(logs, "detail") or _last_log(logs, "message") or f"customization {status}"
         elif logs:
             detail = _last_log(logs, "message")
-        return cls(status, terminal, ok, _progress(details.get("percentage_done")), detail, raw)
+        progress = 100.0 if ok else _progress(details.get("percentage_done"))
+        return cls(status, terminal, ok, progress, detail, raw)
 
     @classmethod
     def from_evaluation(cls, raw: dict[str, Any]) -> JobState:
@@ -118,7 +122,10 @@ class DeploymentInfo:
     namespace: str
     status: str
     custom_fields: dict[str, str]
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.namespace, self.name, self.status))
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> DeploymentInfo:

@@ -95,3 +95,13 @@ def test_unknown_job_status_is_not_terminal(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.WARNING, logger="flywheel.nemo"):
         state = JobState.from_customization({"status": "paused"})
     assert not state.terminal and "unknown status 'paused'" in caplog.text
+
+
+def test_states_compare_and_hash_without_the_raw_body() -> None:
+    a = DeploymentInfo.from_raw({"name": "m", "namespace": "ns", "status_details": {"status": "ready"},
+                                 "updated_at": "t1"})
+    b = DeploymentInfo.from_raw({"name": "m", "namespace": "ns", "status_details": {"status": "ready"},
+                                 "updated_at": "t2"})
+    assert a == b and len({a, b}) == 1
+    j = JobState.from_customization({"status": "completed", "percentage_done": None})
+    assert j.progress == 100.0 and hash(j) == hash(JobState.from_customization({"status": "completed"}))
