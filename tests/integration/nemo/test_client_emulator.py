@@ -33,6 +33,7 @@ from flywheel.nemo.configs import (
 from .conftest import Emulator, fast_policy
 from .records import classification_record, dataset_files, generic_record, tool_record
 
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 NIM = NimConfig(model_name="meta/llama-3.2-1b-instruct", customization_enabled=True,
                 customizer=CustomizerConfig(target="meta/llama-3.2-1b-instruct@2.0"))
 JUDGE = judge_ref("local", "meta/llama-3.3-70b-instruct", None, None)

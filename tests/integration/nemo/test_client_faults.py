@@ -32,6 +32,7 @@ from tests.support.processes import free_port
 
 from .conftest import Scripted, fast_policy
 
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 EVAL = "/v1/evaluation/jobs/eval-1"
 RUNNING = {"status": "running", "status_details": {"progress": 40.0}}
 NIM = NimConfig(model_name="meta/llama-3.2-1b-instruct")
