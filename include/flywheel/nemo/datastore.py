@@ -92,6 +92,7 @@ def upload_files(endpoint: str, token: str | None, repo_id: str, files: dict[str
                  policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -> None:
     """Create the dataset repo (if absent) and commit all ``files`` ({path_in_repo: local file}) at once."""
     hf = prepare_hf(timeout_s)
+    from huggingface_hub.errors import HfHubHTTPError
     api = hf.HfApi(endpoint=endpoint, token=token or "nothing")  # the Data Store ignores the token's value
 
     def commit() -> Any:
@@ -100,6 +101,13 @@ def upload_files(endpoint: str, token: str | None, repo_id: str, files: dict[str
         return api.create_commit(repo_id, operations, repo_type="dataset",
                                  commit_message=f"flywheel upload of {len(files)} file(s)")
 
-    with_retries(lambda: api.create_repo(repo_id, repo_type="dataset", exist_ok=True), f"create repo {repo_id}",
-                 policy, sleep)
+    def create_repo() -> None:
+        try:
+            api.create_repo(repo_id, repo_type="dataset")
+        except HfHubHTTPError as exc:
+            # "exists" is fine; not exist_ok=True, which needs a 'url' in the 409 body that the Data Store may omit
+            if getattr(exc.response, "status_code", None) != 409:
+                raise
+
+    with_retries(create_repo, f"create repo {repo_id}", policy, sleep)
     with_retries(commit, f"commit to {repo_id}", policy, sleep)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -247,3 +248,26 @@ def test_async_client_uses_the_same_policy(faults: Scripted) -> None:
 
     asyncio.run(scenario())
     assert len(faults.log(EVAL)) == 3 and len(faults.log("/v1/customization/jobs/c1/status")) == 4
+
+
+def test_upload_against_a_data_store_whose_409_has_no_url(faults: Scripted, tmp_path: Path) -> None:
+    """An existing repo answered 409 without the Hub's 'url' field still uploads (huggingface_hub's
+    exist_ok path would KeyError), and the dataset is registered once."""
+    repo = "/v1/hf/api/datasets/dfwbp/flywheel-eval-x"
+    faults.script("POST", "/v1/hf/api/repos/create", {"status": 409, "json": {"detail": "repo exists"}})
+    faults.script("POST", f"{repo}/preupload/main", {"status": 200, "json": {"files": [
+        {"path": "eval_data.jsonl", "uploadMode": "regular", "shouldIgnore": False}]}})
+    faults.script("POST", f"{repo}/commit/main", {"status": 200, "json": {
+        "commitUrl": f"{faults.url}/v1/hf/datasets/dfwbp/flywheel-eval-x/commit/{'a' * 40}",
+        "commitOid": "a" * 40, "pullRequestUrl": None}})
+    faults.script("GET", "/v1/datasets/dfwbp/flywheel-eval-x", {"status": 404, "json": {"detail": "no"}})
+    faults.script("POST", "/v1/datasets", {"status": 201, "json": {"name": "flywheel-eval-x"}})
+    local = tmp_path / "eval.jsonl"
+    local.write_text('{"request": {}}')
+    with faults.client() as c:
+        assert c.upload_dataset("flywheel-eval-x", {"eval_data.jsonl": local}) == \
+            "hf://datasets/dfwbp/flywheel-eval-x"
+    commit = faults.log(f"{repo}/commit/main")
+    assert len(commit) == 1 and commit[0]["auth"]
+    (registration,) = [e for e in faults.log("/v1/datasets") if e["method"] == "POST"]
+    assert registration["body"]["files_url"] == "hf://datasets/dfwbp/flywheel-eval-x"
