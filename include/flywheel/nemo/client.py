@@ -224,6 +224,15 @@ class NemoClient:
                 raise NemoJobError(f"model {model_id} not served by the NIM proxy after {timeout_s:.0f}s")
             self._sleep(backoff.next())
 
+    def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        """One chat completion through the NIM proxy (OpenAI shape); the reply must carry ``choices``."""
+        reply = self.http.call("POST", self._nim("/v1/chat/completions"),
+                               json_body={"model": model, "messages": messages, **params})
+        data = _obj(reply, "chat completion")
+        if not isinstance(data.get("choices"), list) or not data["choices"]:
+            raise NemoResponseError("chat completion has no 'choices'", status=reply.status, url=reply.url)
+        return data
+
     def embed(self, texts: list[str], model: str, batch_size: int = 32) -> list[list[float]]:
         """Embeddings in input order. Any failed batch raises: records are never silently dropped."""
         if batch_size < 1:
@@ -256,6 +265,11 @@ class NemoClient:
         if reply.status == 409:
             log.info("customization config %s/%s already exists with these settings; reusing it", self.ns, name)
         return f"{self.ns}/{name}"
+
+    def list_customization_targets(self) -> list[str]:
+        """Targets the Customizer offers, as ``namespace/name`` (what a NIM's ``customizer.target`` names)."""
+        return [f"{t['namespace']}/{t['name']}" for t in self._pages(self._base("/v1/customization/targets"))
+                if t.get("namespace") and t.get("name")]
 
     def create_customization(self, payload: dict[str, Any]) -> tuple[str, str]:
         """Start a customization job; returns (job id, output model as the platform names it)."""

@@ -135,6 +135,9 @@ def test_tool_calling_flywheel_end_to_end(emulator: Emulator, tmp_path: Path) ->
         assert first.name == again.name == NIM.deployment_name
         c.wait_deployment_ready(NIM.deployment_name, timeout_s=20, backoff=quick())
         c.wait_model_served(NIM.model_name, timeout_s=10, backoff=quick())
+        assert NIM.customizer is not None and NIM.customizer.target in c.list_customization_targets()
+        reply = c.chat(NIM.model_name, tool_record(3)["request"]["messages"], tools=tool_record(3)["request"]["tools"])
+        assert reply["choices"][0]["message"]["role"] == "assistant"
         (mine,) = [d for d in c.list_deployments() if d.name == NIM.deployment_name]
         assert mine.is_ready and mine.custom_fields["flywheel_role"] == "candidate"
 
