@@ -21,6 +21,7 @@ from flywheel.nemo import (
     NemoDeploymentError,
     NemoJobError,
     NemoNotFoundError,
+    check_chat_endpoint,
 )
 from flywheel.nemo.configs import (
     customization_job,
@@ -201,6 +202,13 @@ def test_classification_scores(emulator: Emulator, tmp_path: Path) -> None:
         deploy(c)
         scores = evaluate(c, "classification", urls["eval"], NIM.model_name, judge=None)
     assert set(scores) == {"f1", "accuracy"} and all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_judge_health_check_against_a_served_judge(emulator: Emulator) -> None:
+    url = f"{emulator.url}/v1/chat/completions"
+    check_chat_endpoint(url, "meta/llama-3.3-70b-instruct", None, timeout_s=5)
+    with pytest.raises(NemoNotFoundError, match="does not exist or is not ready"):
+        check_chat_endpoint(url, "nobody/no-such-judge", None, timeout_s=5)
 
 
 def test_cancel_running_jobs(emulator: Emulator, tmp_path: Path) -> None:
