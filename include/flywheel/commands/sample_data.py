@@ -1,0 +1,30 @@
+"""``flywheel sample-data --workload W --records N --seed S --out FILE``: deterministic sample logs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample-data", help="write deterministic sample logs (JSONL) for a workload type")
+    p.add_argument("--workload", required=True, choices=["tool_calling", "classification", "generic"])
+    p.add_argument("--records", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True)
+    p.add_argument("--workload-id", default=None)
+    p.add_argument("--client-id", default=None)
+    p.add_argument("--bad-fraction", type=float, default=0.02, help="share of deliberately invalid lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from flywheel.sampledata import write
+
+    try:
+        summary = write(args.out, args.workload, args.records, args.seed, workload_id=args.workload_id,
+                        client_id=args.client_id, bad_fraction=args.bad_fraction)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"wrote {summary['lines']} lines to {summary['path']}")
+    return 0
