@@ -1,0 +1,54 @@
+"""Dataset file formats expected by NeMo Evaluator and Customizer.
+
+- eval: one logged record per line; history tool-call arguments as JSON *strings* (the OpenAI request
+  schema), response tool-call arguments as JSON *objects* (the tool-calling metric's ground truth);
+- train / val: ``{"messages": [...history, assistant]}`` (+ ``"tools"``); arguments as objects throughout,
+  assistant ``content`` is ``""`` rather than null.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flywheel.datasets.keys import answer
+
+EVAL_KEYS = ("timestamp", "workload_id", "client_id", "request", "response")
+
+
+def _msg(m: dict[str, Any], args_as_string: bool) -> dict[str, Any]:
+    out = {k: v for k, v in m.items() if k != "tool_calls"}
+    if m.get("tool_calls"):
+        out["tool_calls"] = [
+            {**c, "function": {"name": c["function"]["name"],
+                               "arguments": json.dumps(c["function"]["arguments"], sort_keys=True)
+                               if args_as_string else c["function"]["arguments"]}}
+            for c in m["tool_calls"]]
+    return out
+
+
+def eval_line(record: dict[str, Any], messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    request = dict(record["request"])
+    request["messages"] = [_msg(m, args_as_string=True) for m in (messages or record["request"]["messages"])]
+    out = {k: record[k] for k in EVAL_KEYS if k in record}
+    out["request"] = request
+    return out
+
+
+def train_line(record: dict[str, Any], workload_type: str) -> dict[str, Any]:
+    history = [_msg(m, args_as_string=False) for m in record["request"]["messages"]]
+    for m in history:
+        if m["role"] == "assistant" and m.get("content") is None:
+            m["content"] = ""
+    target = _msg(answer(record), args_as_string=False)
+    target = {k: v for k, v in target.items() if k in ("role", "content", "tool_calls")}
+    if target.get("content") is None or target.get("tool_calls"):
+        target["content"] = target.get("content") or ""
+    out: dict[str, Any] = {"messages": [*history, target]}
+    if workload_type == "tool_calling" and record["request"].get("tools"):
+        out["tools"] = record["request"]["tools"]
+    return out
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,78 @@
+"""Bulk, idempotent loading of log files into Elasticsearch / OpenSearch.
+
+Each document's ``_id`` (and ``record_id``) is a hash of its content, and documents are created with
+``op_type=create``: loading the same file twice loads nothing new (counted as skipped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flywheel.records.validation import Rejected, parse_line
+
+MAPPING = {
+    "dynamic": True,  # extra top-level fields are allowed
+    "properties": {
+        "timestamp": {"type": "date", "format": "epoch_second"},
+        "workload_id": {"type": "keyword"},
+        "client_id": {"type": "keyword"},
+        "record_id": {"type": "keyword"},
+        "request": {"type": "object", "enabled": False},
+        "response": {"type": "object", "enabled": False},
+    },
+}
+
+
+def record_id(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "record_id"}
+    return hashlib.sha1(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def ensure_index(client: Any, index: str) -> bool:
+    """Create the index with our mapping if absent; True when created."""
+    if client.indices.exists(index=index):
+        return False
+    client.indices.create(index=index, mappings=MAPPING, settings={"index": {"number_of_replicas": 0}})
+    return True
+
+
+def _actions(path: Path, index: str, invalid: Counter[str]) -> Iterator[dict[str, Any]]:
+    opener = __import__("gzip").open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            rec = parse_line(line)
+            if isinstance(rec, Rejected):
+                invalid[rec.reason] += 1
+                continue
+            if not isinstance(rec.get("workload_id"), str) or not isinstance(rec.get("timestamp"), int | float):
+                invalid["missing_workload_id_or_timestamp"] += 1
+                continue
+            rid = record_id(rec)
+            yield {"_op_type": "create", "_index": index, "_id": rid, "_source": {**rec, "record_id": rid}}
+
+
+def load_file(client: Any, path: Path, index: str, chunk_size: int = 500) -> dict[str, Any]:
+    from elasticsearch.helpers import streaming_bulk
+
+    ensure_index(client, index)
+    invalid: Counter[str] = Counter()
+    loaded = skipped = 0
+    failed: Counter[str] = Counter()
+    for ok, item in streaming_bulk(client, _actions(Path(path), index, invalid), chunk_size=chunk_size,
+                                   raise_on_error=False, raise_on_exception=True, max_retries=3):
+        result = item.get("create", {})
+        if ok:
+            loaded += 1
+        elif result.get("status") == 409:
+            skipped += 1
+        else:
+            failed[str((result.get("error") or {}).get("type", result.get("status")))] += 1
+    client.indices.refresh(index=index)
+    return {"loaded": loaded, "skipped": skipped, "invalid": dict(invalid), "failed": dict(failed)}

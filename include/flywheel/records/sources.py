@@ -1,0 +1,239 @@
+"""Log sources: a stream of raw records for a workload (newest first), behind one small interface.
+
+- :class:`FileSource`: JSONL, gzip JSONL or Parquet. Newest-first order is produced with a compact index of
+  (timestamp, offset) pairs, so memory stays bounded however large the file is.
+- :class:`ElasticsearchSource`: the official ``elasticsearch`` client, a ``filter`` query on keyword fields,
+  ``search_after`` paging sorted by (timestamp desc, record_id asc); works against Elasticsearch 8/9 and
+  OpenSearch (which refuses the client's ``compatible-with`` media types: rewritten to plain JSON).
+
+Lines that are not JSON objects are yielded as :class:`Rejected` so they are counted, not lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from flywheel.records.validation import Rejected, parse_line
+
+RawRecord = dict[str, Any] | Rejected
+
+
+class LogSource(Protocol):
+    def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]: ...
+
+
+def _epoch(when: datetime | None) -> float | None:
+    return when.timestamp() if when is not None else None
+
+
+def _matches(rec: dict[str, Any], workload_id: str, client_id: str | None, lo: float | None,
+             hi: float | None) -> bool:
+    if rec.get("workload_id") != workload_id or (client_id is not None and rec.get("client_id") != client_id):
+        return False
+    ts = rec.get("timestamp")
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return lo is None and hi is None  # invalid timestamps are kept (and rejected by validation)
+    return (lo is None or ts >= lo) and (hi is None or ts < hi)
+
+
+# ----------------------------------------------------------------------------------------------- files
+class FileSource:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"log file not found: {self.path}")
+        self.kind = "parquet" if self.path.suffix == ".parquet" else "jsonl"
+
+    def _open(self) -> Any:
+        return gzip.open(self.path, "rb") if self.path.suffix == ".gz" else self.path.open("rb")
+
+    def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]:
+        if self.kind == "parquet":
+            yield from self._parquet(workload_id, client_id, since, until, limit)
+            return
+        import numpy as np
+
+        lo, hi = _epoch(since), _epoch(until)
+        stamps, offsets, rejected = [], [], []
+        with self._open() as f:  # pass 1: index matching lines (bounded: two numbers per record)
+            offset = 0
+            for line in f:
+                here, offset = offset, offset + len(line)
+                if not line.strip():
+                    continue
+                rec = parse_line(line)
+                if isinstance(rec, Rejected):
+                    rejected.append(rec)
+                    continue
+                if "__rejected__" in rec:  # a snapshot's record of a line rejected upstream
+                    rejected.append(Rejected(str(rec["__rejected__"]), str(rec.get("detail") or "")))
+                    continue
+                if _matches(rec, workload_id, client_id, lo, hi):
+                    ts = rec.get("timestamp")
+                    stamps.append(float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else -1.0)
+                    offsets.append(here)
+        yield from rejected
+        order = np.lexsort((np.asarray(offsets, dtype=np.int64), -np.asarray(stamps, dtype=np.float64)))
+        emitted = 0
+        with self._open() as f:  # pass 2: newest first (random access; gzip seeks are slower but correct)
+            for i in order:
+                if limit is not None and emitted >= limit:
+                    return
+                f.seek(int(offsets[i]))
+                rec = parse_line(f.readline())
+                emitted += 1
+                yield rec
+
+    def _parquet(self, workload_id: str, client_id: str | None, since: datetime | None, until: datetime | None,
+                 limit: int | None) -> Iterator[RawRecord]:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.path, columns=None)
+        mask = pc.equal(table["workload_id"], workload_id)
+        if client_id is not None:
+            mask = pc.and_(mask, pc.equal(table["client_id"], client_id))
+        table = table.filter(mask)
+        rows = sorted(table.to_pylist(), key=lambda r: -(r.get("timestamp") or 0))
+        lo, hi = _epoch(since), _epoch(until)
+        n = 0
+        for row in rows:
+            for key in ("request", "response"):
+                if isinstance(row.get(key), str):  # JSON columns are allowed in Parquet
+                    with contextlib.suppress(ValueError):
+                        row[key] = json.loads(row[key])
+            if not _matches(row, workload_id, client_id, lo, hi):
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield row
+
+
+# ----------------------------------------------------------------------------------------------- search
+_COMPAT = re.compile(r"application/vnd\.elasticsearch\+([\w.-]+)(?:\s*;\s*compatible-with=\d+)?")
+
+
+def plain_json_media_types(client: Any) -> Any:
+    """OpenSearch answers 406 to ``application/vnd.elasticsearch+json; compatible-with=N``: send plain types."""
+    transport = client.transport
+    original = transport.perform_request
+
+    def perform_request(*args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers")
+        if headers:
+            kwargs["headers"] = {k: (_COMPAT.sub(r"application/\1", v) if k.lower() in ("accept", "content-type")
+                                     and isinstance(v, str) else v) for k, v in dict(headers).items()}
+        return original(*args, **kwargs)
+
+    transport.perform_request = perform_request
+    return client
+
+
+def es_client(connection_uri: str, **options: Any) -> Any:
+    """An ``elasticsearch.Elasticsearch`` client from an Airflow-style connection URI.
+
+    Accepts ``elasticsearch://user:pass@host:9200/?scheme=https&verify_certs=false`` (also ``es://``,
+    ``opensearch://``, ``http(s)://``). Query parameters become client options.
+    """
+    from elasticsearch import Elasticsearch
+
+    parts = urlsplit(connection_uri)
+    query = dict(parse_qsl(parts.query))
+    scheme = query.pop("scheme", None) or (parts.scheme if parts.scheme in ("http", "https") else "http")
+    host = f"{scheme}://{parts.hostname or '127.0.0.1'}:{parts.port or 9200}"
+    kwargs: dict[str, Any] = {"request_timeout": float(query.pop("request_timeout", 30))}
+    if parts.username:
+        kwargs["basic_auth"] = (parts.username, parts.password or "")
+    if "verify_certs" in query:
+        kwargs["verify_certs"] = query.pop("verify_certs").lower() not in ("false", "0", "no")
+    if "api_key" in query:
+        kwargs["api_key"] = query.pop("api_key")
+    kwargs.update(options)
+    client = Elasticsearch(host, **kwargs)
+    return plain_json_media_types(client)
+
+
+class ElasticsearchSource:
+    def __init__(self, client: Any, index: str, page_size: int = 500) -> None:
+        self.client, self.index, self.page_size = client, index, page_size
+
+    def _query(self, workload_id: str, client_id: str | None, since: datetime | None,
+               until: datetime | None) -> dict[str, Any]:
+        filters: list[dict[str, Any]] = [{"term": {"workload_id": workload_id}}]
+        if client_id is not None:
+            filters.append({"term": {"client_id": client_id}})
+        window: dict[str, Any] = {}
+        if since is not None:
+            window["gte"] = int(since.timestamp())
+        if until is not None:
+            window["lt"] = int(until.timestamp())
+        if window:
+            filters.append({"range": {"timestamp": {**window, "format": "epoch_second"}}})
+        return {"bool": {"filter": filters}}
+
+    def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]:
+        sort = [{"timestamp": {"order": "desc"}}, {"record_id": {"order": "asc", "missing": "_last",
+                                                                  "unmapped_type": "keyword"}}]
+        after: list[Any] | None = None
+        n = 0
+        while True:
+            size = self.page_size if limit is None else min(self.page_size, limit - n)
+            if size <= 0:
+                return
+            body: dict[str, Any] = {"query": self._query(workload_id, client_id, since, until), "sort": sort,
+                                    "size": size, "track_total_hits": False}
+            if after is not None:
+                body["search_after"] = after
+            hits = self.client.search(index=self.index, body=body)["hits"]["hits"]
+            if not hits:
+                return
+            for hit in hits:
+                n += 1
+                yield hit["_source"]
+            after = hits[-1]["sort"]
+            if len(hits) < size:
+                return
+
+
+def open_log_source(cfg: Any, connection_uri: str | None = None, base_dir: Path | None = None) -> LogSource:
+    """The configured source (``flywheel.config.LogSourceConfig``)."""
+    if cfg.kind == "file":
+        path = Path(cfg.path)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        return FileSource(path)
+    if not connection_uri:
+        raise ValueError("log_source 'elasticsearch' needs a connection URI (Airflow connection flywheel_es)")
+    return ElasticsearchSource(es_client(connection_uri), cfg.index)
+
+
+def export_snapshot(source: LogSource, path: Path, workload_id: str, client_id: str | None,
+                    since: datetime | None, until: datetime | None, limit: int | None) -> dict[str, Any]:
+    """Stream the source into a JSONL snapshot (newest first). Rejected lines are kept in the snapshot as
+    ``{"__rejected__": reason, "detail": ...}`` so the dataset build counts them again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    read, written = 0, 0
+    rejected: Counter[str] = Counter()
+    with path.open("w", encoding="utf-8") as out:
+        for rec in source.iter_records(workload_id, client_id, since, until, limit):
+            read += 1
+            if isinstance(rec, Rejected):
+                rejected[rec.reason] += 1
+                out.write(json.dumps({"__rejected__": rec.reason, "detail": rec.detail}) + "\n")
+            else:
+                written += 1
+                out.write(json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n")
+    return {"read": read, "written": written, "rejected": dict(rejected)}
