@@ -86,7 +86,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         judge = prepare_judge(built)
         plans = select_nims(extracted, built)
 
-        common = {"run": extracted["settings"], "config_path": config_path,
+        common = {"run": extracted, "config_path": config_path,
                   "map_index_template": "{{ nim_label }}"}
 
         @task_group(group_id=GROUP)
@@ -94,7 +94,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
             evals = {
                 exp: EvaluationOperator(task_id=f"{exp}_eval", plan=plan, experiment=exp, datasets=uploaded,
-                                        judge=judge, workload_type=built["workload_type"], **common)
+                                        judge=judge, built=built, **common)
                 for exp in ("base", "icl", "customized")
             }
             customize = CustomizeOperator(task_id="customize", plan=plan, datasets=uploaded, **common)

@@ -213,13 +213,17 @@ class DeployNimOperator(_ExperimentOperator):
 class EvaluationOperator(_ExperimentOperator):
     """One evaluation job (base, icl or customized) through NeMo Evaluator."""
 
-    template_fields = ("plan", "run", "datasets", "judge", "workload_type")
+    template_fields = ("plan", "run", "datasets", "judge", "built")
 
-    def __init__(self, *, experiment: str, datasets: Any, judge: Any, workload_type: Any, **kwargs: Any) -> None:
+    def __init__(self, *, experiment: str, datasets: Any, judge: Any, built: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if experiment not in ("base", "icl", "customized"):
             raise ValueError(f"unknown experiment '{experiment}'")
-        self.experiment, self.datasets, self.judge, self.workload_type = experiment, datasets, judge, workload_type
+        self.experiment, self.datasets, self.judge, self.built = experiment, datasets, judge, built
+
+    @property
+    def workload_type(self) -> str:
+        return str(self.built["workload_type"])
 
     def _target_and_data(self, context: Any) -> tuple[str, str]:
         if self.experiment == "icl":
@@ -322,7 +326,7 @@ class CustomizeOperator(_ExperimentOperator):
             self.skip(context, "customized", "customization not enabled for this NIM/run")
         store, cfg = self.store(context), self.cfg()
         nim = cfg.nim(self.nim_name())
-        settings = RunSettings.model_validate(self.run)
+        settings = RunSettings.model_validate(self.run["settings"])
         with self.client() as c:
             job_id, output_model = store.get("job_id"), store.get("output_model")
             if job_id:
