@@ -80,7 +80,7 @@ class _ExperimentOperator(BaseOperator):
     def nim_name(self) -> str:
         return str(self.plan["model_name"])
 
-    def label(self, context: Any) -> None:
+    def show_nim(self, context: Any) -> None:
         context["nim_label"] = self.nim_name()
 
     @staticmethod
@@ -100,7 +100,7 @@ class _ExperimentOperator(BaseOperator):
 
         return str(nemo_endpoints(self.cfg(), self.conn_id).base_url).rstrip("/")
 
-    def owner(self, context: Any) -> str:
+    def run_key(self, context: Any) -> str:
         return f"{context['dag'].dag_id}/{context['run_id']}"
 
     def wait_trigger(self, kind: str, ref: str, timeout_s: float, **kw: Any) -> Any:
@@ -137,8 +137,8 @@ class DeployNimOperator(_ExperimentOperator):
         return self._claim(context)
 
     def _claim(self, context: Any) -> Any:
-        self.label(context)
-        cfg, nim, owner = self.cfg(), self.cfg().nim(self.nim_name()), self.owner(context)
+        self.show_nim(context)
+        cfg, nim, owner = self.cfg(), self.cfg().nim(self.nim_name()), self.run_key(context)
         store = self.store(context)
         with self.client() as c:
             live = [d for d in c.list_deployments() if d.custom_fields.get("flywheel_role") == ROLE_CANDIDATE]
@@ -172,7 +172,7 @@ class DeployNimOperator(_ExperimentOperator):
             return
         with self.client() as c:
             info = c.get_deployment(name)
-            if info is not None and info.custom_fields.get("flywheel_run") == self.owner(context):
+            if info is not None and info.custom_fields.get("flywheel_run") == self.run_key(context):
                 c.delete_deployment(name)
                 self.log.info("deleted failed deployment %s (releases the GPU lease)", name)
 
@@ -198,7 +198,7 @@ class DeployNimOperator(_ExperimentOperator):
 
     @on_worker
     def ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.label(context)
+        self.show_nim(context)
         event = event or {}
         started = float(self.store(context).get("deploy_started") or time.time())
         if event.get("status") != "success":
@@ -244,7 +244,7 @@ class EvaluationOperator(_ExperimentOperator):
         from flywheel.airflow.connections import judge_endpoint
         from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref
 
-        self.label(context)
+        self.show_nim(context)
         model, files_url = self._target_and_data(context)
         store = self.store(context)
         with self.client() as c:
@@ -277,7 +277,7 @@ class EvaluationOperator(_ExperimentOperator):
 
     @on_worker
     def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.label(context)
+        self.show_nim(context)
         event = event or {}
         job_id = event.get("ref") or self.store(context).get("job_id")
         if event.get("status") != "success":
@@ -321,7 +321,7 @@ class CustomizeOperator(_ExperimentOperator):
         from flywheel.airflow.run_settings import RunSettings
         from flywheel.nemo.configs import customization_job
 
-        self.label(context)
+        self.show_nim(context)
         if not self.plan.get("customize"):
             self.skip(context, "customized", "customization not enabled for this NIM/run")
         store, cfg = self.store(context), self.cfg()
@@ -364,7 +364,7 @@ class CustomizeOperator(_ExperimentOperator):
 
     @on_worker
     def trained(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        self.label(context)
+        self.show_nim(context)
         event, store = event or {}, self.store(context)
         job_id = store.get("job_id")
         if event.get("status") != "success":
@@ -375,7 +375,7 @@ class CustomizeOperator(_ExperimentOperator):
 
     @on_worker
     def synced(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.label(context)
+        self.show_nim(context)
         event, store = event or {}, self.store(context)
         if event.get("status") != "success":
             self.fail(context, "customized", f"customized model {store.get('output_model')} never served: "
@@ -401,7 +401,7 @@ class TeardownNimOperator(_ExperimentOperator):
 
     @on_worker
     def execute(self, context: Any) -> Any:
-        self.label(context)
+        self.show_nim(context)
         deployment = self.pull(context, "deploy_nim", key="deployment")
         if not deployment:
             self.log.info("nothing to tear down: %s was never deployed by this run", self.nim_name())
@@ -413,7 +413,7 @@ class TeardownNimOperator(_ExperimentOperator):
             if info is None:
                 self.log.info("deployment %s already gone", name)
                 return {"nim": self.nim_name(), "deleted": name}
-            if info.custom_fields.get("flywheel_run") != self.owner(context):
+            if info.custom_fields.get("flywheel_run") != self.run_key(context):
                 self.log.warning("deployment %s now belongs to %s; leaving it alone", name,
                                  info.custom_fields.get("flywheel_run"))
                 return {"nim": self.nim_name(), "deleted": None}
@@ -441,7 +441,7 @@ class TeardownNimOperator(_ExperimentOperator):
 
     @on_worker
     def gone(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        self.label(context)
+        self.show_nim(context)
         event = event or {}
         name = (self.pull(context, "deploy_nim", key="deployment") or {}).get("name")
         if event.get("status") != "success":
