@@ -1,0 +1,69 @@
+"""Every rejection reason, and that validation never mutates its input."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from flywheel.records.validation import Rejected, parse_line, validate
+from tests.unit.datasets.factory import chat, tool
+
+
+def reason(raw) -> str:
+    out = validate(raw)
+    assert isinstance(out, Rejected), out
+    return out.reason
+
+
+def test_not_json_and_not_object():
+    assert parse_line("{nope").reason == "not_json"
+    assert parse_line("[1, 2]").reason == "not_object"
+
+
+@pytest.mark.parametrize("field", ["request", "response", "workload_id", "timestamp"])
+def test_missing_fields(field):
+    rec = chat("hi")
+    del rec[field]
+    assert reason(rec) == f"missing_{field}"
+
+
+def test_wrong_types():
+    assert reason({**chat("hi"), "request": "text"}) == "wrong_type_request"
+    assert reason({**chat("hi"), "response": [1]}) == "wrong_type_response"
+    assert reason({**chat("hi"), "timestamp": "yesterday"}) == "wrong_type_timestamp"
+
+
+def test_message_level_reasons():
+    rec = chat("hi")
+    rec["request"]["messages"] = []
+    assert reason(rec) == "no_messages"
+    rec = chat("hi")
+    rec["request"]["messages"].append({"content": "no role"})
+    assert reason(rec) == "bad_message"
+    rec = chat("hi")
+    rec["response"]["choices"] = []
+    assert reason(rec) == "no_assistant_choice"
+    rec = chat("hi")
+    rec["response"]["choices"][0]["message"]["role"] = "user"
+    assert reason(rec) == "no_assistant_choice"
+    assert reason(chat("hi", answer="   ")) == "empty_response"
+
+
+def test_tool_call_reasons():
+    rec = tool("where is it")
+    rec["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = "{not json"
+    assert reason(rec) == "tool_arguments_not_json"
+    assert reason(tool("x", name="drop_tables")) == "tool_call_to_unoffered_function"
+
+
+def test_valid_record_is_normalised_without_mutating_input():
+    raw = tool("where is my order", args={"order": 7})
+    before = copy.deepcopy(raw)
+    out = validate(raw)
+    assert raw == before
+    call = out["response"]["choices"][0]["message"]["tool_calls"][0]
+    assert call["function"]["arguments"] == {"order": 7}
+    assert isinstance(json.loads(before["response"]["choices"][0]["message"]["tool_calls"][0]["function"]
+                                 ["arguments"]), dict)
