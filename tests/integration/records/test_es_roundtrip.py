@@ -1,0 +1,89 @@
+"""`flywheel load` into a real OpenSearch-API server (osmem-server from PyPI, started here), read back through
+the Elasticsearch source, and the same datasets as from the file source; CLI error behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flywheel.config import IclConfig, LogSourceConfig, SplitConfig
+from flywheel.datasets import BuildOptions, build_datasets
+from flywheel.records.sources import export_snapshot, open_log_source
+from flywheel.sampledata import write
+from tests.support.processes import ManagedProcess, free_port, http_ok
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flywheel.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def opensearch(tmp_path_factory: pytest.TempPathFactory):
+    import osmem_server
+
+    binary = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
+    port = free_port()
+    with ManagedProcess("osmem", [str(binary), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"],
+                        tmp_path_factory.mktemp("osmem"), ready=http_ok(f"http://127.0.0.1:{port}/")) as p:
+        yield f"http://127.0.0.1:{port}"
+    assert not p.alive()
+
+
+def test_load_read_back_and_identical_datasets(opensearch: str, tmp_path: Path) -> None:
+    logs = tmp_path / "logs.jsonl"
+    write(logs, "tool_calling", 400, seed=11)
+    first = cli("load", "--input", str(logs), "--es-url", opensearch, "--index", "logs")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.startswith("loaded ") and "skipped 0" in first.stdout
+    again = cli("load", "--input", str(logs), "--es-url", opensearch, "--index", "logs")
+    assert again.returncode == 0 and again.stdout.startswith("loaded 0, skipped ")
+
+    options = BuildOptions("customer_service", "aiva-1", "auto", SplitConfig(eval_size=20, random_seed=3),
+                           IclConfig(max_examples=2), 8192)
+    outputs = {}
+    for kind in ("file", "elasticsearch"):
+        cfg = LogSourceConfig(kind=kind, index="logs", path=str(logs) if kind == "file" else None)
+        source = open_log_source(cfg, connection_uri=f"elasticsearch://{opensearch.split('//')[1]}/?scheme=http")
+        snap = tmp_path / kind / "snapshot.jsonl"
+        summary = export_snapshot(source, snap, "customer_service", "aiva-1", None, None, None)
+        assert summary["written"] > 350
+        outputs[kind] = build_datasets(snap, options, tmp_path / kind / "datasets")
+    f, e = outputs["file"], outputs["elasticsearch"]
+    for name in ("eval", "train", "val", "icl"):
+        assert f.files[name].read_bytes() == e.files[name].read_bytes(), name
+    # Non-JSON lines never reach the index (the loader counts them), so only those counts differ.
+    assert {k: v for k, v in f.stats["invalid"].items() if k != "not_json"} == e.stats["invalid"]
+
+
+def test_datasets_command_errors_and_stats(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n{]\n")
+    out = cli("datasets", "--input", str(bad), "--workload-id", "w", "--out", str(tmp_path / "o1"))
+    assert out.returncode == 2 and len(out.stdout.strip().splitlines()) == 1 and out.stdout.startswith("error:")
+    missing = cli("datasets", "--input", str(tmp_path / "nope.jsonl"), "--workload-id", "w", "--out", str(tmp_path))
+    assert missing.returncode == 2 and "not found" in missing.stdout
+    logs = tmp_path / "logs.jsonl"
+    write(logs, "classification", 300, seed=2, bad_fraction=0.05)
+    ok = cli("datasets", "--input", str(logs), "--workload-id", "news_classifier", "--eval-size", "30",
+             "--out", str(tmp_path / "o2"))
+    assert ok.returncode == 0, ok.stdout
+    stats = json.loads((tmp_path / "o2" / "stats.json").read_text())
+    assert stats["workload_type"] == "classification" and sum(stats["invalid"].values()) > 0
+    assert stats["read"] == stats["used"] + sum(stats["invalid"].values()) + stats["duplicates"] + stats["filtered"]
+    assert stats["read"] == 300
+    assert sum(v["eval"] for v in stats["classes"].values()) == 30
+
+
+def test_load_reports_an_unreachable_server_in_one_line(tmp_path: Path) -> None:
+    logs = tmp_path / "l.jsonl"
+    write(logs, "generic", 5, seed=1)
+    out = cli("load", "--input", str(logs), "--es-url", f"http://127.0.0.1:{free_port()}")
+    assert out.returncode == 2 and out.stdout.startswith("error: cannot load") and len(out.stdout.splitlines()) == 1
+    assert os.path.exists(logs)
