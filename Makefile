@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV := .cache/uv/bin/uv
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.lock pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.lock pyproject.toml Makefile | sha1sum | cut -c1-12)
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv-cache
 export UV_LINK_MODE = copy
 # Tests and the demo call our console scripts (flywheel, airflow) by name.
@@ -19,7 +19,7 @@ $(UV):
 # Reinstall only when the lock (or the package metadata) changes.
 $(STAMP): $(UV) requirements.txt requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(UV) venv -q -p $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip sync -q requirements-dev.lock
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip sync -q --compile-bytecode requirements-dev.lock
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*; touch $@
 	@echo "venv ready: $(VENV)"

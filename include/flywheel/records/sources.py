@@ -15,6 +15,7 @@ import contextlib
 import gzip
 import json
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -65,8 +66,8 @@ class FileSource:
         import numpy as np
 
         lo, hi = _epoch(since), _epoch(until)
-        stamps, offsets, rejected = [], [], []
-        with self._open() as f:  # pass 1: index matching lines (bounded: two numbers per record)
+        stamps, offsets = array("d"), array("q")  # 16 bytes per matching record, whatever its size
+        with self._open() as f:  # pass 1: index matching lines; rejected lines are yielded as found
             offset = 0
             for line in f:
                 here, offset = offset, offset + len(line)
@@ -74,23 +75,22 @@ class FileSource:
                     continue
                 rec = parse_line(line)
                 if isinstance(rec, Rejected):
-                    rejected.append(rec)
+                    yield rec
                     continue
                 if "__rejected__" in rec:  # a snapshot's record of a line rejected upstream
-                    rejected.append(Rejected(str(rec["__rejected__"]), str(rec.get("detail") or "")))
+                    yield Rejected(str(rec["__rejected__"]), str(rec.get("detail") or ""))
                     continue
                 if _matches(rec, workload_id, client_id, lo, hi):
                     ts = rec.get("timestamp")
                     stamps.append(float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else -1.0)
                     offsets.append(here)
-        yield from rejected
-        order = np.lexsort((np.asarray(offsets, dtype=np.int64), -np.asarray(stamps, dtype=np.float64)))
+        order = np.lexsort((np.frombuffer(offsets, dtype=np.int64), -np.frombuffer(stamps, dtype=np.float64)))
         emitted = 0
         with self._open() as f:  # pass 2: newest first (random access; gzip seeks are slower but correct)
             for i in order:
                 if limit is not None and emitted >= limit:
                     return
-                f.seek(int(offsets[i]))
+                f.seek(offsets[int(i)])
                 rec = parse_line(f.readline())
                 emitted += 1
                 yield rec
