@@ -111,7 +111,7 @@ class _ExperimentOperator(BaseOperator):
             kind=kind, ref=ref, conn_id=self.conn_id, namespace=p.namespace,
             poll_initial_s=p.poll_initial_s, poll_max_s=p.poll_max_s, timeout_s=timeout_s,
             pending_timeout_s=p.deployment_pending_timeout_s, sync_timeout_s=p.model_sync_timeout_s,
-            request_timeout_s=p.request_timeout_s, max_retries=p.max_retries, **kw,
+            request_timeout_s=p.request_timeout_s, max_retries=p.max_retries, settle_s=p.min_defer_s, **kw,
         )
 
     def fail(self, context: Any, experiment: str, message: str, **kw: Any) -> None:
@@ -192,9 +192,10 @@ class DeployNimOperator(_ExperimentOperator):
                 f"GPU lease still held by deployment {holder.namespace}/{holder.name} (run {who}) after "
                 f"{waited:.0f}s. If that run is gone, remove the stale deployment: "
                 f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}"))
+        every = max(p.lease_poll_s, p.min_defer_s)
         self.log.info("waiting for the GPU lease: %s is held by run %s (waited %.0fs); re-checking in %.0fs",
-                      holder.name, who, waited, p.lease_poll_s)
-        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=p.lease_poll_s)), method_name="claim")
+                      holder.name, who, waited, every)
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="claim")
 
     @on_worker
     def ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:

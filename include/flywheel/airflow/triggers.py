@@ -41,6 +41,7 @@ class NemoWaitTrigger(BaseTrigger):
         sync_timeout_s: float = 1800.0,
         request_timeout_s: float = 30.0,
         max_retries: int = 5,
+        settle_s: float = 0.0,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -50,6 +51,7 @@ class NemoWaitTrigger(BaseTrigger):
         self.timeout_s, self.pending_timeout_s = timeout_s, pending_timeout_s
         self.model_id, self.sync_timeout_s = model_id, sync_timeout_s
         self.request_timeout_s, self.max_retries = request_timeout_s, max_retries
+        self.settle_s = settle_s
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -60,6 +62,7 @@ class NemoWaitTrigger(BaseTrigger):
                 "timeout_s": self.timeout_s, "pending_timeout_s": self.pending_timeout_s,
                 "model_id": self.model_id, "sync_timeout_s": self.sync_timeout_s,
                 "request_timeout_s": self.request_timeout_s, "max_retries": self.max_retries,
+                "settle_s": self.settle_s,
             },
         )
 
@@ -84,6 +87,8 @@ class NemoWaitTrigger(BaseTrigger):
                 polls = event.get("polls", polls)
         except Exception as exc:  # surface as an event: the operator turns it into a clear task failure
             event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": polls}
+        # Never resume sooner than settle_s after deferring (works around apache/airflow#72716).
+        await asyncio.sleep(max(0.0, self.settle_s - (time.monotonic() - started)))
         event.update(kind=self.kind, ref=self.ref, elapsed_s=round(time.monotonic() - started, 1))
         yield TriggerEvent(event)
 

@@ -36,8 +36,9 @@ def make_logs(path: Path) -> None:
 
 def stack_config(logs: Path) -> dict[str, Any]:
     return {
-        "platform": {"namespace": "fwtest", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 2.0,
-                     "deployment_pending_timeout_s": 120, "request_timeout_s": 10, "max_retries": 3},
+        "platform": {"namespace": "fwtest", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 8.0,
+                     "min_defer_s": 8.0, "deployment_pending_timeout_s": 120, "request_timeout_s": 10,
+                     "max_retries": 3},
         "log_source": {"kind": "file", "path": str(logs)},
         "judge": {"mode": "remote", "model_name": "meta/llama-3.3-70b-instruct"},
         "airflow": {"retries": 1, "retry_delay_s": 1},
