@@ -54,8 +54,8 @@ demo: venv
 demo-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/demo.py down; else echo "nothing to stop"; fi
 
-compose-config:
-	docker compose -f docker-compose.yaml config -q && echo "docker compose config: ok"
+compose-config: venv
+	bash scripts/docker-compose.sh -f docker-compose.yaml --env-file .env.example config -q && echo "docker compose config: ok"
 
 bench: venv
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -201,6 +201,9 @@ class AirflowConfig(_Model):
     retry_delay_s: Annotated[float, Field(ge=0)] = 60.0
     start_date: str = "2025-01-01"
     tags: list[str] = Field(default_factory=list)
+    # KubernetesExecutor: resources of the data tasks' pods (extract_records, build_datasets), e.g.
+    # {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}; other executors ignore it.
+    data_task_resources: dict[str, dict[str, str]] | None = None
 
 
 class ResultsConfig(_Model):

@@ -32,6 +32,17 @@ settings for one run.
 """
 
 
+def data_task_executor_config(cfg: FlywheelConfig) -> dict[str, Any]:
+    """A KubernetesExecutor pod_override giving the data tasks their resources (only when configured)."""
+    resources = cfg.airflow.data_task_resources
+    if not resources:
+        return {}
+    from kubernetes.client import models as k8s
+
+    container = k8s.V1Container(name="base", resources=k8s.V1ResourceRequirements(**resources))
+    return {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[container]))}
+
+
 def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
     import pendulum
     from airflow.sdk import DAG, task, task_group
@@ -60,11 +71,13 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         description=w.description or f"Data flywheel for {w.workload_id}",
     ) as dag:
 
-        @task(multiple_outputs=False)
+        data_task = {"executor_config": data_task_executor_config(cfg)}
+
+        @task(multiple_outputs=False, **data_task)
         def extract_records(params: Any = None, dag_run: Any = None) -> Any:
             return t.extract_records(config_path, w.workload_id, dict(params or {}), w.dag_id, dag_run.run_id)
 
-        @task(multiple_outputs=False)
+        @task(multiple_outputs=False, **data_task)
         def build_datasets(extracted: Any, dag_run: Any = None) -> Any:
             return t.build_datasets(config_path, extracted, w.dag_id, dag_run.run_id)
 

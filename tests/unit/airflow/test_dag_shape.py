@@ -68,3 +68,16 @@ def test_broken_workload_entry_does_not_hide_the_others(tmp_path):
     assert [w.workload_id for w in cfg.workloads] == ["news_classifier"]
     assert broken == ["workload 'customer_service' (workloads[0].schedule: must be a string)"]
     assert sorted(build_all(str(path))) == ["flywheel_news_classifier"]
+
+
+def test_data_tasks_get_pod_resources_only_when_configured(tmp_path):
+    raw = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    raw["airflow"] = {"data_task_resources": {"requests": {"cpu": "1", "memory": "4Gi"}}}
+    path = tmp_path / "k8s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    dag = build_all(str(path))["flywheel_customer_service"]
+    pod = dag.get_task("build_datasets").executor_config["pod_override"]
+    assert pod.spec.containers[0].resources.requests == {"cpu": "1", "memory": "4Gi"}
+    assert dag.get_task("nim_experiment.deploy_nim").executor_config == {}
+    plain = build_all(str(ROOT / "config" / "flywheel.yaml"))["flywheel_customer_service"]
+    assert plain.get_task("extract_records").executor_config == {}
