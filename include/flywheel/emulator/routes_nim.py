@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from flywheel.emulator.nim_logic import answer, embed, judge_chat_reply
 from flywheel.emulator.routing import EmulatorRoute
-from flywheel.emulator.util import http_error, new_id
+from flywheel.emulator.util import http_error, new_id, page
 
 router = APIRouter(route_class=EmulatorRoute)
 CREATED = int(time.time())
@@ -36,15 +36,17 @@ def _platform(request: Request) -> Any:
 
 
 @router.get("/v1/models", name="nim.models")
-async def list_models(request: Request) -> dict[str, Any]:
-    """OpenAI model list; entries also carry ``name``/``namespace`` so the Entity Store list parses too."""
+async def list_models(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
+                      page_size: int = 1000) -> dict[str, Any]:
+    """OpenAI model list; entries also carry ``name``/``namespace`` and the list is paged (``page``,
+    ``page_size``) so that the Entity Store's ``GET /v1/models`` (same path, same port) parses too."""
     data = []
     for m in _platform(request).served_models().values():
         ns, _, name = m.id.partition("/")
         data.append({"id": m.id, "object": "model", "created": CREATED, "owned_by": ns or "system",
                      "root": m.base, "parent": m.base if m.adapter else None, "name": name or m.id,
                      "namespace": ns})
-    return {"object": "list", "data": data}
+    return page(data, page_no, page_size)
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
