@@ -85,10 +85,15 @@ def _repo(request: Request, namespace: str, name: str) -> Any:
     return repo
 
 
+def _hub_time(iso: str) -> str:
+    """The Hub's timestamp format (``...sssZ``), which huggingface_hub parses strictly."""
+    return iso.replace("+00:00", "Z")
+
+
 def _info(request: Request, repo: Any) -> dict[str, Any]:
     return {"id": repo.repo_id, "_id": repo.repo_id, "author": repo.namespace, "sha": repo.sha, "private": False,
-            "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [], "createdAt": repo.created_at,
-            "lastModified": now_iso(), "xetEnabled": False,
+            "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
+            "createdAt": _hub_time(repo.created_at), "lastModified": _hub_time(now_iso()), "xetEnabled": False,
             "siblings": [{"rfilename": p, "size": len(c)} for p, c in sorted(repo.files.items())]}
 
 

@@ -1,0 +1,53 @@
+"""GPU capacity, the lease statistics, reset, and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import FLYWHEEL, Emulator, wait_for
+from .seed import deploy, deployment_status
+
+pytestmark = pytest.mark.integration
+NS = "stats"
+A, B, C = "meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct", "meta/llama-3.1-8b-instruct"
+
+
+def test_capacity_and_maxima(emu: Emulator) -> None:
+    deploy(emu, NS, A)
+    deploy(emu, NS, B)
+    deploy(emu, NS, C)  # third GPU does not exist: stays pending
+    wait_for(lambda: deployment_status(emu, NS, A) == deployment_status(emu, NS, B) == "ready", what="two ready")
+    assert deployment_status(emu, NS, C) == "pending"
+    s = emu.stats()
+    assert (s["gpus_in_use"], s["max_gpus_in_use"], s["live_deployments"]) == (2, 2, 3)
+    assert s["live_flywheel_deployments"] == 3 and s["max_live_flywheel_deployments"] == 3
+    emu.call("DELETE", f"/v1/deployment/model-deployments/{NS}/{A.replace('/', '-')}")
+    wait_for(lambda: deployment_status(emu, NS, C) == "ready", what="pending deployment gets the freed GPU")
+    s = emu.stats()
+    assert s["max_gpus_in_use"] == 2 and s["live_flywheel_deployments"] == 2
+    assert s["jobs_created"]["deployment"] == 3 and s["requests"]["deployments.create"] == 3
+    emu.call("POST", "/emulator/reset")
+    s = emu.stats()
+    assert s["live_deployments"] == s["max_gpus_in_use"] == s["max_live_flywheel_deployments"] == 0
+
+
+def test_sequential_candidates_and_shared_deployments(emu: Emulator) -> None:
+    deploy(emu, NS, "meta/llama-3.3-70b-instruct", gpus=1, candidate=False)  # e.g. a shared judge: not counted
+    for model in (A, B):
+        deploy(emu, NS, model)
+        wait_for(lambda m=model: deployment_status(emu, NS, m) == "ready", what="ready")
+        emu.call("DELETE", f"/v1/deployment/model-deployments/{NS}/{model.replace('/', '-')}")
+    s = emu.stats()
+    assert s["max_live_flywheel_deployments"] == 1 and s["live_flywheel_deployments"] == 0
+    assert s["live_deployments"] == 1 and s["max_gpus_in_use"] == 2
+
+
+def test_cli_rejects_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("gpus: many\n")
+    out = subprocess.run([FLYWHEEL, "emulator", "--config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "gpus" in out.stderr
