@@ -1,4 +1,24 @@
-"""``create_app()``: the NeMo platform emulator as one FastAPI app (NeMo base URL, NIM proxy, Data Store)."""
+"""``create_app()``: the NeMo platform emulator as one FastAPI app (NeMo base URL, NIM proxy, Data Store).
+
+Served paths (endpoint ids, used by faults and ``/emulator/stats``, in brackets):
+- Entity Store: ``POST/GET /v1/namespaces``, ``GET/DELETE /v1/namespaces/{ns}`` [namespaces.*];
+  ``POST/GET /v1/datasets``, ``GET/PATCH/DELETE /v1/datasets/{ns}/{name}`` [datasets.*];
+  ``GET/DELETE /v1/models/{model id with / and @}`` [models.get, models.delete].
+- Data Store: ``POST/GET /v1/datastore/namespaces`` (form ``namespace=``); HF API under ``/v1/hf``:
+  ``api/repos/create``, ``api/repos/delete``, ``api/datasets/{ns}/{name}[/revision/{rev}]``,
+  ``.../preupload/{rev}``, ``.../commit/{rev}`` (ndjson), ``.../tree/{rev}[/{path}]``,
+  ``datasets/{ns}/{name}.git/info/lfs/objects/batch``, ``lfs/objects/{oid}`` (PUT), ``lfs/verify``,
+  ``GET/HEAD datasets/{ns}/{name}/resolve/{rev}/{path}``; Xet token paths answer 501 [hf.*].
+- DMS: ``POST/GET /v1/deployment/model-deployments``, ``GET/DELETE .../{ns}/{name}`` [deployments.*].
+- NIM proxy: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/embeddings`` [nim.*].
+- Customizer: ``/v1/customization/configs[/{ns}/{name}]``, ``/v1/customization/targets[/{ns}/{name}]``,
+  ``/v1/customization/jobs[/{id}]``, ``.../{id}/status``, ``POST .../{id}/cancel`` (and the reference's
+  ``/v1/customizations/{id}/cancel``) [customization.*].
+- Evaluator: ``POST/GET /v1/evaluation/jobs``, ``GET/DELETE .../{id}``, ``.../{id}/status``,
+  ``.../{id}/results``, ``POST .../{id}/cancel`` [evaluation.*].
+- Control: ``GET /emulator/stats``, ``POST /emulator/reset``, ``GET/POST/DELETE /emulator/faults``,
+  ``GET /emulator/endpoints``.
+"""
 
 from __future__ import annotations
 

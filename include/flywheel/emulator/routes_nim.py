@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from flywheel.emulator.nim_logic import answer, embed, judge_chat_reply
+from flywheel.emulator.nim_logic import answer, conversation_key, embed, judge_chat_reply
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.util import http_error, new_id, page
 
@@ -59,7 +59,8 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
     model = p.served_models().get(body.model)
     if model is None or body.model in p.settings.embedding_models:
         raise http_error(404, f"The model `{body.model}` does not exist or is not ready.")
-    if model.judge:
+    if model.judge and conversation_key(body.messages) not in p.index.records:
+        # a judge asked something that is not an eval item: a judging prompt or a health check
         message = {"role": "assistant", "content": judge_chat_reply(body.messages)}
     else:
         message = answer(model, body.messages, body.tools, p.index, p.settings.seed, p.settings.icl_marker)

@@ -194,3 +194,31 @@ def test_malformed_and_unknown_payloads_get_platform_errors(emu: Emulator, sdk: 
     assert r.status_code == 422 and isinstance(r.json()["detail"], list)
     r = emu.http.get("/v1/customization/jobs/cust-unknown/status")
     assert r.status_code == 404 and "not found" in r.json()["detail"]
+
+
+def test_classification_and_similarity_results_parse_in_the_sdk(emu: Emulator, sdk: Any) -> None:
+    from tests.unit.emulator.records import (
+        classification_config,
+        classification_record,
+        generic_record,
+        similarity_config,
+    )
+
+    judge = "meta/llama-3.3-70b-instruct"  # always served: usable as an evaluation target without a deployment
+    cls = seed_workload(emu, "cls", [classification_record(i) for i in range(40)])
+    gen = seed_workload(emu, "gen", [generic_record(i) for i in range(40)])
+    remote_judge = {"api_endpoint": {"url": f"{emu.url}/v1/chat/completions", "model_id": judge, "api_key": "k"}}
+    jobs = {
+        "f1": sdk.evaluation.jobs.create(config=classification_config(cls["eval"]),
+                                         target={"type": "model", "model": judge}),
+        "sim": sdk.evaluation.jobs.create(config=similarity_config(gen["eval"], judge=remote_judge),
+                                          target={"type": "model", "model": judge}),
+    }
+    for job in jobs.values():
+        wait_for(lambda j=str(job.id): sdk.evaluation.jobs.retrieve(j).status == "completed", what="eval done")
+    f1 = sdk.evaluation.jobs.results(str(jobs["f1"].id)).tasks["chat-completion"].metrics["f1"].scores
+    assert 0 < f1["f1"].value <= 1 and 0 < f1["accuracy"].value <= 1 and f1["f1_score"].value == f1["f1"].value
+    sim = sdk.evaluation.jobs.results(str(jobs["sim"].id)).tasks["llm-as-judge"].metrics["llm-judge"]
+    assert 1 <= sim.scores["similarity"].value <= 10
+    # the 70b model answers most items like the reference
+    assert sim.scores["similarity"].value > 7
