@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -109,5 +110,11 @@ class AirflowApi:
         content = r.json().get("content") or []
         return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
 
-    def set_run_state(self, dag_id: str, run_id: str, state: str) -> httpx.Response:
-        return self.http.patch(f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": state})
+    def set_run_state(self, dag_id: str, run_id: str, state: str, attempts: int = 4) -> httpx.Response:
+        """PATCH the run's state; idempotent, so 5xx (e.g. SQLite "database is locked") is retried."""
+        for attempt in range(attempts):
+            r = self.http.patch(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", json={"state": state})
+            if r.status_code < 500 or attempt == attempts - 1:
+                return r
+            time.sleep(1 + attempt)
+        return r

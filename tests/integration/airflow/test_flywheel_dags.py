@@ -5,7 +5,9 @@ One stack serves the module; each test resets the emulator's state and faults fi
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -222,3 +224,35 @@ def _running_ti(stack: LocalStack, rid: str, task_id: str) -> dict[str, Any] | N
 
 def _try_number(stack: LocalStack, rid: str, task_id: str) -> int:
     return max(t["try_number"] for t in stack.api.task_instances(TOOLS, rid) if t["task_id"] == task_id)
+
+
+def _readme_block(starts_with: str) -> str:
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    for block in text.split("```bash\n")[1:]:
+        body = block.split("```", 1)[0]
+        if body.lstrip().startswith(starts_with):
+            return body
+    raise AssertionError(f"README has no bash block starting with {starts_with!r}")
+
+
+def test_g_readme_commands_work_as_written(fresh: LocalStack) -> None:
+    env = fresh.env()
+    conns = _readme_block("airflow connections add")
+    out = subprocess.run(["bash", "-ec", conns], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for conn in ("flywheel_nemo", "flywheel_es"):  # the environment's connections keep precedence
+        fresh.run_cli(["airflow", "connections", "delete", conn])
+    curl = _readme_block("TOKEN=$(curl").replace("http://127.0.0.1:8080", fresh.api_url)
+    curl = curl.replace("<password>", fresh.admin_password)
+    out = subprocess.run(["bash", "-ec", curl], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and '"dag_run_id"' in out.stdout, out.stdout + out.stderr
+    rest_run = json.loads(out.stdout)["dag_run_id"]
+    cli_line = re.search(r"`(airflow dags trigger [^`]+)`", (Path(__file__).resolve().parents[3] / "README.md")
+                         .read_text()).group(1)
+    out = subprocess.run(["bash", "-ec", cli_line], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for run in fresh.api.http.get(f"/dags/{TOOLS}/dagRuns", params={"limit": 100}).json()["dag_runs"]:
+        if run["state"] in ("queued", "running"):
+            assert fresh.api.set_run_state(TOOLS, run["dag_run_id"], "failed").status_code == 200
+    assert fresh.api.run(TOOLS, rest_run)["conf"] == {"nims": [SMALL], "eval_size": 50}
+    _wait(lambda: fresh.stats()["live_deployments"] == 0, 90, "deployments left after cancelling runs")
