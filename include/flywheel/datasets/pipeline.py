@@ -8,6 +8,8 @@ the files. ``read = used + invalid + duplicates + filtered`` always holds.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,31 +44,49 @@ class BuildResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+def _content_hash(record: dict[str, Any]) -> str:
+    return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False).encode(), digest_size=16).hexdigest()
+
+
 def collect(input_path: Path, options: BuildOptions) -> tuple[list[tuple[dict[str, Any], str]], dict[str, Any]]:
-    """Newest-first unique valid records (at most ``limit``) and the reading counts."""
+    """Newest-first unique valid records (at most ``limit``) and the reading counts.
+
+    The result does not depend on how a source orders records with equal timestamps (files keep line order,
+    Elasticsearch sorts by id): duplicates with the same timestamp keep the smaller content hash, reading
+    continues past ``limit`` until the timestamp changes, and the records are sorted by (timestamp desc, key).
+    """
     try:
         source = FileSource(input_path)
     except FileNotFoundError as exc:
         raise DatasetError(str(exc)) from None
     invalid: Counter[str] = Counter()
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # dedup key -> position in kept
     kept: list[tuple[dict[str, Any], str]] = []
     read = duplicates = 0
     limit = options.split.limit
     for raw in source.iter_records(options.workload_id, options.client_id):
-        read += 1
         rec = validate(raw)
         if isinstance(rec, Rejected):
+            read += 1
             invalid[rec.reason] += 1
             continue
+        if limit is not None and len(kept) >= limit and rec["timestamp"] != kept[-1][0]["timestamp"]:
+            break  # sources are newest first: nothing older can displace what is kept
+        read += 1
         key = dedup_key(rec)
-        if key in seen:
+        at = seen.get(key)
+        if at is not None:
             duplicates += 1
+            other = kept[at][0]
+            if other["timestamp"] == rec["timestamp"] and _content_hash(rec) < _content_hash(other):
+                kept[at] = (rec, key)
             continue
-        seen.add(key)
+        seen[key] = len(kept)
         kept.append((rec, key))
-        if limit is not None and len(kept) >= limit:
-            break
+    kept.sort(key=lambda rk: (-rk[0]["timestamp"], rk[1]))
+    if limit is not None and len(kept) > limit:
+        read -= len(kept) - limit  # records past the limit (same timestamp) count as not read
+        kept = kept[:limit]
     return kept, {"read": read, "invalid": dict(sorted(invalid.items())), "duplicates": duplicates}
 
 

@@ -222,18 +222,36 @@ def open_log_source(cfg: Any, connection_uri: str | None = None, base_dir: Path 
 
 def export_snapshot(source: LogSource, path: Path, workload_id: str, client_id: str | None,
                     since: datetime | None, until: datetime | None, limit: int | None) -> dict[str, Any]:
-    """Stream the source into a JSONL snapshot (newest first). Rejected lines are kept in the snapshot as
-    ``{"__rejected__": reason, "detail": ...}`` so the dataset build counts them again."""
+    """Stream the source into a JSONL snapshot (newest first) that ``build_datasets`` reads like a log file.
+
+    ``limit`` counts unique valid records (as ``split.limit`` does), not raw ones: duplicates and invalid
+    records are written too, and reading goes on past the limit until the timestamp changes, so a build
+    from the snapshot equals a build from the whole source. Rejected lines are kept as
+    ``{"__rejected__": reason, "detail": ...}`` so the build counts them again.
+    """
+    from flywheel.datasets.keys import dedup_key
+    from flywheel.records.validation import validate
+
     path.parent.mkdir(parents=True, exist_ok=True)
     read, written = 0, 0
     rejected: Counter[str] = Counter()
+    unique: set[str] = set()
+    boundary: Any = None
     with path.open("w", encoding="utf-8") as out:
-        for rec in source.iter_records(workload_id, client_id, since, until, limit):
-            read += 1
+        for rec in source.iter_records(workload_id, client_id, since, until, None):
             if isinstance(rec, Rejected):
+                read += 1
                 rejected[rec.reason] += 1
                 out.write(json.dumps({"__rejected__": rec.reason, "detail": rec.detail}) + "\n")
-            else:
-                written += 1
-                out.write(json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n")
+                continue
+            if limit is not None:
+                valid = validate(rec)
+                if not isinstance(valid, Rejected):
+                    if len(unique) >= limit and valid["timestamp"] != boundary:
+                        break
+                    unique.add(dedup_key(valid))
+                    boundary = valid["timestamp"]
+            read += 1
+            written += 1
+            out.write(json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n")
     return {"read": read, "written": written, "rejected": dict(rejected)}
