@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from flywheel.records.validation import Rejected, parse_line
 
@@ -155,7 +155,7 @@ def es_client(connection_uri: str, **options: Any) -> Any:
     host = f"{scheme}://{parts.hostname or '127.0.0.1'}:{parts.port or 9200}"
     kwargs: dict[str, Any] = {"request_timeout": float(query.pop("request_timeout", 30))}
     if parts.username:
-        kwargs["basic_auth"] = (parts.username, parts.password or "")
+        kwargs["basic_auth"] = (unquote(parts.username), unquote(parts.password or ""))
     if "verify_certs" in query:
         kwargs["verify_certs"] = query.pop("verify_certs").lower() not in ("false", "0", "no")
     if "api_key" in query:

@@ -67,3 +67,30 @@ def test_valid_record_is_normalised_without_mutating_input():
     assert call["function"]["arguments"] == {"order": 7}
     assert isinstance(json.loads(before["response"]["choices"][0]["message"]["tool_calls"][0]["function"]
                                  ["arguments"]), dict)
+
+
+def test_malformed_tool_calls_and_contents():
+    rec = tool("x")
+    rec["response"]["choices"][0]["message"]["tool_calls"] = {"not": "a list"}
+    assert reason(rec) == "wrong_type_tool_calls"
+    rec = tool("x")
+    rec["response"]["choices"][0]["message"]["tool_calls"][0]["function"] = {"arguments": "{}"}
+    assert reason(rec) == "bad_message"
+    rec = chat("x")
+    rec["request"]["messages"][1]["content"] = 42
+    assert reason(rec) == "bad_message"
+    rec = tool("x")
+    rec["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = "[1, 2]"
+    assert reason(rec) == "tool_arguments_not_json"
+
+
+def test_history_tool_arguments_become_objects_and_extra_fields_are_kept():
+    rec = tool("x")
+    rec["request"]["messages"].append(dict(rec["response"]["choices"][0]["message"]))
+    rec["request"]["messages"].append({"role": "tool", "tool_call_id": "c1", "content": "shipped"})
+    rec["request"]["messages"].append({"role": "user", "content": "thanks"})
+    rec["source"] = "gateway-3"
+    out = validate(rec)
+    assert out["source"] == "gateway-3"
+    assert out["request"]["messages"][2]["tool_calls"][0]["function"]["arguments"] == {"q": "x"}
+    assert out["request"]["messages"][3]["tool_call_id"] == "c1"
