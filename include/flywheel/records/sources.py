@@ -97,28 +97,29 @@ class FileSource:
 
     def _parquet(self, workload_id: str, client_id: str | None, since: datetime | None, until: datetime | None,
                  limit: int | None) -> Iterator[RawRecord]:
-        import pyarrow.compute as pc
+        """Filter and order on the columnar table; rows become dicts only in small newest-first batches."""
+        import numpy as np
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(self.path, columns=None)
-        mask = pc.equal(table["workload_id"], workload_id)
-        if client_id is not None:
-            mask = pc.and_(mask, pc.equal(table["client_id"], client_id))
-        table = table.filter(mask)
-        rows = sorted(table.to_pylist(), key=lambda r: -(r.get("timestamp") or 0))
+        flt = [("workload_id", "=", workload_id)] + ([("client_id", "=", client_id)] if client_id else [])
+        table = pq.read_table(self.path, filters=flt)
+        stamps = np.nan_to_num(table["timestamp"].to_numpy(zero_copy_only=False).astype(np.float64), nan=-1.0)
+        order = np.lexsort((np.arange(len(stamps)), -stamps))
         lo, hi = _epoch(since), _epoch(until)
         n = 0
-        for row in rows:
-            for key in ("request", "response"):
-                if isinstance(row.get(key), str):  # JSON columns are allowed in Parquet
-                    with contextlib.suppress(ValueError):
-                        row[key] = json.loads(row[key])
-            if not _matches(row, workload_id, client_id, lo, hi):
-                continue
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield row
+        for start in range(0, len(order), 1000):
+            for row in table.take(pa.array(order[start:start + 1000], type=pa.int64())).to_pylist():
+                for key in ("request", "response"):
+                    if isinstance(row.get(key), str):  # JSON columns are allowed in Parquet
+                        with contextlib.suppress(ValueError):
+                            row[key] = json.loads(row[key])
+                if not _matches(row, workload_id, client_id, lo, hi):
+                    continue
+                if limit is not None and n >= limit:
+                    return
+                n += 1
+                yield row
 
 
 # ----------------------------------------------------------------------------------------------- search
