@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload-id", default=None)
     p.add_argument("--client-id", default=None)
     p.add_argument("--bad-fraction", type=float, default=0.02, help="share of deliberately invalid lines")
+    p.add_argument("--duplicate-fraction", type=float, default=0.02, help="share of exact and near duplicates")
     p.set_defaults(func=run)
 
 
@@ -22,9 +23,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = write(args.out, args.workload, args.records, args.seed, workload_id=args.workload_id,
-                        client_id=args.client_id, bad_fraction=args.bad_fraction)
+                        client_id=args.client_id, bad_fraction=args.bad_fraction,
+                        duplicate_fraction=args.duplicate_fraction)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}")
         return 2
-    print(f"wrote {summary['lines']} lines to {summary['path']}")
+    invalid = ", ".join(f"{k}={n}" for k, n in summary["invalid"].items()) or "none"
+    print(f"wrote {summary['lines']} lines to {summary['path']} (workload_id {summary['workload_id']}): "
+          f"{summary['good']} good, {summary['duplicates']} duplicates, {summary['near_duplicates']} near duplicates, "
+          f"invalid: {invalid}")
     return 0

@@ -18,6 +18,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +68,22 @@ SYSTEM_AGENT = ("You are the primary assistant of an online electronics store. R
                 "exactly one tool. The current user id is {u}.")
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_TOOLS_JSON = _ENCODE(TOOLS)
+_TOOLS_MARK = "\x00offered-tools\x00"  # placeholder spliced with the pre-encoded tool list when writing
+KINDS, KIND_WEIGHTS = ["product", "order", "return", "talk"], list(accumulate([40, 30, 18, 12]))
+
+
 def _call(name: str, args: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"id": f"call_{rng.getrandbits(48):012x}", "type": "function",
-            "function": {"name": name, "arguments": json.dumps(args)}}
+            "function": {"name": name, "arguments": _ENCODE(args)}}
 
 
 def _tool_record(rng: random.Random, i: int) -> dict[str, Any]:
     user = f"user-{rng.randint(1000, 9999)}"
     order = f"ORD-{rng.randint(100000, 999999)}"
     product, reason = rng.choice(PRODUCTS), rng.choice(REASONS)
-    kind = rng.choices(["product", "order", "return", "talk"], weights=[40, 30, 18, 12])[0]
+    kind = rng.choices(KINDS, cum_weights=KIND_WEIGHTS)[0]
     if kind == "product":
         text = rng.choice(PRODUCT_Q).format(p=product)
         call = ("ToProductQAAssistant", {"query": text})
@@ -105,36 +112,75 @@ LABELS = {  # realistic skew: market-moving news dominates
     "Products-Services": 7, "Guidance": 5, "Mergers and Acquisitions": 5, "Regulatory": 5, "Labour Issues": 3,
     "Dividends": 3, "Product Approval": 2, "Credit Ratings": 1,
 }
-COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Holdings", "Stark Industries", "Wayne Enterprises",
-             "Hooli", "Soylent", "Vandelay Industries", "Cyberdyne", "Tyrell", "Wonka Foods", "Aperture Labs"]
+_NAME_STEMS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Soylent", "Vandelay",
+               "Cyberdyne", "Tyrell", "Wonka", "Aperture", "Northwind", "Contoso", "Fabrikam", "Oscorp", "Nakatomi",
+               "Blue Sun", "Monarch", "Gringotts", "Massive Dynamic", "Pied Piper", "Dunder Mifflin"]
+_NAME_SUFFIXES = ["Corp", "Holdings", "Group", "Technologies", "Pharma", "Energy", "Financial", "Motors"]
+COMPANIES = [f"{stem} {suffix}" for stem in _NAME_STEMS for suffix in _NAME_SUFFIXES]
 HEADLINES = {
-    "Stock price movement": ["{c} shares jump {n}% in early trading", "{c} stock slides {n}% after session",
-                             "{c} hits 52-week high on heavy volume"],
-    "OTHER": ["{c} to host investor day in {m}", "{c} opens new office in Austin", "{c} CEO speaks at conference"],
-    "Earnings": ["{c} Q{q} EPS ${e} beats estimates", "{c} reports Q{q} revenue of ${b}B, misses forecast"],
-    "Price Targets": ["{c} price target raised to ${t} at Morgan", "Analyst cuts {c} target to ${t}"],
-    "Analyst Rating": ["{c} upgraded to Buy at Jefferies", "{c} downgraded to Neutral by UBS"],
-    "Products-Services": ["{c} launches new cloud platform", "{c} unveils subscription service"],
-    "Guidance": ["{c} raises full-year outlook", "{c} lowers FY revenue guidance to ${b}B"],
-    "Mergers and Acquisitions": ["{c} to acquire rival for ${b}B", "{c} agrees to merge with {c2}"],
-    "Regulatory": ["SEC opens probe into {c}", "EU fines {c} over data practices"],
-    "Labour Issues": ["{c} workers vote to strike", "{c} to cut {n}00 jobs"],
-    "Dividends": ["{c} declares quarterly dividend of ${d}", "{c} raises dividend {n}%"],
-    "Product Approval": ["FDA approves {c} treatment", "{c} wins approval for new device"],
-    "Credit Ratings": ["Moody's downgrades {c} debt", "S&P affirms {c} at BBB"],
+    "Stock price movement": ["{c} shares jump {n}% in early trading", "{c} stock slides {n}% after the bell",
+                             "{c} hits 52-week high on heavy volume", "{c} shares fall {n}% as {c2} rallies",
+                             "Why {c} stock is soaring today", "{c} drops {n}% in premarket trading"],
+    "OTHER": ["{c} to host investor day in {m}", "{c} opens new office in {city}", "{c} CEO to speak at {city} summit",
+              "{c} names new chief financial officer", "{c} sponsors {city} marathon"],
+    "Earnings": ["{c} Q{q} EPS ${e} beats estimates", "{c} reports Q{q} revenue of ${b}B, misses forecast",
+                 "{c} posts Q{q} loss of ${e} per share", "{c} Q{q} profit rises {n}% on strong demand"],
+    "Price Targets": ["{c} price target raised to ${t} at {broker}", "{broker} cuts {c} target to ${t}",
+                      "{broker} lifts {c} price target to ${t} from ${t2}"],
+    "Analyst Rating": ["{c} upgraded to {rating} at {broker}", "{c} downgraded to {rating} by {broker}",
+                       "{broker} initiates {c} at {rating}"],
+    "Products-Services": ["{c} launches {product}", "{c} unveils {product} in {city}",
+                          "{c} expands {product} to Europe"],
+    "Guidance": ["{c} raises full-year outlook", "{c} lowers FY revenue guidance to ${b}B",
+                 "{c} sees Q{q} EPS ${e}, above consensus", "{c} cuts {m} quarter forecast"],
+    "Mergers and Acquisitions": ["{c} to acquire {c2} for ${b}B", "{c} agrees to merge with {c2}",
+                                 "{c} explores sale of {product} unit", "{c2} rejects {c} takeover bid"],
+    "Regulatory": ["SEC opens probe into {c}", "EU fines {c} ${b}M over data practices",
+                   "FTC sues to block {c} deal", "{c} settles with regulators for ${b}M"],
+    "Labour Issues": ["{c} workers vote to strike", "{c} to cut {n}00 jobs", "{c} union reaches deal in {city}"],
+    "Dividends": ["{c} declares quarterly dividend of ${d}", "{c} raises dividend {n}%", "{c} suspends dividend"],
+    "Product Approval": ["FDA approves {c} treatment for {drug}", "{c} wins EU approval for {drug} drug",
+                         "{c} gets FDA clearance for new device"],
+    "Credit Ratings": ["{agency} downgrades {c} to {grade}", "{agency} affirms {c} at {grade}, outlook stable"],
 }
-MONTHS = ["January", "March", "May", "June", "September", "November"]
+LABEL_NAMES, LABEL_WEIGHTS = list(LABELS), list(accumulate(LABELS.values()))
+_FILLERS: dict[str, Any] = {
+    "n": lambda r: r.randint(2, 19), "q": lambda r: r.randint(1, 4), "t": lambda r: r.randint(20, 900),
+    "t2": lambda r: r.randint(20, 900), "e": lambda r: f"{r.uniform(0.1, 4):.2f}",
+    "b": lambda r: f"{r.uniform(0.5, 90):.1f}", "d": lambda r: f"{r.uniform(0.05, 2):.2f}",
+    "m": lambda r: r.choice(["January", "March", "May", "June", "September", "November"]),
+    "city": lambda r: r.choice(["Austin", "London", "Singapore", "Toronto", "Munich", "Tokyo", "Denver"]),
+    "broker": lambda r: r.choice(["Morgan Stanley", "Jefferies", "UBS", "Citi", "Barclays", "Piper Sandler"]),
+    "rating": lambda r: r.choice(["Buy", "Neutral", "Overweight", "Underperform", "Hold", "Outperform"]),
+    "product": lambda r: r.choice(["a cloud platform", "a subscription service", "an AI assistant", "a payments app",
+                                   "a budget airline route", "an electric pickup"]),
+    "drug": lambda r: r.choice(["migraine", "psoriasis", "type 2 diabetes", "asthma", "hypertension"]),
+    "agency": lambda r: r.choice(["Moody's", "S&P", "Fitch"]),
+    "grade": lambda r: r.choice(["BBB", "BBB-", "BB+", "A-", "A", "Baa2"]),
+}
+
+
+class _Fill(dict):  # type: ignore[type-arg]
+    """str.format_map mapping that draws a placeholder's value only when the template uses it."""
+
+    def __init__(self, rng: random.Random, **given: str) -> None:
+        super().__init__(given)
+        self.rng = rng
+
+    def __missing__(self, key: str) -> Any:
+        self[key] = value = _FILLERS[key](self.rng)
+        return value
+
+
 CLASSIFIER_PROMPT = ("Classify the financial news headline into exactly one event class: "
                      + ", ".join(LABELS) + ". Answer only with the class in triple square brackets.\n"
                      "### START HEADLINE ###\n{h}\n### END HEADLINE ###")
 
 
 def _classification_record(rng: random.Random, i: int) -> dict[str, Any]:
-    label = rng.choices(list(LABELS), weights=list(LABELS.values()))[0]
+    label = rng.choices(LABEL_NAMES, cum_weights=LABEL_WEIGHTS)[0]
     c, c2 = rng.sample(COMPANIES, 2)
-    headline = rng.choice(HEADLINES[label]).format(
-        c=c, c2=c2, n=rng.randint(2, 19), m=rng.choice(MONTHS), q=rng.randint(1, 4), e=f"{rng.uniform(0.1, 4):.2f}",
-        b=f"{rng.uniform(0.5, 90):.1f}", t=rng.randint(20, 900), d=f"{rng.uniform(0.05, 2):.2f}")
+    headline = rng.choice(HEADLINES[label]).format_map(_Fill(rng, c=c, c2=c2))
     request = {"model": TEACHER, "messages": [
         {"role": "system", "content": "You are a financial news classifier."},
         {"role": "user", "content": CLASSIFIER_PROMPT.format(h=headline)}], "temperature": 0.0, "max_tokens": 16}
@@ -143,20 +189,45 @@ def _classification_record(rng: random.Random, i: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- generic
-FACTS = [("What is the capital of France?", "The capital of France is Paris."),
-         ("How many days are in a leap year?", "A leap year has 366 days."),
+CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Canada", "Ottawa"), ("Australia", "Canberra"),
+            ("Brazil", "Brasília"), ("Kenya", "Nairobi"), ("Norway", "Oslo"), ("Peru", "Lima"), ("Egypt", "Cairo"),
+            ("Vietnam", "Hanoi"), ("Poland", "Warsaw"), ("Chile", "Santiago"), ("Turkey", "Ankara")]
+FACTS = [("How many days are in a leap year?", "A leap year has 366 days."),
          ("What does CPU stand for?", "CPU stands for central processing unit."),
          ("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),
          ("What is the boiling point of water at sea level?", "Water boils at 100 degrees Celsius at sea level."),
          ("How many continents are there?", "There are seven continents."),
-         ("What gas do plants absorb?", "Plants absorb carbon dioxide."),
-         ("What is 12 times 12?", "12 times 12 is 144.")]
-GENERIC_PREFIX = ["", "Quick question: ", "Can you tell me: ", "I was wondering, ", "Please answer: "]
+         ("What gas do plants absorb?", "Plants absorb carbon dioxide for photosynthesis."),
+         ("What is the largest planet in the solar system?", "Jupiter is the largest planet.")]
+GENERIC_PREFIX = ["", "Quick question: ", "Can you tell me: ", "I was wondering, ", "Please answer: ", "hey, "]
+
+
+_GENERIC_WEIGHTS = list(accumulate([4, 38, 22, 16, 16, 4]))  # capitals, products, miles, °F, seconds, facts
+
+
+def _generic_qa(rng: random.Random) -> tuple[str, str]:
+    kind = rng.choices(range(6), cum_weights=_GENERIC_WEIGHTS)[0]
+    if kind == 0:
+        country, city = rng.choice(CAPITALS)
+        return f"What is the capital of {country}?", f"The capital of {country} is {city}."
+    if kind == 1:
+        x, y = rng.randint(3, 99), rng.randint(3, 99)
+        return f"What is {x} times {y}?", f"{x} times {y} is {x * y}."
+    if kind == 2:
+        km = rng.randint(1, 3000)
+        return f"How many miles is {km} km?", f"{km} km is about {km * 0.621371:.1f} miles."
+    if kind == 3:
+        f = rng.randint(-40, 450)
+        return f"What is {f} °F in Celsius?", f"{f} °F is {(f - 32) * 5 / 9:.1f} °C."
+    if kind == 4:
+        minutes = rng.randint(2, 5000)
+        return f"How many seconds are in {minutes} minutes?", f"{minutes} minutes are {minutes * 60} seconds."
+    return rng.choice(FACTS)
 
 
 def _generic_record(rng: random.Random, i: int) -> dict[str, Any]:
-    q, a = rng.choice(FACTS)
-    text = rng.choice(GENERIC_PREFIX) + q + (f" (ticket {rng.randint(1, 99999)})" if rng.random() < 0.9 else "")
+    q, a = _generic_qa(rng)
+    text = rng.choice(GENERIC_PREFIX) + q
     request = {"model": TEACHER, "messages": [{"role": "system", "content": "You are a concise assistant."},
                                               {"role": "user", "content": text}]}
     return _envelope(rng, i, request, {"role": "assistant", "content": a}, "stop")
@@ -166,8 +237,10 @@ def _generic_record(rng: random.Random, i: int) -> dict[str, Any]:
 def _envelope(rng: random.Random, i: int, request: dict[str, Any], message: dict[str, Any],
               finish: str) -> dict[str, Any]:
     created = BASE_TIME + i * 37 + rng.randint(0, 30)
-    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in request["messages"]) * 4 // 3 + 8
-    completion_tokens = len(json.dumps(message)) // 4
+    prompt_tokens = sum(len(m["content"] or "") for m in request["messages"]) // 4 + 8
+    calls = message.get("tool_calls") or []
+    answer_chars = len(message.get("content") or "") + sum(len(c["function"]["arguments"]) + 24 for c in calls)
+    completion_tokens = answer_chars // 4 + 1
     return {"timestamp": created, "request": request, "response": {
         "id": f"chatcmpl-{rng.getrandbits(64):016x}", "object": "chat.completion", "created": created,
         "model": request["model"], "choices": [{"index": 0, "message": message, "finish_reason": finish}],
@@ -178,67 +251,115 @@ def _envelope(rng: random.Random, i: int, request: dict[str, Any], message: dict
 MAKERS = {"tool_calling": _tool_record, "classification": _classification_record, "generic": _generic_record}
 
 
+# Names match the rejection reasons of flywheel.records.validation and flywheel.datasets.types.
+NOT_JSON, MISSING_RESPONSE, NO_MESSAGES = "not_json", "missing_response", "no_messages"
+BAD_ARGUMENTS, UNOFFERED_FUNCTION = "tool_arguments_not_json", "tool_call_to_unoffered_function"
+MISSING_LABEL, TRUNCATED = "classification_label_missing", "truncated_response"
+BAD_KINDS = {
+    "tool_calling": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, BAD_ARGUMENTS, UNOFFERED_FUNCTION],
+    "classification": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, MISSING_LABEL, TRUNCATED],
+    "generic": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, TRUNCATED],
+}
+
+
 def _break(rng: random.Random, record: dict[str, Any], workload: str) -> tuple[str, str | dict[str, Any]]:
-    """A deliberately invalid line: (kind, line-or-record)."""
-    kinds = ["not_json", "missing_response", "no_messages"]
-    kinds += ["unknown_function"] if workload == "tool_calling" else []
-    kinds += ["missing_label"] if workload == "classification" else []
-    kind = rng.choice(kinds)
-    if kind == "not_json":
-        return kind, json.dumps(record)[: rng.randint(20, 120)]
-    bad = json.loads(json.dumps(record))
-    if kind == "missing_response":
+    """A deliberately invalid line: (reason, line-or-record)."""
+    kind = rng.choice(BAD_KINDS[workload])
+    if kind == NOT_JSON:
+        return kind, _dumps(record)[: rng.randint(20, 120)]
+    bad = json.loads(_dumps(record))
+    message = bad["response"]["choices"][0]["message"]
+    if kind == MISSING_RESPONSE:
         bad.pop("response")
-    elif kind == "no_messages":
+    elif kind == NO_MESSAGES:
         bad["request"]["messages"] = []
-    elif kind == "unknown_function":
-        bad["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["name"] = "DeleteAllOrders"
+    elif kind == BAD_ARGUMENTS:
+        message["tool_calls"][0]["function"]["arguments"] = '{"order_id": "ORD-1'
+    elif kind == UNOFFERED_FUNCTION:
+        message["tool_calls"][0]["function"]["name"] = rng.choice(["DeleteAllOrders", "ToBillingAssistant"])
+    elif kind == MISSING_LABEL:
+        message["content"] = rng.choice(["Probably earnings news.", "I am not sure.", "Stock price movement"])
     else:
-        bad["response"]["choices"][0]["message"]["content"] = "Probably earnings news."
+        message["content"] = str(message["content"])[: max(1, len(str(message["content"])) // 3)]
+        bad["response"]["choices"][0]["finish_reason"] = "length"
     return kind, bad
 
 
-def generate(workload: str, records: int, seed: int, workload_id: str | None = None, client_id: str | None = None,
-             bad_fraction: float = 0.02, duplicate_fraction: float = 0.02) -> Iterator[dict[str, Any] | str]:
-    """Yield ``records`` lines: dicts for records (good, duplicate or broken) and strings for non-JSON lines."""
+def _dumps(line: dict[str, Any]) -> str:
+    request = line.get("request")
+    if isinstance(request, dict) and request.get("tools") is TOOLS:  # shared list: encode it once, not per line
+        encoded = _ENCODE({**line, "request": {**request, "tools": _TOOLS_MARK}})
+        return encoded.replace(f'"{_ENCODE(_TOOLS_MARK)[1:-1]}"', _TOOLS_JSON, 1)
+    return _ENCODE(line)
+
+
+def _check(workload: str, records: int, bad_fraction: float, duplicate_fraction: float) -> None:
     if workload not in MAKERS:
         raise ValueError(f"unknown workload '{workload}' (one of {', '.join(MAKERS)})")
-    if records < 0 or not 0 <= bad_fraction < 1 or not 0 <= duplicate_fraction < 1:
-        raise ValueError("records must be ≥ 0 and fractions in [0, 1)")
+    if records < 0:
+        raise ValueError(f"records must be >= 0, got {records}")
+    if not 0 <= bad_fraction < 1 or not 0 <= duplicate_fraction < 1 or bad_fraction + duplicate_fraction >= 1:
+        raise ValueError(f"bad and duplicate fractions must be in [0, 1) and sum below 1, got {bad_fraction}"
+                         f" and {duplicate_fraction}")
+
+
+def _lines(workload: str, records: int, seed: int, workload_id: str | None, client_id: str | None,
+           bad_fraction: float, duplicate_fraction: float) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """(kind, line) pairs; kind is "good", "duplicate", "near_duplicate" or a rejection reason."""
+    _check(workload, records, bad_fraction, duplicate_fraction)
     wid, cid = workload_id or DEFAULT_IDS[workload][0], client_id or DEFAULT_IDS[workload][1]
     rng = random.Random(f"{workload}:{seed}")
+    make = MAKERS[workload]
     recent: list[dict[str, Any]] = []
     for i in range(records):
         roll = rng.random()
         if recent and roll < duplicate_fraction:
-            source = rng.choice(recent)
-            dup = json.loads(json.dumps(source))
+            dup = json.loads(_dumps(rng.choice(recent)))
             dup["timestamp"] = BASE_TIME + i * 37
+            if workload == "tool_calling":
+                dup["request"]["tools"] = TOOLS
             if rng.random() < 0.5:  # near duplicate: same text, different case and spacing
                 msg = dup["request"]["messages"][-1]
                 msg["content"] = "  " + str(msg["content"]).upper() + " "
-            yield dup
+                yield "near_duplicate", dup
+            else:
+                yield "duplicate", dup
             continue
-        record = {**MAKERS[workload](rng, i), "workload_id": wid, "client_id": cid}
+        record = make(rng, i)
+        record["workload_id"], record["client_id"] = wid, cid
         if duplicate_fraction <= roll < duplicate_fraction + bad_fraction:
-            _, bad = _break(rng, record, workload)
-            yield bad
+            yield _break(rng, record, workload)
             continue
-        recent = [*recent[-49:], record]
-        yield record
+        recent.append(record)
+        if len(recent) > 50:
+            del recent[0]
+        yield "good", record
 
 
-def write(path: str | Path, workload: str, records: int, seed: int, **kw: Any) -> dict[str, Any]:
-    """Write JSONL to ``path``; returns a summary with counts."""
+def generate(workload: str, records: int, seed: int, workload_id: str | None = None, client_id: str | None = None,
+             bad_fraction: float = 0.02, duplicate_fraction: float = 0.02) -> Iterator[dict[str, Any] | str]:
+    """Yield ``records`` lines: dicts for records (good, duplicate or broken) and strings for non-JSON lines.
+
+    Raises ValueError for an unknown workload, negative ``records`` or fractions outside [0, 1)."""
+    for _, line in _lines(workload, records, seed, workload_id, client_id, bad_fraction, duplicate_fraction):
+        yield line
+
+
+def write(path: str | Path, workload: str, records: int, seed: int, workload_id: str | None = None,
+          client_id: str | None = None, bad_fraction: float = 0.02,
+          duplicate_fraction: float = 0.02) -> dict[str, Any]:
+    """Write JSONL to ``path``. Returns ``{"path", "workload", "workload_id", "lines", "good", "duplicates",
+    "near_duplicates", "invalid": {reason: count}}``; same arguments give a byte-identical file."""
+    _check(workload, records, bad_fraction, duplicate_fraction)  # before the file is created
+    lines = _lines(workload, records, seed, workload_id, client_id, bad_fraction, duplicate_fraction)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()
     with out.open("w", encoding="utf-8") as f:
-        for line in generate(workload, records, seed, **kw):
-            counts["lines"] += 1
-            if isinstance(line, str):
-                counts["not_json"] += 1
-                f.write(line + "\n")
-            else:
-                f.write(json.dumps(line, separators=(",", ":")) + "\n")
-    return {"path": str(out), "workload": workload, **counts}
+        for kind, line in lines:
+            counts[kind] += 1
+            f.write((line if isinstance(line, str) else _dumps(line)) + "\n")
+    invalid = {k: n for k, n in sorted(counts.items()) if k not in ("good", "duplicate", "near_duplicate")}
+    return {"path": str(out), "workload": workload, "workload_id": workload_id or DEFAULT_IDS[workload][0],
+            "lines": sum(counts.values()), "good": counts["good"], "duplicates": counts["duplicate"],
+            "near_duplicates": counts["near_duplicate"], "invalid": invalid}
