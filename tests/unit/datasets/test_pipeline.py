@@ -182,3 +182,16 @@ def test_semantic_selection_uses_the_embedder(tmp_path):
         query = row["request"]["messages"][-1]["content"]
         examples = row["request"]["messages"][0]["content"].split(ICL_HEADER)[1]
         assert ("refund" in query) == ("refund" in examples.split("Example 1:")[1].split("Example 2")[0])
+
+
+def test_line_order_of_equal_timestamps_does_not_change_the_datasets(tmp_path):
+    rows = [tool(f"question {i}", name=["lookup", "refund"][i % 2], ts=i // 10) for i in range(60)]
+    # the same question at the same (newest) time with another answer: one canonical winner either way
+    rows += [chat("x", answer="same time, other answer", ts=5) | {"request": tool("  QUESTION 53")["request"]}]
+    for name in ("fwd", "rev"):
+        (tmp_path / name).mkdir()
+    a = build(tmp_path / "fwd", rows, eval_size=6, limit=35)
+    b = build(tmp_path / "rev", rows[::-1], eval_size=6, limit=35)
+    assert a.stats == b.stats and a.stats["used"] == 35 and a.stats["duplicates"] == 1
+    for name in ("eval", "train", "val", "icl"):
+        assert a.files[name].read_bytes() == b.files[name].read_bytes(), name
