@@ -77,11 +77,49 @@ def test_env_example_documents_every_compose_variable():
     assert used <= documented, sorted(used - documented)
 
 
+# Key paths of the official Apache Airflow Helm chart (1.18+, Airflow 3) that our values use, with the type the
+# chart's templates expect. The chart cannot be fetched here; this list was checked by hand against the chart's
+# values.schema.json and templates (create-user-job, migrate-database-job, pod-template-file).
+CHART_PATHS = {
+    "executor": str, "airflowVersion": str, "defaultAirflowTag": str, "images.airflow.repository": str,
+    "images.airflow.tag": str, "images.airflow.pullPolicy": str, "extraEnvFrom": str, "env": list, "config": dict,
+    "volumes": list, "volumeMounts": list, "webserver.defaultUser.enabled": bool,
+    "migrateDatabaseJob.useHelmHooks": bool, "migrateDatabaseJob.args": list, "triggerer.enabled": bool,
+    "triggerer.replicas": int, "dagProcessor.enabled": bool, "workers.resources": dict,
+    "logs.persistence.enabled": bool, "logs.persistence.size": str, "postgresql.enabled": bool,
+}
+
+
+def leaf_paths(node: object, prefix: str = "") -> set[str]:
+    if not isinstance(node, dict) or prefix in ("config", "workers.resources"):  # free-form maps
+        return {prefix}
+    return set().union(*(leaf_paths(v, f"{prefix}.{k}" if prefix else k) for k, v in node.items()))
+
+
+def test_helm_values_only_use_known_chart_keys_with_the_expected_types():
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    assert leaf_paths(values) == set(CHART_PATHS)
+    for path, kind in CHART_PATHS.items():
+        node: object = values
+        for part in path.split("."):
+            node = node[part]  # type: ignore[index]
+        assert isinstance(node, kind), path
+    assert values["airflowVersion"] == re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(),
+                                                 re.M).group(1)
+
+
 def test_helm_values_use_kubernetes_executor_and_secret_connections():
     values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
     assert values["executor"] == "KubernetesExecutor"
-    assert values["images"]["airflow"]["repository"] and values["triggerer"]["enabled"] is True
-    assert "flywheel-connections" in values["extraEnvFrom"]
+    assert values["triggerer"]["enabled"] is True  # every NeMo wait defers
+    assert yaml.safe_load(values["extraEnvFrom"]) == [{"secretRef": {"name": "flywheel-connections"}}]
     names = {e["name"] for e in values["env"]}
     assert {"FLYWHEEL_CONFIG", "FLYWHEEL_ARTIFACTS"} <= names
-    assert not re.search(r"password\s*:\s*\S", (ROOT / "deploy" / "helm" / "values.yaml").read_text(), re.I)
+    assert "airflow pools import /opt/airflow/config/pools.json" in values["migrateDatabaseJob"]["args"][-1]
+    core = values["config"]["core"]
+    assert core["auth_manager"].endswith("SimpleAuthManager")
+    mounts = {m["mountPath"] for m in values["volumeMounts"]}
+    assert str(Path(core["simple_auth_manager_passwords_file"]).parent) in mounts
+    text = (ROOT / "deploy" / "helm" / "values.yaml").read_text()
+    uncommented = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    assert not re.search(r"(password|api_key|token)\s*:\s*\S", uncommented, re.I)  # secrets stay in Secrets
