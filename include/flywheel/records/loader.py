@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flywheel.records.validation import Rejected, parse_line
+from flywheel.records.validation import Rejected, missing, parse_line, wrong_type
 
 MAPPING = {
     "dynamic": True,  # extra top-level fields are allowed
@@ -41,6 +41,19 @@ def ensure_index(client: Any, index: str) -> bool:
     return True
 
 
+def _unindexable(rec: dict[str, Any]) -> str | None:
+    """Why a record cannot be indexed and found again by workload and time (validation's reason names)."""
+    for field in ("workload_id", "timestamp"):
+        if rec.get(field) is None:
+            return missing(field)
+    if not isinstance(rec["workload_id"], str):
+        return wrong_type("workload_id")
+    ts = rec["timestamp"]
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return wrong_type("timestamp")
+    return None
+
+
 def _actions(path: Path, index: str, invalid: Counter[str]) -> Iterator[dict[str, Any]]:
     opener = __import__("gzip").open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -51,8 +64,9 @@ def _actions(path: Path, index: str, invalid: Counter[str]) -> Iterator[dict[str
             if isinstance(rec, Rejected):
                 invalid[rec.reason] += 1
                 continue
-            if not isinstance(rec.get("workload_id"), str) or not isinstance(rec.get("timestamp"), int | float):
-                invalid["missing_workload_id_or_timestamp"] += 1
+            problem = _unindexable(rec)
+            if problem:  # other problems are left to the dataset build, which counts them by reason
+                invalid[problem] += 1
                 continue
             rid = record_id(rec)
             yield {"_op_type": "create", "_index": index, "_id": rid, "_source": {**rec, "record_id": rid}}

@@ -94,3 +94,20 @@ def test_history_tool_arguments_become_objects_and_extra_fields_are_kept():
     assert out["source"] == "gateway-3"
     assert out["request"]["messages"][2]["tool_calls"][0]["function"]["arguments"] == {"q": "x"}
     assert out["request"]["messages"][3]["tool_call_id"] == "c1"
+
+
+def test_loader_refuses_only_what_cannot_be_indexed(tmp_path):
+    from collections import Counter
+
+    from flywheel.records.loader import _actions, record_id
+
+    rows = [chat("ok"), {**chat("x"), "timestamp": "noon"}, {k: v for k, v in chat("y").items() if k != "workload_id"},
+            {**chat("z"), "response": None}]
+    path = tmp_path / "l.jsonl"
+    path.write_text("\n".join([*(json.dumps(r) for r in rows), "{bad", ""]) + "\n")
+    invalid: Counter[str] = Counter()
+    actions = list(_actions(path, "logs", invalid))
+    assert invalid == {"wrong_type_timestamp": 1, "missing_workload_id": 1, "not_json": 1}
+    assert len(actions) == 2  # a record without a response is still loaded: the build counts it
+    assert actions[0]["_id"] == record_id(rows[0]) == record_id({**rows[0]})
+    assert actions[0]["_source"]["record_id"] == actions[0]["_id"]
