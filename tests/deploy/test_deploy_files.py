@@ -58,6 +58,46 @@ def test_services_health_and_profile(rendered):
     assert json.loads(env["AIRFLOW_CONN_FLYWHEEL_MONGO"])["conn_type"] == "mongo"
 
 
+def test_startup_order_waits_on_health(rendered):
+    services = rendered["services"]
+    airflow = [n for n in services if n.startswith("airflow-")]
+    for name in airflow:
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == deps["redis"]["condition"] == "service_healthy", name
+        if name != "airflow-init":
+            assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
+    worker = services["airflow-worker"]["depends_on"]
+    assert worker["elasticsearch"]["condition"] == worker["mongodb"]["condition"] == "service_healthy"
+    assert worker["emulator"] == {"condition": "service_healthy", "required": False}
+    for store, volume in (("elasticsearch", "es-data"), ("mongodb", "mongo-data"), ("postgres", "postgres-db")):
+        assert any(v.get("source") == volume for v in services[store]["volumes"]), store
+    assert services["elasticsearch"]["environment"]["xpack.security.enabled"] == "false"
+    assert services["emulator"]["command"] == ["flywheel", "emulator", "--host", "0.0.0.0", "--port", "8100"]
+    assert services["emulator"]["image"] == services["airflow-scheduler"]["image"]  # our image
+
+
+def test_emulator_urls_from_env_reach_the_connections(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("NEMO_BASE_URL=http://emulator:8100\nNIM_PROXY_URL=http://emulator:8100\n"
+                   "DATASTORE_URL=http://emulator:8100\nJUDGE_URL=http://emulator:8100/v1/chat/completions\n"
+                   "NEMO_API_KEY=k-123\n")
+    out = subprocess.run([str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(ROOT / "docker-compose.yaml"),
+                          "--env-file", str(env), "--profile", "emulator", "config", "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    env_vars = json.loads(out.stdout)["services"]["airflow-worker"]["environment"]
+    nemo = json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_NEMO"])
+    assert nemo == {"conn_type": "http", "host": "http://emulator:8100", "password": "k-123",
+                    "extra": {"nim_url": "http://emulator:8100", "datastore_url": "http://emulator:8100"}}
+    judge = json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_JUDGE"])
+    assert judge["host"] == "http://emulator:8100/v1/chat/completions"
+    assert json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_ES"]) == {
+        "conn_type": "elasticsearch", "host": "elasticsearch", "port": 9200, "login": "", "password": "",
+        "extra": {"scheme": "http"}}
+    assert json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_MONGO"])["schema"] == "flywheel"
+    assert env_vars["FLYWHEEL_ARTIFACTS"] == "/opt/airflow/artifacts"
+
+
 def test_image_pins_match_the_lock():
     airflow = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
     base = re.search(r"^FROM apache/airflow:(\S+)$", (ROOT / "Dockerfile").read_text(), re.M).group(1)
