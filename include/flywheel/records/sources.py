@@ -199,6 +199,9 @@ def es_client(connection_uri: str, **options: Any) -> Any:
     return plain_json_media_types(client)
 
 
+PIT_KEEP_ALIVE = "2m"
+
+
 class ElasticsearchSource:
     def __init__(self, client: Any, index: str, page_size: int = 500) -> None:
         self.client, self.index, self.page_size = client, index, page_size
@@ -217,29 +220,71 @@ class ElasticsearchSource:
             filters.append({"range": {"timestamp": {**window, "format": "epoch_second"}}})
         return {"bool": {"filter": filters}}
 
+    def _open_pit(self) -> tuple[str, str] | None:
+        """A point in time: Elasticsearch's ``_pit`` API, else OpenSearch's ``_search/point_in_time``; None
+        when the server has neither (then paging relies on the ``record_id`` tie-break alone)."""
+        from elasticsearch import ApiError
+
+        try:
+            return "es", self.client.open_point_in_time(index=self.index, keep_alive=PIT_KEEP_ALIVE)["id"]
+        except ApiError:
+            pass
+        try:
+            resp = self.client.perform_request("POST", f"/{self.index}/_search/point_in_time",
+                                               params={"keep_alive": PIT_KEEP_ALIVE},
+                                               headers={"accept": "application/json"})
+            return "opensearch", resp["pit_id"]
+        except (ApiError, KeyError, TypeError):
+            return None
+
+    def _close_pit(self, pit: tuple[str, str]) -> None:
+        from elasticsearch import ApiError, TransportError
+
+        with contextlib.suppress(ApiError, TransportError):  # it expires by itself anyway
+            if pit[0] == "es":
+                self.client.close_point_in_time(id=pit[1])
+            else:
+                self.client.perform_request("DELETE", "/_search/point_in_time", body={"pit_id": [pit[1]]},
+                                            headers={"accept": "application/json",
+                                                     "content-type": "application/json"})
+
     def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
                      until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]:
-        sort = [{"timestamp": {"order": "desc"}}, {"record_id": {"order": "asc", "missing": "_last",
-                                                                  "unmapped_type": "keyword"}}]
+        """Newest first, ``search_after`` paging. In a point in time the tie-break is ``_shard_doc`` (every
+        document, even those written without ``record_id`` by other producers, is read exactly once)."""
+        pit = self._open_pit()
+        tie = {"_shard_doc": "asc"} if pit else {"record_id": {"order": "asc", "missing": "_last",
+                                                              "unmapped_type": "keyword"}}
+        sort = [{"timestamp": {"order": "desc"}}, tie]
         after: list[Any] | None = None
         n = 0
-        while True:
-            size = self.page_size if limit is None else min(self.page_size, limit - n)
-            if size <= 0:
-                return
-            body: dict[str, Any] = {"query": self._query(workload_id, client_id, since, until), "sort": sort,
-                                    "size": size, "track_total_hits": False}
-            if after is not None:
-                body["search_after"] = after
-            hits = self.client.search(index=self.index, body=body)["hits"]["hits"]
-            if not hits:
-                return
-            for hit in hits:
-                n += 1
-                yield hit["_source"]
-            after = hits[-1]["sort"]
-            if len(hits) < size:
-                return
+        try:
+            while True:
+                size = self.page_size if limit is None else min(self.page_size, limit - n)
+                if size <= 0:
+                    return
+                body: dict[str, Any] = {"query": self._query(workload_id, client_id, since, until), "sort": sort,
+                                        "size": size, "track_total_hits": False}
+                if after is not None:
+                    body["search_after"] = after
+                if pit:
+                    body["pit"] = {"id": pit[1], "keep_alive": PIT_KEEP_ALIVE}
+                    resp = self.client.search(body=body)
+                    pit = (pit[0], resp.get("pit_id") or pit[1])
+                else:
+                    resp = self.client.search(index=self.index, body=body)
+                hits = resp["hits"]["hits"]
+                if not hits:
+                    return
+                for hit in hits:
+                    n += 1
+                    yield hit["_source"]
+                after = hits[-1]["sort"]
+                if len(hits) < size:
+                    return
+        finally:
+            if pit:
+                self._close_pit(pit)
 
 
 def open_log_source(cfg: Any, connection_uri: str | None = None, base_dir: Path | None = None) -> LogSource:

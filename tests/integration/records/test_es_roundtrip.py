@@ -94,3 +94,24 @@ def test_load_reports_an_unreachable_server_in_one_line(tmp_path: Path) -> None:
     out = cli("load", "--input", str(logs), "--es-url", f"http://127.0.0.1:{free_port()}")
     assert out.returncode == 2 and out.stdout.startswith("error: cannot load") and len(out.stdout.splitlines()) == 1
     assert os.path.exists(logs)
+
+
+def test_documents_without_record_id_and_equal_timestamps_are_each_read_once(opensearch: str) -> None:
+    from elasticsearch.helpers import bulk
+
+    from flywheel.records.loader import ensure_index
+    from flywheel.records.sources import ElasticsearchSource, es_client
+
+    client = es_client(opensearch)
+    ensure_index(client, "foreign")
+    # Written by another producer: server-generated ids, no record_id, 25 records per timestamp.
+    docs = [{"timestamp": 1000 + i // 25, "workload_id": "w", "client_id": "c", "n": i} for i in range(100)]
+    bulk(client, ({"_index": "foreign", "_source": d} for d in docs), refresh=True)
+    source = ElasticsearchSource(client, "foreign", page_size=7)
+    got = list(source.iter_records("w"))
+    assert sorted(r["n"] for r in got) == list(range(100))
+    assert [r["timestamp"] for r in got] == sorted((d["timestamp"] for d in docs), reverse=True)
+    pit = source._open_pit()  # the OpenSearch point-in-time API is what makes this exact
+    assert pit is not None and pit[0] == "opensearch"
+    source._close_pit(pit)
+    assert len(list(source.iter_records("w", limit=30))) == 30
