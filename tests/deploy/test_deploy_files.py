@@ -104,6 +104,20 @@ def test_image_pins_match_the_lock():
     assert base.startswith(f"{airflow}-python3.11")
 
 
+def test_dockerfile_copies_what_exists_and_never_the_secrets():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    sources = [src for line in re.findall(r"^COPY (?:--\S+ )*(.+)$", dockerfile, re.M) for src in line.split()[:-1]]
+    assert {"requirements.txt", "pyproject.toml", "include", "dags", "plugins", "config"} <= set(sources)
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    for src in sources:
+        assert (ROOT / src).exists() and src not in ignored, src
+    assert {".env", ".venv", ".git", "tests"} <= ignored
+    assert re.search(r"pip install --no-cache-dir --no-deps /opt/flywheel$", dockerfile, re.M)  # not editable
+    compose_env = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["x-airflow-common"]["environment"]
+    assert "FLYWHEEL_CONFIG=/opt/airflow/config/flywheel.yaml" in dockerfile
+    assert compose_env["FLYWHEEL_CONFIG"] == "/opt/airflow/config/flywheel.yaml"
+
+
 def test_pool_file_is_the_single_slot_gpu_pool():
     pools = json.loads((ROOT / "config" / "pools.json").read_text())
     assert pools == {"flywheel_gpu": {"slots": 1, "description": pools["flywheel_gpu"]["description"],
