@@ -40,6 +40,17 @@ def test_docker_compose_config_passes():
         broken.unlink()
 
 
+def test_every_variable_has_a_default_so_a_fresh_clone_renders_without_env(tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    out = subprocess.run([str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(ROOT / "docker-compose.yaml"),
+                          "--env-file", str(empty), "--profile", "emulator", "config", "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "not set" not in out.stderr, out.stderr
+    env = json.loads(out.stdout)["services"]["airflow-worker"]["environment"]
+    assert json.loads(env["AIRFLOW_CONN_FLYWHEEL_NEMO"])["host"] == "http://emulator:8100"
+
+
 def test_services_health_and_profile(rendered):
     services = rendered["services"]
     expected = {"postgres", "redis", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
