@@ -52,7 +52,7 @@ def extract_records(config_path: str | None, workload_id: str, params: dict[str,
     target = artifacts.run_uri(cfg, dag_id, run_id, "snapshot")
     local = artifacts.local_dir_for(target)
     summary = export_snapshot(source, local / "records.jsonl", settings.workload_id, settings.client_id,
-                              settings.since, settings.until, None)
+                              settings.since, settings.until, settings.split.limit)
     artifacts.publish(local, target)
     pruned = artifacts.prune_old_runs(cfg, dag_id, run_id)
     log.info("extracted %s records for %s/%s into %s (rejected while reading: %s)%s", summary.get("written"),
