@@ -77,7 +77,8 @@ def worker_seconds(api: Any, rid: str) -> tuple[float, float]:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     logs = work / "logs.jsonl"
-    subprocess.run(["flywheel", "sample-data", "--workload", "tool_calling", "--records", "300", "--seed", "1",
+    subprocess.run([sys.executable, "-m", "flywheel.cli",
+                    "sample-data", "--workload", "tool_calling", "--records", "300", "--seed", "1",
                     "--out", str(logs)], check=True, capture_output=True)
     dags = work / "dags"
     dags.mkdir()

@@ -83,7 +83,8 @@ def make_logs(target: Path) -> None:
     for workload, kind in WORKLOADS.items():
         part = DEMO / "logs" / f"{workload}.jsonl"
         part.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["flywheel", "sample-data", "--workload", kind, "--records", str(RECORDS), "--seed", "42",
+        subprocess.run([sys.executable, "-m", "flywheel.cli",
+                    "sample-data", "--workload", kind, "--records", str(RECORDS), "--seed", "42",
                         "--out", str(part)], check=True, capture_output=True, text=True)
         parts.append(part)
     with target.open("w") as out:

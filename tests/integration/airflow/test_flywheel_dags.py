@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -31,7 +32,8 @@ def make_logs(path: Path) -> None:
     with path.open("w") as out:
         for workload, n in (("tool_calling", 260), ("classification", 260)):
             part = path.with_suffix(f".{workload}.jsonl")
-            subprocess.run(["flywheel", "sample-data", "--workload", workload, "--records", str(n), "--seed", "7",
+            subprocess.run([sys.executable, "-m", "flywheel.cli",
+                    "sample-data", "--workload", workload, "--records", str(n), "--seed", "7",
                             "--out", str(part)], check=True, capture_output=True)
             out.write(part.read_text())
 
