@@ -172,6 +172,12 @@ class PlatformConfig(_Model):
     lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
     evaluation_limit: Annotated[int, Field(ge=1)] | None = None
 
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> PlatformConfig:
+        if self.poll_initial_s > self.poll_max_s:
+            raise ValueError(f"poll_initial_s ({self.poll_initial_s}) must be ≤ poll_max_s ({self.poll_max_s})")
+        return self
+
 
 class LogSourceConfig(_Model):
     """Where production logs are read from. ``elasticsearch`` uses connection ``flywheel_es``."""

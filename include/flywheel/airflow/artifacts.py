@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flywheel.config import FlywheelConfig
@@ -58,13 +58,7 @@ def publish(local: Path, uri: str) -> None:
         return
     from airflow.sdk import ObjectStoragePath
 
-    target = ObjectStoragePath(uri)
-    for f in local.rglob("*"):
-        if f.is_file():
-            dest = target / str(f.relative_to(local))
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with f.open("rb") as src, dest.open("wb") as out:
-                shutil.copyfileobj(src, out)
+    _copy_tree(local, ObjectStoragePath(uri))
 
 
 def fetch(uri: str) -> Path:
@@ -74,14 +68,18 @@ def fetch(uri: str) -> Path:
     from airflow.sdk import ObjectStoragePath
 
     local = Path(tempfile.mkdtemp(prefix="flywheel-"))
-    source = ObjectStoragePath(uri)
+    _copy_tree(ObjectStoragePath(uri), local)
+    return local
+
+
+def _copy_tree(source: Any, target: Any) -> None:
+    """Copy every file under ``source`` to ``target`` (local paths or ObjectStoragePath, either way)."""
     for f in source.rglob("*"):
         if f.is_file():
-            dest = local / str(f.relative_to(source))
+            dest = target / str(f.relative_to(source))
             dest.parent.mkdir(parents=True, exist_ok=True)
             with f.open("rb") as src, dest.open("wb") as out:
                 shutil.copyfileobj(src, out)
-    return local
 
 
 def prune_old_runs(cfg: FlywheelConfig, dag_id: str, keep_run: str) -> list[str]:

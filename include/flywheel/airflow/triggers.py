@@ -20,12 +20,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 KINDS = ("deployment_ready", "deployment_gone", "customization", "evaluation", "model_sync")
 
 
-def next_delay(previous: float | None, initial: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff (×1.6) from ``initial`` to ``cap`` with ±15% jitter."""
-    base = initial if previous is None else min(cap, previous * 1.6)
-    return max(0.05, min(cap, base * rng.uniform(0.85, 1.15)))
-
-
 class NemoWaitTrigger(BaseTrigger):
     def __init__(
         self,
@@ -106,9 +100,13 @@ class NemoWaitTrigger(BaseTrigger):
                      else client.get_evaluation(self.ref))
         return job.status, job.terminal, job.succeeded, job.progress, job.detail
 
+    def _backoff(self, seed: str) -> Any:
+        from flywheel.nemo.states import Backoff
+
+        return Backoff(initial_s=self.poll_initial_s, cap_s=self.poll_max_s, rng=random.Random(seed))
+
     async def _wait_object(self, client: Any, started: float) -> dict[str, Any]:
-        rng = random.Random(f"{self.kind}:{self.ref}")
-        delay: float | None = None
+        backoff = self._backoff(f"{self.kind}:{self.ref}")
         last: tuple[str, float | None] | None = None
         pending_since: float | None = None
         polls = 0
@@ -134,13 +132,11 @@ class NemoWaitTrigger(BaseTrigger):
             if now - started > self.timeout_s:
                 return {"status": "timeout", "state": state, "progress": progress, "polls": polls,
                         "detail": f"{self.kind} {self.ref} not finished after {self.timeout_s:.0f}s (last '{state}')"}
-            delay = next_delay(delay, self.poll_initial_s, self.poll_max_s, rng)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next())
 
     async def _wait_model(self, client: Any, started: float) -> dict[str, Any]:
         model = self.model_id or self.ref
-        rng = random.Random(f"sync:{model}")
-        delay: float | None = None
+        backoff = self._backoff(f"sync:{model}")
         polls = 0
         while True:
             polls += 1
@@ -150,8 +146,7 @@ class NemoWaitTrigger(BaseTrigger):
             if time.monotonic() - started > self.sync_timeout_s:
                 return {"status": "timeout", "state": "not-synced", "polls": polls,
                         "detail": f"model {model} did not appear in /v1/models within {self.sync_timeout_s:.0f}s"}
-            delay = next_delay(delay, self.poll_initial_s, self.poll_max_s, rng)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next())
 
     async def on_kill(self) -> None:
         """A user killed the task: stop the GPU work we started (the teardown deletes the deployment)."""

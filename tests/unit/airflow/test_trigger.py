@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from flywheel.airflow.triggers import NemoWaitTrigger, next_delay
+from flywheel.airflow.triggers import NemoWaitTrigger
 
 
 def test_serialize_round_trip():
@@ -24,12 +22,8 @@ def test_unknown_kind_is_refused():
         NemoWaitTrigger(kind="coffee", ref="x", conn_id="c", namespace="n")
 
 
-def test_backoff_grows_to_cap_with_jitter():
-    rng = random.Random(1)
-    delays, d = [], None
-    for _ in range(20):
-        d = next_delay(d, 5.0, 60.0, rng)
-        delays.append(d)
-    assert 4.25 <= delays[0] <= 5.75
-    assert max(delays) <= 60.0 and delays[-1] >= 60.0 * 0.85 * 0.85
-    assert delays[5] > delays[0]
+def test_trigger_backoff_follows_its_poll_settings():
+    t = NemoWaitTrigger(kind="evaluation", ref="e-1", conn_id="c", namespace="n", poll_initial_s=2, poll_max_s=8)
+    b = t._backoff("seed")
+    delays = [b.next() for _ in range(12)]
+    assert 2 * 0.85 <= delays[0] <= 2 * 1.15 and max(delays) <= 8 and delays[-1] >= 8 * 0.85
