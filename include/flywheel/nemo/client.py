@@ -18,6 +18,7 @@ from typing import Any
 from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.configs import customization_config, deployment_body
 from flywheel.nemo.datastore import upload_files
+from flywheel.nemo.embeddings import embed_texts
 from flywheel.nemo.endpoints import NemoEndpoints
 from flywheel.nemo.errors import (
     NemoAmbiguousError,
@@ -234,25 +235,9 @@ class NemoClient:
         return data
 
     def embed(self, texts: list[str], model: str, batch_size: int = 32) -> list[list[float]]:
-        """Embeddings in input order. Any failed batch raises: records are never silently dropped."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be ≥ 1")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise ValueError(f"text {i} is empty or not a string: embeddings need non-empty text")
-        out: list[list[float]] = []
-        dims: int | None = None
-        for start in range(0, len(texts), batch_size):
-            batch = texts[start:start + batch_size]
-            reply = self.http.call("POST", self._nim("/v1/embeddings"),
-                                   json_body={"model": model, "input": batch, "input_type": "query"})
-            vectors = _embedding_vectors(reply, len(batch))
-            for v in vectors:
-                dims = dims or len(v)
-                if len(v) != dims:
-                    raise NemoResponseError(f"embedding sizes differ ({dims} vs {len(v)})", url=reply.url)
-            out.extend(vectors)
-        return out
+        """Embeddings in input order through the NIM proxy. Any failed batch raises: records are never
+        silently dropped."""
+        return embed_texts(self.http, self._nim("/v1/embeddings"), model, texts, batch_size)
 
     # ------------------------------------------------------------------------------------ customizer
     def ensure_customization_config(self, nim: NimConfig, training: TrainingConfig) -> str:
@@ -375,19 +360,3 @@ def _with_request_id(payload: dict[str, Any]) -> dict[str, Any]:
     fields = dict(payload.get("custom_fields") or {})
     fields.setdefault(REQUEST_ID, uuid.uuid4().hex)
     return {**payload, "custom_fields": fields}
-
-
-def _embedding_vectors(reply: Reply, expected: int) -> list[list[float]]:
-    data = _obj(reply, "embeddings").get("data")
-    if not isinstance(data, list) or len(data) != expected:
-        got = len(data) if isinstance(data, list) else "no"
-        raise NemoResponseError(f"embeddings: asked for {expected}, got {got} vectors", url=reply.url)
-    ordered = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
-    vectors = []
-    for item in ordered:
-        vec = item.get("embedding") if isinstance(item, dict) else None
-        if not isinstance(vec, list) or not vec or not all(isinstance(x, int | float) for x in vec):
-            raise NemoResponseError("embeddings: an item has no numeric 'embedding'", url=reply.url)
-        vectors.append([float(x) for x in vec])
-    return vectors
-

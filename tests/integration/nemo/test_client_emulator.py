@@ -343,3 +343,19 @@ def test_async_client_against_the_emulator(emulator: Emulator, tmp_path: Path) -
             assert await a.delete_deployment(NIM.deployment_name) is False
 
     asyncio.run(scenario())
+
+
+def test_remote_embedder_matches_the_nim_proxy_and_batches(emulator: Emulator) -> None:
+    from flywheel.nemo.embeddings import RemoteEmbedder
+
+    model = "nvidia/llama-3.2-nv-embedqa-1b-v2"
+    texts = [f"where is my order number {i}?" for i in range(7)]
+    before = emulator.http.get("/emulator/stats").json()["requests"].get("nim.embeddings", 0)
+    remote = RemoteEmbedder(f"{emulator.url}/v1/embeddings", model, "key-not-logged", batch_size=3).embed(texts)
+    after = emulator.http.get("/emulator/stats").json()["requests"]["nim.embeddings"]
+    assert after - before == 3  # 7 texts in batches of 3
+    with emulator.client() as c:
+        assert remote == c.embed(texts, model, batch_size=7)
+    assert len(remote) == 7 and len({len(v) for v in remote}) == 1
+    with pytest.raises(NemoNotFoundError):
+        RemoteEmbedder(f"{emulator.url}/v1/embeddings", "nvidia/unknown-embedder").embed(["x"])
