@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 CONFIG_ENV = "FLYWHEEL_CONFIG"
 WORKLOAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+PVC_SIZE_PATTERN = r"^\d+(Mi|Gi|Ti)$"
 
 WorkloadType = Literal["auto", "generic", "tool_calling", "classification"]
 IclSelection = Literal["uniform_distribution", "semantic_similarity"]
@@ -103,7 +104,7 @@ class NimConfig(_Model):
     image: str | None = None
     tag: str = "latest"
     gpus: Annotated[int, Field(ge=1)] = 1
-    pvc_size: Annotated[str, Field(pattern=r"^\d+(Mi|Gi|Ti)$")] = "25Gi"
+    pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
     context_length: Annotated[int, Field(ge=256)] = 8192
     customization_enabled: bool = False
     customizer: CustomizerConfig | None = None
@@ -135,12 +136,19 @@ class JudgeConfig(_Model):
     image: str | None = None
     tag: str = "latest"
     gpus: Annotated[int, Field(ge=1)] = 4
-    pvc_size: str = "25Gi"
+    pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
     context_length: Annotated[int, Field(ge=256)] = 32768
+
+    def as_nim(self) -> NimConfig:
+        """The local judge as a NIM deployment."""
+        return NimConfig(model_name=self.model_name, image=self.image, tag=self.tag, gpus=self.gpus,
+                         pvc_size=self.pvc_size, context_length=self.context_length)
 
 
 class EmbeddingConfig(_Model):
-    """Embedding model for semantic-similarity ICL selection."""
+    """Embedding model for semantic-similarity ICL selection: ``local`` (a NIM the run deploys through
+    NeMo before ``build_datasets`` and deletes after it, if it created it) or ``remote`` (a hosted
+    OpenAI-compatible embeddings URL from connection ``flywheel_embedding`` or ``url``)."""
 
     mode: Literal["remote", "local"] = "local"
     model_name: str = "nvidia/llama-3.2-nv-embedqa-1b-v2"
@@ -148,8 +156,13 @@ class EmbeddingConfig(_Model):
     image: str | None = None
     tag: str = "latest"
     gpus: Annotated[int, Field(ge=1)] = 1
-    pvc_size: str = "25Gi"
+    pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
     batch_size: Annotated[int, Field(ge=1, le=512)] = 32
+
+    def as_nim(self) -> NimConfig:
+        """The local embedding NIM as a deployment."""
+        return NimConfig(model_name=self.model_name, image=self.image, tag=self.tag, gpus=self.gpus,
+                         pvc_size=self.pvc_size)
 
 
 class PlatformConfig(_Model):

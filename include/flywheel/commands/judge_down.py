@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flywheel.config import ConfigError, NimConfig, load_config
+    from flywheel.config import ConfigError, load_config
     from flywheel.nemo import NemoClient, NemoEndpoints
 
     if not args.nemo_url:
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if cfg.judge.mode != "local":
         print(f"judge.mode is '{cfg.judge.mode}': there is no local judge deployment to remove")
         return 0
-    name = NimConfig(model_name=cfg.judge.model_name).deployment_name
+    name = cfg.judge.as_nim().deployment_name
     url = args.nemo_url.rstrip("/")
     endpoints = NemoEndpoints(base_url=url, nim_url=url, datastore_url=url,
                               api_key=os.environ.get("NEMO_API_KEY"), namespace=cfg.platform.namespace)

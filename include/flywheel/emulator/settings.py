@@ -56,6 +56,9 @@ class EmulatorSettings(BaseModel):
     # NIM behaviour
     judge_models: list[str] = Field(default_factory=lambda: ["meta/llama-3.3-70b-instruct"])
     embedding_models: list[str] = Field(default_factory=lambda: ["nvidia/llama-3.2-nv-embedqa-1b-v2"])
+    # true: judge and embedding models are hosted (served without a deployment, like a remote API);
+    # false: they are served only once deployed through DMS (a local judge / embedding NIM)
+    hosted_shared_models: bool = True
     embedding_dims: Annotated[int, Field(ge=1, le=16384)] = 2048
     icl_marker: str = "Here are examples of how to respond:"
     seed: int = 0

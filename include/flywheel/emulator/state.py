@@ -299,10 +299,11 @@ class Platform:
     # ------------------------------------------------------------------ NIM proxy
     def served_models(self) -> dict[str, ServedModel]:
         out: dict[str, ServedModel] = {}
-        for name in self.settings.judge_models:
-            out[name] = ServedModel(name, name, judge=True)
-        for name in self.settings.embedding_models:
-            out[name] = ServedModel(name, name)
+        if self.settings.hosted_shared_models:
+            for name in self.settings.judge_models:
+                out[name] = ServedModel(name, name, judge=True)
+            for name in self.settings.embedding_models:
+                out[name] = ServedModel(name, name)
         ready = {d.model for d in self.deployments.values() if d.status == "ready"}
         for d in self.deployments.values():
             if d.status == "ready":
