@@ -14,8 +14,15 @@ with DAG(dag_id="noop_flywheel_shape", schedule=None, start_date=pendulum.dateti
         return {}
 
     @task
+    def prepare_embedder(_: dict) -> None:
+        return None
+
+    @task
     def build_datasets(_: dict) -> dict:
         return {}
+
+    @task
+    def teardown_embedder() -> None: ...
 
     @task
     def upload_datasets(_: dict) -> dict:
@@ -65,7 +72,9 @@ with DAG(dag_id="noop_flywheel_shape", schedule=None, start_date=pendulum.dateti
     def check_results() -> None: ...
 
     e = extract_records()
+    pe = prepare_embedder(e)
     b = build_datasets(e)
+    pe >> b >> teardown_embedder().as_teardown(setups=pe)
     u = upload_datasets(b)
     j = prepare_judge(b)
     s = select_nims(b)

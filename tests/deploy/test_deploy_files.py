@@ -64,7 +64,7 @@ def test_services_health_and_profile(rendered):
     assert "airflow pools import /opt/airflow/config/pools.json" in init and "db migrate" in init
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    for conn in ("FLYWHEEL_NEMO", "FLYWHEEL_JUDGE", "FLYWHEEL_ES", "FLYWHEEL_MONGO"):
+    for conn in ("FLYWHEEL_NEMO", "FLYWHEEL_JUDGE", "FLYWHEEL_EMBEDDING", "FLYWHEEL_ES", "FLYWHEEL_MONGO"):
         json.loads(env[f"AIRFLOW_CONN_{conn}"])  # each connection is valid JSON after interpolation
     assert json.loads(env["AIRFLOW_CONN_FLYWHEEL_MONGO"])["conn_type"] == "mongo"
 

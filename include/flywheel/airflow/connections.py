@@ -3,6 +3,7 @@
 - ``flywheel_nemo``  (http): host = NeMo base URL, password = API key (optional),
   extra ``{"nim_url": ..., "datastore_url": ..., "namespace": ...}`` (both URLs default to the host).
 - ``flywheel_judge`` (http): host = full chat-completions URL of a remote judge, password = API key.
+- ``flywheel_embedding`` (http): host = full embeddings URL of a remote embedding model, password = API key.
 - ``flywheel_es``    (elasticsearch): the log store.
 - ``flywheel_mongo`` (mongo): optional results store.
 """
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 NEMO_CONN = "flywheel_nemo"
 JUDGE_CONN = "flywheel_judge"
+EMBEDDING_CONN = "flywheel_embedding"
 ES_CONN = "flywheel_es"
 MONGO_CONN = "flywheel_mongo"
 
@@ -92,6 +94,14 @@ def judge_endpoint(cfg: FlywheelConfig) -> JudgeEndpoint:
             if model:
                 return JudgeEndpoint("remote", str(model), url, key)
     return JudgeEndpoint(judge.mode, judge.model_name, url, key)
+
+
+def embedding_endpoint(cfg: FlywheelConfig) -> tuple[str | None, str | None]:
+    """(URL, key) of a remote embedding model: connection ``flywheel_embedding`` wins over ``embedding.url``."""
+    conn = optional_connection(EMBEDDING_CONN)
+    if conn is None:
+        return cfg.embedding.url, None
+    return (_url_of(conn) if conn.host else cfg.embedding.url), conn.password or None
 
 
 def optional_connection(conn_id: str) -> Any | None:

@@ -56,6 +56,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         TeardownNimOperator,
     )
     from flywheel.airflow.run_settings import params_for
+    from flywheel.airflow.shared_nims import PrepareEmbedderOperator, PrepareJudgeOperator, TeardownEmbedderOperator
 
     default_args = {"retries": cfg.airflow.retries, "retry_delay": timedelta(seconds=cfg.airflow.retry_delay_s)}
     with DAG(
@@ -86,17 +87,16 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             return t.upload_datasets(config_path, extracted, built, w.dag_id, dag_run.run_id)
 
         @task(multiple_outputs=False)
-        def prepare_judge(built: Any) -> Any:
-            return t.prepare_judge(config_path, built)
-
-        @task(multiple_outputs=False)
         def select_nims(extracted: Any, built: Any) -> Any:
             return t.select_nims(config_path, extracted, built)
 
         extracted = extract_records()
+        embedder = PrepareEmbedderOperator(task_id="prepare_embedder", run=extracted, config_path=config_path)
         built = build_datasets(extracted)
+        embedder_down = TeardownEmbedderOperator(task_id="teardown_embedder", config_path=config_path)
+        embedder >> built >> embedder_down.as_teardown(setups=embedder)
         uploaded = upload_datasets(extracted, built)
-        judge = prepare_judge(built)
+        judge = PrepareJudgeOperator(task_id="prepare_judge", built=built, config_path=config_path).output
         plans = select_nims(extracted, built)
 
         common = {"run": extracted, "config_path": config_path,

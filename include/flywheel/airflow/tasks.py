@@ -99,13 +99,25 @@ def _count_lines(path: Path) -> int:
 
 
 def _embedder(cfg: FlywheelConfig) -> Any:
-    from flywheel.airflow.connections import nemo_endpoints
+    """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
+    hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
+    from flywheel.airflow.connections import embedding_endpoint, nemo_endpoints
     from flywheel.nemo import NemoClient
+    from flywheel.nemo.embeddings import RemoteEmbedder
+
+    e, p = cfg.embedding, cfg.platform
+    if e.mode == "remote":
+        url, key = embedding_endpoint(cfg)
+        if not url:
+            _fail("embedding.mode is remote but no URL: define connection 'flywheel_embedding' "
+                  "(host = embeddings URL) or set embedding.url")
+        return RemoteEmbedder(str(url), e.model_name, key, batch_size=e.batch_size, timeout_s=p.request_timeout_s,
+                              max_retries=p.max_retries)
 
     class NimEmbedder:
         def embed(self, texts: list[str]) -> list[list[float]]:
             with NemoClient(nemo_endpoints(cfg)) as c:
-                return c.embed(texts, cfg.embedding.model_name)
+                return c.embed(texts, e.model_name, batch_size=e.batch_size)
 
     return NimEmbedder()
 
@@ -141,58 +153,6 @@ def upload_datasets(config_path: str | None, extracted: dict[str, Any], built: d
             log.info("uploaded %s dataset %s (%s records) -> %s", kind, names[kind], out[kind]["records"], url)
     out["train"]["val_records"] = counts.get("val", 0)
     return out
-
-
-# --------------------------------------------------------------------------------------------------- judge
-def judge_needed(workload_type: str, cfg: FlywheelConfig) -> bool:
-    if workload_type == "generic":
-        return True
-    return workload_type == "tool_calling" and cfg.judge.mode != "none"
-
-
-def prepare_judge(config_path: str | None, built: dict[str, Any]) -> dict[str, Any] | None:
-    from flywheel.airflow.connections import judge_endpoint
-
-    cfg = _config(config_path)
-    wtype = built["workload_type"]
-    if not judge_needed(wtype, cfg):
-        log.info("no LLM judge needed for a %s workload", wtype)
-        return None
-    judge = judge_endpoint(cfg)
-    if judge.mode == "none":
-        _fail("generic workloads are scored by an LLM judge, but judge.mode is 'none' in config")
-    if judge.mode == "remote":
-        from flywheel.nemo import check_chat_endpoint
-
-        if not judge.url:
-            _fail("judge.mode is remote but no URL: define connection 'flywheel_judge' (host = chat-completions URL)")
-        check_chat_endpoint(judge.url, judge.model_name, judge.api_key, timeout_s=cfg.platform.request_timeout_s)
-        log.info("remote judge %s at %s answers", judge.model_name, judge.url)
-    else:
-        _ensure_local_judge(cfg)
-    return judge.public()
-
-
-def _ensure_local_judge(cfg: FlywheelConfig) -> None:
-    """The local judge NIM is shared by all runs: deploy if absent, never delete here."""
-    import time
-
-    from flywheel.airflow.connections import nemo_endpoints
-    from flywheel.config import NimConfig
-    from flywheel.nemo import NemoClient
-
-    j = cfg.judge
-    nim = NimConfig(model_name=j.model_name, image=j.image, tag=j.tag, gpus=j.gpus, pvc_size=j.pvc_size,
-                    context_length=j.context_length)
-    with NemoClient(nemo_endpoints(cfg)) as c:
-        if c.get_deployment(nim.deployment_name) is None:
-            c.create_deployment(nim, {"flywheel_role": "judge"})
-            log.info("deployed shared local judge %s", nim.deployment_name)
-        deadline = time.monotonic() + cfg.platform.deployment_timeout_s
-        while j.model_name not in c.list_models():
-            if time.monotonic() > deadline:
-                _fail(f"local judge {j.model_name} not served after {cfg.platform.deployment_timeout_s:.0f}s")
-            time.sleep(cfg.platform.poll_initial_s)
 
 
 # -------------------------------------------------------------------------------------------------- select

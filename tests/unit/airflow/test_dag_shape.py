@@ -39,6 +39,12 @@ def test_task_graph(dags):
     assert t["report"].trigger_rule == "all_done" and t["check_results"].trigger_rule == "all_done"
     assert t["check_results"].upstream_task_ids == {"report"}
     assert deploy.map_index_template == "{{ nim_label }}"
+    # the embedding NIM brackets build_datasets only; the judge is ready before any evaluation
+    embedder, embedder_down = t["prepare_embedder"], t["teardown_embedder"]
+    assert embedder.is_setup and embedder_down.is_teardown
+    assert t["build_datasets"].upstream_task_ids == {"extract_records", "prepare_embedder"}
+    assert embedder_down.upstream_task_ids == {"build_datasets", "prepare_embedder"}
+    assert "prepare_judge" in t["nim_experiment.base_eval"].upstream_task_ids
 
 
 def test_params_form(dags):

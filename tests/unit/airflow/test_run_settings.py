@@ -9,7 +9,8 @@ import pytest
 
 from flywheel.airflow.results import best_candidates, normalise
 from flywheel.airflow.run_settings import RunSettings
-from flywheel.airflow.tasks import dataset_names, judge_needed
+from flywheel.airflow.shared_nims import judge_needed
+from flywheel.airflow.tasks import dataset_names
 from flywheel.config import load_config
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,0 +1,202 @@
+"""Deferrable setup of the NIMs that live outside the GPU lease (design §2–§3).
+
+``PrepareJudgeOperator`` health-checks a remote LLM judge, or deploys the shared local judge NIM if it is
+absent and waits for it *deferred* (a 70B judge can take many minutes to pull and load). A run never
+deletes the judge: other runs may be using it (``flywheel judge-down`` removes it deliberately).
+
+``PrepareEmbedderOperator`` / ``TeardownEmbedderOperator`` bracket ``build_datasets`` when ICL selects
+examples by semantic similarity with a local embedding NIM: the setup deploys it if absent and waits
+deferred; the teardown deletes it only if this run created it, and waits until it is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from flywheel.airflow.connections import NEMO_CONN
+
+ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
+
+
+def judge_needed(workload_type: str, cfg: Any) -> bool:
+    """Generic workloads are scored by the judge; tool calling adds judge correctness unless mode is none."""
+    if workload_type == "generic":
+        return True
+    return workload_type == "tool_calling" and cfg.judge.mode != "none"
+
+
+def embedder_needed(settings: Any, cfg: Any) -> bool:
+    """A local embedding NIM is needed only for semantic-similarity ICL selection in local mode."""
+    icl = settings.icl
+    return bool(icl.enabled and icl.selection == "semantic_similarity" and cfg.embedding.mode == "local")
+
+
+class _SharedNimOperator(BaseOperator):
+    def __init__(self, *, config_path: str | None = None, conn_id: str = NEMO_CONN, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_path, self.conn_id = config_path, conn_id
+
+    def cfg(self) -> Any:
+        from flywheel.config import load_config
+
+        if not hasattr(self, "_cfg"):
+            self._cfg = load_config(self.config_path)
+        return self._cfg
+
+    def client(self) -> Any:
+        from flywheel.airflow.connections import nemo_endpoints
+        from flywheel.nemo import NemoClient
+
+        return NemoClient(nemo_endpoints(self.cfg(), self.conn_id))
+
+    def trigger(self, kind: str, nim: Any, timeout_s: float) -> Any:
+        from flywheel.airflow.triggers import NemoWaitTrigger
+
+        p = self.cfg().platform
+        return NemoWaitTrigger(
+            kind=kind, ref=nim.deployment_name, conn_id=self.conn_id, namespace=p.namespace,
+            poll_initial_s=p.poll_initial_s, poll_max_s=p.poll_max_s, timeout_s=timeout_s,
+            pending_timeout_s=p.deployment_pending_timeout_s, sync_timeout_s=p.model_sync_timeout_s,
+            request_timeout_s=p.request_timeout_s, max_retries=p.max_retries, settle_s=p.min_defer_s,
+            model_id=nim.model_name if kind == "deployment_ready" else None,
+        )
+
+    @staticmethod
+    def run_key(context: Any) -> str:
+        return f"{context['dag'].dag_id}/{context['run_id']}"
+
+    def ensure_served(self, context: Any, nim: Any, role: str, method_name: str) -> bool:
+        """Deploy ``nim`` if it is absent, then defer until it is served. Returns True when it is served
+        already (no wait). Ownership lives on the platform: the deployment is marked with this run."""
+        with self.client() as c:
+            info = c.get_deployment(nim.deployment_name)
+            if info is None:
+                c.create_deployment(nim, {"flywheel_role": role, "flywheel_run": self.run_key(context)})
+                self.log.info("deployed %s NIM %s as %s (%d GPU); waiting for it deferred", role,
+                              nim.model_name, nim.deployment_name, nim.gpus)
+            elif nim.model_name in c.list_models():
+                self.log.info("%s %s is served (deployment %s)", role, nim.model_name, nim.deployment_name)
+                return True
+            else:
+                self.log.info("%s deployment %s exists (%s); waiting for it deferred", role,
+                              nim.deployment_name, info.status)
+        context["task_state_store"].set("wait_started", time.time())
+        self.defer(trigger=self.trigger("deployment_ready", nim, self.cfg().platform.deployment_timeout_s),
+                   method_name=method_name)
+        return False  # not reached: defer raises
+
+    def check_event(self, context: Any, event: dict[str, Any] | None, what: str, hint: str = "") -> None:
+        event = event or {}
+        waited = time.time() - float(context["task_state_store"].get("wait_started") or time.time())
+        if event.get("status") != "success":
+            raise AirflowFailException(f"{what} {event.get('status', 'failed')}: "
+                                       f"{event.get('detail') or event.get('state')}{hint}")
+        self.log.info("%s: %s after %.0fs (%s status polls)", what, event.get("state"), waited, event.get("polls"))
+
+
+class PrepareJudgeOperator(_SharedNimOperator):
+    """Make sure the LLM judge answers before any evaluation needs it (None when no metric needs it)."""
+
+    template_fields = ("built",)
+
+    def __init__(self, *, built: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.built = built
+
+    def execute(self, context: Any) -> dict[str, Any] | None:
+        from flywheel.airflow.connections import judge_endpoint
+
+        cfg = self.cfg()
+        wtype = str(self.built["workload_type"])
+        if not judge_needed(wtype, cfg):
+            self.log.info("no LLM judge needed for a %s workload", wtype)
+            return None
+        judge = judge_endpoint(cfg)
+        if judge.mode == "none":
+            raise AirflowFailException("generic workloads are scored by an LLM judge, but judge.mode is 'none'")
+        if judge.mode == "remote":
+            from flywheel.nemo import check_chat_endpoint
+
+            if not judge.url:
+                raise AirflowFailException(
+                    "judge.mode is remote but no URL: define connection 'flywheel_judge' (host = chat-completions URL)")
+            check_chat_endpoint(judge.url, judge.model_name, judge.api_key, timeout_s=cfg.platform.request_timeout_s)
+            self.log.info("remote judge %s at %s answers", judge.model_name, judge.url)
+            return judge.public()
+        if self.ensure_served(context, cfg.judge.as_nim(), ROLE_JUDGE, "judge_ready"):
+            return judge.public()
+        return None  # not reached
+
+    def judge_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from flywheel.airflow.connections import judge_endpoint
+
+        cfg = self.cfg()
+        name = cfg.judge.as_nim().deployment_name
+        self.check_event(context, event, f"local judge {cfg.judge.model_name}",
+                         f" (if deployment {name} is broken, remove it with `flywheel judge-down` and retry)")
+        return judge_endpoint(cfg).public()
+
+
+class PrepareEmbedderOperator(_SharedNimOperator):
+    """Deploy the local embedding NIM for semantic-similarity ICL selection (None when not needed)."""
+
+    template_fields = ("run",)
+
+    def __init__(self, *, run: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run = run
+
+    def _result(self) -> dict[str, Any]:
+        nim = self.cfg().embedding.as_nim()
+        return {"model_name": nim.model_name, "deployment": nim.deployment_name}
+
+    def execute(self, context: Any) -> dict[str, Any] | None:
+        from flywheel.airflow.run_settings import RunSettings
+
+        cfg = self.cfg()
+        settings = RunSettings.model_validate(self.run["settings"])
+        if not embedder_needed(settings, cfg):
+            self.log.info("no embedding NIM to deploy (ICL selection %s, embedding mode %s)",
+                          settings.icl.selection if settings.icl.enabled else "off", cfg.embedding.mode)
+            return None
+        if self.ensure_served(context, cfg.embedding.as_nim(), ROLE_EMBEDDING, "embedder_ready"):
+            return self._result()
+        return None  # not reached
+
+    def embedder_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.check_event(context, event, f"embedding NIM {self.cfg().embedding.model_name}")
+        return self._result()
+
+
+class TeardownEmbedderOperator(_SharedNimOperator):
+    """Delete the embedding NIM if this run deployed it (the platform's ``flywheel_run`` mark says so,
+    which survives retries); wait until it is gone. A deployment of another run or of an operator is kept."""
+
+    def execute(self, context: Any) -> str:
+        nim = self.cfg().embedding.as_nim()
+        with self.client() as c:
+            info = c.get_deployment(nim.deployment_name)
+            if info is None:
+                self.log.info("no embedding deployment %s to remove", nim.deployment_name)
+                return "absent"
+            fields = info.custom_fields
+            if fields.get("flywheel_role") != ROLE_EMBEDDING or fields.get("flywheel_run") != self.run_key(context):
+                self.log.info("embedding deployment %s kept: not created by this run (run %s)", nim.deployment_name,
+                              fields.get("flywheel_run", "?"))
+                return "kept"
+            c.delete_deployment(nim.deployment_name)
+        self.log.info("deleting embedding deployment %s (created by this run); waiting until it is gone",
+                      nim.deployment_name)
+        context["task_state_store"].set("wait_started", time.time())
+        self.defer(trigger=self.trigger("deployment_gone", nim, self.cfg().platform.deployment_timeout_s),
+                   method_name="gone")
+        return "deleting"  # not reached
+
+    def gone(self, context: Any, event: dict[str, Any] | None = None) -> str:
+        name = self.cfg().embedding.as_nim().deployment_name
+        self.check_event(context, event, f"deletion of embedding deployment {name}")
+        return "deleted"

@@ -1,0 +1,121 @@
+"""The NIMs outside the GPU lease under a real scheduler: a local LLM judge (deployed once, shared, never
+deleted by a run) and a local embedding NIM bracketing ``build_datasets`` for semantic-similarity ICL.
+
+The emulator is started with ``hosted_shared_models: false``, so the judge and the embedding model are
+served only once deployed through its DMS, exactly as on a GPU cluster.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flywheel.localstack.stack import LocalStack
+
+from .stack import make_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+NIM, JUDGE, EMBEDDER = "meta/llama-3.2-1b-instruct", "meta/llama-3.3-70b-instruct", "nvidia/llama-3.2-nv-embedqa-1b-v2"
+DAG = "flywheel_generic_qa"  # the sample generator's generic workload
+
+
+def stack_config(logs: Path) -> dict[str, Any]:
+    return {
+        "platform": {"namespace": "fwshared", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 8.0,
+                     "min_defer_s": 8.0, "request_timeout_s": 10, "max_retries": 3},
+        "log_source": {"kind": "file", "path": str(logs)},
+        "judge": {"mode": "local", "model_name": JUDGE, "gpus": 1},
+        "embedding": {"mode": "local", "model_name": EMBEDDER, "gpus": 1, "batch_size": 16},
+        "airflow": {"retries": 0},
+        "defaults": {
+            "schedule": None,
+            "split": {"eval_size": 10, "min_total_records": 20, "limit": 120, "random_seed": 3},
+            "icl": {"max_examples": 2, "reserved_tokens": 1024, "selection": "semantic_similarity"},
+        },
+        "workloads": [{"workload_id": "generic_qa", "client_id": "qa-1", "workload_type": "generic"}],
+        "nims": [{"model_name": NIM, "context_length": 8192}],
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    work = tmp_path_factory.mktemp("flywheel-shared")
+    logs = work / "logs.jsonl"
+    subprocess.run([sys.executable, "-m", "flywheel.cli", "sample-data", "--workload", "generic", "--records", "150",
+                    "--seed", "5", "--out", str(logs)], check=True, capture_output=True)
+    emulator_cfg = work / "emulator.yaml"
+    emulator_cfg.write_text(yaml.safe_dump({"gpus": 3, "hosted_shared_models": False}))
+    s = make_stack(work, stack_config(logs), emulator_args=["--config", str(emulator_cfg)])
+    try:
+        s.start()
+        s.api.wait_for_dag(DAG)
+        yield s
+    finally:
+        s.stop()
+    assert not s.alive(), f"stack processes left running: {s.alive()}"
+
+
+def deployments(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    items = stack.emulator("GET", "/v1/deployment/model-deployments")["data"]
+    return {d["name"]: d for d in items}
+
+
+def task_log(stack: LocalStack, rid: str, task_id: str) -> str:
+    ti = next(t for t in stack.api.task_instances(DAG, rid) if t["task_id"] == task_id)
+    return stack.api.log(DAG, rid, task_id, ti["try_number"], ti["map_index"])
+
+
+def waited_deferred(stack: LocalStack, rid: str, task_id: str) -> bool:
+    """The triggerer ran a trigger for this task (its log file exists and shows the event fired)."""
+    folder = stack.home / "logs" / f"dag_id={DAG}" / f"run_id={rid}" / f"task_id={task_id}"
+    return any("Trigger fired event" in f.read_text() for f in folder.glob("attempt=*.log.trigger.*.log"))
+
+
+def run_flywheel(stack: LocalStack, tag: str) -> tuple[str, dict[str, Any]]:
+    rid = f"{tag}-{uuid.uuid4().hex[:8]}"
+    r = stack.api.trigger(DAG, None, rid)
+    assert r.status_code == 200, r.text
+    assert stack.api.wait_run(DAG, rid) == "success", stack.api.task_states(DAG, rid)
+    return rid, stack.api.xcom(DAG, rid, "report")
+
+
+def test_local_judge_and_embedder_lifecycle(stack: LocalStack) -> None:
+    judge_name = "meta-llama-3.3-70b-instruct"
+    assert JUDGE not in [m["id"] for m in stack.emulator("GET", "/v1/models")["data"]]
+
+    rid, report = run_flywheel(stack, "first")
+    results = {(r["nim"], r["experiment"]): r for r in report["results"]}
+    for exp in ("base", "icl"):
+        r = results[(NIM, exp)]
+        assert r["status"] == "completed", r
+        assert "similarity" in r["scores"] and 0.0 <= r["scores"]["similarity"] <= 1.0, r
+    stats = stack.stats()
+    # judge + embedder + candidate were deployed once each; only the shared judge is still there
+    assert stats["jobs_created"]["deployment"] == 3, stats
+    assert set(deployments(stack)) == {judge_name}, deployments(stack)
+    assert stats["requests"].get("nim.embeddings", 0) >= 1, stats["requests"]
+    assert "deployed judge NIM" in task_log(stack, rid, "prepare_judge")
+    assert "deployed embedding NIM" in task_log(stack, rid, "prepare_embedder")
+    assert "created by this run" in task_log(stack, rid, "teardown_embedder")
+    for task_id in ("prepare_judge", "prepare_embedder", "teardown_embedder"):  # waits held no worker slot
+        assert waited_deferred(stack, rid, task_id), task_id
+
+    # a second run reuses the judge (no new judge deployment) and deploys its own embedder again
+    rid2, _ = run_flywheel(stack, "second")
+    assert stack.stats()["jobs_created"]["deployment"] == 5
+    assert "is served (deployment" in task_log(stack, rid2, "prepare_judge")
+    assert not waited_deferred(stack, rid2, "prepare_judge")
+    assert set(deployments(stack)) == {judge_name}
+
+    # the deliberate way to remove the shared judge
+    out = stack.run_cli([sys.executable, "-m", "flywheel.cli", "judge-down", "--nemo-url", stack.emulator_url,
+                         "--config", str(stack.config_path)])
+    assert out.strip() == f"deleted fwshared/{judge_name}"
+    assert deployments(stack) == {} and stack.stats()["live_deployments"] == 0
