@@ -1,5 +1,7 @@
 """The NIMs outside the GPU lease under a real scheduler: a local LLM judge (deployed once, shared, never
 deleted by a run) and a local embedding NIM bracketing ``build_datasets`` for semantic-similarity ICL.
+The same runs store their results through connection ``flywheel_mongo`` in a MongoDB-wire-protocol server
+(``nx-27017`` from PyPI), read back with the real ``pymongo``.
 
 The emulator is started with ``hosted_shared_models: false``, so the judge and the embedding model are
 served only once deployed through its DMS, exactly as on a GPU cluster.
@@ -7,6 +9,7 @@ served only once deployed through its DMS, exactly as on a GPU cluster.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -17,6 +20,7 @@ import pytest
 import yaml
 
 from flywheel.localstack.stack import LocalStack
+from tests.support.processes import ManagedProcess, free_port, port_open
 
 from .stack import make_stack
 
@@ -52,14 +56,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
                     "--seed", "5", "--out", str(logs)], check=True, capture_output=True)
     emulator_cfg = work / "emulator.yaml"
     emulator_cfg.write_text(yaml.safe_dump({"gpus": 3, "hosted_shared_models": False}))
-    s = make_stack(work, stack_config(logs), emulator_args=["--config", str(emulator_cfg)])
-    try:
-        s.start()
-        s.api.wait_for_dag(DAG)
-        yield s
-    finally:
-        s.stop()
-    assert not s.alive(), f"stack processes left running: {s.alive()}"
+    port = free_port()
+    mongo = ManagedProcess("nx-27017", [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory",
+                                        "--host", "127.0.0.1", "-p", str(port)], work, ready=port_open(port))
+    conn = {"conn_type": "mongo", "host": "127.0.0.1", "port": port, "schema": "flywheel"}
+    s = make_stack(work, stack_config(logs), emulator_args=["--config", str(emulator_cfg)],
+                   extra_env={"AIRFLOW_CONN_FLYWHEEL_MONGO": json.dumps(conn)})
+    s.mongo_url = f"mongodb://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    with mongo:
+        try:
+            s.start()
+            s.api.wait_for_dag(DAG)
+            yield s
+        finally:
+            s.stop()
+    assert not s.alive() and not mongo.alive(), f"processes left running: {s.alive()}"
 
 
 def deployments(stack: LocalStack) -> dict[str, dict[str, Any]]:
@@ -86,7 +97,7 @@ def run_flywheel(stack: LocalStack, tag: str) -> tuple[str, dict[str, Any]]:
     return rid, stack.api.xcom(DAG, rid, "report")
 
 
-def test_local_judge_and_embedder_lifecycle(stack: LocalStack) -> None:
+def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     judge_name = "meta-llama-3.3-70b-instruct"
     assert JUDGE not in [m["id"] for m in stack.emulator("GET", "/v1/models")["data"]]
 
@@ -106,6 +117,24 @@ def test_local_judge_and_embedder_lifecycle(stack: LocalStack) -> None:
     assert "created by this run" in task_log(stack, rid, "teardown_embedder")
     for task_id in ("prepare_judge", "prepare_embedder", "teardown_embedder"):  # waits held no worker slot
         assert waited_deferred(stack, rid, task_id), task_id
+
+    # the report task stored one document per result and one per run in MongoDB
+    import pymongo
+
+    with pymongo.MongoClient(stack.mongo_url, serverSelectionTimeoutMS=5000) as client:  # type: ignore[attr-defined]
+        db = client["flywheel"]
+        docs = list(db["results"].find({"dag_id": DAG, "run_id": rid}, {"_id": 0}))
+        assert sorted((d["nim"], d["experiment"], d["status"]) for d in docs) == sorted(
+            (r["nim"], r["experiment"], r["status"]) for r in report["results"])
+        assert db["results_runs"].count_documents({"dag_id": DAG, "run_id": rid}) == 1
+        # idempotent: storing the same report again (a retried report task) adds nothing
+        from flywheel.airflow.results import store_in_mongo
+
+        for name in ("AIRFLOW_CONN_FLYWHEEL_MONGO", "AIRFLOW_HOME"):
+            monkeypatch.setenv(name, stack.env()[name])
+        assert store_in_mongo("flywheel_mongo", "flywheel", "results", DAG, rid, report) == len(docs)
+        assert db["results"].count_documents({"dag_id": DAG, "run_id": rid}) == len(docs)
+        assert db["results_runs"].count_documents({}) == 1
 
     # a second run reuses the judge (no new judge deployment) and deploys its own embedder again
     rid2, _ = run_flywheel(stack, "second")
