@@ -16,11 +16,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from flywheel.airflow.connections import NEMO_CONN
 from flywheel.airflow.links import NemoJobLink, push_link
+from flywheel.airflow.nemo_operator import NemoOperator
 
 GPU_POOL = "flywheel_gpu"
 ROLE_CANDIDATE = "candidate"
@@ -52,31 +51,17 @@ def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
     }
 
 
-class _ExperimentOperator(BaseOperator):
-    """Shared plumbing: config, clients, the task state store, sibling XComs, result entries."""
+class _ExperimentOperator(NemoOperator):
+    """Shared plumbing: the task state store, sibling XComs, result entries."""
 
     template_fields = ("plan", "run")
     operator_extra_links = (NemoJobLink(),)
 
-    def __init__(self, *, plan: Any, run: Any, config_path: str | None = None,
-                 conn_id: str = NEMO_CONN, **kwargs: Any) -> None:
+    def __init__(self, *, plan: Any, run: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.plan, self.run, self.config_path, self.conn_id = plan, run, config_path, conn_id
+        self.plan, self.run = plan, run
 
     # ---------------------------------------------------------------- helpers
-    def cfg(self) -> Any:
-        from flywheel.config import load_config
-
-        if not hasattr(self, "_cfg"):
-            self._cfg = load_config(self.config_path)
-        return self._cfg
-
-    def client(self) -> Any:
-        from flywheel.airflow.connections import nemo_endpoints
-        from flywheel.nemo import NemoClient
-
-        return NemoClient(nemo_endpoints(self.cfg(), self.conn_id))
-
     def nim_name(self) -> str:
         return str(self.plan["model_name"])
 
@@ -99,20 +84,6 @@ class _ExperimentOperator(BaseOperator):
         from flywheel.airflow.connections import nemo_endpoints
 
         return str(nemo_endpoints(self.cfg(), self.conn_id).base_url).rstrip("/")
-
-    def run_key(self, context: Any) -> str:
-        return f"{context['dag'].dag_id}/{context['run_id']}"
-
-    def wait_trigger(self, kind: str, ref: str, timeout_s: float, **kw: Any) -> Any:
-        from flywheel.airflow.triggers import NemoWaitTrigger
-
-        p = self.cfg().platform
-        return NemoWaitTrigger(
-            kind=kind, ref=ref, conn_id=self.conn_id, namespace=p.namespace,
-            poll_initial_s=p.poll_initial_s, poll_max_s=p.poll_max_s, timeout_s=timeout_s,
-            pending_timeout_s=p.deployment_pending_timeout_s, sync_timeout_s=p.model_sync_timeout_s,
-            request_timeout_s=p.request_timeout_s, max_retries=p.max_retries, settle_s=p.min_defer_s, **kw,
-        )
 
     def fail(self, context: Any, experiment: str, message: str, **kw: Any) -> None:
         context["ti"].xcom_push(key="entry", value=entry(self.nim_name(), experiment, "failed", error=message, **kw))

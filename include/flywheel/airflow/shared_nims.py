@@ -14,10 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from flywheel.airflow.connections import NEMO_CONN
+from flywheel.airflow.nemo_operator import NemoOperator
 
 ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
 
@@ -35,40 +34,7 @@ def embedder_needed(settings: Any, cfg: Any) -> bool:
     return bool(icl.enabled and icl.selection == "semantic_similarity" and cfg.embedding.mode == "local")
 
 
-class _SharedNimOperator(BaseOperator):
-    def __init__(self, *, config_path: str | None = None, conn_id: str = NEMO_CONN, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.config_path, self.conn_id = config_path, conn_id
-
-    def cfg(self) -> Any:
-        from flywheel.config import load_config
-
-        if not hasattr(self, "_cfg"):
-            self._cfg = load_config(self.config_path)
-        return self._cfg
-
-    def client(self) -> Any:
-        from flywheel.airflow.connections import nemo_endpoints
-        from flywheel.nemo import NemoClient
-
-        return NemoClient(nemo_endpoints(self.cfg(), self.conn_id))
-
-    def trigger(self, kind: str, nim: Any, timeout_s: float) -> Any:
-        from flywheel.airflow.triggers import NemoWaitTrigger
-
-        p = self.cfg().platform
-        return NemoWaitTrigger(
-            kind=kind, ref=nim.deployment_name, conn_id=self.conn_id, namespace=p.namespace,
-            poll_initial_s=p.poll_initial_s, poll_max_s=p.poll_max_s, timeout_s=timeout_s,
-            pending_timeout_s=p.deployment_pending_timeout_s, sync_timeout_s=p.model_sync_timeout_s,
-            request_timeout_s=p.request_timeout_s, max_retries=p.max_retries, settle_s=p.min_defer_s,
-            model_id=nim.model_name if kind == "deployment_ready" else None,
-        )
-
-    @staticmethod
-    def run_key(context: Any) -> str:
-        return f"{context['dag'].dag_id}/{context['run_id']}"
-
+class _SharedNimOperator(NemoOperator):
     def ensure_served(self, context: Any, nim: Any, role: str, method_name: str) -> bool:
         """Deploy ``nim`` if it is absent, then defer until it is served. Returns True when it is served
         already (no wait). Ownership lives on the platform: the deployment is marked with this run."""
@@ -85,7 +51,8 @@ class _SharedNimOperator(BaseOperator):
                 self.log.info("%s deployment %s exists (%s); waiting for it deferred", role,
                               nim.deployment_name, info.status)
         context["task_state_store"].set("wait_started", time.time())
-        self.defer(trigger=self.trigger("deployment_ready", nim, self.cfg().platform.deployment_timeout_s),
+        self.defer(trigger=self.wait_trigger("deployment_ready", nim.deployment_name,
+                                             self.cfg().platform.deployment_timeout_s, model_id=nim.model_name),
                    method_name=method_name)
         return False  # not reached: defer raises
 
@@ -192,7 +159,8 @@ class TeardownEmbedderOperator(_SharedNimOperator):
         self.log.info("deleting embedding deployment %s (created by this run); waiting until it is gone",
                       nim.deployment_name)
         context["task_state_store"].set("wait_started", time.time())
-        self.defer(trigger=self.trigger("deployment_gone", nim, self.cfg().platform.deployment_timeout_s),
+        self.defer(trigger=self.wait_trigger("deployment_gone", nim.deployment_name,
+                                             self.cfg().platform.deployment_timeout_s),
                    method_name="gone")
         return "deleting"  # not reached
 
