@@ -147,7 +147,7 @@ class JudgeConfig(_Model):
 
 class EmbeddingConfig(_Model):
     """Embedding model for semantic-similarity ICL selection: ``local`` (a NIM the run deploys through
-    NeMo before ``build_datasets`` and deletes after it, if it created it) or ``remote`` (a hosted
+    NeMo before ``build_datasets`` and deletes after it when no other run uses it) or ``remote`` (a hosted
     OpenAI-compatible embeddings URL from connection ``flywheel_embedding`` or ``url``)."""
 
     mode: Literal["remote", "local"] = "local"

@@ -6,7 +6,7 @@ deletes the judge: other runs may be using it (``flywheel judge-down`` removes i
 
 ``PrepareEmbedderOperator`` / ``TeardownEmbedderOperator`` bracket ``build_datasets`` when ICL selects
 examples by semantic similarity with a local embedding NIM: the setup deploys it if absent and waits
-deferred; the teardown deletes it only if this run created it, and waits until it is gone.
+deferred; the teardown of the last flywheel run using it deletes it and waits until it is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from flywheel.airflow.nemo_operator import NemoOperator
 
 ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
+ACTIVE_STATES = ("scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting")
 
 
 def judge_needed(workload_type: str, cfg: Any) -> bool:
@@ -140,8 +141,15 @@ class PrepareEmbedderOperator(_SharedNimOperator):
 
 
 class TeardownEmbedderOperator(_SharedNimOperator):
-    """Delete the embedding NIM if this run deployed it (the platform's ``flywheel_run`` mark says so,
-    which survives retries); wait until it is gone. A deployment of another run or of an operator is kept."""
+    """The last run out deletes the embedding NIM: if a flywheel run deployed it (``flywheel_role:
+    embedding``) and no other flywheel run is preparing or using it, delete it and wait until it is gone.
+    A deployment made by someone else (no mark) is never touched."""
+
+    def users_elsewhere(self, context: Any) -> int:
+        """Task instances of other flywheel runs that are deploying or using the embedder right now."""
+        ti = context["ti"]
+        return sum(ti.get_ti_count(dag_id=w.dag_id, task_ids=["prepare_embedder", "build_datasets"],
+                                   states=list(ACTIVE_STATES)) for w in self.cfg().workloads)
 
     def execute(self, context: Any) -> str:
         nim = self.cfg().embedding.as_nim()
@@ -150,14 +158,18 @@ class TeardownEmbedderOperator(_SharedNimOperator):
             if info is None:
                 self.log.info("no embedding deployment %s to remove", nim.deployment_name)
                 return "absent"
-            fields = info.custom_fields
-            if fields.get("flywheel_role") != ROLE_EMBEDDING or fields.get("flywheel_run") != self.run_key(context):
-                self.log.info("embedding deployment %s kept: not created by this run (run %s)", nim.deployment_name,
-                              fields.get("flywheel_run", "?"))
+            if info.custom_fields.get("flywheel_role") != ROLE_EMBEDDING:
+                self.log.info("embedding deployment %s kept: it was not deployed by a flywheel run",
+                              nim.deployment_name)
+                return "kept"
+            users = self.users_elsewhere(context)
+            if users:
+                self.log.info("embedding deployment %s kept: %d task(s) of other flywheel runs are deploying or "
+                              "using it; the last run out deletes it", nim.deployment_name, users)
                 return "kept"
             c.delete_deployment(nim.deployment_name)
-        self.log.info("deleting embedding deployment %s (created by this run); waiting until it is gone",
-                      nim.deployment_name)
+        self.log.info("deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting "
+                      "until it is gone", nim.deployment_name, info.custom_fields.get("flywheel_run", "?"))
         context["task_state_store"].set("wait_started", time.time())
         self.defer(trigger=self.wait_trigger("deployment_gone", nim.deployment_name,
                                              self.cfg().platform.deployment_timeout_s),

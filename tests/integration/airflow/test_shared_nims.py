@@ -28,12 +28,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 NIM, JUDGE, EMBEDDER = "meta/llama-3.2-1b-instruct", "meta/llama-3.3-70b-instruct", "nvidia/llama-3.2-nv-embedqa-1b-v2"
 DAG = "flywheel_generic_qa"  # the sample generator's generic workload
+NEWS = "flywheel_news_classifier"
 
 
 def stack_config(logs: Path) -> dict[str, Any]:
     return {
         "platform": {"namespace": "fwshared", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 8.0,
-                     "min_defer_s": 8.0, "request_timeout_s": 10, "max_retries": 3},
+                     "min_defer_s": 8.0, "request_timeout_s": 60, "max_retries": 3},
         "log_source": {"kind": "file", "path": str(logs)},
         "judge": {"mode": "local", "model_name": JUDGE, "gpus": 1},
         "embedding": {"mode": "local", "model_name": EMBEDDER, "gpus": 1, "batch_size": 16},
@@ -43,7 +44,9 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "split": {"eval_size": 10, "min_total_records": 20, "limit": 120, "random_seed": 3},
             "icl": {"max_examples": 2, "reserved_tokens": 1024, "selection": "semantic_similarity"},
         },
-        "workloads": [{"workload_id": "generic_qa", "client_id": "qa-1", "workload_type": "generic"}],
+        "workloads": [{"workload_id": "generic_qa", "client_id": "qa-1", "workload_type": "generic"},
+                      {"workload_id": "news_classifier", "client_id": "news-classifier",
+                       "workload_type": "classification"}],
         "nims": [{"model_name": NIM, "context_length": 8192}],
     }
 
@@ -52,8 +55,12 @@ def stack_config(logs: Path) -> dict[str, Any]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("flywheel-shared")
     logs = work / "logs.jsonl"
-    subprocess.run([sys.executable, "-m", "flywheel.cli", "sample-data", "--workload", "generic", "--records", "150",
-                    "--seed", "5", "--out", str(logs)], check=True, capture_output=True)
+    with logs.open("w") as out:
+        for workload in ("generic", "classification"):
+            part = work / f"{workload}.jsonl"
+            subprocess.run([sys.executable, "-m", "flywheel.cli", "sample-data", "--workload", workload,
+                            "--records", "150", "--seed", "5", "--out", str(part)], check=True, capture_output=True)
+            out.write(part.read_text())
     emulator_cfg = work / "emulator.yaml"
     emulator_cfg.write_text(yaml.safe_dump({"gpus": 3, "hosted_shared_models": False}))
     port = free_port()
@@ -67,6 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         try:
             s.start()
             s.api.wait_for_dag(DAG)
+            s.api.wait_for_dag(NEWS)
             yield s
         finally:
             s.stop()
@@ -78,9 +86,9 @@ def deployments(stack: LocalStack) -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in items}
 
 
-def task_log(stack: LocalStack, rid: str, task_id: str) -> str:
-    ti = next(t for t in stack.api.task_instances(DAG, rid) if t["task_id"] == task_id)
-    return stack.api.log(DAG, rid, task_id, ti["try_number"], ti["map_index"])
+def task_log(stack: LocalStack, rid: str, task_id: str, dag: str = DAG) -> str:
+    ti = next(t for t in stack.api.task_instances(dag, rid) if t["task_id"] == task_id)
+    return stack.api.log(dag, rid, task_id, ti["try_number"], ti["map_index"])
 
 
 def waited_deferred(stack: LocalStack, rid: str, task_id: str) -> bool:
@@ -114,7 +122,7 @@ def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: 
     assert stats["requests"].get("nim.embeddings", 0) >= 1, stats["requests"]
     assert "deployed judge NIM" in task_log(stack, rid, "prepare_judge")
     assert "deployed embedding NIM" in task_log(stack, rid, "prepare_embedder")
-    assert "created by this run" in task_log(stack, rid, "teardown_embedder")
+    assert "no other run uses it" in task_log(stack, rid, "teardown_embedder")
     for task_id in ("prepare_judge", "prepare_embedder", "teardown_embedder"):  # waits held no worker slot
         assert waited_deferred(stack, rid, task_id), task_id
 
@@ -148,3 +156,26 @@ def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: 
                          "--config", str(stack.config_path)])
     assert out.strip() == f"deleted fwshared/{judge_name}"
     assert deployments(stack) == {} and stack.stats()["live_deployments"] == 0
+
+
+def test_last_run_out_deletes_the_shared_embedder(stack: LocalStack) -> None:
+    """Two workloads share the embedder; one build is held up by a slow embeddings call, so the other
+    run's teardown must keep the deployment and the slow run's teardown deletes it."""
+    stack.emulator("DELETE", "/emulator/faults")
+    stack.emulator("POST", "/emulator/reset")
+    stack.emulator("POST", "/emulator/faults", json=[
+        {"kind": "latency", "endpoint": "nim.embeddings", "seconds": 30, "count": 1}])
+    rids = {}
+    for dag in (DAG, NEWS):
+        rids[dag] = f"share-{uuid.uuid4().hex[:8]}"
+        r = stack.api.trigger(dag, None, rids[dag])
+        assert r.status_code == 200, r.text
+    for dag, rid in rids.items():
+        assert stack.api.wait_run(dag, rid) == "success", stack.api.task_states(dag, rid)
+    logs = [task_log(stack, rid, "teardown_embedder", dag) for dag, rid in rids.items()]
+    assert sum("the last run out deletes it" in log for log in logs) == 1, logs
+    assert sum("no other run uses it" in log for log in logs) == 1, logs
+    stats = stack.stats()
+    assert stats["faults_fired"].get("latency") == 1, stats
+    assert "nvidia-llama-3.2-nv-embedqa-1b-v2" not in deployments(stack)
+    assert stats["jobs_created"]["deployment"] >= 3  # embedder (once or twice), judge, candidates
