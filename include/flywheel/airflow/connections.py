@@ -84,24 +84,24 @@ class JudgeEndpoint:
 def judge_endpoint(cfg: FlywheelConfig) -> JudgeEndpoint:
     """The judge as configured; a remote judge's URL and key come from ``flywheel_judge`` when it exists."""
     judge = cfg.judge
-    url, key = judge.url, None
-    if judge.mode == "remote":
-        conn = optional_connection(JUDGE_CONN)
-        if conn is not None:
-            url = _url_of(conn) if conn.host else url
-            key = conn.password or None
-            model = (conn.extra_dejson or {}).get("model_name")
-            if model:
-                return JudgeEndpoint("remote", str(model), url, key)
-    return JudgeEndpoint(judge.mode, judge.model_name, url, key)
+    if judge.mode != "remote":
+        return JudgeEndpoint(judge.mode, judge.model_name, judge.url, None)
+    conn = optional_connection(JUDGE_CONN)
+    url, key = _hosted_endpoint(conn, judge.url)
+    model = (conn.extra_dejson or {}).get("model_name") if conn is not None else None
+    return JudgeEndpoint("remote", str(model or judge.model_name), url, key)
 
 
 def embedding_endpoint(cfg: FlywheelConfig) -> tuple[str | None, str | None]:
     """(URL, key) of a remote embedding model: connection ``flywheel_embedding`` wins over ``embedding.url``."""
-    conn = optional_connection(EMBEDDING_CONN)
+    return _hosted_endpoint(optional_connection(EMBEDDING_CONN), cfg.embedding.url)
+
+
+def _hosted_endpoint(conn: Any | None, config_url: str | None) -> tuple[str | None, str | None]:
+    """(URL, key) of a hosted model: the connection's host (when set) wins over the config's URL."""
     if conn is None:
-        return cfg.embedding.url, None
-    return (_url_of(conn) if conn.host else cfg.embedding.url), conn.password or None
+        return config_url, None
+    return (_url_of(conn) if conn.host else config_url), conn.password or None
 
 
 def optional_connection(conn_id: str) -> Any | None:

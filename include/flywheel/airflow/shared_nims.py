@@ -51,11 +51,15 @@ class _SharedNimOperator(NemoOperator):
             else:
                 self.log.info("%s deployment %s exists (%s); waiting for it deferred", role,
                               nim.deployment_name, info.status)
-        context["task_state_store"].set("wait_started", time.time())
-        self.defer(trigger=self.wait_trigger("deployment_ready", nim.deployment_name,
-                                             self.cfg().platform.deployment_timeout_s, model_id=nim.model_name),
-                   method_name=method_name)
+        self.defer_wait(context, "deployment_ready", nim, method_name)
         return False  # not reached: defer raises
+
+    def defer_wait(self, context: Any, kind: str, nim: Any, method_name: str) -> None:
+        """Hand the wait for ``nim``'s deployment (ready and served, or gone) to the triggerer."""
+        context["task_state_store"].set("wait_started", time.time())
+        served = {"model_id": nim.model_name} if kind == "deployment_ready" else {}
+        self.defer(trigger=self.wait_trigger(kind, nim.deployment_name, self.cfg().platform.deployment_timeout_s,
+                                             **served), method_name=method_name)
 
     def check_event(self, context: Any, event: dict[str, Any] | None, what: str, hint: str = "") -> None:
         event = event or {}
@@ -170,10 +174,7 @@ class TeardownEmbedderOperator(_SharedNimOperator):
             c.delete_deployment(nim.deployment_name)
         self.log.info("deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting "
                       "until it is gone", nim.deployment_name, info.custom_fields.get("flywheel_run", "?"))
-        context["task_state_store"].set("wait_started", time.time())
-        self.defer(trigger=self.wait_trigger("deployment_gone", nim.deployment_name,
-                                             self.cfg().platform.deployment_timeout_s),
-                   method_name="gone")
+        self.defer_wait(context, "deployment_gone", nim, "gone")
         return "deleting"  # not reached
 
     def gone(self, context: Any, event: dict[str, Any] | None = None) -> str:
