@@ -5,6 +5,7 @@ One stack serves the module; each test resets the emulator's state and faults fi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from flywheel.localstack.stack import LocalStack
+from tests.support.waiting import wait_for
 
 from .stack import make_stack
 
@@ -174,22 +176,15 @@ def test_d_failed_customization_fails_only_that_experiment(fresh: LocalStack) ->
     assert fresh.stats()["live_deployments"] == 0
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise TimeoutError(what)
+_wait = functools.partial(wait_for, interval=0.5)  # polls the Airflow API and the emulator: no busy loop
 
 
 def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack) -> None:
     fresh.emulator("POST", "/emulator/faults", json=[{"kind": "slow_job", "job": "customization", "seconds": 300}])
     rid = trigger(fresh, TOOLS, "e", {"nims": [SMALL]})
-    _wait(lambda: fresh.stats()["jobs"]["customization"].get("running"), 240, "customization never started")
+    _wait(lambda: fresh.stats()["jobs"]["customization"].get("running"), 240, "customization running")
     _wait(lambda: fresh.api.task_states(TOOLS, rid).get("nim_experiment.customize[0]") == "deferred", 60,
-          "customize task not deferred")
+          "customize task deferred")
     marked = time.monotonic()
     assert fresh.api.set_run_state(TOOLS, rid, "failed").status_code == 200
 
@@ -197,7 +192,7 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack
         s = fresh.stats()
         return s["jobs"]["customization"].get("cancelled", 0) >= 1 and s["live_deployments"] == 0
 
-    _wait(cleaned, 60, f"not cleaned within 60 s: {fresh.stats()}")
+    _wait(cleaned, 60, "customization cancelled and no live deployment")
     assert time.monotonic() - marked <= 60
 
 
@@ -206,8 +201,8 @@ def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> 
     fresh.emulator("POST", "/emulator/faults", json=[
         {"kind": "latency", "endpoint": "customization.status", "seconds": 8, "count": 1}])
     rid = trigger(fresh, TOOLS, "f", {"nims": [SMALL], "icl_enabled": False})
-    _wait(lambda: sum(fresh.stats()["jobs"]["customization"].values()) >= 1, 240, "no customization job")
-    ti = _wait(lambda: _running_ti(fresh, rid, "nim_experiment.customize"), 30, "customize not running")
+    _wait(lambda: sum(fresh.stats()["jobs"]["customization"].values()) >= 1, 240, "a customization job")
+    ti = _wait(lambda: _running_ti(fresh, rid, "nim_experiment.customize"), 30, "customize running")
     pid = ti.get("pid")
     assert pid, ti
     os.kill(int(pid), signal.SIGKILL)
@@ -257,4 +252,4 @@ def test_g_readme_commands_work_as_written(fresh: LocalStack) -> None:
         if run["state"] in ("queued", "running"):
             assert fresh.api.set_run_state(TOOLS, run["dag_run_id"], "failed").status_code == 200
     assert fresh.api.run(TOOLS, rest_run)["conf"] == {"nims": [SMALL], "eval_size": 50}
-    _wait(lambda: fresh.stats()["live_deployments"] == 0, 90, "deployments left after cancelling runs")
+    _wait(lambda: fresh.stats()["live_deployments"] == 0, 90, "no live deployment after cancelling runs")

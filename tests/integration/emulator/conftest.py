@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,9 @@ import pytest
 import yaml
 
 from tests.support.processes import ManagedProcess, free_port, http_ok
+from tests.support.waiting import wait_for
+
+__all__ = ["wait_for"]  # the emulator tests import it from here
 
 FLYWHEEL = str(Path(sys.executable).parent / "flywheel")
 FAST: dict[str, Any] = {
@@ -94,11 +96,3 @@ def _no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not reached within {timeout:.0f}s")
