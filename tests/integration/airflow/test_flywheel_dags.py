@@ -197,19 +197,28 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack
 
 
 def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> None:
-    # Slow status reads keep the customize task inside execute() right after it stored the job id.
+    # A slow first status read holds the customize task inside execute() right after it stored the job id.
+    # The kill must land in that window: once the task has deferred (or is finishing a resumed phase) a
+    # SIGKILL no longer fails the try, and the test would prove nothing about re-attaching.
     fresh.emulator("POST", "/emulator/faults", json=[
         {"kind": "latency", "endpoint": "customization.status", "seconds": 8, "count": 1}])
     rid = trigger(fresh, TOOLS, "f", {"nims": [SMALL], "icl_enabled": False})
+
+    def first_status_read_in_flight() -> dict[str, Any] | None:
+        ti = _running_ti(fresh, rid, "nim_experiment.customize")
+        reads = fresh.stats()["requests"].get("customization.status", 0)
+        return ti if ti and ti["try_number"] == 1 and reads == 1 else None
+
     _wait(lambda: sum(fresh.stats()["jobs"]["customization"].values()) >= 1, 240, "a customization job")
-    ti = _wait(lambda: _running_ti(fresh, rid, "nim_experiment.customize"), 30, "customize running")
+    ti = wait_for(first_status_read_in_flight, 8, "customize in execute() with its first status read in flight",
+                  interval=0.2)
     pid = ti.get("pid")
     assert pid, ti
     os.kill(int(pid), signal.SIGKILL)
     assert fresh.api.wait_run(TOOLS, rid) == "success", fresh.api.task_states(TOOLS, rid)
     stats = fresh.stats()
     assert sum(stats["jobs"]["customization"].values()) == 1, stats
-    assert fresh.api.task_instances(TOOLS, rid) and _try_number(fresh, rid, "nim_experiment.customize") >= 2
+    assert _try_number(fresh, rid, "nim_experiment.customize") == 2, fresh.api.task_instances(TOOLS, rid)
 
 
 def _running_ti(stack: LocalStack, rid: str, task_id: str) -> dict[str, Any] | None:
