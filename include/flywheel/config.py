@@ -126,6 +126,13 @@ class NimConfig(_Model):
         return self.model_name.replace("/", "-").lower()
 
 
+def _deployable_name(mode: str, model_name: str, what: str) -> None:
+    """A shared NIM the flywheel deploys needs an ``org/name`` model name (it becomes the image path)."""
+    if mode == "local" and not re.match(MODEL_NAME_PATTERN, model_name):
+        raise ValueError(f"model_name {model_name!r} must look like 'org/name' when the {what} is deployed "
+                         "locally (mode: local)")
+
+
 class JudgeConfig(_Model):
     """LLM judge: ``remote`` (OpenAI-compatible URL; key from connection ``flywheel_judge``), ``local``
     (a shared NIM deployed through NeMo and never deleted by a run), or ``none``."""
@@ -138,6 +145,11 @@ class JudgeConfig(_Model):
     gpus: Annotated[int, Field(ge=1)] = 4
     pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
     context_length: Annotated[int, Field(ge=256)] = 32768
+
+    @model_validator(mode="after")
+    def _local_needs_nim_name(self) -> JudgeConfig:
+        _deployable_name(self.mode, self.model_name, "judge")
+        return self
 
     def as_nim(self) -> NimConfig:
         """The local judge as a NIM deployment."""
@@ -158,6 +170,11 @@ class EmbeddingConfig(_Model):
     gpus: Annotated[int, Field(ge=1)] = 1
     pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
     batch_size: Annotated[int, Field(ge=1, le=512)] = 32
+
+    @model_validator(mode="after")
+    def _local_needs_nim_name(self) -> EmbeddingConfig:
+        _deployable_name(self.mode, self.model_name, "embedding model")
+        return self
 
     def as_nim(self) -> NimConfig:
         """The local embedding NIM as a deployment."""

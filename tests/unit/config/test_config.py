@@ -147,3 +147,14 @@ def test_check_config_ok_output():
         capture_output=True, text=True,
     )
     assert out.returncode == 0 and out.stdout.splitlines()[0] == "ok"
+
+
+def test_local_shared_nims_need_an_org_slash_name():
+    raw = with_(judge={"mode": "local", "model_name": "gpt-4o"},
+                embedding={"mode": "local", "model_name": "embedqa"})
+    assert problems(raw) == [
+        "judge: model_name 'gpt-4o' must look like 'org/name' when the judge is deployed locally (mode: local)",
+        "embedding: model_name 'embedqa' must look like 'org/name' when the embedding model is deployed locally "
+        "(mode: local)",
+    ]
+    assert validate_config(with_(judge={"mode": "remote", "model_name": "gpt-4o"})).judge.model_name == "gpt-4o"
