@@ -19,7 +19,24 @@ from airflow.sdk.exceptions import AirflowFailException
 from flywheel.airflow.nemo_operator import NemoOperator
 
 ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
-ACTIVE_STATES = ("scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting")
+ACTIVE_STATES = frozenset({"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule",
+                           "restarting"})
+
+
+def runs_using_embedder(task_states: dict[str, dict[str, str | None]], own_run_id: str) -> list[str]:
+    """Other runs between ``prepare_embedder`` starting and ``teardown_embedder`` finishing.
+
+    ``task_states`` is ``{run_id: {task_id: state}}`` as the Task SDK's ``get_task_states`` returns it. A run
+    counts from the moment its prepare is scheduled until its own teardown has ended, which also covers the
+    scheduler's gap between a finished prepare and a not yet scheduled ``build_datasets``.
+    """
+    users = []
+    for run_id, states in task_states.items():
+        prepare, teardown = states.get("prepare_embedder"), states.get("teardown_embedder")
+        if run_id != own_run_id and (prepare in ACTIVE_STATES or prepare == "success") and (
+                teardown is None or teardown in ACTIVE_STATES):
+            users.append(run_id)
+    return sorted(users)
 
 
 def judge_needed(workload_type: str, cfg: Any) -> bool:
@@ -139,7 +156,11 @@ class PrepareEmbedderOperator(_SharedNimOperator):
             return self._result()
         return None  # not reached
 
-    def embedder_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def embedder_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        if (event or {}).get("state") == "deleted":
+            self.log.warning("embedding deployment was deleted while this run waited (another run's teardown); "
+                             "deploying it again")
+            return self.execute(context)
         self.check_event(context, event, f"embedding NIM {self.cfg().embedding.model_name}")
         return self._result()
 
@@ -149,11 +170,13 @@ class TeardownEmbedderOperator(_SharedNimOperator):
     embedding``) and no other flywheel run is preparing or using it, delete it and wait until it is gone.
     A deployment made by someone else (no mark) is never touched."""
 
-    def users_elsewhere(self, context: Any) -> int:
-        """Task instances of other flywheel runs that are deploying or using the embedder right now."""
-        ti = context["ti"]
-        return sum(ti.get_ti_count(dag_id=w.dag_id, task_ids=["prepare_embedder", "build_datasets"],
-                                   states=list(ACTIVE_STATES)) for w in self.cfg().workloads)
+    def users_elsewhere(self, context: Any) -> list[str]:
+        """``dag_id/run_id`` of the other flywheel runs that are deploying or using the embedder right now."""
+        ti, own = context["ti"], context["run_id"]
+        return [f"{w.dag_id}/{run_id}" for w in self.cfg().workloads
+                for run_id in runs_using_embedder(
+                    ti.get_task_states(dag_id=w.dag_id, task_ids=["prepare_embedder", "teardown_embedder"]),
+                    own if w.dag_id == ti.dag_id else "")]
 
     def execute(self, context: Any) -> str:
         nim = self.cfg().embedding.as_nim()
@@ -168,8 +191,8 @@ class TeardownEmbedderOperator(_SharedNimOperator):
                 return "kept"
             users = self.users_elsewhere(context)
             if users:
-                self.log.info("embedding deployment %s kept: %d task(s) of other flywheel runs are deploying or "
-                              "using it; the last run out deletes it", nim.deployment_name, users)
+                self.log.info("embedding deployment %s kept: other flywheel runs are deploying or using it (%s); "
+                              "the last run out deletes it", nim.deployment_name, ", ".join(users))
                 return "kept"
             c.delete_deployment(nim.deployment_name)
         self.log.info("deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting "

@@ -21,6 +21,7 @@ import yaml
 
 from flywheel.localstack.stack import LocalStack
 from tests.support.processes import ManagedProcess, free_port, port_open
+from tests.support.waiting import wait_for
 
 from .stack import make_stack
 
@@ -179,3 +180,23 @@ def test_last_run_out_deletes_the_shared_embedder(stack: LocalStack) -> None:
     assert stats["faults_fired"].get("latency") == 1, stats
     assert "nvidia-llama-3.2-nv-embedqa-1b-v2" not in deployments(stack)
     assert stats["jobs_created"]["deployment"] >= 3  # embedder (once or twice), judge, candidates
+
+
+def test_embedder_deleted_during_the_wait_is_deployed_again(stack: LocalStack) -> None:
+    """Another run's teardown may delete the embedder while this run's prepare waits for it: the prepare
+    deploys it again instead of failing (this stack runs without task retries, so a failure would show)."""
+    stack.emulator("DELETE", "/emulator/faults")
+    stack.emulator("POST", "/emulator/reset")
+    stack.emulator("POST", "/emulator/faults", json=[{"kind": "stuck", "job": "deployment", "model": EMBEDDER}])
+    rid = f"redeploy-{uuid.uuid4().hex[:8]}"
+    assert stack.api.trigger(DAG, None, rid).status_code == 200
+    wait_for(lambda: stack.api.task_states(DAG, rid).get("prepare_embedder[-1]") == "deferred", 240,
+             "prepare_embedder waiting deferred", interval=0.5)
+    name = "nvidia-llama-3.2-nv-embedqa-1b-v2"
+    assert deployments(stack)[name]["status_details"]["status"] == "pending"
+    stack.emulator("DELETE", f"/v1/deployment/model-deployments/fwshared/{name}")
+    stack.emulator("DELETE", "/emulator/faults")
+    assert stack.api.wait_run(DAG, rid) == "success", stack.api.task_states(DAG, rid)
+    assert "deploying it again" in task_log(stack, rid, "prepare_embedder")
+    assert stack.stats()["jobs_created"]["deployment"] == 4  # the embedder twice, the judge, the candidate
+    assert name not in deployments(stack)  # the only run out deleted it
