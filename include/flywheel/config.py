@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -126,60 +126,58 @@ class NimConfig(_Model):
         return self.model_name.replace("/", "-").lower()
 
 
-def _deployable_name(mode: str, model_name: str, what: str) -> None:
-    """A shared NIM the flywheel deploys needs an ``org/name`` model name (it becomes the image path)."""
-    if mode == "local" and not re.match(MODEL_NAME_PATTERN, model_name):
-        raise ValueError(f"model_name {model_name!r} must look like 'org/name' when the {what} is deployed "
-                         "locally (mode: local)")
+class _SharedNimConfig(_Model):
+    """A model outside the GPU lease that the flywheel either reaches at a URL or deploys itself (``local``)."""
 
+    role: ClassVar[str]
 
-class JudgeConfig(_Model):
-    """LLM judge: ``remote`` (OpenAI-compatible URL; key from connection ``flywheel_judge``), ``local``
-    (a shared NIM deployed through NeMo and never deleted by a run), or ``none``."""
-
-    mode: Literal["remote", "local", "none"] = "remote"
-    model_name: str = "meta/llama-3.3-70b-instruct"
-    url: str | None = None
-    image: str | None = None
-    tag: str = "latest"
-    gpus: Annotated[int, Field(ge=1)] = 4
-    pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
-    context_length: Annotated[int, Field(ge=256)] = 32768
-
-    @model_validator(mode="after")
-    def _local_needs_nim_name(self) -> JudgeConfig:
-        _deployable_name(self.mode, self.model_name, "judge")
-        return self
-
-    def as_nim(self) -> NimConfig:
-        """The local judge as a NIM deployment."""
-        return NimConfig(model_name=self.model_name, image=self.image, tag=self.tag, gpus=self.gpus,
-                         pvc_size=self.pvc_size, context_length=self.context_length)
-
-
-class EmbeddingConfig(_Model):
-    """Embedding model for semantic-similarity ICL selection: ``local`` (a NIM the run deploys through
-    NeMo before ``build_datasets`` and deletes after it when no other run uses it) or ``remote`` (a hosted
-    OpenAI-compatible embeddings URL from connection ``flywheel_embedding`` or ``url``)."""
-
-    mode: Literal["remote", "local"] = "local"
-    model_name: str = "nvidia/llama-3.2-nv-embedqa-1b-v2"
+    mode: str
+    model_name: str
     url: str | None = None
     image: str | None = None
     tag: str = "latest"
     gpus: Annotated[int, Field(ge=1)] = 1
     pvc_size: Annotated[str, Field(pattern=PVC_SIZE_PATTERN)] = "25Gi"
-    batch_size: Annotated[int, Field(ge=1, le=512)] = 32
 
     @model_validator(mode="after")
-    def _local_needs_nim_name(self) -> EmbeddingConfig:
-        _deployable_name(self.mode, self.model_name, "embedding model")
+    def _local_needs_nim_name(self) -> _SharedNimConfig:
+        # a deployed NIM's model name becomes its image path and deployment name
+        if self.mode == "local" and not re.match(MODEL_NAME_PATTERN, self.model_name):
+            raise ValueError(f"model_name {self.model_name!r} must look like 'org/name' when the {self.role} is "
+                             "deployed locally (mode: local)")
         return self
 
-    def as_nim(self) -> NimConfig:
-        """The local embedding NIM as a deployment."""
+    def as_nim(self, **extra: Any) -> NimConfig:
+        """The local model as a NIM deployment."""
         return NimConfig(model_name=self.model_name, image=self.image, tag=self.tag, gpus=self.gpus,
-                         pvc_size=self.pvc_size)
+                         pvc_size=self.pvc_size, **extra)
+
+
+class JudgeConfig(_SharedNimConfig):
+    """LLM judge: ``remote`` (OpenAI-compatible URL; key from connection ``flywheel_judge``), ``local``
+    (a shared NIM deployed through NeMo and never deleted by a run), or ``none``."""
+
+    role: ClassVar[str] = "judge"
+
+    mode: Literal["remote", "local", "none"] = "remote"
+    model_name: str = "meta/llama-3.3-70b-instruct"
+    gpus: Annotated[int, Field(ge=1)] = 4
+    context_length: Annotated[int, Field(ge=256)] = 32768
+
+    def as_nim(self, **extra: Any) -> NimConfig:
+        return super().as_nim(context_length=self.context_length, **extra)
+
+
+class EmbeddingConfig(_SharedNimConfig):
+    """Embedding model for semantic-similarity ICL selection: ``local`` (a NIM the run deploys through
+    NeMo before ``build_datasets`` and deletes after it when no other run uses it) or ``remote`` (a hosted
+    OpenAI-compatible embeddings URL from connection ``flywheel_embedding`` or ``url``)."""
+
+    role: ClassVar[str] = "embedding model"
+
+    mode: Literal["remote", "local"] = "local"
+    model_name: str = "nvidia/llama-3.2-nv-embedqa-1b-v2"
+    batch_size: Annotated[int, Field(ge=1, le=512)] = 32
 
 
 class PlatformConfig(_Model):
