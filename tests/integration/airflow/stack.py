@@ -17,3 +17,11 @@ def make_stack(workdir: Path, config: dict[str, Any], **kw: Any) -> LocalStack:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return LocalStack(workdir=workdir, config_path=config_path, dags_folder=ROOT / "dags",
                       pools_file=ROOT / "config" / "pools.json", **kw)
+
+
+def reset_emulator(stack: LocalStack, faults: list[dict[str, Any]] | None = None) -> None:
+    """A clean emulator for the next test (no jobs, deployments, counters or faults), then ``faults``."""
+    stack.emulator("DELETE", "/emulator/faults")
+    stack.emulator("POST", "/emulator/reset")
+    if faults:
+        stack.emulator("POST", "/emulator/faults", json=faults)

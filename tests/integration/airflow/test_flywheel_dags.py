@@ -22,7 +22,7 @@ import pytest
 from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
-from .stack import make_stack
+from .stack import make_stack, reset_emulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -85,8 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def fresh(stack: LocalStack) -> LocalStack:
-    stack.emulator("DELETE", "/emulator/faults")
-    stack.emulator("POST", "/emulator/reset")
+    reset_emulator(stack)
     return stack
 
 

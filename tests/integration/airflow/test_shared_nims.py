@@ -23,7 +23,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.processes import ManagedProcess, free_port, port_open
 from tests.support.waiting import wait_for
 
-from .stack import make_stack
+from .stack import make_stack, reset_emulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -162,10 +162,7 @@ def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: 
 def test_last_run_out_deletes_the_shared_embedder(stack: LocalStack) -> None:
     """Two workloads share the embedder; one build is held up by a slow embeddings call, so the other
     run's teardown must keep the deployment and the slow run's teardown deletes it."""
-    stack.emulator("DELETE", "/emulator/faults")
-    stack.emulator("POST", "/emulator/reset")
-    stack.emulator("POST", "/emulator/faults", json=[
-        {"kind": "latency", "endpoint": "nim.embeddings", "seconds": 30, "count": 1}])
+    reset_emulator(stack, [{"kind": "latency", "endpoint": "nim.embeddings", "seconds": 30, "count": 1}])
     rids = {}
     for dag in (DAG, NEWS):
         rids[dag] = f"share-{uuid.uuid4().hex[:8]}"
@@ -185,9 +182,7 @@ def test_last_run_out_deletes_the_shared_embedder(stack: LocalStack) -> None:
 def test_embedder_deleted_during_the_wait_is_deployed_again(stack: LocalStack) -> None:
     """Another run's teardown may delete the embedder while this run's prepare waits for it: the prepare
     deploys it again instead of failing (this stack runs without task retries, so a failure would show)."""
-    stack.emulator("DELETE", "/emulator/faults")
-    stack.emulator("POST", "/emulator/reset")
-    stack.emulator("POST", "/emulator/faults", json=[{"kind": "stuck", "job": "deployment", "model": EMBEDDER}])
+    reset_emulator(stack, [{"kind": "stuck", "job": "deployment", "model": EMBEDDER}])
     rid = f"redeploy-{uuid.uuid4().hex[:8]}"
     assert stack.api.trigger(DAG, None, rid).status_code == 200
     wait_for(lambda: stack.api.task_states(DAG, rid).get("prepare_embedder[-1]") == "deferred", 240,
