@@ -38,8 +38,9 @@ print(json.dumps({"lines": lines, "seconds": dt, "rss_mb": resource.getrusage(re
 
 
 def run(path: Path, out: Path, limit: int) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, str(path), str(out), str(limit)], capture_output=True,
-                         text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(out), str(limit)], capture_output=True, text=True, check=True
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -63,10 +64,14 @@ def main() -> None:
     base = run(small, work / "out-small", args.limit)
     full = run(big, work / "out-big", args.limit)
     for name, r in (("100k", base), (f"{args.records // 1000}k", full)):
-        print(f"{name:>6}: {r['lines'] / r['seconds']:>9,.0f} records/s end to end ({r['seconds']:.1f}s), "
-              f"peak RSS {r['rss_mb']:.0f} MB, used {r['used']:,} of {r['read']:,} read")
-    print(f"peak RSS ratio {args.records // 1000}k / 100k = {full['rss_mb'] / base['rss_mb']:.2f}x (target <= 1.3x); "
-          f"throughput ratio = {(full['lines'] / full['seconds']) / (base['lines'] / base['seconds']):.2f}x")
+        print(
+            f"{name:>6}: {r['lines'] / r['seconds']:>9,.0f} records/s end to end ({r['seconds']:.1f}s), "
+            f"peak RSS {r['rss_mb']:.0f} MB, used {r['used']:,} of {r['read']:,} read"
+        )
+    print(
+        f"peak RSS ratio {args.records // 1000}k / 100k = {full['rss_mb'] / base['rss_mb']:.2f}x (target <= 1.3x); "
+        f"throughput ratio = {(full['lines'] / full['seconds']) / (base['lines'] / base['seconds']):.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,14 @@ from flywheel.localstack.stack import LocalStack  # noqa: E402
 
 NIMS = ["meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct", "meta/llama-3.1-8b-instruct"]
 DAG = "flywheel_customer_service"
-STATUS_ENDPOINTS = ("deployments.get", "deployments.list", "customization.status", "evaluation.jobs.get",
-                    "evaluation.status", "nim.models")
+STATUS_ENDPOINTS = (
+    "deployments.get",
+    "deployments.list",
+    "customization.status",
+    "evaluation.jobs.get",
+    "evaluation.status",
+    "nim.models",
+)
 
 
 def config(logs: Path) -> dict[str, Any]:
@@ -77,9 +83,24 @@ def worker_seconds(api: Any, rid: str) -> tuple[float, float]:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     logs = work / "logs.jsonl"
-    subprocess.run([sys.executable, "-m", "flywheel.cli",
-                    "sample-data", "--workload", "tool_calling", "--records", "300", "--seed", "1",
-                    "--out", str(logs)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "sample-data",
+            "--workload",
+            "tool_calling",
+            "--records",
+            "300",
+            "--seed",
+            "1",
+            "--out",
+            str(logs),
+        ],
+        check=True,
+        capture_output=True,
+    )
     dags = work / "dags"
     dags.mkdir()
     (dags / "flywheel.py").symlink_to(ROOT / "dags" / "flywheel.py")
@@ -87,12 +108,27 @@ def main() -> None:
     cfg_path = work / "flywheel.yaml"
     cfg_path.write_text(yaml.safe_dump(config(logs)))
     emu = work / "emulator.yaml"
-    emu.write_text(yaml.safe_dump({"gpus": 4, "deployment_ready_s": 0.01, "job_created_s": 0.01,
-                                   "customization_s": 0.01, "evaluation_s": 0.01, "model_sync_s": 0.01,
-                                   "tick_s": 0.05}))
-    stack = LocalStack(workdir=work / "stack", config_path=cfg_path, dags_folder=dags,
-                       pools_file=ROOT / "config" / "pools.json", emulator_args=["--config", str(emu)],
-                       parallelism=8)
+    emu.write_text(
+        yaml.safe_dump(
+            {
+                "gpus": 4,
+                "deployment_ready_s": 0.01,
+                "job_created_s": 0.01,
+                "customization_s": 0.01,
+                "evaluation_s": 0.01,
+                "model_sync_s": 0.01,
+                "tick_s": 0.05,
+            }
+        )
+    )
+    stack = LocalStack(
+        workdir=work / "stack",
+        config_path=cfg_path,
+        dags_folder=dags,
+        pools_file=ROOT / "config" / "pools.json",
+        emulator_args=["--config", str(emu)],
+        parallelism=8,
+    )
     stack.start()
     try:
         api = stack.api
@@ -100,29 +136,48 @@ def main() -> None:
         api.wait_for_dag("noop_flywheel_shape")
         _, noop = timed_run(api, "noop_flywheel_shape", "noop")
         _, fast = timed_run(api, DAG, "zero-latency")
-        print(f"1) wall time, 3 NIMs: flywheel on zero-latency emulator {fast:.1f}s vs no-op DAG of the same "
-              f"shape {noop:.1f}s -> ratio {fast / noop:.2f}x")
+        print(
+            f"1) wall time, 3 NIMs: flywheel on zero-latency emulator {fast:.1f}s vs no-op DAG of the same "
+            f"shape {noop:.1f}s -> ratio {fast / noop:.2f}x"
+        )
 
         stack.emulator("POST", "/emulator/reset")
-        stack.emulator("POST", "/emulator/faults", json=[
-            {"kind": "slow_job", "job": "deployment", "seconds": 15},
-            {"kind": "slow_job", "job": "customization", "seconds": 60},
-            {"kind": "slow_job", "job": "evaluation", "seconds": 30},
-        ])
+        stack.emulator(
+            "POST",
+            "/emulator/faults",
+            json=[
+                {"kind": "slow_job", "job": "deployment", "seconds": 15},
+                {"kind": "slow_job", "job": "customization", "seconds": 60},
+                {"kind": "slow_job", "job": "evaluation", "seconds": 30},
+            ],
+        )
         rid, slow = timed_run(api, DAG, "slow-jobs")
         slot, busy = worker_seconds(api, rid)
-        print(f"2) with slow NMP jobs (deploy 15s, customize 60s, eval 30s): run {slow:.0f}s; experiment tasks held "
-              f"worker slots {slot:.1f}s while NMP was busy {busy:.0f}s -> {100 * slot / busy:.1f}% (target <= 5%)")
+        print(
+            f"2) with slow NMP jobs (deploy 15s, customize 60s, eval 30s): run {slow:.0f}s; experiment tasks held "
+            f"worker slots {slot:.1f}s while NMP was busy {busy:.0f}s -> {100 * slot / busy:.1f}% (target <= 5%)"
+        )
         stats = stack.stats()
         polls = sum(stats["requests"].get(k, 0) for k in STATUS_ENDPOINTS)
         jobs = sum(stats["jobs_created"].values())
-        print(f"3) NMP polling: {polls} status requests for {jobs} jobs over {busy / 3600:.3f} job-hours -> "
-              f"{polls / (busy / 3600):.0f} requests per job-hour (backoff 5s -> 60s; a job longer than a few "
-              f"minutes settles at ~60/hour)")
-        print(json.dumps({"noop_s": round(noop, 1), "zero_latency_s": round(fast, 1), "ratio": round(fast / noop, 2),
-                          "slot_s": round(slot, 1), "nmp_busy_s": round(busy, 1),
-                          "slot_share_pct": round(100 * slot / busy, 2),
-                          "polls_per_job_hour": round(polls / (busy / 3600))}))
+        print(
+            f"3) NMP polling: {polls} status requests for {jobs} jobs over {busy / 3600:.3f} job-hours -> "
+            f"{polls / (busy / 3600):.0f} requests per job-hour (backoff 5s -> 60s; a job longer than a few "
+            f"minutes settles at ~60/hour)"
+        )
+        print(
+            json.dumps(
+                {
+                    "noop_s": round(noop, 1),
+                    "zero_latency_s": round(fast, 1),
+                    "ratio": round(fast / noop, 2),
+                    "slot_s": round(slot, 1),
+                    "nmp_busy_s": round(busy, 1),
+                    "slot_share_pct": round(100 * slot / busy, 2),
+                    "polls_per_job_hour": round(polls / (busy / 3600)),
+                }
+            )
+        )
     finally:
         stack.stop()
 

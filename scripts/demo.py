@@ -83,9 +83,25 @@ def make_logs(target: Path) -> None:
     for workload, kind in WORKLOADS.items():
         part = DEMO / "logs" / f"{workload}.jsonl"
         part.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "flywheel.cli",
-                    "sample-data", "--workload", kind, "--records", str(RECORDS), "--seed", "42",
-                        "--out", str(part)], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flywheel.cli",
+                "sample-data",
+                "--workload",
+                kind,
+                "--records",
+                str(RECORDS),
+                "--seed",
+                "42",
+                "--out",
+                str(part),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         parts.append(part)
     with target.open("w") as out:
         for part in parts:
@@ -105,15 +121,23 @@ def up() -> int:
     config_path = DEMO / "flywheel.yaml"
     config_path.write_text(yaml.safe_dump(demo_config(logs), sort_keys=False))
     stack = LocalStack(
-        workdir=DEMO / "run", config_path=config_path, dags_folder=ROOT / "dags",
-        pools_file=ROOT / "config" / "pools.json", parallelism=4,
+        workdir=DEMO / "run",
+        config_path=config_path,
+        dags_folder=ROOT / "dags",
+        pools_file=ROOT / "config" / "pools.json",
+        parallelism=4,
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
     )
     say(f"starting the NeMo emulator ({stack.emulator_url}) and Airflow ({stack.api_url})")
     stack.start()
-    state = {"airflow_url": stack.api_url, "username": "admin", "password": stack.admin_password,
-             "emulator_url": stack.emulator_url, "pids": stack.pids()}
+    state = {
+        "airflow_url": stack.api_url,
+        "username": "admin",
+        "password": stack.admin_password,
+        "emulator_url": stack.emulator_url,
+        "pids": stack.pids(),
+    }
     STATE.write_text(json.dumps(state, indent=2))
     api = stack.api
     assert api is not None
@@ -146,8 +170,10 @@ def wait(api: Any, runs: dict[str, str], stack: Any) -> dict[str, str]:
             tis = api.task_instances(dag_id, rid)
             done = sum(1 for t in tis if t["state"] in ("success", "failed", "skipped", "upstream_failed"))
             active = sorted({t["task_id"].split(".")[-1] for t in tis if t["state"] in ("running", "deferred")})
-            parts.append(f"{dag_id.removeprefix('flywheel_')}: {state} {done}/{len(tis)} tasks"
-                         + (f" [{', '.join(active)}]" if active else ""))
+            parts.append(
+                f"{dag_id.removeprefix('flywheel_')}: {state} {done}/{len(tis)} tasks"
+                + (f" [{', '.join(active)}]" if active else "")
+            )
         line = " | ".join(parts)
         if line != last:
             say(line)
@@ -175,8 +201,7 @@ def print_results(api: Any, runs: dict[str, str], states: dict[str, str]) -> Non
             print(f"{report['workload_id']:<18} {r['nim']:<30} {r['experiment']:<11} {r['status']:<10} {scores}")
         best = report.get("best")
         if best:
-            print(f"{'':<18} best candidate: {best['nim']} ({best['experiment']}) "
-                  f"{best['metric']}={best['score']:.3f}")
+            print(f"{'':<18} best candidate: {best['nim']} ({best['experiment']}) {best['metric']}={best['score']:.3f}")
         print()
 
 

@@ -6,8 +6,14 @@ from airflow.sdk import DAG, task, task_group
 
 NIMS = ["meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct", "meta/llama-3.1-8b-instruct"]
 
-with DAG(dag_id="noop_flywheel_shape", schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-         catchup=False, max_active_runs=1, tags=["benchmark"]):
+with DAG(
+    dag_id="noop_flywheel_shape",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["benchmark"],
+):
 
     @task
     def extract_records() -> dict:

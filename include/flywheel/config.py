@@ -143,14 +143,17 @@ class _SharedNimConfig(_Model):
     def _local_needs_nim_name(self) -> _SharedNimConfig:
         # a deployed NIM's model name becomes its image path and deployment name
         if self.mode == "local" and not re.match(MODEL_NAME_PATTERN, self.model_name):
-            raise ValueError(f"model_name {self.model_name!r} must look like 'org/name' when the {self.role} is "
-                             "deployed locally (mode: local)")
+            raise ValueError(
+                f"model_name {self.model_name!r} must look like 'org/name' when the {self.role} is "
+                "deployed locally (mode: local)"
+            )
         return self
 
     def as_nim(self, **extra: Any) -> NimConfig:
         """The local model as a NIM deployment."""
-        return NimConfig(model_name=self.model_name, image=self.image, tag=self.tag, gpus=self.gpus,
-                         pvc_size=self.pvc_size, **extra)
+        return NimConfig(
+            model_name=self.model_name, image=self.image, tag=self.tag, gpus=self.gpus, pvc_size=self.pvc_size, **extra
+        )
 
 
 class JudgeConfig(_SharedNimConfig):

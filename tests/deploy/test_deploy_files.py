@@ -12,8 +12,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = [str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(ROOT / "docker-compose.yaml"),
-           "--env-file", str(ROOT / ".env.example")]
+COMPOSE = [
+    str(ROOT / "scripts" / "docker-compose.sh"),
+    "-f",
+    str(ROOT / "docker-compose.yaml"),
+    "--env-file",
+    str(ROOT / ".env.example"),
+]
 
 
 def compose(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,8 +38,12 @@ def test_docker_compose_config_passes():
     broken = ROOT / "tests" / "deploy" / "broken-compose.yaml"
     broken.write_text("services:\n  x:\n    image: a\n    depends_on: [nope]\n")
     try:
-        bad = subprocess.run([str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(broken), "config", "-q"],
-                             capture_output=True, text=True, timeout=60)
+        bad = subprocess.run(
+            [str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(broken), "config", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bad.returncode != 0  # the check can fail
     finally:
         broken.unlink()
@@ -43,9 +52,23 @@ def test_docker_compose_config_passes():
 def test_every_variable_has_a_default_so_a_fresh_clone_renders_without_env(tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    out = subprocess.run([str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(ROOT / "docker-compose.yaml"),
-                          "--env-file", str(empty), "--profile", "emulator", "config", "--format", "json"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            str(ROOT / "scripts" / "docker-compose.sh"),
+            "-f",
+            str(ROOT / "docker-compose.yaml"),
+            "--env-file",
+            str(empty),
+            "--profile",
+            "emulator",
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "not set" not in out.stderr, out.stderr
     env = json.loads(out.stdout)["services"]["airflow-worker"]["environment"]
     assert json.loads(env["AIRFLOW_CONN_FLYWHEEL_NEMO"])["host"] == "http://emulator:8100"
@@ -53,8 +76,19 @@ def test_every_variable_has_a_default_so_a_fresh_clone_renders_without_env(tmp_p
 
 def test_services_health_and_profile(rendered):
     services = rendered["services"]
-    expected = {"postgres", "redis", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                "airflow-triggerer", "airflow-worker", "airflow-init", "elasticsearch", "mongodb", "emulator"}
+    expected = {
+        "postgres",
+        "redis",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+        "airflow-init",
+        "elasticsearch",
+        "mongodb",
+        "emulator",
+    }
     assert expected <= set(services)
     for name in expected - {"airflow-init"}:
         assert "healthcheck" in services[name], name
@@ -89,22 +123,47 @@ def test_startup_order_waits_on_health(rendered):
 
 def test_emulator_urls_from_env_reach_the_connections(tmp_path):
     env = tmp_path / ".env"
-    env.write_text("NEMO_BASE_URL=http://emulator:8100\nNIM_PROXY_URL=http://emulator:8100\n"
-                   "DATASTORE_URL=http://emulator:8100\nJUDGE_URL=http://emulator:8100/v1/chat/completions\n"
-                   "NEMO_API_KEY=k-123\n")
-    out = subprocess.run([str(ROOT / "scripts" / "docker-compose.sh"), "-f", str(ROOT / "docker-compose.yaml"),
-                          "--env-file", str(env), "--profile", "emulator", "config", "--format", "json"],
-                         capture_output=True, text=True, timeout=120)
+    env.write_text(
+        "NEMO_BASE_URL=http://emulator:8100\nNIM_PROXY_URL=http://emulator:8100\n"
+        "DATASTORE_URL=http://emulator:8100\nJUDGE_URL=http://emulator:8100/v1/chat/completions\n"
+        "NEMO_API_KEY=k-123\n"
+    )
+    out = subprocess.run(
+        [
+            str(ROOT / "scripts" / "docker-compose.sh"),
+            "-f",
+            str(ROOT / "docker-compose.yaml"),
+            "--env-file",
+            str(env),
+            "--profile",
+            "emulator",
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     env_vars = json.loads(out.stdout)["services"]["airflow-worker"]["environment"]
     nemo = json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_NEMO"])
-    assert nemo == {"conn_type": "http", "host": "http://emulator:8100", "password": "k-123",
-                    "extra": {"nim_url": "http://emulator:8100", "datastore_url": "http://emulator:8100"}}
+    assert nemo == {
+        "conn_type": "http",
+        "host": "http://emulator:8100",
+        "password": "k-123",
+        "extra": {"nim_url": "http://emulator:8100", "datastore_url": "http://emulator:8100"},
+    }
     judge = json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_JUDGE"])
     assert judge["host"] == "http://emulator:8100/v1/chat/completions"
     assert json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_ES"]) == {
-        "conn_type": "elasticsearch", "host": "elasticsearch", "port": 9200, "login": "", "password": "",
-        "extra": {"scheme": "http"}}
+        "conn_type": "elasticsearch",
+        "host": "elasticsearch",
+        "port": 9200,
+        "login": "",
+        "password": "",
+        "extra": {"scheme": "http"},
+    }
     assert json.loads(env_vars["AIRFLOW_CONN_FLYWHEEL_MONGO"])["schema"] == "flywheel"
     assert env_vars["FLYWHEEL_ARTIFACTS"] == "/opt/airflow/artifacts"
 
@@ -131,8 +190,9 @@ def test_dockerfile_copies_what_exists_and_never_the_secrets():
 
 def test_pool_file_is_the_single_slot_gpu_pool():
     pools = json.loads((ROOT / "config" / "pools.json").read_text())
-    assert pools == {"flywheel_gpu": {"slots": 1, "description": pools["flywheel_gpu"]["description"],
-                                      "include_deferred": False}}
+    assert pools == {
+        "flywheel_gpu": {"slots": 1, "description": pools["flywheel_gpu"]["description"], "include_deferred": False}
+    }
 
 
 def test_env_example_documents_every_compose_variable():
@@ -146,12 +206,27 @@ def test_env_example_documents_every_compose_variable():
 # chart's templates expect. The chart cannot be fetched here; this list was checked by hand against the chart's
 # values.schema.json and templates (create-user-job, migrate-database-job, pod-template-file).
 CHART_PATHS = {
-    "executor": str, "airflowVersion": str, "defaultAirflowTag": str, "images.airflow.repository": str,
-    "images.airflow.tag": str, "images.airflow.pullPolicy": str, "extraEnvFrom": str, "env": list, "config": dict,
-    "volumes": list, "volumeMounts": list, "webserver.defaultUser.enabled": bool,
-    "migrateDatabaseJob.useHelmHooks": bool, "migrateDatabaseJob.args": list, "triggerer.enabled": bool,
-    "triggerer.replicas": int, "dagProcessor.enabled": bool, "workers.resources": dict,
-    "logs.persistence.enabled": bool, "logs.persistence.size": str, "postgresql.enabled": bool,
+    "executor": str,
+    "airflowVersion": str,
+    "defaultAirflowTag": str,
+    "images.airflow.repository": str,
+    "images.airflow.tag": str,
+    "images.airflow.pullPolicy": str,
+    "extraEnvFrom": str,
+    "env": list,
+    "config": dict,
+    "volumes": list,
+    "volumeMounts": list,
+    "webserver.defaultUser.enabled": bool,
+    "migrateDatabaseJob.useHelmHooks": bool,
+    "migrateDatabaseJob.args": list,
+    "triggerer.enabled": bool,
+    "triggerer.replicas": int,
+    "dagProcessor.enabled": bool,
+    "workers.resources": dict,
+    "logs.persistence.enabled": bool,
+    "logs.persistence.size": str,
+    "postgresql.enabled": bool,
 }
 
 
@@ -169,8 +244,9 @@ def test_helm_values_only_use_known_chart_keys_with_the_expected_types():
         for part in path.split("."):
             node = node[part]  # type: ignore[index]
         assert isinstance(node, kind), path
-    assert values["airflowVersion"] == re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(),
-                                                 re.M).group(1)
+    assert values["airflowVersion"] == re.search(
+        r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M
+    ).group(1)
 
 
 def test_helm_values_use_kubernetes_executor_and_secret_connections():

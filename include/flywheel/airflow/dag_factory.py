@@ -23,7 +23,7 @@ def doc_md(cfg: FlywheelConfig, w: WorkloadConfig) -> str:
     return f"""### Data flywheel: `{w.workload_id}`
 {w.description}
 
-Pulls the logs of workload `{w.workload_id}` (client `{w.client_id or 'any'}`), validates and de-duplicates
+Pulls the logs of workload `{w.workload_id}` (client `{w.client_id or "any"}`), validates and de-duplicates
 them, builds stratified eval / train / val sets (+ ICL examples), uploads them to the NeMo Data Store, then
 for each candidate NIM ({nims}) deploys it (one GPU lease at a time, pool `flywheel_gpu`), runs base, ICL
 and LoRA-customized evaluations and tears it down. `report` returns the scores (XCom); `check_results`
@@ -71,7 +71,6 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         default_args=default_args,
         description=w.description or f"Data flywheel for {w.workload_id}",
     ) as dag:
-
         data_task = {"executor_config": data_task_executor_config(cfg)}
 
         @task(multiple_outputs=False, **data_task)
@@ -99,15 +98,21 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         judge = PrepareJudgeOperator(task_id="prepare_judge", built=built, config_path=config_path).output
         plans = select_nims(extracted, built)
 
-        common = {"run": extracted, "config_path": config_path,
-                  "map_index_template": "{{ nim_label }}"}
+        common = {"run": extracted, "config_path": config_path, "map_index_template": "{{ nim_label }}"}
 
         @task_group(group_id=GROUP)
         def nim_experiment(plan: Any) -> Any:
             deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
             evals = {
-                exp: EvaluationOperator(task_id=f"{exp}_eval", plan=plan, experiment=exp, datasets=uploaded,
-                                        judge=judge, built=built, **common)
+                exp: EvaluationOperator(
+                    task_id=f"{exp}_eval",
+                    plan=plan,
+                    experiment=exp,
+                    datasets=uploaded,
+                    judge=judge,
+                    built=built,
+                    **common,
+                )
                 for exp in ("base", "icl", "customized")
             }
             customize = CustomizeOperator(task_id="customize", plan=plan, datasets=uploaded, **common)
@@ -124,8 +129,17 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         def report(ti: Any = None, dag_run: Any = None) -> Any:
             def pull(task_id: str) -> Any:
                 return ti.xcom_pull(task_ids=task_id, key="return_value")
-            return t.report(config_path, ti, w.dag_id, dag_run.run_id, pull("extract_records"),
-                            pull("build_datasets"), pull("upload_datasets"), pull("select_nims"))
+
+            return t.report(
+                config_path,
+                ti,
+                w.dag_id,
+                dag_run.run_id,
+                pull("extract_records"),
+                pull("build_datasets"),
+                pull("upload_datasets"),
+                pull("select_nims"),
+            )
 
         @task(trigger_rule="all_done", retries=0)
         def check_results(ti: Any = None) -> str:
@@ -159,8 +173,10 @@ def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[
         names = {i: (raw["workloads"][i] or {}).get("workload_id", f"#{i}") for i in bad}
         raw["workloads"] = [wl for i, wl in enumerate(raw["workloads"]) if i not in bad]
         cfg = validate_config(raw, config_path)
-        broken = [f"workload '{names[int(_WORKLOAD_PROBLEM.match(p).group(1))]}' ({p})"  # type: ignore[union-attr]
-                  for p in scoped]
+        broken = [
+            f"workload '{names[int(_WORKLOAD_PROBLEM.match(p).group(1))]}' ({p})"  # type: ignore[union-attr]
+            for p in scoped
+        ]
         return cfg, broken, config_path
 
 

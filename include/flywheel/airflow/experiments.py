@@ -45,8 +45,12 @@ def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
 def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
     """A result entry (design §5)."""
     return {
-        "nim": nim, "experiment": experiment, "status": status, "scores": kw.get("scores") or {},
-        "error": kw.get("error"), "job_id": kw.get("job_id"),
+        "nim": nim,
+        "experiment": experiment,
+        "status": status,
+        "scores": kw.get("scores") or {},
+        "error": kw.get("error"),
+        "job_id": kw.get("job_id"),
         "duration_s": round(float(kw["duration_s"]), 1) if kw.get("duration_s") is not None else None,
     }
 
@@ -122,19 +126,31 @@ class DeployNimOperator(_ExperimentOperator):
             if mine:
                 self.log.info("re-attaching to deployment %s (created earlier by this run)", nim.deployment_name)
             else:
-                fields = {"flywheel_role": ROLE_CANDIDATE, "flywheel_run": owner,
-                          "flywheel_map_index": str(context["ti"].map_index)}
+                fields = {
+                    "flywheel_role": ROLE_CANDIDATE,
+                    "flywheel_run": owner,
+                    "flywheel_map_index": str(context["ti"].map_index),
+                }
                 c.create_deployment(nim, fields)
-                self.log.info("GPU lease taken: created deployment %s/%s for %s (%d GPU)",
-                              cfg.platform.namespace, nim.deployment_name, nim.model_name, nim.gpus)
+                self.log.info(
+                    "GPU lease taken: created deployment %s/%s for %s (%d GPU)",
+                    cfg.platform.namespace,
+                    nim.deployment_name,
+                    nim.model_name,
+                    nim.gpus,
+                )
         store.set("deployment", nim.deployment_name)
-        push_link(context, f"{self.base_url()}/v1/deployment/model-deployments/{cfg.platform.namespace}/"
-                           f"{nim.deployment_name}")
+        push_link(
+            context, f"{self.base_url()}/v1/deployment/model-deployments/{cfg.platform.namespace}/{nim.deployment_name}"
+        )
         context["ti"].xcom_push(key="deployment", value={"name": nim.deployment_name, "owner": owner})
         store.set("deploy_started", time.time())
-        self.defer(trigger=self.wait_trigger("deployment_ready", nim.deployment_name,
-                                             cfg.platform.deployment_timeout_s, model_id=nim.model_name),
-                   method_name="ready")
+        self.defer(
+            trigger=self.wait_trigger(
+                "deployment_ready", nim.deployment_name, cfg.platform.deployment_timeout_s, model_id=nim.model_name
+            ),
+            method_name="ready",
+        )
 
     def _release(self, context: Any) -> None:
         """A failed setup gets no teardown: delete our own deployment here so the lease is not leaked."""
@@ -159,13 +175,23 @@ class DeployNimOperator(_ExperimentOperator):
         who = holder.custom_fields.get("flywheel_run", "?")
         waited = time.time() - float(started)
         if waited > p.lease_timeout_s:
-            self.fail(context, "deploy", (
-                f"GPU lease still held by deployment {holder.namespace}/{holder.name} (run {who}) after "
-                f"{waited:.0f}s. If that run is gone, remove the stale deployment: "
-                f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}"))
+            self.fail(
+                context,
+                "deploy",
+                (
+                    f"GPU lease still held by deployment {holder.namespace}/{holder.name} (run {who}) after "
+                    f"{waited:.0f}s. If that run is gone, remove the stale deployment: "
+                    f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}"
+                ),
+            )
         every = max(p.lease_poll_s, p.min_defer_s)
-        self.log.info("waiting for the GPU lease: %s is held by run %s (waited %.0fs); re-checking in %.0fs",
-                      holder.name, who, waited, every)
+        self.log.info(
+            "waiting for the GPU lease: %s is held by run %s (waited %.0fs); re-checking in %.0fs",
+            holder.name,
+            who,
+            waited,
+            every,
+        )
         self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="claim")
 
     @on_worker
@@ -175,11 +201,18 @@ class DeployNimOperator(_ExperimentOperator):
         started = float(self.store(context).get("deploy_started") or time.time())
         if event.get("status") != "success":
             self._release(context)
-            self.fail(context, "deploy", f"deployment of {self.nim_name()} {event.get('status')}: "
-                      f"{event.get('detail') or event.get('state')}", duration_s=time.time() - started)
+            self.fail(
+                context,
+                "deploy",
+                f"deployment of {self.nim_name()} {event.get('status')}: {event.get('detail') or event.get('state')}",
+                duration_s=time.time() - started,
+            )
         self.log.info("%s ready and served after %.0fs", self.nim_name(), time.time() - started)
-        return {"nim": self.nim_name(), "deployment": self.store(context).get("deployment"),
-                "ready_s": round(time.time() - started, 1)}
+        return {
+            "nim": self.nim_name(),
+            "deployment": self.store(context).get("deployment"),
+            "ready_s": round(time.time() - started, 1),
+        }
 
 
 class EvaluationOperator(_ExperimentOperator):
@@ -244,8 +277,10 @@ class EvaluationOperator(_ExperimentOperator):
         return self._defer(job_id)
 
     def _defer(self, job_id: str) -> None:
-        self.defer(trigger=self.wait_trigger("evaluation", job_id, self.cfg().platform.evaluation_timeout_s),
-                   method_name="done")
+        self.defer(
+            trigger=self.wait_trigger("evaluation", job_id, self.cfg().platform.evaluation_timeout_s),
+            method_name="done",
+        )
 
     @on_worker
     def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -253,8 +288,13 @@ class EvaluationOperator(_ExperimentOperator):
         event = event or {}
         job_id = event.get("ref") or self.store(context).get("job_id")
         if event.get("status") != "success":
-            self.fail(context, self.experiment, f"evaluation {job_id} {event.get('status')}: "
-                      f"{event.get('detail') or event.get('state')}", job_id=job_id, duration_s=self._elapsed(context))
+            self.fail(
+                context,
+                self.experiment,
+                f"evaluation {job_id} {event.get('status')}: {event.get('detail') or event.get('state')}",
+                job_id=job_id,
+                duration_s=self._elapsed(context),
+            )
         return self._finish(context, job_id)
 
     def _finish(self, context: Any, job_id: str) -> dict[str, Any]:
@@ -266,11 +306,18 @@ class EvaluationOperator(_ExperimentOperator):
             scores = read_scores(str(self.workload_type), results)
         except Exception as exc:
             self.fail(context, self.experiment, f"evaluation {job_id} results unreadable: {exc}", job_id=job_id)
-        out = entry(self.nim_name(), self.experiment, "completed", scores=scores, job_id=job_id,
-                    duration_s=self._elapsed(context))
+        out = entry(
+            self.nim_name(),
+            self.experiment,
+            "completed",
+            scores=scores,
+            job_id=job_id,
+            duration_s=self._elapsed(context),
+        )
         shown = ", ".join(f"{k}={v:.3f}" for k, v in scores.items())
-        self.log.info("RESULT %s %s: %s (job %s, %.0fs)", self.nim_name(), self.experiment, shown, job_id,
-                      out["duration_s"] or 0)
+        self.log.info(
+            "RESULT %s %s: %s (job %s, %.0fs)", self.nim_name(), self.experiment, shown, job_id, out["duration_s"] or 0
+        )
         return out
 
     def _elapsed(self, context: Any) -> float | None:
@@ -310,8 +357,16 @@ class CustomizeOperator(_ExperimentOperator):
                 self.log.warning("earlier customization %s ended '%s'; submitting a new one", job_id, state.status)
             config_ref = c.ensure_customization_config(nim, settings.training)
             run_tag = f"{context['run_id']}-{context['ti'].map_index}"
-            payload = customization_job(settings.workload_id, run_tag, nim, config_ref, self.datasets["train"]["name"],
-                                        cfg.platform.namespace, settings.training, settings.lora)
+            payload = customization_job(
+                settings.workload_id,
+                run_tag,
+                nim,
+                config_ref,
+                self.datasets["train"]["name"],
+                cfg.platform.namespace,
+                settings.training,
+                settings.lora,
+            )
             job_id, output_model = c.create_customization(payload)
             store.set("job_id", job_id)
             store.set("output_model", output_model)
@@ -319,20 +374,30 @@ class CustomizeOperator(_ExperimentOperator):
             self._job_id = job_id
             context["ti"].xcom_push(key="job", value=job_id)
             push_link(context, f"{self.base_url()}/v1/customization/jobs/{job_id}")
-            self.log.info("customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)", nim.model_name,
-                          job_id, output_model, settings.training.epochs, settings.training.learning_rate,
-                          settings.lora.adapter_dim)
+            self.log.info(
+                "customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)",
+                nim.model_name,
+                job_id,
+                output_model,
+                settings.training.epochs,
+                settings.training.learning_rate,
+                settings.lora.adapter_dim,
+            )
             state = c.get_customization(job_id)
             self.log.info("customization %s: %s", job_id, state.status)
         return self._wait_job(job_id)
 
     def _wait_job(self, job_id: str) -> None:
-        self.defer(trigger=self.wait_trigger("customization", job_id, self.cfg().platform.customization_timeout_s),
-                   method_name="trained")
+        self.defer(
+            trigger=self.wait_trigger("customization", job_id, self.cfg().platform.customization_timeout_s),
+            method_name="trained",
+        )
 
     def _wait_sync(self, output_model: str) -> None:
-        self.defer(trigger=self.wait_trigger("model_sync", output_model, self.cfg().platform.model_sync_timeout_s),
-                   method_name="synced")
+        self.defer(
+            trigger=self.wait_trigger("model_sync", output_model, self.cfg().platform.model_sync_timeout_s),
+            method_name="synced",
+        )
 
     @on_worker
     def trained(self, context: Any, event: dict[str, Any] | None = None) -> Any:
@@ -340,8 +405,13 @@ class CustomizeOperator(_ExperimentOperator):
         event, store = event or {}, self.store(context)
         job_id = store.get("job_id")
         if event.get("status") != "success":
-            self.fail(context, "customized", f"customization {job_id} {event.get('status')}: "
-                      f"{event.get('detail') or event.get('state')}", job_id=job_id, duration_s=self._elapsed(context))
+            self.fail(
+                context,
+                "customized",
+                f"customization {job_id} {event.get('status')}: {event.get('detail') or event.get('state')}",
+                job_id=job_id,
+                duration_s=self._elapsed(context),
+            )
         self.log.info("customization %s completed; waiting for %s to be served", job_id, store.get("output_model"))
         return self._wait_sync(store.get("output_model"))
 
@@ -350,10 +420,19 @@ class CustomizeOperator(_ExperimentOperator):
         self.show_nim(context)
         event, store = event or {}, self.store(context)
         if event.get("status") != "success":
-            self.fail(context, "customized", f"customized model {store.get('output_model')} never served: "
-                      f"{event.get('detail')}", job_id=store.get("job_id"), duration_s=self._elapsed(context))
-        return {"nim": self.nim_name(), "job_id": store.get("job_id"), "output_model": store.get("output_model"),
-                "duration_s": round(self._elapsed(context) or 0.0, 1)}
+            self.fail(
+                context,
+                "customized",
+                f"customized model {store.get('output_model')} never served: {event.get('detail')}",
+                job_id=store.get("job_id"),
+                duration_s=self._elapsed(context),
+            )
+        return {
+            "nim": self.nim_name(),
+            "job_id": store.get("job_id"),
+            "output_model": store.get("output_model"),
+            "duration_s": round(self._elapsed(context) or 0.0, 1),
+        }
 
     def _elapsed(self, context: Any) -> float | None:
         started = self.store(context).get("started")
@@ -386,13 +465,16 @@ class TeardownNimOperator(_ExperimentOperator):
                 self.log.info("deployment %s already gone", name)
                 return {"nim": self.nim_name(), "deleted": name}
             if info.custom_fields.get("flywheel_run") != self.run_key(context):
-                self.log.warning("deployment %s now belongs to %s; leaving it alone", name,
-                                 info.custom_fields.get("flywheel_run"))
+                self.log.warning(
+                    "deployment %s now belongs to %s; leaving it alone", name, info.custom_fields.get("flywheel_run")
+                )
                 return {"nim": self.nim_name(), "deleted": None}
             c.delete_deployment(name)
         self.log.info("deleting deployment %s; waiting until it is gone (releases the GPU lease)", name)
-        self.defer(trigger=self.wait_trigger("deployment_gone", name, self.cfg().platform.deployment_timeout_s),
-                   method_name="gone")
+        self.defer(
+            trigger=self.wait_trigger("deployment_gone", name, self.cfg().platform.deployment_timeout_s),
+            method_name="gone",
+        )
 
     def _cancel_running_jobs(self, context: Any, client: Any) -> None:
         """Jobs of this experiment still running (e.g. the run was marked failed) stop before the NIM goes."""

@@ -38,8 +38,17 @@ class NemoOperator(BaseOperator):
 
         p = self.cfg().platform
         return NemoWaitTrigger(
-            kind=kind, ref=ref, conn_id=self.conn_id, namespace=p.namespace,
-            poll_initial_s=p.poll_initial_s, poll_max_s=p.poll_max_s, timeout_s=timeout_s,
-            pending_timeout_s=p.deployment_pending_timeout_s, sync_timeout_s=p.model_sync_timeout_s,
-            request_timeout_s=p.request_timeout_s, max_retries=p.max_retries, settle_s=p.min_defer_s, **kw,
+            kind=kind,
+            ref=ref,
+            conn_id=self.conn_id,
+            namespace=p.namespace,
+            poll_initial_s=p.poll_initial_s,
+            poll_max_s=p.poll_max_s,
+            timeout_s=timeout_s,
+            pending_timeout_s=p.deployment_pending_timeout_s,
+            sync_timeout_s=p.model_sync_timeout_s,
+            request_timeout_s=p.request_timeout_s,
+            max_retries=p.max_retries,
+            settle_s=p.min_defer_s,
+            **kw,
         )

@@ -7,8 +7,9 @@ from typing import Any
 EXPERIMENTS = ("base", "icl", "customized")
 
 
-def normalise(plans: list[dict[str, Any]], found: dict[tuple[str, str], dict[str, Any]],
-              deploy_errors: dict[str, str]) -> list[dict[str, Any]]:
+def normalise(
+    plans: list[dict[str, Any]], found: dict[tuple[str, str], dict[str, Any]], deploy_errors: dict[str, str]
+) -> list[dict[str, Any]]:
     """One entry per (NIM, experiment), whatever happened: missing entries become failed or skipped.
 
     ``found`` maps (nim, experiment) to the entry an experiment task left; ``deploy_errors`` maps a NIM to
@@ -33,14 +34,25 @@ def normalise(plans: list[dict[str, Any]], found: dict[tuple[str, str], dict[str
 
 
 def _entry(nim: str, exp: str, status: str, error: str | None) -> dict[str, Any]:
-    return {"nim": nim, "experiment": exp, "status": status, "scores": {}, "error": error,
-            "job_id": None, "duration_s": None}
+    return {
+        "nim": nim,
+        "experiment": exp,
+        "status": status,
+        "scores": {},
+        "error": error,
+        "job_id": None,
+        "duration_s": None,
+    }
 
 
 def _clean(e: dict[str, Any]) -> dict[str, Any]:
     scores = {k: float(v) for k, v in (e.get("scores") or {}).items() if isinstance(v, int | float)}
-    return {**_entry(e["nim"], e["experiment"], e.get("status", "failed"), e.get("error")),
-            "scores": scores, "job_id": e.get("job_id"), "duration_s": e.get("duration_s")}
+    return {
+        **_entry(e["nim"], e["experiment"], e.get("status", "failed"), e.get("error")),
+        "scores": scores,
+        "job_id": e.get("job_id"),
+        "duration_s": e.get("duration_s"),
+    }
 
 
 def best_candidates(results: list[dict[str, Any]], primary: str) -> dict[str, Any] | None:
@@ -54,8 +66,9 @@ def best_candidates(results: list[dict[str, Any]], primary: str) -> dict[str, An
 PRIMARY_METRIC = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
 
 
-def store_in_mongo(conn_id: str, database: str, collection: str, dag_id: str, run_id: str,
-                   summary: dict[str, Any]) -> int:
+def store_in_mongo(
+    conn_id: str, database: str, collection: str, dag_id: str, run_id: str, summary: dict[str, Any]
+) -> int:
     """Upsert one document per (dag_id, run_id, nim, experiment) plus the run summary. Idempotent."""
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
@@ -69,6 +82,5 @@ def store_in_mongo(conn_id: str, database: str, collection: str, dag_id: str, ru
         doc = {**key, **r, "workload_id": summary["workload_id"], "workload_type": summary.get("workload_type")}
         coll.replace_one(key, doc, upsert=True)
         n += 1
-    runs.replace_one({"dag_id": dag_id, "run_id": run_id}, {"dag_id": dag_id, "run_id": run_id, **summary},
-                     upsert=True)
+    runs.replace_one({"dag_id": dag_id, "run_id": run_id}, {"dag_id": dag_id, "run_id": run_id, **summary}, upsert=True)
     return n

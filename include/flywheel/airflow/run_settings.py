@@ -37,37 +37,80 @@ def params_for(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, Any]:
     names = [n.model_name for n in cfg.nims_for(workload)]
     return {
         "nims": Param(
-            names, type="array", title="Candidate NIMs",
+            names,
+            type="array",
+            title="Candidate NIMs",
             description="NIMs to deploy and evaluate in this run (default: every NIM configured for the workload).",
-            items={"type": "string", "enum": names}, examples=names, minItems=1, uniqueItems=True,
+            items={"type": "string", "enum": names},
+            examples=names,
+            minItems=1,
+            uniqueItems=True,
         ),
         "workload_type": Param(
-            workload.workload_type, type="string", enum=WORKLOAD_TYPES, title="Workload type",
+            workload.workload_type,
+            type="string",
+            enum=WORKLOAD_TYPES,
+            title="Workload type",
             description="auto detects from the logs; an explicit type overrides detection.",
         ),
-        "eval_size": Param(split.eval_size, type="integer", minimum=1, title="Eval records",
-                           description="Records held out for evaluation (class-stratified)."),
-        "val_ratio": Param(split.val_ratio, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
-                           title="Validation ratio", description="Share of the remaining records used for validation."),
-        "limit": Param(split.limit, type=["null", "integer"], minimum=1, title="Record limit",
-                       description="Newest usable records to use (empty: all)."),
-        "random_seed": Param(split.random_seed, type="integer", title="Random seed",
-                             description="Same seed, same logs: byte-identical datasets."),
+        "eval_size": Param(
+            split.eval_size,
+            type="integer",
+            minimum=1,
+            title="Eval records",
+            description="Records held out for evaluation (class-stratified).",
+        ),
+        "val_ratio": Param(
+            split.val_ratio,
+            type="number",
+            exclusiveMinimum=0,
+            exclusiveMaximum=1,
+            title="Validation ratio",
+            description="Share of the remaining records used for validation.",
+        ),
+        "limit": Param(
+            split.limit,
+            type=["null", "integer"],
+            minimum=1,
+            title="Record limit",
+            description="Newest usable records to use (empty: all).",
+        ),
+        "random_seed": Param(
+            split.random_seed,
+            type="integer",
+            title="Random seed",
+            description="Same seed, same logs: byte-identical datasets.",
+        ),
         "icl_enabled": Param(icl.enabled, type="boolean", title="Run ICL evaluation"),
         "icl_selection": Param(icl.selection, type="string", enum=ICL_SELECTIONS, title="ICL example selection"),
-        "customization_enabled": Param(True, type="boolean", title="Run LoRA customization",
-                                       description="Only NIMs with customization_enabled in config are customized."),
+        "customization_enabled": Param(
+            True,
+            type="boolean",
+            title="Run LoRA customization",
+            description="Only NIMs with customization_enabled in config are customized.",
+        ),
         "epochs": Param(training.epochs, type="integer", minimum=1, maximum=100, title="Epochs"),
-        "learning_rate": Param(training.learning_rate, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
-                               title="Learning rate"),
+        "learning_rate": Param(
+            training.learning_rate, type="number", exclusiveMinimum=0, exclusiveMaximum=1, title="Learning rate"
+        ),
         "batch_size": Param(training.batch_size, type="integer", minimum=1, maximum=4096, title="Batch size"),
         "lora_adapter_dim": Param(lora.adapter_dim, type="integer", minimum=1, maximum=1024, title="LoRA adapter dim"),
-        "since": Param(None, type=["null", "string"], format="date-time", pattern=ISO_DATETIME,
-                       title="Logs since (UTC)",
-                       description="Only use logs at or after this time (ISO-8601)."),
-        "until": Param(None, type=["null", "string"], format="date-time", pattern=ISO_DATETIME,
-                       title="Logs until (UTC)",
-                       description="Only use logs before this time (ISO-8601)."),
+        "since": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            pattern=ISO_DATETIME,
+            title="Logs since (UTC)",
+            description="Only use logs at or after this time (ISO-8601).",
+        ),
+        "until": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            pattern=ISO_DATETIME,
+            title="Logs until (UTC)",
+            description="Only use logs before this time (ISO-8601).",
+        ),
     }
 
 
@@ -99,17 +142,17 @@ class RunSettings(BaseModel):
     @classmethod
     def resolve(cls, cfg: FlywheelConfig, workload: WorkloadConfig, params: dict[str, Any]) -> RunSettings:
         p = dict(params or {})
-        split = cfg.split_for(workload).model_copy(update={
-            k: p[k] for k in ("eval_size", "val_ratio", "limit", "random_seed") if k in p
-        })
+        split = cfg.split_for(workload).model_copy(
+            update={k: p[k] for k in ("eval_size", "val_ratio", "limit", "random_seed") if k in p}
+        )
         icl_update = {}
         if "icl_enabled" in p:
             icl_update["enabled"] = bool(p["icl_enabled"])
         if "icl_selection" in p:
             icl_update["selection"] = p["icl_selection"]
-        training = cfg.training_for(workload).model_copy(update={
-            k: p[k] for k in ("epochs", "learning_rate", "batch_size") if k in p
-        })
+        training = cfg.training_for(workload).model_copy(
+            update={k: p[k] for k in ("epochs", "learning_rate", "batch_size") if k in p}
+        )
         lora = cfg.lora_for(workload)
         if "lora_adapter_dim" in p:
             lora = lora.model_copy(update={"adapter_dim": p["lora_adapter_dim"]})
@@ -141,8 +184,7 @@ class RunSettings(BaseModel):
         """Experiments per NIM: base always; ICL when enabled and supported; customized when allowed."""
         icl = self.icl.enabled and workload_type in ("generic", "tool_calling", "classification")
         return [
-            NimPlan(model_name=n.model_name, icl=icl,
-                    customize=self.customization_enabled and n.customization_enabled)
+            NimPlan(model_name=n.model_name, icl=icl, customize=self.customization_enabled and n.customization_enabled)
             for n in self.nim_configs(cfg)
         ]
 

@@ -19,8 +19,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from flywheel.airflow.nemo_operator import NemoOperator
 
 ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
-ACTIVE_STATES = frozenset({"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule",
-                           "restarting"})
+ACTIVE_STATES = frozenset(
+    {"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"}
+)
 
 
 def runs_using_embedder(task_states: dict[str, dict[str, str | None]], own_run_id: str) -> list[str]:
@@ -33,8 +34,11 @@ def runs_using_embedder(task_states: dict[str, dict[str, str | None]], own_run_i
     users = []
     for run_id, states in task_states.items():
         prepare, teardown = states.get("prepare_embedder"), states.get("teardown_embedder")
-        if run_id != own_run_id and (prepare in ACTIVE_STATES or prepare == "success") and (
-                teardown is None or teardown in ACTIVE_STATES):
+        if (
+            run_id != own_run_id
+            and (prepare in ACTIVE_STATES or prepare == "success")
+            and (teardown is None or teardown in ACTIVE_STATES)
+        ):
             users.append(run_id)
     return sorted(users)
 
@@ -60,14 +64,20 @@ class _SharedNimOperator(NemoOperator):
             info = c.get_deployment(nim.deployment_name)
             if info is None:
                 c.create_deployment(nim, {"flywheel_role": role, "flywheel_run": self.run_key(context)})
-                self.log.info("deployed %s NIM %s as %s (%d GPU); waiting for it deferred", role,
-                              nim.model_name, nim.deployment_name, nim.gpus)
+                self.log.info(
+                    "deployed %s NIM %s as %s (%d GPU); waiting for it deferred",
+                    role,
+                    nim.model_name,
+                    nim.deployment_name,
+                    nim.gpus,
+                )
             elif nim.model_name in c.list_models():
                 self.log.info("%s %s is served (deployment %s)", role, nim.model_name, nim.deployment_name)
                 return True
             else:
-                self.log.info("%s deployment %s exists (%s); waiting for it deferred", role,
-                              nim.deployment_name, info.status)
+                self.log.info(
+                    "%s deployment %s exists (%s); waiting for it deferred", role, nim.deployment_name, info.status
+                )
         self.defer_wait(context, "deployment_ready", nim, method_name)
         return False  # not reached: defer raises
 
@@ -75,15 +85,18 @@ class _SharedNimOperator(NemoOperator):
         """Hand the wait for ``nim``'s deployment (ready and served, or gone) to the triggerer."""
         context["task_state_store"].set("wait_started", time.time())
         served = {"model_id": nim.model_name} if kind == "deployment_ready" else {}
-        self.defer(trigger=self.wait_trigger(kind, nim.deployment_name, self.cfg().platform.deployment_timeout_s,
-                                             **served), method_name=method_name)
+        self.defer(
+            trigger=self.wait_trigger(kind, nim.deployment_name, self.cfg().platform.deployment_timeout_s, **served),
+            method_name=method_name,
+        )
 
     def check_event(self, context: Any, event: dict[str, Any] | None, what: str, hint: str = "") -> None:
         event = event or {}
         waited = time.time() - float(context["task_state_store"].get("wait_started") or time.time())
         if event.get("status") != "success":
-            raise AirflowFailException(f"{what} {event.get('status', 'failed')}: "
-                                       f"{event.get('detail') or event.get('state')}{hint}")
+            raise AirflowFailException(
+                f"{what} {event.get('status', 'failed')}: {event.get('detail') or event.get('state')}{hint}"
+            )
         self.log.info("%s: %s after %.0fs (%s status polls)", what, event.get("state"), waited, event.get("polls"))
 
 
@@ -112,7 +125,8 @@ class PrepareJudgeOperator(_SharedNimOperator):
 
             if not judge.url:
                 raise AirflowFailException(
-                    "judge.mode is remote but no URL: define connection 'flywheel_judge' (host = chat-completions URL)")
+                    "judge.mode is remote but no URL: define connection 'flywheel_judge' (host = chat-completions URL)"
+                )
             check_chat_endpoint(judge.url, judge.model_name, judge.api_key, timeout_s=cfg.platform.request_timeout_s)
             self.log.info("remote judge %s at %s answers", judge.model_name, judge.url)
             return judge.public()
@@ -125,8 +139,12 @@ class PrepareJudgeOperator(_SharedNimOperator):
 
         cfg = self.cfg()
         name = cfg.judge.as_nim().deployment_name
-        self.check_event(context, event, f"local judge {cfg.judge.model_name}",
-                         f" (if deployment {name} is broken, remove it with `flywheel judge-down` and retry)")
+        self.check_event(
+            context,
+            event,
+            f"local judge {cfg.judge.model_name}",
+            f" (if deployment {name} is broken, remove it with `flywheel judge-down` and retry)",
+        )
         return judge_endpoint(cfg).public()
 
 
@@ -149,8 +167,11 @@ class PrepareEmbedderOperator(_SharedNimOperator):
         cfg = self.cfg()
         settings = RunSettings.model_validate(self.run["settings"])
         if not embedder_needed(settings, cfg):
-            self.log.info("no embedding NIM to deploy (ICL selection %s, embedding mode %s)",
-                          settings.icl.selection if settings.icl.enabled else "off", cfg.embedding.mode)
+            self.log.info(
+                "no embedding NIM to deploy (ICL selection %s, embedding mode %s)",
+                settings.icl.selection if settings.icl.enabled else "off",
+                cfg.embedding.mode,
+            )
             return None
         if self.ensure_served(context, cfg.embedding.as_nim(), ROLE_EMBEDDING, "embedder_ready"):
             return self._result()
@@ -158,8 +179,9 @@ class PrepareEmbedderOperator(_SharedNimOperator):
 
     def embedder_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
         if (event or {}).get("state") == "deleted":
-            self.log.warning("embedding deployment was deleted while this run waited (another run's teardown); "
-                             "deploying it again")
+            self.log.warning(
+                "embedding deployment was deleted while this run waited (another run's teardown); deploying it again"
+            )
             return self.execute(context)
         self.check_event(context, event, f"embedding NIM {self.cfg().embedding.model_name}")
         return self._result()
@@ -173,10 +195,14 @@ class TeardownEmbedderOperator(_SharedNimOperator):
     def users_elsewhere(self, context: Any) -> list[str]:
         """``dag_id/run_id`` of the other flywheel runs that are deploying or using the embedder right now."""
         ti, own = context["ti"], context["run_id"]
-        return [f"{w.dag_id}/{run_id}" for w in self.cfg().workloads
-                for run_id in runs_using_embedder(
-                    ti.get_task_states(dag_id=w.dag_id, task_ids=["prepare_embedder", "teardown_embedder"]),
-                    own if w.dag_id == ti.dag_id else "")]
+        return [
+            f"{w.dag_id}/{run_id}"
+            for w in self.cfg().workloads
+            for run_id in runs_using_embedder(
+                ti.get_task_states(dag_id=w.dag_id, task_ids=["prepare_embedder", "teardown_embedder"]),
+                own if w.dag_id == ti.dag_id else "",
+            )
+        ]
 
     def execute(self, context: Any) -> str:
         nim = self.cfg().embedding.as_nim()
@@ -186,17 +212,25 @@ class TeardownEmbedderOperator(_SharedNimOperator):
                 self.log.info("no embedding deployment %s to remove", nim.deployment_name)
                 return "absent"
             if info.custom_fields.get("flywheel_role") != ROLE_EMBEDDING:
-                self.log.info("embedding deployment %s kept: it was not deployed by a flywheel run",
-                              nim.deployment_name)
+                self.log.info(
+                    "embedding deployment %s kept: it was not deployed by a flywheel run", nim.deployment_name
+                )
                 return "kept"
             users = self.users_elsewhere(context)
             if users:
-                self.log.info("embedding deployment %s kept: other flywheel runs are deploying or using it (%s); "
-                              "the last run out deletes it", nim.deployment_name, ", ".join(users))
+                self.log.info(
+                    "embedding deployment %s kept: other flywheel runs are deploying or using it (%s); "
+                    "the last run out deletes it",
+                    nim.deployment_name,
+                    ", ".join(users),
+                )
                 return "kept"
             c.delete_deployment(nim.deployment_name)
-        self.log.info("deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting "
-                      "until it is gone", nim.deployment_name, info.custom_fields.get("flywheel_run", "?"))
+        self.log.info(
+            "deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting until it is gone",
+            nim.deployment_name,
+            info.custom_fields.get("flywheel_run", "?"),
+        )
         self.defer_wait(context, "deployment_gone", nim, "gone")
         return "deleting"  # not reached
 

@@ -35,8 +35,9 @@ def _settings(extracted: dict[str, Any]) -> RunSettings:
 
 
 # ------------------------------------------------------------------------------------------------- extract
-def extract_records(config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str,
-                    run_id: str) -> dict[str, Any]:
+def extract_records(
+    config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str, run_id: str
+) -> dict[str, Any]:
     from flywheel.airflow.connections import es_connection_uri
     from flywheel.records.sources import export_snapshot, open_log_source
 
@@ -51,13 +52,26 @@ def extract_records(config_path: str | None, workload_id: str, params: dict[str,
     source = open_log_source(cfg.log_source, connection_uri=uri, base_dir=base_dir)
     target = artifacts.run_uri(cfg, dag_id, run_id, "snapshot")
     local = artifacts.local_dir_for(target)
-    summary = export_snapshot(source, local / "records.jsonl", settings.workload_id, settings.client_id,
-                              settings.since, settings.until, settings.split.limit)
+    summary = export_snapshot(
+        source,
+        local / "records.jsonl",
+        settings.workload_id,
+        settings.client_id,
+        settings.since,
+        settings.until,
+        settings.split.limit,
+    )
     artifacts.publish(local, target)
     pruned = artifacts.prune_old_runs(cfg, dag_id, run_id)
-    log.info("extracted %s records for %s/%s into %s (rejected while reading: %s)%s", summary.get("written"),
-             settings.workload_id, settings.client_id, target, summary.get("rejected") or {},
-             f"; pruned {len(pruned)} old run folder(s)" if pruned else "")
+    log.info(
+        "extracted %s records for %s/%s into %s (rejected while reading: %s)%s",
+        summary.get("written"),
+        settings.workload_id,
+        settings.client_id,
+        target,
+        summary.get("rejected") or {},
+        f"; pruned {len(pruned)} old run folder(s)" if pruned else "",
+    )
     return {"settings": settings.model_dump(mode="json"), "snapshot": target, "extract": summary}
 
 
@@ -69,8 +83,12 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
     cfg, settings = _config(config_path), _settings(extracted)
     nims = settings.nim_configs(cfg)
     options = BuildOptions(
-        workload_id=settings.workload_id, client_id=settings.client_id, workload_type=settings.workload_type,
-        split=settings.split, icl=settings.icl, context_length=min(n.context_length for n in nims),
+        workload_id=settings.workload_id,
+        client_id=settings.client_id,
+        workload_type=settings.workload_type,
+        split=settings.split,
+        icl=settings.icl,
+        context_length=min(n.context_length for n in nims),
     )
     embedder = _embedder(cfg) if settings.icl.enabled and settings.icl.selection == "semantic_similarity" else None
     snapshot = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
@@ -83,12 +101,21 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
     artifacts.publish(local, target)
     stats = result.stats
     counts = {k: _count_lines(p) for k, p in result.files.items()}
-    log.info("datasets for %s (%s): %s; read %s, used %s, invalid %s, duplicates %s", settings.workload_id,
-             result.workload_type, counts, stats.get("read"), stats.get("used"), stats.get("invalid"),
-             stats.get("duplicates"))
+    log.info(
+        "datasets for %s (%s): %s; read %s, used %s, invalid %s, duplicates %s",
+        settings.workload_id,
+        result.workload_type,
+        counts,
+        stats.get("read"),
+        stats.get("used"),
+        stats.get("invalid"),
+        stats.get("duplicates"),
+    )
     return {
-        "workload_type": result.workload_type, "uri": target,
-        "files": {k: Path(p).name for k, p in result.files.items()}, "counts": counts,
+        "workload_type": result.workload_type,
+        "uri": target,
+        "files": {k: Path(p).name for k, p in result.files.items()},
+        "counts": counts,
         "stats": {k: stats.get(k) for k in ("read", "used", "invalid", "duplicates", "filtered")},
     }
 
@@ -109,10 +136,18 @@ def _embedder(cfg: FlywheelConfig) -> Any:
     if e.mode == "remote":
         url, key = embedding_endpoint(cfg)
         if not url:
-            _fail("embedding.mode is remote but no URL: define connection 'flywheel_embedding' "
-                  "(host = embeddings URL) or set embedding.url")
-        return RemoteEmbedder(str(url), e.model_name, key, batch_size=e.batch_size, timeout_s=p.request_timeout_s,
-                              max_retries=p.max_retries)
+            _fail(
+                "embedding.mode is remote but no URL: define connection 'flywheel_embedding' "
+                "(host = embeddings URL) or set embedding.url"
+            )
+        return RemoteEmbedder(
+            str(url),
+            e.model_name,
+            key,
+            batch_size=e.batch_size,
+            timeout_s=p.request_timeout_s,
+            max_retries=p.max_retries,
+        )
 
     class NimEmbedder:
         def embed(self, texts: list[str]) -> list[list[float]]:
@@ -130,8 +165,9 @@ def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
     return {kind: f"flywheel-{kind}-{slug}-{tag}" for kind in ("eval", "icl", "train")}
 
 
-def upload_datasets(config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str,
-                    run_id: str) -> dict[str, Any]:
+def upload_datasets(
+    config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str, run_id: str
+) -> dict[str, Any]:
     from flywheel.airflow.connections import nemo_endpoints
     from flywheel.nemo import NemoClient
 
@@ -142,8 +178,10 @@ def upload_datasets(config_path: str | None, extracted: dict[str, Any], built: d
     plan: dict[str, dict[str, Path]] = {"eval": {"eval_data.jsonl": local / files["eval"]}}
     if "icl" in files:
         plan["icl"] = {"eval_data.jsonl": local / files["icl"]}
-    plan["train"] = {"training/train_data.jsonl": local / files["train"],
-                     "validation/val_data.jsonl": local / files["val"]}
+    plan["train"] = {
+        "training/train_data.jsonl": local / files["train"],
+        "validation/val_data.jsonl": local / files["val"],
+    }
     out: dict[str, Any] = {}
     with NemoClient(nemo_endpoints(cfg)) as c:
         c.ensure_namespace()
@@ -161,9 +199,13 @@ def select_nims(config_path: str | None, extracted: dict[str, Any], built: dict[
     plans = [p.model_dump() for p in settings.plans(cfg, built["workload_type"])]
     if len(plans) > MAX_MAPPED_NIMS:
         _fail(f"{len(plans)} NIMs selected; at most {MAX_MAPPED_NIMS} can be mapped in one run")
-    log.info("experiments: %s", "; ".join(
-        f"{p['model_name']}: base{', icl' if p['icl'] else ''}{', customized' if p['customize'] else ''}"
-        for p in plans))
+    log.info(
+        "experiments: %s",
+        "; ".join(
+            f"{p['model_name']}: base{', icl' if p['icl'] else ''}{', customized' if p['customize'] else ''}"
+            for p in plans
+        ),
+    )
     return plans
 
 
@@ -186,9 +228,16 @@ def collect_entries(ti: Any, group: str, count: int) -> tuple[dict[tuple[str, st
     return found, deploy_errors
 
 
-def report(config_path: str | None, ti: Any, dag_id: str, run_id: str, extracted: dict[str, Any] | None,
-           built: dict[str, Any] | None, uploaded: dict[str, Any] | None,
-           plans: list[dict[str, Any]] | None) -> dict[str, Any]:
+def report(
+    config_path: str | None,
+    ti: Any,
+    dag_id: str,
+    run_id: str,
+    extracted: dict[str, Any] | None,
+    built: dict[str, Any] | None,
+    uploaded: dict[str, Any] | None,
+    plans: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
     from flywheel.airflow.connections import MONGO_CONN, optional_connection
 
     cfg = _config(config_path)
@@ -209,10 +258,12 @@ def report(config_path: str | None, ti: Any, dag_id: str, run_id: str, extracted
         shown = ", ".join(f"{k}={v:.3f}" for k, v in r["scores"].items()) or r["error"] or ""
         log.info("%-40s %-10s %-9s %s", r["nim"], r["experiment"], r["status"], shown)
     if optional_connection(MONGO_CONN) is not None:
-        n = store_in_mongo(MONGO_CONN, cfg.results.mongo_database, cfg.results.mongo_collection, dag_id, run_id,
-                           summary)
-        log.info("stored %d result document(s) in MongoDB %s.%s", n, cfg.results.mongo_database,
-                 cfg.results.mongo_collection)
+        n = store_in_mongo(
+            MONGO_CONN, cfg.results.mongo_database, cfg.results.mongo_collection, dag_id, run_id, summary
+        )
+        log.info(
+            "stored %d result document(s) in MongoDB %s.%s", n, cfg.results.mongo_database, cfg.results.mongo_collection
+        )
     return summary
 
 
@@ -222,7 +273,9 @@ def check_results(summary: dict[str, Any] | None) -> str:
         _fail("the run produced no datasets: see the first failed task (extract/build/upload)")
     failed = [r for r in summary["results"] if r["status"] == "failed"]
     if failed:
-        _fail(f"{len(failed)} experiment(s) failed: " + "; ".join(
-            f"{r['nim']}/{r['experiment']}: {r['error']}" for r in failed))
+        _fail(
+            f"{len(failed)} experiment(s) failed: "
+            + "; ".join(f"{r['nim']}/{r['experiment']}: {r['error']}" for r in failed)
+        )
     done = sum(1 for r in summary["results"] if r["status"] == "completed")
     return f"{done} experiment(s) completed"

@@ -51,11 +51,18 @@ class NemoWaitTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "kind": self.kind, "ref": self.ref, "conn_id": self.conn_id, "namespace": self.namespace,
-                "poll_initial_s": self.poll_initial_s, "poll_max_s": self.poll_max_s,
-                "timeout_s": self.timeout_s, "pending_timeout_s": self.pending_timeout_s,
-                "model_id": self.model_id, "sync_timeout_s": self.sync_timeout_s,
-                "request_timeout_s": self.request_timeout_s, "max_retries": self.max_retries,
+                "kind": self.kind,
+                "ref": self.ref,
+                "conn_id": self.conn_id,
+                "namespace": self.namespace,
+                "poll_initial_s": self.poll_initial_s,
+                "poll_max_s": self.poll_max_s,
+                "timeout_s": self.timeout_s,
+                "pending_timeout_s": self.pending_timeout_s,
+                "model_id": self.model_id,
+                "sync_timeout_s": self.sync_timeout_s,
+                "request_timeout_s": self.request_timeout_s,
+                "max_retries": self.max_retries,
                 "settle_s": self.settle_s,
             },
         )
@@ -96,8 +103,9 @@ class NemoWaitTrigger(BaseTrigger):
             if self.kind == "deployment_gone":
                 return info.status, False, False, None, None
             return info.status, info.is_terminal, info.is_ready, None, None
-        job = await (client.get_customization(self.ref) if self.kind == "customization"
-                     else client.get_evaluation(self.ref))
+        job = await (
+            client.get_customization(self.ref) if self.kind == "customization" else client.get_evaluation(self.ref)
+        )
         return job.status, job.terminal, job.succeeded, job.progress, job.detail
 
     def _backoff(self, seed: str) -> Any:
@@ -118,20 +126,34 @@ class NemoWaitTrigger(BaseTrigger):
                 self.log.info("%s %s: %s%s", self.kind, self.ref, state, pct)
                 last = (state, progress)
             if terminal:
-                return {"status": "success" if ok else "failed", "state": state, "detail": detail,
-                        "progress": progress, "polls": polls}
+                return {
+                    "status": "success" if ok else "failed",
+                    "state": state,
+                    "detail": detail,
+                    "progress": progress,
+                    "polls": polls,
+                }
             now = time.monotonic()
             if self.kind == "deployment_ready" and state in ("pending", "created"):
                 pending_since = pending_since or now
                 if now - pending_since > self.pending_timeout_s:
-                    return {"status": "timeout", "state": state, "polls": polls,
-                            "detail": f"deployment {self.ref} stuck in '{state}' for more than "
-                                      f"{self.pending_timeout_s:.0f}s (no GPU capacity or image pull problem?)"}
+                    return {
+                        "status": "timeout",
+                        "state": state,
+                        "polls": polls,
+                        "detail": f"deployment {self.ref} stuck in '{state}' for more than "
+                        f"{self.pending_timeout_s:.0f}s (no GPU capacity or image pull problem?)",
+                    }
             else:
                 pending_since = None
             if now - started > self.timeout_s:
-                return {"status": "timeout", "state": state, "progress": progress, "polls": polls,
-                        "detail": f"{self.kind} {self.ref} not finished after {self.timeout_s:.0f}s (last '{state}')"}
+                return {
+                    "status": "timeout",
+                    "state": state,
+                    "progress": progress,
+                    "polls": polls,
+                    "detail": f"{self.kind} {self.ref} not finished after {self.timeout_s:.0f}s (last '{state}')",
+                }
             await asyncio.sleep(backoff.next())
 
     async def _wait_model(self, client: Any, started: float) -> dict[str, Any]:
@@ -144,8 +166,12 @@ class NemoWaitTrigger(BaseTrigger):
                 self.log.info("model %s is served by the NIM proxy", model)
                 return {"status": "success", "state": "synced", "polls": polls}
             if time.monotonic() - started > self.sync_timeout_s:
-                return {"status": "timeout", "state": "not-synced", "polls": polls,
-                        "detail": f"model {model} did not appear in /v1/models within {self.sync_timeout_s:.0f}s"}
+                return {
+                    "status": "timeout",
+                    "state": "not-synced",
+                    "polls": polls,
+                    "detail": f"model {model} did not appear in /v1/models within {self.sync_timeout_s:.0f}s",
+                }
             await asyncio.sleep(backoff.next())
 
     async def on_kill(self) -> None:

@@ -30,8 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from flywheel.config import IclConfig, SplitConfig
     from flywheel.datasets import BuildOptions, DatasetError, build_datasets
 
-    overrides = {k: v for k, v in {"eval_size": args.eval_size, "val_ratio": args.val_ratio, "limit": args.limit,
-                                   "random_seed": args.seed}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "eval_size": args.eval_size,
+            "val_ratio": args.val_ratio,
+            "limit": args.limit,
+            "random_seed": args.seed,
+        }.items()
+        if v is not None
+    }
     try:
         split = SplitConfig(**{"min_total_records": 1, **overrides})
         icl = IclConfig(enabled=not args.no_icl)
@@ -46,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     s = result.stats
-    print(json.dumps({k: s[k] for k in ("read", "invalid", "duplicates", "filtered", "used", "workload_type",
-                                        "sizes")}))
+    print(
+        json.dumps({k: s[k] for k in ("read", "invalid", "duplicates", "filtered", "used", "workload_type", "sizes")})
+    )
     return 0

@@ -11,8 +11,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
     p.add_argument("--gpus", type=int, default=None, help="GPU capacity (default 2, or the config file's value)")
-    p.add_argument("--config", default=None,
-                   help="YAML/JSON settings file (default: $FLYWHEEL_EMULATOR_CONFIG): durations, faults, ...")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML/JSON settings file (default: $FLYWHEEL_EMULATOR_CONFIG): durations, faults, ...",
+    )
     p.set_defaults(func=run)
 
 

@@ -11,8 +11,9 @@ import os
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge-down", help="delete the shared local LLM judge NIM deployment")
-    p.add_argument("--nemo-url", default=os.environ.get("FLYWHEEL_NEMO_URL"),
-                   help="NeMo base URL (default: $FLYWHEEL_NEMO_URL)")
+    p.add_argument(
+        "--nemo-url", default=os.environ.get("FLYWHEEL_NEMO_URL"), help="NeMo base URL (default: $FLYWHEEL_NEMO_URL)"
+    )
     p.add_argument("--config", default=None, help="flywheel config (default: $FLYWHEEL_CONFIG or config/flywheel.yaml)")
     p.set_defaults(func=run)
 
@@ -34,8 +35,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     name = cfg.judge.as_nim().deployment_name
     url = args.nemo_url.rstrip("/")
-    endpoints = NemoEndpoints(base_url=url, nim_url=url, datastore_url=url,
-                              api_key=os.environ.get("NEMO_API_KEY"), namespace=cfg.platform.namespace)
+    endpoints = NemoEndpoints(
+        base_url=url,
+        nim_url=url,
+        datastore_url=url,
+        api_key=os.environ.get("NEMO_API_KEY"),
+        namespace=cfg.platform.namespace,
+    )
     with NemoClient(endpoints) as c:
         deleted = c.delete_deployment(name)
     where = f"{cfg.platform.namespace}/{name}"

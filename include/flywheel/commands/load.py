@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     invalid = sum(summary["invalid"].values())
     detail = f" {summary['invalid']}" if invalid else ""
     failed = f", failed {summary['failed']}" if summary["failed"] else ""
-    print(f"loaded {summary['loaded']}, skipped {summary['skipped']} (already present), "
-          f"invalid {invalid}{detail}{failed}")
+    print(
+        f"loaded {summary['loaded']}, skipped {summary['skipped']} (already present), invalid {invalid}{detail}{failed}"
+    )
     return 1 if summary["failed"] else 0

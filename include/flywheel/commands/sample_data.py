@@ -22,14 +22,23 @@ def run(args: argparse.Namespace) -> int:
     from flywheel.sampledata import write
 
     try:
-        summary = write(args.out, args.workload, args.records, args.seed, workload_id=args.workload_id,
-                        client_id=args.client_id, bad_fraction=args.bad_fraction,
-                        duplicate_fraction=args.duplicate_fraction)
+        summary = write(
+            args.out,
+            args.workload,
+            args.records,
+            args.seed,
+            workload_id=args.workload_id,
+            client_id=args.client_id,
+            bad_fraction=args.bad_fraction,
+            duplicate_fraction=args.duplicate_fraction,
+        )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}")
         return 2
     invalid = ", ".join(f"{k}={n}" for k, n in summary["invalid"].items()) or "none"
-    print(f"wrote {summary['lines']} lines to {summary['path']} (workload_id {summary['workload_id']}): "
-          f"{summary['good']} good, {summary['duplicates']} duplicates, {summary['near_duplicates']} near duplicates, "
-          f"invalid: {invalid}")
+    print(
+        f"wrote {summary['lines']} lines to {summary['path']} (workload_id {summary['workload_id']}): "
+        f"{summary['good']} good, {summary['duplicates']} duplicates, {summary['near_duplicates']} near duplicates, "
+        f"invalid: {invalid}"
+    )
     return 0

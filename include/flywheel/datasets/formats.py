@@ -20,10 +20,17 @@ def _msg(m: dict[str, Any], args_as_string: bool) -> dict[str, Any]:
     out = {k: v for k, v in m.items() if k != "tool_calls"}
     if m.get("tool_calls"):
         out["tool_calls"] = [
-            {**c, "function": {"name": c["function"]["name"],
-                               "arguments": json.dumps(c["function"]["arguments"], sort_keys=True)
-                               if args_as_string else c["function"]["arguments"]}}
-            for c in m["tool_calls"]]
+            {
+                **c,
+                "function": {
+                    "name": c["function"]["name"],
+                    "arguments": json.dumps(c["function"]["arguments"], sort_keys=True)
+                    if args_as_string
+                    else c["function"]["arguments"],
+                },
+            }
+            for c in m["tool_calls"]
+        ]
     return out
 
 

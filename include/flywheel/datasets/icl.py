@@ -33,7 +33,8 @@ def prompt_tokens(record: dict[str, Any]) -> int:
     msgs = record["request"]["messages"]
     tools = record["request"].get("tools")
     return sum(estimate_tokens(json.dumps(m.get("content"), ensure_ascii=False)) for m in msgs) + (
-        estimate_tokens(json.dumps(tools)) if tools else 0)
+        estimate_tokens(json.dumps(tools)) if tools else 0
+    )
 
 
 def render_example(record: dict[str, Any]) -> str:
@@ -41,8 +42,10 @@ def render_example(record: dict[str, Any]) -> str:
     lines = [f"User: {last_user_text(record).strip()}"]
     if a.get("tool_calls"):
         for c in a["tool_calls"]:
-            lines.append(f"Assistant calls {c['function']['name']} with "
-                         f"{json.dumps(c['function']['arguments'], sort_keys=True, ensure_ascii=False)}")
+            lines.append(
+                f"Assistant calls {c['function']['name']} with "
+                f"{json.dumps(c['function']['arguments'], sort_keys=True, ensure_ascii=False)}"
+            )
     else:
         lines.append(f"Assistant: {str(a.get('content') or '').strip()}")
     return "\n".join(lines)
@@ -59,8 +62,16 @@ def inject(messages: list[dict[str, Any]], examples: list[str]) -> list[dict[str
 
 
 class IclSelector:
-    def __init__(self, train: Sequence[dict[str, Any]], train_keys: Sequence[str], labels: Sequence[str | None],
-                 cfg: Any, context_length: int, seed: int, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        train: Sequence[dict[str, Any]],
+        train_keys: Sequence[str],
+        labels: Sequence[str | None],
+        cfg: Any,
+        context_length: int,
+        seed: int,
+        embedder: Embedder | None = None,
+    ) -> None:
         self.cfg, self.seed = cfg, seed
         self.window = cfg.max_context_length or context_length
         self.rendered = [render_example(r) for r in train]

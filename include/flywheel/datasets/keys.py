@@ -14,8 +14,9 @@ NO_TOOL = "no_tool"
 
 def _text(content: Any) -> str:
     if isinstance(content, list):  # multimodal parts: keep the text, hash the rest
-        return " ".join(str(p.get("text", json.dumps(p, sort_keys=True))) if isinstance(p, dict) else str(p)
-                        for p in content)
+        return " ".join(
+            str(p.get("text", json.dumps(p, sort_keys=True))) if isinstance(p, dict) else str(p) for p in content
+        )
     return "" if content is None else str(content)
 
 
@@ -29,7 +30,8 @@ def dedup_key(record: dict[str, Any]) -> str:
     system = [_norm(_text(m.get("content"))) for m in messages if m["role"] == "system"]
     users = [_norm(_text(m.get("content"))) for m in messages if m["role"] == "user"]
     tools = sorted(
-        (t.get("function") or t).get("name", "") for t in record["request"].get("tools") or [] if isinstance(t, dict))
+        (t.get("function") or t).get("name", "") for t in record["request"].get("tools") or [] if isinstance(t, dict)
+    )
     blob = json.dumps([system, users, tools], separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 

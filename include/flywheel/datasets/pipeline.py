@@ -90,14 +90,17 @@ def collect(input_path: Path, options: BuildOptions) -> tuple[list[tuple[dict[st
     return kept, {"read": read, "invalid": dict(sorted(invalid.items())), "duplicates": duplicates}
 
 
-def build_datasets(input_path: Path, options: BuildOptions, out_dir: Path,
-                   embedder: icl.Embedder | None = None) -> BuildResult:
+def build_datasets(
+    input_path: Path, options: BuildOptions, out_dir: Path, embedder: icl.Embedder | None = None
+) -> BuildResult:
     kept, counts = collect(Path(input_path), options)
     n_invalid = sum(counts["invalid"].values())
     if counts["read"] == 0:
-        raise DatasetError(f"no records for workload '{options.workload_id}'"
-                           + (f" and client '{options.client_id}'" if options.client_id else "")
-                           + f" in {input_path}")
+        raise DatasetError(
+            f"no records for workload '{options.workload_id}'"
+            + (f" and client '{options.client_id}'" if options.client_id else "")
+            + f" in {input_path}"
+        )
     wtype = detect([r for r, _ in kept], options.workload_type)
     filtered: Counter[str] = Counter()
     usable: list[tuple[dict[str, Any], str]] = []
@@ -110,14 +113,18 @@ def build_datasets(input_path: Path, options: BuildOptions, out_dir: Path,
     labels = [label_of(r, wtype) for r, _ in usable]
     sp = options.split
     if len(usable) < sp.min_total_records:
-        raise DatasetError(f"only {len(usable)} usable records, min_total_records is {sp.min_total_records} "
-                           f"(read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} duplicates, "
-                           f"{sum(filtered.values())} filtered)")
+        raise DatasetError(
+            f"only {len(usable)} usable records, min_total_records is {sp.min_total_records} "
+            f"(read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} duplicates, "
+            f"{sum(filtered.values())} filtered)"
+        )
     try:
         parts = split(labels, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
     except SplitError as exc:
-        raise DatasetError(f"{exc} (read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} "
-                           f"duplicates, {sum(filtered.values())} filtered)") from None
+        raise DatasetError(
+            f"{exc} (read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} "
+            f"duplicates, {sum(filtered.values())} filtered)"
+        ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     files = _write(out_dir, usable, labels, parts, wtype, options, embedder)
     classes: dict[str, dict[str, int]] = {}
@@ -126,18 +133,33 @@ def build_datasets(input_path: Path, options: BuildOptions, out_dir: Path,
             lab = labels[i] if labels[i] is not None else "all"
             classes.setdefault(lab, {"eval": 0, "train": 0, "val": 0})[name] += 1
     stats = {
-        **counts, "filtered": sum(filtered.values()), "filtered_by_reason": dict(sorted(filtered.items())),
-        "used": len(usable), "workload_type": wtype, "classes": dict(sorted(classes.items())),
+        **counts,
+        "filtered": sum(filtered.values()),
+        "filtered_by_reason": dict(sorted(filtered.items())),
+        "used": len(usable),
+        "workload_type": wtype,
+        "classes": dict(sorted(classes.items())),
         "sizes": {"eval": len(parts.eval), "train": len(parts.train), "val": len(parts.val)},
-        "pooled_classes": parts.pooled, "stratified": parts.stratified, "seed": sp.random_seed,
-        "workload_id": options.workload_id, "client_id": options.client_id, **files.pop("_icl_stats", {}),
+        "pooled_classes": parts.pooled,
+        "stratified": parts.stratified,
+        "seed": sp.random_seed,
+        "workload_id": options.workload_id,
+        "client_id": options.client_id,
+        **files.pop("_icl_stats", {}),
     }
     (out_dir / "stats.json").write_text(formats.dumps(stats) + "\n")
     return BuildResult(workload_type=wtype, stats=stats, files={k: v for k, v in files.items()})
 
 
-def _write(out_dir: Path, usable: list[tuple[dict[str, Any], str]], labels: list[str | None], parts: Any,
-           wtype: str, options: BuildOptions, embedder: icl.Embedder | None) -> dict[str, Any]:
+def _write(
+    out_dir: Path,
+    usable: list[tuple[dict[str, Any], str]],
+    labels: list[str | None],
+    parts: Any,
+    wtype: str,
+    options: BuildOptions,
+    embedder: icl.Embedder | None,
+) -> dict[str, Any]:
     files: dict[str, Any] = {}
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
@@ -149,8 +171,15 @@ def _write(out_dir: Path, usable: list[tuple[dict[str, Any], str]], labels: list
         files[name] = path
     if options.icl.enabled and parts.train:
         train = [usable[i][0] for i in parts.train]
-        selector = icl.IclSelector(train, [usable[i][1] for i in parts.train], [labels[i] for i in parts.train],
-                                   options.icl, options.context_length, options.split.random_seed, embedder)
+        selector = icl.IclSelector(
+            train,
+            [usable[i][1] for i in parts.train],
+            [labels[i] for i in parts.train],
+            options.icl,
+            options.context_length,
+            options.split.random_seed,
+            embedder,
+        )
         evals = [usable[i] for i in parts.eval]
         vectors = selector.query_vectors([r for r, _ in evals])
         with_examples, total = 0, 0
@@ -163,8 +192,13 @@ def _write(out_dir: Path, usable: list[tuple[dict[str, Any], str]], labels: list
                 total += len(examples)
                 f.write(formats.dumps(formats.eval_line(rec, messages)) + "\n")
         files["icl"] = path
-        files["_icl_stats"] = {"icl": {"selection": options.icl.selection, "records": len(evals),
-                                       "with_examples": with_examples,
-                                       "mean_examples": round(total / len(evals), 2) if evals else 0.0,
-                                       "window_tokens": selector.window}}
+        files["_icl_stats"] = {
+            "icl": {
+                "selection": options.icl.selection,
+                "records": len(evals),
+                "with_examples": with_examples,
+                "mean_examples": round(total / len(evals), 2) if evals else 0.0,
+                "window_tokens": selector.window,
+            }
+        }
     return files

@@ -40,8 +40,9 @@ def strata(labels: Sequence[str], max_classes: int) -> tuple[list[str], list[str
     return out, pooled
 
 
-def _split(idx: list[int], labels: list[str] | None, test_size: int, seed: int) -> tuple[list[int], list[int], bool,
-                                                                                        list[str]]:
+def _split(
+    idx: list[int], labels: list[str] | None, test_size: int, seed: int
+) -> tuple[list[int], list[int], bool, list[str]]:
     from sklearn.model_selection import train_test_split
 
     pooled: list[str] = []
@@ -57,13 +58,13 @@ def _split(idx: list[int], labels: list[str] | None, test_size: int, seed: int) 
     return sorted(rest), sorted(test), False, pooled
 
 
-def split(labels: Sequence[str | None], eval_size: int, val_ratio: float, seed: int,
-          min_train: int) -> SplitResult:
+def split(labels: Sequence[str | None], eval_size: int, val_ratio: float, seed: int, min_train: int) -> SplitResult:
     n = len(labels)
     needed = eval_size + min_train + 1
     if n < needed:
-        raise SplitError(f"need at least {needed} usable records (eval_size {eval_size} + {min_train} train "
-                         f"+ 1 validation), got {n}")
+        raise SplitError(
+            f"need at least {needed} usable records (eval_size {eval_size} + {min_train} train + 1 validation), got {n}"
+        )
     strat = None if all(lab is None for lab in labels) else [str(lab) for lab in labels]
     idx = list(range(n))
     rest, ev, ev_strat, pooled_eval = _split(idx, strat, eval_size, seed)
@@ -71,5 +72,10 @@ def split(labels: Sequence[str | None], eval_size: int, val_ratio: float, seed: 
     n_val = min(n_val, len(rest) - min_train)
     rest_labels = [strat[i] for i in rest] if strat is not None else None
     train, val, val_strat, pooled_val = _split(rest, rest_labels, n_val, seed)
-    return SplitResult(eval=ev, train=train, val=val, pooled=sorted(set(pooled_eval) | set(pooled_val)),
-                       stratified={"eval": ev_strat, "val": val_strat})
+    return SplitResult(
+        eval=ev,
+        train=train,
+        val=val,
+        pooled=sorted(set(pooled_eval) | set(pooled_val)),
+        stratified={"eval": ev_strat, "val": val_strat},
+    )

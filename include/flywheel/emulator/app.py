@@ -64,7 +64,14 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app = FastAPI(title="NeMo Microservices platform emulator", lifespan=lifespan)
     app.state.platform = platform
     app.state.settings = settings
-    for module in (routes_emulator, routes_datastore, routes_dms, routes_customizer, routes_evaluator, routes_nim,
-                   routes_entity):  # entity last: its /v1/models/{id:path} must not shadow other routes
+    for module in (
+        routes_emulator,
+        routes_datastore,
+        routes_dms,
+        routes_customizer,
+        routes_evaluator,
+        routes_nim,
+        routes_entity,
+    ):  # entity last: its /v1/models/{id:path} must not shadow other routes
         app.include_router(module.router)
     return app

@@ -97,7 +97,7 @@ class DataStore:
         prefix = "hf://datasets/"
         if not files_url.startswith(prefix):
             raise LookupError(f"files_url must start with {prefix}: {files_url}")
-        parts = files_url[len(prefix):].strip("/").split("/", 2)
+        parts = files_url[len(prefix) :].strip("/").split("/", 2)
         if len(parts) < 2:
             raise LookupError(f"files_url has no <namespace>/<dataset>: {files_url}")
         repo = self.repo(parts[0], parts[1])

@@ -83,8 +83,9 @@ def load_items(platform: Platform, dataset: Any) -> list[dict[str, Any]]:
     return items[: int(limit)] if isinstance(limit, int) and limit > 0 else items
 
 
-def run_evaluation(platform: Platform, config: dict[str, Any], target: ServedModel,
-                   served: dict[str, ServedModel]) -> tuple[dict[str, Any], int]:
+def run_evaluation(
+    platform: Platform, config: dict[str, Any], target: ServedModel, served: dict[str, ServedModel]
+) -> tuple[dict[str, Any], int]:
     env = _env()
     settings = platform.settings
     tasks_out: dict[str, Any] = {}
@@ -103,8 +104,15 @@ def run_evaluation(platform: Platform, config: dict[str, Any], target: ServedMod
                 raise EvaluationError(f"task {task_name}: template 'messages' did not render to a list")
             tools = request.get("tools") if isinstance(request.get("tools"), list) else None
             reply = answer(target, messages, tools, platform.index, settings.seed, settings.icl_marker)
-            rows.append({"item": item, "sample": {"output_text": reply.get("content") or "",
-                                                  "response": {"choices": [{"message": reply}]}}})
+            rows.append(
+                {
+                    "item": item,
+                    "sample": {
+                        "output_text": reply.get("content") or "",
+                        "response": {"choices": [{"message": reply}]},
+                    },
+                }
+            )
         samples += len(rows)
         metrics_out = {}
         for metric_name, metric in (task.get("metrics") or {}).items():
@@ -191,8 +199,16 @@ def _score(values: list[float]) -> dict[str, Any]:
     total = sum(good)
     mean = total / n if n else 0.0
     var = sum((v - mean) ** 2 for v in good) / n if n else 0.0
-    stats = {"count": n, "sum": total, "sum_squared": sum(v * v for v in good), "mean": mean,
-             "min": min(good) if good else 0.0, "max": max(good) if good else 0.0, "variance": var,
-             "stddev": math.sqrt(var), "stderr": math.sqrt(var / n) if n else 0.0,
-             "nan_count": len(values) - n}
+    stats = {
+        "count": n,
+        "sum": total,
+        "sum_squared": sum(v * v for v in good),
+        "mean": mean,
+        "min": min(good) if good else 0.0,
+        "max": max(good) if good else 0.0,
+        "variance": var,
+        "stddev": math.sqrt(var),
+        "stderr": math.sqrt(var / n) if n else 0.0,
+        "nan_count": len(values) - n,
+    }
     return {"value": mean, "stats": stats}

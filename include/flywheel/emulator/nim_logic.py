@@ -58,8 +58,11 @@ def conversation_key(messages: list[dict[str, Any]]) -> str:
     for m in messages:
         if not isinstance(m, dict) or m.get("role") == "system":
             continue
-        calls = [((c.get("function") or {}).get("name"), _args((c.get("function") or {}).get("arguments")))
-                 for c in (m.get("tool_calls") or []) if isinstance(c, dict)]
+        calls = [
+            ((c.get("function") or {}).get("name"), _args((c.get("function") or {}).get("arguments")))
+            for c in (m.get("tool_calls") or [])
+            if isinstance(c, dict)
+        ]
         core.append([m.get("role"), _text(m.get("content")), calls])
     return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -134,12 +137,19 @@ def bracket_label(text: str) -> str | None:
 
 
 def is_icl(messages: list[dict[str, Any]], marker: str) -> bool:
-    return any(isinstance(m, dict) and m.get("role") == "system" and marker in _text(m.get("content"))
-               for m in messages)
+    return any(
+        isinstance(m, dict) and m.get("role") == "system" and marker in _text(m.get("content")) for m in messages
+    )
 
 
-def answer(model: ServedModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-           index: RecordIndex, seed: int, icl_marker: str) -> dict[str, Any]:
+def answer(
+    model: ServedModel,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    index: RecordIndex,
+    seed: int,
+    icl_marker: str,
+) -> dict[str, Any]:
     """The assistant message ``model`` answers to ``messages`` (OpenAI shape, tool arguments as JSON text)."""
     key = conversation_key(messages)
     found = index.records.get(key)
@@ -159,9 +169,16 @@ def _as_reply(content: Any, tool_calls: Any) -> dict[str, Any]:
     for i, c in enumerate(tool_calls or []):
         fn = c.get("function") or {}
         args = fn.get("arguments")
-        calls.append({"id": c.get("id") or f"call_{i}", "type": "function",
-                      "function": {"name": fn.get("name", ""),
-                                   "arguments": args if isinstance(args, str) else json.dumps(args or {})}})
+        calls.append(
+            {
+                "id": c.get("id") or f"call_{i}",
+                "type": "function",
+                "function": {
+                    "name": fn.get("name", ""),
+                    "arguments": args if isinstance(args, str) else json.dumps(args or {}),
+                },
+            }
+        )
     if calls:
         msg["tool_calls"] = calls
         msg["content"] = msg["content"] or None
@@ -170,8 +187,9 @@ def _as_reply(content: Any, tool_calls: Any) -> dict[str, Any]:
     return msg
 
 
-def _wrong(ref: dict[str, Any], tools: list[dict[str, Any]] | None, labels: set[str], seed: int, key: str,
-           partial: bool) -> dict[str, Any]:
+def _wrong(
+    ref: dict[str, Any], tools: list[dict[str, Any]] | None, labels: set[str], seed: int, key: str, partial: bool
+) -> dict[str, Any]:
     calls = ref.get("tool_calls") or []
     text = _text(ref.get("content"))
     if calls:

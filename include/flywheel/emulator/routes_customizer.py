@@ -90,10 +90,19 @@ def _target(p: Any, ref: str) -> TargetSpec | None:
 
 def target_json(t: TargetSpec) -> dict[str, Any]:
     ns, _, name = t.name.partition("/")
-    return {"id": f"customization_target-{name}", "name": name, "namespace": ns, "base_model": t.base_model,
-            "enabled": True, "num_parameters": t.num_parameters, "precision": "bf16-mixed", "status": "ready",
-            "model_path": f"{ns}/{name.replace('@', '_')}", "model_type": "nemo",
-            "model_uri": f"ngc://nvidia/nemo/{name}"}
+    return {
+        "id": f"customization_target-{name}",
+        "name": name,
+        "namespace": ns,
+        "base_model": t.base_model,
+        "enabled": True,
+        "num_parameters": t.num_parameters,
+        "precision": "bf16-mixed",
+        "status": "ready",
+        "model_path": f"{ns}/{name.replace('@', '_')}",
+        "model_type": "nemo",
+        "model_uri": f"ngc://nvidia/nemo/{name}",
+    }
 
 
 @router.post(C + "/configs", name="customization.configs.create")
@@ -106,14 +115,20 @@ async def create_config(body: ConfigIn, request: Request) -> dict[str, Any]:
     if key in p.custom_configs:
         raise http_error(409, f"Customization config '{key}' already exists")
     ts = now_iso()
-    p.custom_configs[key] = {**body.model_dump(exclude_none=True), "id": new_id("customization_config"),
-                             "target": target_json(target), "created_at": ts, "updated_at": ts}
+    p.custom_configs[key] = {
+        **body.model_dump(exclude_none=True),
+        "id": new_id("customization_config"),
+        "target": target_json(target),
+        "created_at": ts,
+        "updated_at": ts,
+    }
     return p.custom_configs[key]
 
 
 @router.get(C + "/configs", name="customization.configs.list")
-async def list_configs(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                       page_size: int = 100) -> dict[str, Any]:
+async def list_configs(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     return page(list(_platform(request).custom_configs.values()), page_no, page_size)
 
 
@@ -133,8 +148,9 @@ async def delete_config(namespace: str, name: str, request: Request) -> dict[str
 
 
 @router.get(C + "/targets", name="customization.targets.list")
-async def list_targets(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                       page_size: int = 100) -> dict[str, Any]:
+async def list_targets(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     return page([target_json(t) for t in _platform(request).settings.targets], page_no, page_size)
 
 
@@ -150,8 +166,11 @@ def _training_records(p: Any, namespace: str, name: str) -> int:
     repo = p.store.repo(namespace, name)
     if repo is None:
         raise http_error(422, f"Dataset '{namespace}/{name}' has no files in the Data Store")
-    lines = sum(len([ln for ln in c.splitlines() if ln.strip()])
-                for path, c in repo.files.items() if path.startswith("training/"))
+    lines = sum(
+        len([ln for ln in c.splitlines() if ln.strip()])
+        for path, c in repo.files.items()
+        if path.startswith("training/")
+    )
     if not lines:
         raise http_error(422, f"Dataset '{namespace}/{name}' has no training/ files with records")
     return lines
@@ -177,10 +196,16 @@ async def create_job(body: JobIn, request: Request) -> dict[str, Any]:
     failure, slow = p.faults.bind_job("customization", {m for m in models if m})
     hp = body.hyperparameters
     job = CustomizationJob(
-        id=job_id, body=body.model_dump(exclude_none=True), target=target, output_model=output,
-        gpus=int(opt["num_gpus"]) * int(opt.get("num_nodes", 1)), epochs=hp.epochs,
-        steps_per_epoch=max(1, math.ceil(records / hp.batch_size)), created=time.monotonic(),
-        failure=failure, slow=slow,
+        id=job_id,
+        body=body.model_dump(exclude_none=True),
+        target=target,
+        output_model=output,
+        gpus=int(opt["num_gpus"]) * int(opt.get("num_nodes", 1)),
+        epochs=hp.epochs,
+        steps_per_epoch=max(1, math.ceil(records / hp.batch_size)),
+        created=time.monotonic(),
+        failure=failure,
+        slow=slow,
     )
     job.logs.append(_log("created"))
     p.custom_jobs[job_id] = job
@@ -199,9 +224,15 @@ def status_json(j: CustomizationJob) -> dict[str, Any]:
     steps_total = j.epochs * j.steps_per_epoch
     steps_done = steps_total if j.status == "completed" else int(steps_total * j.percentage / 100.0)
     out: dict[str, Any] = {
-        "id": j.id, "status": j.status, "created_at": j.created_at, "updated_at": j.updated_at,
-        "percentage_done": round(j.percentage, 1), "epochs_completed": epochs_done, "steps_completed": steps_done,
-        "steps_per_epoch": j.steps_per_epoch, "status_logs": [log.dump() for log in j.logs],
+        "id": j.id,
+        "status": j.status,
+        "created_at": j.created_at,
+        "updated_at": j.updated_at,
+        "percentage_done": round(j.percentage, 1),
+        "epochs_completed": epochs_done,
+        "steps_completed": steps_done,
+        "steps_per_epoch": j.steps_per_epoch,
+        "status_logs": [log.dump() for log in j.logs],
         "elapsed_time": 0.0 if j.allocated is None else round((j.finished or time.monotonic()) - j.allocated, 2),
     }
     if steps_done:
@@ -213,18 +244,27 @@ def status_json(j: CustomizationJob) -> dict[str, Any]:
 def job_json(j: CustomizationJob) -> dict[str, Any]:
     body = j.body
     return {
-        "id": j.id, "namespace": body.get("namespace") or body["config"].split("/")[0],
-        "name": body.get("name"), "description": body.get("description"),
-        "config": body["config"], "dataset": body["dataset"], "hyperparameters": body["hyperparameters"],
-        "output_model": j.output_model, "custom_fields": body.get("custom_fields") or {},
-        "status": j.status, "status_details": status_json(j), "created_at": j.created_at,
-        "updated_at": j.updated_at, "project": body.get("project"),
+        "id": j.id,
+        "namespace": body.get("namespace") or body["config"].split("/")[0],
+        "name": body.get("name"),
+        "description": body.get("description"),
+        "config": body["config"],
+        "dataset": body["dataset"],
+        "hyperparameters": body["hyperparameters"],
+        "output_model": j.output_model,
+        "custom_fields": body.get("custom_fields") or {},
+        "status": j.status,
+        "status_details": status_json(j),
+        "created_at": j.created_at,
+        "updated_at": j.updated_at,
+        "project": body.get("project"),
     }
 
 
 @router.get(C + "/jobs", name="customization.jobs.list")
-async def list_jobs(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                    page_size: int = 100) -> dict[str, Any]:
+async def list_jobs(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     return page([job_json(j) for j in _platform(request).custom_jobs.values()], page_no, page_size)
 
 

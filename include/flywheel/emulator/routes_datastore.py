@@ -65,8 +65,9 @@ async def create_repo(body: RepoRef, request: Request) -> JSONResponse:
     url = f"{_endpoint(request)}/datasets/{ns}/{name}"
     if _platform(request).store.create_repo(ns, name) is None:
         # like the Hub: 409 still names the repo url (huggingface_hub's exist_ok=True reads it)
-        return JSONResponse({"error": f"You already created this dataset repo: {ns}/{name}", "url": url},
-                            status_code=409)
+        return JSONResponse(
+            {"error": f"You already created this dataset repo: {ns}/{name}", "url": url}, status_code=409
+        )
     return JSONResponse({"url": url, "name": f"{ns}/{name}"})
 
 
@@ -91,10 +92,22 @@ def _hub_time(iso: str) -> str:
 
 
 def _info(request: Request, repo: Any) -> dict[str, Any]:
-    return {"id": repo.repo_id, "_id": repo.repo_id, "author": repo.namespace, "sha": repo.sha, "private": False,
-            "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-            "createdAt": _hub_time(repo.created_at), "lastModified": _hub_time(now_iso()), "xetEnabled": False,
-            "siblings": [{"rfilename": p, "size": len(c)} for p, c in sorted(repo.files.items())]}
+    return {
+        "id": repo.repo_id,
+        "_id": repo.repo_id,
+        "author": repo.namespace,
+        "sha": repo.sha,
+        "private": False,
+        "disabled": False,
+        "gated": False,
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "createdAt": _hub_time(repo.created_at),
+        "lastModified": _hub_time(now_iso()),
+        "xetEnabled": False,
+        "siblings": [{"rfilename": p, "size": len(c)} for p, c in sorted(repo.files.items())],
+    }
 
 
 @router.get(REPO, name="hf.repo_info")
@@ -123,15 +136,24 @@ class Preupload(BaseModel):
 async def preupload(namespace: str, name: str, revision: str, body: Preupload, request: Request) -> dict[str, Any]:
     _repo(request, namespace, name)
     threshold = _platform(request).settings.lfs_threshold_bytes
-    return {"files": [{"path": f.path, "uploadMode": "lfs" if f.size >= threshold else "regular",
-                       "shouldIgnore": False} for f in body.files]}
+    return {
+        "files": [
+            {"path": f.path, "uploadMode": "lfs" if f.size >= threshold else "regular", "shouldIgnore": False}
+            for f in body.files
+        ]
+    }
 
 
 @router.get(REPO + "/xet-write-token/{revision:path}", name="hf.xet_token")
 @router.get(REPO + "/xet-read-token/{revision:path}", name="hf.xet_read_token")
 async def xet_token(namespace: str, name: str, request: Request) -> JSONResponse:
-    return JSONResponse({"error": "The NeMo Data Store does not support Xet storage; "
-                                  "set HF_HUB_DISABLE_XET=1 in the uploading process"}, status_code=501)
+    return JSONResponse(
+        {
+            "error": "The NeMo Data Store does not support Xet storage; "
+            "set HF_HUB_DISABLE_XET=1 in the uploading process"
+        },
+        status_code=501,
+    )
 
 
 @router.post(REPO + "/commit/{revision:path}", name="hf.commit")
@@ -143,8 +165,12 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
         sha = p.commit(repo, lines)
     except ValueError as exc:
         raise http_error(400, f"invalid commit payload: {exc}") from exc
-    return {"commitUrl": f"{_endpoint(request)}/datasets/{repo.repo_id}/commit/{sha}", "commitOid": sha,
-            "pullRequestUrl": None, "success": True}
+    return {
+        "commitUrl": f"{_endpoint(request)}/datasets/{repo.repo_id}/commit/{sha}",
+        "commitOid": sha,
+        "pullRequestUrl": None,
+        "success": True,
+    }
 
 
 @router.post(HF + "/datasets/{namespace}/{name}.git/info/lfs/objects/batch", name="hf.lfs.batch")
@@ -160,11 +186,14 @@ async def lfs_batch(namespace: str, name: str, request: Request) -> JSONResponse
         oid, size = obj.get("oid"), obj.get("size")
         entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
         if oid not in store.lfs_objects:
-            entry["actions"] = {"upload": {"href": f"{base}/lfs/objects/{oid}"},
-                                "verify": {"href": f"{base}/lfs/verify"}}
+            entry["actions"] = {
+                "upload": {"href": f"{base}/lfs/objects/{oid}"},
+                "verify": {"href": f"{base}/lfs/verify"},
+            }
         objects.append(entry)
-    return JSONResponse({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
-                        media_type="application/vnd.git-lfs+json")
+    return JSONResponse(
+        {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}, media_type="application/vnd.git-lfs+json"
+    )
 
 
 @router.put(HF + "/lfs/objects/{oid}", name="hf.lfs.upload")
@@ -189,12 +218,17 @@ def _file_response(request: Request, namespace: str, name: str, path: str, head:
     repo = _repo(request, namespace, name)
     content = repo.files.get(path)
     if content is None:
-        return JSONResponse({"detail": f"Entry not found: {path}"}, status_code=404,
-                            headers={"X-Error-Code": "EntryNotFound"})
+        return JSONResponse(
+            {"detail": f"Entry not found: {path}"}, status_code=404, headers={"X-Error-Code": "EntryNotFound"}
+        )
     lfs = path in repo.lfs_paths
     etag = hashlib.sha256(content).hexdigest() if lfs else _blob(content)
-    headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{etag}"', "Content-Length": str(len(content)),
-               "Accept-Ranges": "bytes"}
+    headers = {
+        "X-Repo-Commit": repo.sha,
+        "ETag": f'"{etag}"',
+        "Content-Length": str(len(content)),
+        "Accept-Ranges": "bytes",
+    }
     if lfs:
         headers["X-Linked-Etag"] = f'"{etag}"'
         headers["X-Linked-Size"] = str(len(content))
@@ -225,12 +259,13 @@ async def tree(namespace: str, name: str, revision: str, request: Request, path:
     for p, content in sorted(repo.files.items()):
         if not p.startswith(prefix):
             continue
-        rest = p[len(prefix):].split("/")
+        rest = p[len(prefix) :].split("/")
         for depth in range(1, len(rest)):
             folder = prefix + "/".join(rest[:depth])
             if recursive or depth == 1:
-                entries.setdefault(folder, {"type": "directory", "oid": _blob(folder.encode()), "size": 0,
-                                            "path": folder})
+                entries.setdefault(
+                    folder, {"type": "directory", "oid": _blob(folder.encode()), "size": 0, "path": folder}
+                )
         if recursive or len(rest) == 1:
             entry: dict[str, Any] = {"type": "file", "oid": _blob(content), "size": len(content), "path": p}
             if p in repo.lfs_paths:

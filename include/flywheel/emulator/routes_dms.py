@@ -53,13 +53,19 @@ def deployment_json(d: Deployment, request: Request) -> dict[str, Any]:
     body = d.body
     config = {**body["config"], "name": d.name, "namespace": d.namespace}
     return {
-        "name": d.name, "namespace": d.namespace, "config": config,
+        "name": d.name,
+        "namespace": d.namespace,
+        "config": config,
         "status_details": {"status": d.status, "description": d.description},
         "url": f"{str(request.base_url).rstrip('/')}/v1/deployments/{d.namespace}/{d.name}",
-        "deployed": d.status == "ready", "models": body.get("models") or [d.model],
-        "custom_fields": body.get("custom_fields") or {}, "description": body.get("description"),
-        "async_enabled": bool(body.get("async_enabled")), "project": body.get("project"),
-        "created_at": d.created_at, "updated_at": d.updated_at,
+        "deployed": d.status == "ready",
+        "models": body.get("models") or [d.model],
+        "custom_fields": body.get("custom_fields") or {},
+        "description": body.get("description"),
+        "async_enabled": bool(body.get("async_enabled")),
+        "project": body.get("project"),
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
     }
 
 
@@ -72,8 +78,9 @@ async def create_deployment(body: DeploymentIn, request: Request) -> dict[str, A
     data = body.model_dump(exclude_none=True)
     gpus = (body.config.nim_deployment.gpu if body.config.nim_deployment else None) or 1
     failure, slow = p.faults.bind_job("deployment", {body.config.model})
-    d = Deployment(body.namespace, body.name, body.config.model, gpus, data, time.monotonic(),
-                   failure=failure, slow=slow)
+    d = Deployment(
+        body.namespace, body.name, body.config.model, gpus, data, time.monotonic(), failure=failure, slow=slow
+    )
     p.deployments[key] = d
     p.created["deployment"] += 1
     p.tick()
@@ -81,8 +88,9 @@ async def create_deployment(body: DeploymentIn, request: Request) -> dict[str, A
 
 
 @router.get(BASE, name="deployments.list")
-async def list_deployments(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                           page_size: int = 100) -> dict[str, Any]:
+async def list_deployments(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     q = request.query_params
     items = []
     for d in _platform(request).deployments.values():

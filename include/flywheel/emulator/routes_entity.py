@@ -56,8 +56,9 @@ async def create_namespace(body: NamespaceIn, request: Request) -> dict[str, Any
 
 
 @router.get("/v1/namespaces", name="namespaces.list")
-async def list_namespaces(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                          page_size: int = 100) -> dict[str, Any]:
+async def list_namespaces(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     return page(list(_platform(request).namespaces.values()), page_no, page_size)
 
 
@@ -83,14 +84,19 @@ async def create_dataset(body: DatasetIn, request: Request) -> dict[str, Any]:
     if key in p.datasets:
         raise http_error(409, f"Dataset '{key}' already exists")
     ts = now_iso()
-    p.datasets[key] = {**body.model_dump(exclude_none=True), "id": new_id("dataset"),
-                       "created_at": ts, "updated_at": ts}
+    p.datasets[key] = {
+        **body.model_dump(exclude_none=True),
+        "id": new_id("dataset"),
+        "created_at": ts,
+        "updated_at": ts,
+    }
     return p.datasets[key]
 
 
 @router.get("/v1/datasets", name="datasets.list")
-async def list_datasets(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                        page_size: int = 100) -> dict[str, Any]:
+async def list_datasets(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     ns = request.query_params.get("filter[namespace]")
     items = [d for d in _platform(request).datasets.values() if ns is None or d["namespace"] == ns]
     return page(items, page_no, page_size)

@@ -109,14 +109,23 @@ def _validate_metric(where: str, metric: Any, served: dict[str, Any]) -> None:
 def job_json(e: EvaluationJob) -> dict[str, Any]:
     body = e.body
     task_state = {"created": "pending", "running": "running", "completed": "completed"}.get(e.status, "failed")
-    details: dict[str, Any] = {"message": e.message, "progress": e.progress,
-                               "samples_processed": e.samples if e.status == "completed" else
-                               int(e.samples * (e.progress or 0) / 100),
-                               "task_status": {t: task_state for t in body["config"].get("tasks") or {}}}
+    details: dict[str, Any] = {
+        "message": e.message,
+        "progress": e.progress,
+        "samples_processed": e.samples if e.status == "completed" else int(e.samples * (e.progress or 0) / 100),
+        "task_status": {t: task_state for t in body["config"].get("tasks") or {}},
+    }
     return {
-        "id": e.id, "namespace": body.get("namespace") or "default", "description": body.get("description"),
-        "config": body["config"], "target": body["target"], "custom_fields": body.get("custom_fields") or {},
-        "status": e.status, "status_details": details, "created_at": e.created_at, "updated_at": e.updated_at,
+        "id": e.id,
+        "namespace": body.get("namespace") or "default",
+        "description": body.get("description"),
+        "config": body["config"],
+        "target": body["target"],
+        "custom_fields": body.get("custom_fields") or {},
+        "status": e.status,
+        "status_details": details,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
         "result": f"evaluation_result-{e.id.split('-', 1)[1]}" if e.status == "completed" else None,
         "output_files_url": f"hf://datasets/evaluations/{e.id}" if e.status == "completed" else None,
         "project": body.get("project"),
@@ -130,16 +139,18 @@ async def create_job(body: EvalJobIn, request: Request) -> dict[str, Any]:
     served = p.served_models()[model]
     models = {model, served.base}
     failure, slow = p.faults.bind_job("evaluation", models)
-    e = EvaluationJob(new_id("eval"), body.model_dump(exclude_none=True), model, time.monotonic(),
-                      failure, slow, models)
+    e = EvaluationJob(
+        new_id("eval"), body.model_dump(exclude_none=True), model, time.monotonic(), failure, slow, models
+    )
     p.eval_jobs[e.id] = e
     p.created["evaluation"] += 1
     return job_json(e)
 
 
 @router.get(J, name="evaluation.jobs.list")
-async def list_jobs(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                    page_size: int = 100) -> dict[str, Any]:
+async def list_jobs(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
+) -> dict[str, Any]:
     return page([job_json(e) for e in _platform(request).eval_jobs.values()], page_no, page_size)
 
 
@@ -166,9 +177,15 @@ async def job_results(job_id: str, request: Request) -> dict[str, Any]:
     e = _job(request, job_id)
     if e.status != "completed" or e.results is None:
         raise http_error(404, f"Results of evaluation job '{job_id}' are not available (status {e.status})")
-    return {"id": f"evaluation_result-{e.id.split('-', 1)[1]}", "job": e.id,
-            "namespace": e.body.get("namespace") or "default", "created_at": e.updated_at,
-            "updated_at": e.updated_at, "files_url": f"hf://datasets/evaluations/{e.id}", **e.results}
+    return {
+        "id": f"evaluation_result-{e.id.split('-', 1)[1]}",
+        "job": e.id,
+        "namespace": e.body.get("namespace") or "default",
+        "created_at": e.updated_at,
+        "updated_at": e.updated_at,
+        "files_url": f"hf://datasets/evaluations/{e.id}",
+        **e.results,
+    }
 
 
 @router.post(J + "/{job_id}/cancel", name="evaluation.cancel")

@@ -36,16 +36,26 @@ def _platform(request: Request) -> Any:
 
 
 @router.get("/v1/models", name="nim.models")
-async def list_models(request: Request, page_no: Annotated[int, Query(alias="page")] = 1,
-                      page_size: int = 1000) -> dict[str, Any]:
+async def list_models(
+    request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 1000
+) -> dict[str, Any]:
     """OpenAI model list; entries also carry ``name``/``namespace`` and the list is paged (``page``,
     ``page_size``) so that the Entity Store's ``GET /v1/models`` (same path, same port) parses too."""
     data = []
     for m in _platform(request).served_models().values():
         ns, _, name = m.id.partition("/")
-        data.append({"id": m.id, "object": "model", "created": CREATED, "owned_by": ns or "system",
-                     "root": m.base, "parent": m.base if m.adapter else None, "name": name or m.id,
-                     "namespace": ns})
+        data.append(
+            {
+                "id": m.id,
+                "object": "model",
+                "created": CREATED,
+                "owned_by": ns or "system",
+                "root": m.base,
+                "parent": m.base if m.adapter else None,
+                "name": name or m.id,
+                "namespace": ns,
+            }
+        )
     return page(data, page_no, page_size)
 
 
@@ -67,9 +77,13 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.messages)
     completion_tokens = len(str(message.get("content") or "").split()) + 8 * len(message.get("tool_calls") or [])
     return {
-        "id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": body.model,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}
+        ],
         "usage": _usage(prompt_tokens, completion_tokens),
     }
 

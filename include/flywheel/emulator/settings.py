@@ -28,14 +28,20 @@ class TargetSpec(BaseModel):
 
 
 DEFAULT_TARGETS = [
-    TargetSpec(name="meta/llama-3.2-1b-instruct@2.0", base_model="meta/llama-3.2-1b-instruct",
-               num_parameters=1_000_000_000),
-    TargetSpec(name="meta/llama-3.2-3b-instruct@2.0", base_model="meta/llama-3.2-3b-instruct",
-               num_parameters=3_000_000_000),
-    TargetSpec(name="meta/llama-3.1-8b-instruct@2.0", base_model="meta/llama-3.1-8b-instruct",
-               num_parameters=8_000_000_000),
-    TargetSpec(name="nvidia/nemotron-nano-llama-3.1-8b@1.0", base_model="nvidia/nemotron-nano-llama-3.1-8b",
-               num_parameters=8_000_000_000),
+    TargetSpec(
+        name="meta/llama-3.2-1b-instruct@2.0", base_model="meta/llama-3.2-1b-instruct", num_parameters=1_000_000_000
+    ),
+    TargetSpec(
+        name="meta/llama-3.2-3b-instruct@2.0", base_model="meta/llama-3.2-3b-instruct", num_parameters=3_000_000_000
+    ),
+    TargetSpec(
+        name="meta/llama-3.1-8b-instruct@2.0", base_model="meta/llama-3.1-8b-instruct", num_parameters=8_000_000_000
+    ),
+    TargetSpec(
+        name="nvidia/nemotron-nano-llama-3.1-8b@1.0",
+        base_model="nvidia/nemotron-nano-llama-3.1-8b",
+        num_parameters=8_000_000_000,
+    ),
 ]
 
 Seconds = Annotated[float, Field(ge=0)]

@@ -181,9 +181,13 @@ class Platform:
             return
         if d.allocated is None:
             stuck = self.faults.stuck("deployment", {d.model})
-            new = ("pending", "Pending: waiting for the pod to be scheduled" if stuck else
-                   f"Pending: needs {d.gpus} GPU(s), {self.settings.gpus - self.gpus_in_use()} of "
-                   f"{self.settings.gpus} free")
+            new = (
+                "pending",
+                "Pending: waiting for the pod to be scheduled"
+                if stuck
+                else f"Pending: needs {d.gpus} GPU(s), {self.settings.gpus - self.gpus_in_use()} of "
+                f"{self.settings.gpus} free",
+            )
         else:
             ready_s = d.slow.seconds if d.slow else self.settings.deployment_ready_s
             elapsed = now - d.allocated
@@ -193,8 +197,11 @@ class Platform:
                 else:
                     new = ("ready", "Deployment is ready")
             else:
-                new = ("pending", "Pulling image and loading the model") if elapsed < ready_s / 2 else (
-                    "running", "Model is loading")
+                new = (
+                    ("pending", "Pulling image and loading the model")
+                    if elapsed < ready_s / 2
+                    else ("running", "Model is loading")
+                )
         if (d.status, d.description) != new:
             d.status, d.description = new
             d.updated_at = now_iso()
@@ -222,8 +229,12 @@ class Platform:
         if j.failure and pct >= j.failure.at_percent:
             j.percentage = j.failure.at_percent
             j.finished = now
-            self._custom_status(j, "failed", "Training failed",
-                                j.failure.message or "Training process exited with an error (injected fault)")
+            self._custom_status(
+                j,
+                "failed",
+                "Training failed",
+                j.failure.message or "Training process exited with an error (injected fault)",
+            )
             return
         j.percentage, j.updated_at = pct, now_iso()
         if pct >= 100.0:
@@ -232,8 +243,12 @@ class Platform:
             if j.output_model:
                 ns, _, name = j.output_model.partition("/")
                 self.model_entities[j.output_model] = {
-                    "id": j.output_model, "name": name, "namespace": ns, "created_at": now_iso(),
-                    "base_model": j.target.base_model, "description": f"LoRA adapter from {j.id}",
+                    "id": j.output_model,
+                    "name": name,
+                    "namespace": ns,
+                    "created_at": now_iso(),
+                    "base_model": j.target.base_model,
+                    "description": f"LoRA adapter from {j.id}",
                     "peft": {"finetuning_type": (j.body.get("hyperparameters") or {}).get("finetuning_type", "lora")},
                     "custom_fields": {"customization_job": j.id},
                 }
@@ -292,8 +307,10 @@ class Platform:
         import base64
 
         repo = self.store.repo(namespace, name) or self.store.create_repo(namespace, name)
-        lines = [{"key": "file", "value": {"path": p, "content": base64.b64encode(c).decode(), "encoding": "base64"}}
-                 for p, c in files.items()]
+        lines = [
+            {"key": "file", "value": {"path": p, "content": base64.b64encode(c).decode(), "encoding": "base64"}}
+            for p, c in files.items()
+        ]
         return self.commit(repo, lines)
 
     # ------------------------------------------------------------------ NIM proxy
@@ -311,9 +328,14 @@ class Platform:
                     out.setdefault(m, ServedModel(m, m, judge=m in self.settings.judge_models))
         now = time.monotonic()
         for j in self.custom_jobs.values():
-            if (j.status == "completed" and j.output_model in self.model_entities and j.target.base_model in ready
-                    and j.finished is not None and now - j.finished >= self.settings.model_sync_s
-                    and not self.faults.never_sync(j.models)):
+            if (
+                j.status == "completed"
+                and j.output_model in self.model_entities
+                and j.target.base_model in ready
+                and j.finished is not None
+                and now - j.finished >= self.settings.model_sync_s
+                and not self.faults.never_sync(j.models)
+            ):
                 out[j.output_model] = ServedModel(j.output_model, j.target.base_model, adapter=True)
         return out
 

@@ -31,13 +31,18 @@ def http_error(status: int, detail: str) -> HTTPException:
 def page(items: list[dict[str, Any]], page_no: int = 1, page_size: int = 100) -> dict[str, Any]:
     """The platform's list envelope (``data`` + ``pagination``)."""
     page_no, page_size = max(page_no, 1), max(min(page_size, 1000), 1)
-    chunk = items[(page_no - 1) * page_size: page_no * page_size]
+    chunk = items[(page_no - 1) * page_size : page_no * page_size]
     total_pages = max((len(items) + page_size - 1) // page_size, 1)
     return {
         "object": "list",
         "data": chunk,
-        "pagination": {"page": page_no, "page_size": page_size, "current_page_size": len(chunk),
-                       "total_pages": total_pages, "total_results": len(items)},
+        "pagination": {
+            "page": page_no,
+            "page_size": page_size,
+            "current_page_size": len(chunk),
+            "total_pages": total_pages,
+            "total_results": len(items),
+        },
     }
 
 

@@ -17,8 +17,9 @@ from flywheel.localstack.processes import free_port
 VENV_BIN = Path(sys.executable).parent
 
 
-def airflow_env(home: Path, api_port: int, dags_folder: Path, extra: dict[str, str] | None = None,
-                parallelism: int = 8) -> dict[str, str]:
+def airflow_env(
+    home: Path, api_port: int, dags_folder: Path, extra: dict[str, str] | None = None, parallelism: int = 8
+) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
@@ -54,11 +55,13 @@ class AirflowApi:
 
     def __init__(self, base_url: str, username: str, password: str) -> None:
         self.base_url = base_url
-        token = httpx.post(f"{base_url}/auth/token", json={"username": username, "password": password},
-                           timeout=30)
+        token = httpx.post(f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=30)
         token.raise_for_status()
-        self.http = httpx.Client(base_url=f"{base_url}/api/v2", timeout=30,
-                                 headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        self.http = httpx.Client(
+            base_url=f"{base_url}/api/v2",
+            timeout=30,
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -98,14 +101,18 @@ class AirflowApi:
         return {f"{t['task_id']}[{t['map_index']}]": t["state"] for t in self.task_instances(dag_id, run_id)}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value") -> Any:
-        r = self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-                          params={"map_index": map_index})
+        r = self.http.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"map_index": map_index},
+        )
         r.raise_for_status()
         return r.json()["value"]
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
-        r = self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                          params={"map_index": map_index})
+        r = self.http.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"map_index": map_index},
+        )
         r.raise_for_status()
         content = r.json().get("content") or []
         return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)

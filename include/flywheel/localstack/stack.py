@@ -56,17 +56,26 @@ class LocalStack:
     # ---------------------------------------------------------------------------------- environment
     def env(self) -> dict[str, str]:
         if self._env is None:
-            nemo = {"conn_type": "http", "host": self.emulator_url,
-                    "extra": {"nim_url": self.emulator_url, "datastore_url": self.emulator_url}}
+            nemo = {
+                "conn_type": "http",
+                "host": self.emulator_url,
+                "extra": {"nim_url": self.emulator_url, "datastore_url": self.emulator_url},
+            }
             judge = {"conn_type": "http", "host": f"{self.emulator_url}/v1/chat/completions"}
-            self._env = airflow_env(self.home, self.api_port, self.dags_folder, {
-                "FLYWHEEL_CONFIG": str(self.config_path),
-                "FLYWHEEL_ARTIFACTS": str(self.workdir / "artifacts"),
-                "AIRFLOW_CONN_FLYWHEEL_NEMO": json.dumps(nemo),
-                "AIRFLOW_CONN_FLYWHEEL_JUDGE": json.dumps(judge),
-                "HF_HUB_DISABLE_XET": "1",
-                **self.extra_env,
-            }, parallelism=self.parallelism)
+            self._env = airflow_env(
+                self.home,
+                self.api_port,
+                self.dags_folder,
+                {
+                    "FLYWHEEL_CONFIG": str(self.config_path),
+                    "FLYWHEEL_ARTIFACTS": str(self.workdir / "artifacts"),
+                    "AIRFLOW_CONN_FLYWHEEL_NEMO": json.dumps(nemo),
+                    "AIRFLOW_CONN_FLYWHEEL_JUDGE": json.dumps(judge),
+                    "HF_HUB_DISABLE_XET": "1",
+                    **self.extra_env,
+                },
+                parallelism=self.parallelism,
+            )
         return self._env
 
     # ---------------------------------------------------------------------------------- lifecycle
@@ -75,9 +84,16 @@ class LocalStack:
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.admin_password}))
         env = self.env()
         try:
-            self._start(ManagedProcess(
-                "emulator", ["flywheel", "emulator", "--port", str(self.emulator_port), *self.emulator_args],
-                self.logs, env=env, ready=http_ok(f"{self.emulator_url}/emulator/stats"), ready_timeout=30))
+            self._start(
+                ManagedProcess(
+                    "emulator",
+                    ["flywheel", "emulator", "--port", str(self.emulator_port), *self.emulator_args],
+                    self.logs,
+                    env=env,
+                    ready=http_ok(f"{self.emulator_url}/emulator/stats"),
+                    ready_timeout=30,
+                )
+            )
             if self.executor == "celery":
                 self._start_celery_services(env)
             self.run_cli(["airflow", "db", "migrate"])
@@ -85,11 +101,21 @@ class LocalStack:
             for name in ("scheduler", "dag-processor", "triggerer"):
                 self._start(ManagedProcess(name, ["airflow", name], self.logs, env=env))
             if self.executor == "celery":
-                self._start(ManagedProcess("celery-worker", ["airflow", "celery", "worker", "--concurrency", "4"],
-                                           self.logs, env=env))
-            self._start(ManagedProcess(
-                "api-server", ["airflow", "api-server", "--port", str(self.api_port)], self.logs, env=env,
-                ready=http_ok(f"{self.api_url}/api/v2/monitor/health"), ready_timeout=120))
+                self._start(
+                    ManagedProcess(
+                        "celery-worker", ["airflow", "celery", "worker", "--concurrency", "4"], self.logs, env=env
+                    )
+                )
+            self._start(
+                ManagedProcess(
+                    "api-server",
+                    ["airflow", "api-server", "--port", str(self.api_port)],
+                    self.logs,
+                    env=env,
+                    ready=http_ok(f"{self.api_url}/api/v2/monitor/health"),
+                    ready_timeout=120,
+                )
+            )
             self.api = AirflowApi(self.api_url, "admin", self.admin_password)
         except BaseException:
             self.stop()
@@ -124,25 +150,52 @@ class LocalStack:
     def _start_celery_services(self, env: dict[str, str]) -> None:
         pg_port, redis_port = free_port(), free_port()
         pg_dir = self._postgres_dir()
-        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(pg_dir / "data"), "-U", "postgres", "-A", "trust",
-                           "-E", "UTF8"])
-        cmd = [str(PG_BIN / "postgres"), "-D", str(pg_dir / "data"), "-p", str(pg_port), "-k", str(pg_dir),
-               "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off"]
-        self._start(ManagedProcess("postgres", self._postgres_cmd(cmd), self.logs, ready=port_open(pg_port),
-                                   ready_timeout=30))
+        self._as_postgres(
+            [str(PG_BIN / "initdb"), "-D", str(pg_dir / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8"]
+        )
+        cmd = [
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(pg_dir / "data"),
+            "-p",
+            str(pg_port),
+            "-k",
+            str(pg_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "fsync=off",
+        ]
+        self._start(
+            ManagedProcess("postgres", self._postgres_cmd(cmd), self.logs, ready=port_open(pg_port), ready_timeout=30)
+        )
         for sql in ("CREATE USER airflow PASSWORD 'airflow'", "CREATE DATABASE airflow OWNER airflow"):
-            subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-c", sql],
-                           check=True, capture_output=True, timeout=30)
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-c", sql],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         redis = shutil.which("redis-server") or "redis-server"
-        self._start(ManagedProcess("redis", [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                             "--appendonly", "no"], self.logs, ready=port_open(redis_port)))
+        self._start(
+            ManagedProcess(
+                "redis",
+                [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                self.logs,
+                ready=port_open(redis_port),
+            )
+        )
         db = f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{pg_port}/airflow"
-        env.update({
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db,
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow:airflow@127.0.0.1:{pg_port}/airflow",
-        })
+        env.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db,
+                "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow:airflow@127.0.0.1:{pg_port}/airflow",
+            }
+        )
 
     def _postgres_dir(self) -> Path:
         # The postgres user must be able to traverse to its data directory; pytest temp dirs are 0700.

@@ -21,14 +21,20 @@ log = logging.getLogger("flywheel.nemo")
 
 def _obj(reply: Reply, what: str) -> dict[str, Any]:
     if not isinstance(reply.data, dict):
-        raise NemoResponseError(f"{what}: expected a JSON object, got {type(reply.data).__name__}",
-                                status=reply.status, url=reply.url)
+        raise NemoResponseError(
+            f"{what}: expected a JSON object, got {type(reply.data).__name__}", status=reply.status, url=reply.url
+        )
     return reply.data
 
 
 class AsyncNemoClient:
-    def __init__(self, endpoints: NemoEndpoints, *, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        endpoints: NemoEndpoints,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.endpoints = endpoints
         self.ns = endpoints.namespace
         self.policy = policy or RetryPolicy(max_retries=endpoints.max_retries)
@@ -50,15 +56,17 @@ class AsyncNemoClient:
         return f"{self.endpoints.base_url}{path}"
 
     async def get_deployment(self, name: str) -> DeploymentInfo | None:
-        reply = await self.http.call("GET", self._base(f"/v1/deployment/model-deployments/{self.ns}/{name}"),
-                                     allow=(404,))
+        reply = await self.http.call(
+            "GET", self._base(f"/v1/deployment/model-deployments/{self.ns}/{name}"), allow=(404,)
+        )
         if reply.status == 404:
             return None
         return DeploymentInfo.from_raw(_obj(reply, f"deployment {name}"))
 
     async def delete_deployment(self, name: str) -> bool:
-        reply = await self.http.call("DELETE", self._base(f"/v1/deployment/model-deployments/{self.ns}/{name}"),
-                                     allow=(404,), parse=False)
+        reply = await self.http.call(
+            "DELETE", self._base(f"/v1/deployment/model-deployments/{self.ns}/{name}"), allow=(404,), parse=False
+        )
         return reply.status != 404
 
     async def list_models(self) -> list[str]:

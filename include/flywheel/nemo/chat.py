@@ -10,8 +10,15 @@ from flywheel.nemo.http import SyncHttp
 from flywheel.nemo.retry import RetryPolicy
 
 
-def check_chat_endpoint(url: str, model: str, api_key: str | None, timeout_s: float = 30, *,
-                        max_retries: int = 2, sleep: Callable[[float], None] = time.sleep) -> None:
+def check_chat_endpoint(
+    url: str,
+    model: str,
+    api_key: str | None,
+    timeout_s: float = 30,
+    *,
+    max_retries: int = 2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """One tiny chat completion; raises :class:`NemoError` with a clear one-line message if the judge
     cannot be used (unreachable, key rejected, model unknown, or an answer without ``choices``)."""
     if not url or not url.startswith(("http://", "https://")):
@@ -23,14 +30,20 @@ def check_chat_endpoint(url: str, model: str, api_key: str | None, timeout_s: fl
         reply = http.call("POST", url, json_body=body)
     except NemoAuthError as exc:
         hint = "no API key was given" if not api_key else "the API key was rejected"
-        raise NemoAuthError(f"judge {model}: {hint} ({exc.message})", status=exc.status, url=url,
-                            method="POST") from None
+        raise NemoAuthError(
+            f"judge {model}: {hint} ({exc.message})", status=exc.status, url=url, method="POST"
+        ) from None
     except NemoError as exc:
-        raise type(exc)(f"judge {model} is not usable: {exc.message}", status=exc.status, url=url,
-                        method="POST") from None
+        raise type(exc)(
+            f"judge {model} is not usable: {exc.message}", status=exc.status, url=url, method="POST"
+        ) from None
     finally:
         http.close()
     choices = reply.data.get("choices") if isinstance(reply.data, dict) else None
     if not isinstance(choices, list) or not choices:
-        raise NemoResponseError(f"judge {model} answered without 'choices' (not a chat-completions endpoint?)",
-                                status=reply.status, url=url, method="POST")
+        raise NemoResponseError(
+            f"judge {model} answered without 'choices' (not a chat-completions endpoint?)",
+            status=reply.status,
+            url=url,
+            method="POST",
+        )

@@ -40,8 +40,9 @@ LIST_PAGES = 20
 
 def _obj(reply: Reply, what: str) -> dict[str, Any]:
     if not isinstance(reply.data, dict):
-        raise NemoResponseError(f"{what}: expected a JSON object, got {type(reply.data).__name__}",
-                                status=reply.status, url=reply.url)
+        raise NemoResponseError(
+            f"{what}: expected a JSON object, got {type(reply.data).__name__}", status=reply.status, url=reply.url
+        )
     return reply.data
 
 
@@ -53,8 +54,13 @@ def _field(data: dict[str, Any], key: str, reply: Reply, what: str) -> str:
 
 
 class NemoClient:
-    def __init__(self, endpoints: NemoEndpoints, *, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        endpoints: NemoEndpoints,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.endpoints = endpoints
         self.ns = endpoints.namespace
         self.policy = policy or RetryPolicy(max_retries=endpoints.max_retries)
@@ -117,8 +123,15 @@ class NemoClient:
             if not Path(local).is_file():
                 raise ValueError(f"dataset {name}: local file {local} does not exist")
         repo_id = f"{self.ns}/{name}"
-        upload_files(self._ds("/v1/hf"), self.endpoints.api_key, repo_id,
-                     {p: Path(f) for p, f in files.items()}, self.endpoints.timeout_s, self.policy, self._sleep)
+        upload_files(
+            self._ds("/v1/hf"),
+            self.endpoints.api_key,
+            repo_id,
+            {p: Path(f) for p, f in files.items()},
+            self.endpoints.timeout_s,
+            self.policy,
+            self._sleep,
+        )
         files_url = f"hf://datasets/{repo_id}"
         self._register_dataset(name, files_url, description)
         log.info("dataset %s uploaded (%d file(s)) and registered", repo_id, len(files))
@@ -129,8 +142,12 @@ class NemoClient:
         reply = self.http.call("GET", url, allow=(404,))
         wanted = {"files_url": files_url, "description": description, "project": "flywheel"}
         if reply.status == 404:
-            created = self.http.call("POST", self._base("/v1/datasets"), allow=(409,),
-                                     json_body={"name": name, "namespace": self.ns, **wanted})
+            created = self.http.call(
+                "POST",
+                self._base("/v1/datasets"),
+                allow=(409,),
+                json_body={"name": name, "namespace": self.ns, **wanted},
+            )
             if created.status != 409:
                 return
             reply = self.http.call("GET", url)
@@ -142,8 +159,13 @@ class NemoClient:
         """Delete the dataset's files (Data Store) and its registration (Entity Store); absent is fine."""
         if not DATASET_NAME.match(name or ""):
             raise ValueError(f"invalid dataset name {name!r}")
-        self.http.call("DELETE", self._ds("/v1/hf/api/repos/delete"), allow=(404,), parse=False,
-                       json_body={"name": name, "organization": self.ns, "type": "dataset"})
+        self.http.call(
+            "DELETE",
+            self._ds("/v1/hf/api/repos/delete"),
+            allow=(404,),
+            parse=False,
+            json_body={"name": name, "organization": self.ns, "type": "dataset"},
+        )
         self.http.call("DELETE", self._base(f"/v1/datasets/{self.ns}/{name}"), allow=(404,), parse=False)
 
     # ------------------------------------------------------------------------------------ deployments
@@ -183,12 +205,14 @@ class NemoClient:
 
     def delete_deployment(self, name: str) -> bool:
         """True when deleted now, False when it was already gone."""
-        reply = self.http.call("DELETE", self._base(f"/v1/deployment/model-deployments/{self.ns}/{name}"),
-                               allow=(404,), parse=False)
+        reply = self.http.call(
+            "DELETE", self._base(f"/v1/deployment/model-deployments/{self.ns}/{name}"), allow=(404,), parse=False
+        )
         return reply.status != 404
 
-    def wait_deployment_ready(self, name: str, *, timeout_s: float = 3600.0, pending_limit_s: float = 1800.0,
-                              backoff: Backoff | None = None) -> DeploymentInfo:
+    def wait_deployment_ready(
+        self, name: str, *, timeout_s: float = 3600.0, pending_limit_s: float = 1800.0, backoff: Backoff | None = None
+    ) -> DeploymentInfo:
         """Poll until ready. A failed deployment raises at once; one pending too long raises with a message."""
         backoff = backoff or Backoff()
         watch = PendingWatch(pending_limit_s)
@@ -204,8 +228,9 @@ class NemoClient:
                 raise NemoDeploymentError(f"deployment {self.ns}/{name} {info.status}{why}")
             watch.observe(info)
             if time.monotonic() > deadline:
-                raise NemoDeploymentError(f"deployment {self.ns}/{name} not ready after {timeout_s:.0f}s "
-                                          f"(last status '{info.status}')")
+                raise NemoDeploymentError(
+                    f"deployment {self.ns}/{name} not ready after {timeout_s:.0f}s (last status '{info.status}')"
+                )
             self._sleep(backoff.next())
 
     # ------------------------------------------------------------------------------------- NIM proxy
@@ -227,8 +252,9 @@ class NemoClient:
 
     def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         """One chat completion through the NIM proxy (OpenAI shape); the reply must carry ``choices``."""
-        reply = self.http.call("POST", self._nim("/v1/chat/completions"),
-                               json_body={"model": model, "messages": messages, **params})
+        reply = self.http.call(
+            "POST", self._nim("/v1/chat/completions"), json_body={"model": model, "messages": messages, **params}
+        )
         data = _obj(reply, "chat completion")
         if not isinstance(data.get("choices"), list) or not data["choices"]:
             raise NemoResponseError("chat completion has no 'choices'", status=reply.status, url=reply.url)
@@ -253,16 +279,20 @@ class NemoClient:
 
     def list_customization_targets(self) -> list[str]:
         """Targets the Customizer offers, as ``namespace/name`` (what a NIM's ``customizer.target`` names)."""
-        return [f"{t['namespace']}/{t['name']}" for t in self._pages(self._base("/v1/customization/targets"))
-                if t.get("namespace") and t.get("name")]
+        return [
+            f"{t['namespace']}/{t['name']}"
+            for t in self._pages(self._base("/v1/customization/targets"))
+            if t.get("namespace") and t.get("name")
+        ]
 
     def create_customization(self, payload: dict[str, Any]) -> tuple[str, str]:
         """Start a customization job; returns (job id, output model as the platform names it)."""
         body = _with_request_id(payload)
         data = self._create_job("/v1/customization/jobs", body, "customization")
         reply_like = Reply(200, data, {}, self._base("/v1/customization/jobs"))
-        return _field(data, "id", reply_like, "customization job"), _field(data, "output_model", reply_like,
-                                                                           "customization job")
+        return _field(data, "id", reply_like, "customization job"), _field(
+            data, "output_model", reply_like, "customization job"
+        )
 
     def get_customization(self, job_id: str) -> JobState:
         reply = self.http.call("GET", self._base(f"/v1/customization/jobs/{job_id}/status"))
@@ -276,8 +306,9 @@ class NemoClient:
         """Delete ``namespace/name`` (as returned by :meth:`ensure_customization_config`); False if absent."""
         if config_ref.count("/") != 1:
             raise ValueError(f"config_ref must be '<namespace>/<name>', got {config_ref!r}")
-        reply = self.http.call("DELETE", self._base(f"/v1/customization/configs/{config_ref}"), allow=(404,),
-                               parse=False)
+        reply = self.http.call(
+            "DELETE", self._base(f"/v1/customization/configs/{config_ref}"), allow=(404,), parse=False
+        )
         return reply.status != 404
 
     def delete_model(self, model_id: str) -> bool:
@@ -344,8 +375,9 @@ class NemoClient:
                 if attempt >= self.policy.max_retries:
                     raise exc.cause from exc
                 wait = self.policy.delay(attempt)
-                log.warning("create %s retry %d/%d in %.1fs: %s", kind, attempt + 1, self.policy.max_retries, wait,
-                            exc.cause)
+                log.warning(
+                    "create %s retry %d/%d in %.1fs: %s", kind, attempt + 1, self.policy.max_retries, wait, exc.cause
+                )
                 self._sleep(wait)
                 attempt += 1
 

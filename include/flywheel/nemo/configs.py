@@ -23,8 +23,17 @@ from flywheel.config import LoraConfig, NimConfig, TrainingConfig
 from flywheel.nemo.scores import TASKS, read_scores
 
 __all__ = [
-    "TASKS", "JudgeRef", "customization_config", "customization_job", "deployment_body", "evaluation_config",
-    "evaluation_target", "judge_ref", "read_scores", "redacted", "slug",
+    "TASKS",
+    "JudgeRef",
+    "customization_config",
+    "customization_job",
+    "deployment_body",
+    "evaluation_config",
+    "evaluation_target",
+    "judge_ref",
+    "read_scores",
+    "redacted",
+    "slug",
 ]
 
 WORKLOAD_TYPES = ("generic", "tool_calling", "classification")
@@ -99,11 +108,14 @@ def _dataset(files_url: str, limit: int | None) -> dict[str, Any]:
 
 
 def _judge_metric(judge: JudgeRef, system: str, user: str, score: str, pattern: str) -> dict[str, Any]:
-    return {"type": "llm-judge", "params": {
-        "model": judge.as_model(),
-        "template": {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]},
-        "scores": {score: {"type": "int", "parser": {"type": "regex", "pattern": pattern}}},
-    }}
+    return {
+        "type": "llm-judge",
+        "params": {
+            "model": judge.as_model(),
+            "template": {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]},
+            "scores": {score: {"type": "int", "parser": {"type": "regex", "pattern": pattern}}},
+        },
+    }
 
 
 def evaluation_config(workload_type: str, files_url: str, judge: JudgeRef | None, limit: int | None) -> dict[str, Any]:
@@ -112,20 +124,35 @@ def evaluation_config(workload_type: str, files_url: str, judge: JudgeRef | None
     if workload_type == "generic":
         if judge is None:
             raise ValueError("generic workloads are scored by an LLM judge: a judge is required")
-        task = {"type": "chat-completion", "dataset": dataset, "params": {"template": {"messages": MESSAGES}},
-                "metrics": {"llm-judge": _judge_metric(judge, SIMILARITY_SYSTEM, SIMILARITY_USER, "similarity",
-                                                       SIMILARITY_PATTERN)}}
+        task = {
+            "type": "chat-completion",
+            "dataset": dataset,
+            "params": {"template": {"messages": MESSAGES}},
+            "metrics": {
+                "llm-judge": _judge_metric(judge, SIMILARITY_SYSTEM, SIMILARITY_USER, "similarity", SIMILARITY_PATTERN)
+            },
+        }
     elif workload_type == "tool_calling":
-        metrics: dict[str, Any] = {"tool-calling-accuracy": {
-            "type": "tool-calling", "params": {"tool_calls_ground_truth": TRUTH_CALLS}}}
+        metrics: dict[str, Any] = {
+            "tool-calling-accuracy": {"type": "tool-calling", "params": {"tool_calls_ground_truth": TRUTH_CALLS}}
+        }
         if judge is not None:
-            metrics["correctness"] = _judge_metric(judge, CORRECTNESS_SYSTEM, CORRECTNESS_USER, "rating",
-                                                   RATING_PATTERN)
-        task = {"type": "chat-completion", "dataset": dataset, "metrics": metrics,
-                "params": {"template": {"messages": MESSAGES, "tools": TOOLS, "tool_choice": "required"}}}
+            metrics["correctness"] = _judge_metric(
+                judge, CORRECTNESS_SYSTEM, CORRECTNESS_USER, "rating", RATING_PATTERN
+            )
+        task = {
+            "type": "chat-completion",
+            "dataset": dataset,
+            "metrics": metrics,
+            "params": {"template": {"messages": MESSAGES, "tools": TOOLS, "tool_choice": "required"}},
+        }
     elif workload_type == "classification":
-        task = {"type": "chat-completion", "dataset": dataset, "params": {"template": {"messages": MESSAGES}},
-                "metrics": {"f1": {"type": "f1", "params": {"ground_truth": TRUTH_TEXT}}}}
+        task = {
+            "type": "chat-completion",
+            "dataset": dataset,
+            "params": {"template": {"messages": MESSAGES}},
+            "metrics": {"f1": {"type": "f1", "params": {"ground_truth": TRUTH_TEXT}}},
+        }
     else:
         raise ValueError(f"unknown workload type {workload_type!r} (one of {', '.join(WORKLOAD_TYPES)})")
     return {"type": "custom", "tasks": {TASKS[workload_type]: task}}
@@ -166,12 +193,18 @@ def customization_config(nim: NimConfig, training: TrainingConfig, namespace: st
     body: dict[str, Any] = {
         "namespace": namespace,
         "target": c.target,
-        "training_options": [{
-            "training_type": training.training_type, "finetuning_type": training.finetuning_type,
-            "num_gpus": c.gpus, "num_nodes": c.num_nodes, "tensor_parallel_size": c.tensor_parallel_size,
-            "data_parallel_size": c.data_parallel_size, "use_sequence_parallel": c.use_sequence_parallel,
-            "micro_batch_size": c.micro_batch_size,
-        }],
+        "training_options": [
+            {
+                "training_type": training.training_type,
+                "finetuning_type": training.finetuning_type,
+                "num_gpus": c.gpus,
+                "num_nodes": c.num_nodes,
+                "tensor_parallel_size": c.tensor_parallel_size,
+                "data_parallel_size": c.data_parallel_size,
+                "use_sequence_parallel": c.use_sequence_parallel,
+                "micro_batch_size": c.micro_batch_size,
+            }
+        ],
         "training_precision": c.training_precision,
         "max_seq_length": c.max_seq_length,
     }
@@ -180,8 +213,16 @@ def customization_config(nim: NimConfig, training: TrainingConfig, namespace: st
     return name, {"name": name, **body}
 
 
-def customization_job(workload_id: str, run_tag: str, nim: NimConfig, config_ref: str, train_dataset: str,
-                      namespace: str, training: TrainingConfig, lora: LoraConfig) -> dict[str, Any]:
+def customization_job(
+    workload_id: str,
+    run_tag: str,
+    nim: NimConfig,
+    config_ref: str,
+    train_dataset: str,
+    namespace: str,
+    training: TrainingConfig,
+    lora: LoraConfig,
+) -> dict[str, Any]:
     """Customization job payload. Names are unique per (workload, run, NIM) and contain no ``/``."""
     if "/" not in config_ref:
         raise ValueError(f"config_ref must be '<namespace>/<config name>', got {config_ref!r}")
@@ -190,8 +231,11 @@ def customization_job(workload_id: str, run_tag: str, nim: NimConfig, config_ref
     tag = _short_hash(workload_id, run_tag, nim.model_name)
     model = slug(nim.model_name.split("/", 1)[1], 30)
     hyper: dict[str, Any] = {
-        "training_type": training.training_type, "finetuning_type": training.finetuning_type,
-        "epochs": training.epochs, "batch_size": training.batch_size, "learning_rate": training.learning_rate,
+        "training_type": training.training_type,
+        "finetuning_type": training.finetuning_type,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "learning_rate": training.learning_rate,
     }
     if training.finetuning_type == "lora":
         hyper["lora"] = {"adapter_dim": lora.adapter_dim, "adapter_dropout": lora.adapter_dropout}
@@ -212,9 +256,15 @@ def deployment_body(nim: NimConfig, namespace: str, custom_fields: dict[str, str
     return {
         "name": nim.deployment_name,
         "namespace": namespace,
-        "config": {"model": nim.model_name, "nim_deployment": {
-            "image_name": nim.image_name, "image_tag": nim.tag, "pvc_size": nim.pvc_size, "gpu": nim.gpus,
-            "additional_envs": envs,
-        }},
+        "config": {
+            "model": nim.model_name,
+            "nim_deployment": {
+                "image_name": nim.image_name,
+                "image_tag": nim.tag,
+                "pvc_size": nim.pvc_size,
+                "gpu": nim.gpus,
+                "additional_envs": envs,
+            },
+        },
         "custom_fields": {str(k): str(v) for k, v in custom_fields.items()},
     }

@@ -72,8 +72,7 @@ def _hf_error(exc: Exception, what: str) -> tuple[NemoError, bool, float | None]
     return NemoError(f"{what}: {name}: {one_line(str(exc))}"), False, None
 
 
-def with_retries(fn: Callable[[], T], what: str, policy: RetryPolicy,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+def with_retries(fn: Callable[[], T], what: str, policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -> T:
     attempt = 0
     while True:
         try:
@@ -88,18 +87,29 @@ def with_retries(fn: Callable[[], T], what: str, policy: RetryPolicy,
         attempt += 1
 
 
-def upload_files(endpoint: str, token: str | None, repo_id: str, files: dict[str, Path], timeout_s: float,
-                 policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -> None:
+def upload_files(
+    endpoint: str,
+    token: str | None,
+    repo_id: str,
+    files: dict[str, Path],
+    timeout_s: float,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """Create the dataset repo (if absent) and commit all ``files`` ({path_in_repo: local file}) at once."""
     hf = prepare_hf(timeout_s)
     from huggingface_hub.errors import HfHubHTTPError
+
     api = hf.HfApi(endpoint=endpoint, token=token or "nothing")  # the Data Store ignores the token's value
 
     def commit() -> Any:
-        operations = [hf.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local))
-                      for path, local in sorted(files.items())]
-        return api.create_commit(repo_id, operations, repo_type="dataset",
-                                 commit_message=f"flywheel upload of {len(files)} file(s)")
+        operations = [
+            hf.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local))
+            for path, local in sorted(files.items())
+        ]
+        return api.create_commit(
+            repo_id, operations, repo_type="dataset", commit_message=f"flywheel upload of {len(files)} file(s)"
+        )
 
     def create_repo() -> None:
         try:

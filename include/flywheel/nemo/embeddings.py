@@ -25,7 +25,7 @@ def embed_texts(http: SyncHttp, url: str, model: str, texts: list[str], batch_si
     out: list[list[float]] = []
     dims: int | None = None
     for start in range(0, len(texts), batch_size):
-        batch = texts[start:start + batch_size]
+        batch = texts[start : start + batch_size]
         reply = http.call("POST", url, json_body={"model": model, "input": batch, "input_type": "query"})
         for v in _vectors(reply, len(batch)):
             dims = dims or len(v)
@@ -53,8 +53,17 @@ def _vectors(reply: Reply, expected: int) -> list[list[float]]:
 class RemoteEmbedder:
     """Embeddings from a hosted endpoint (full ``.../v1/embeddings`` URL, optional bearer key)."""
 
-    def __init__(self, url: str, model: str, api_key: str | None = None, *, batch_size: int = 32,
-                 timeout_s: float = 30.0, max_retries: int = 5, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        batch_size: int = 32,
+        timeout_s: float = 30.0,
+        max_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise NemoError(f"embedding URL must be the full http(s) embeddings URL, got {url!r}")
         self.url, self.model, self.batch_size = url, model, batch_size

@@ -15,8 +15,9 @@ _MAX_MESSAGE = 300
 class NemoError(Exception):
     """Base class: something the NeMo platform (or a NIM) answered or failed to answer."""
 
-    def __init__(self, message: str, *, status: int | None = None, url: str | None = None,
-                 method: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, url: str | None = None, method: str | None = None
+    ) -> None:
         self.message = one_line(message)
         self.status, self.url, self.method = status, url, method
         super().__init__(self.message)

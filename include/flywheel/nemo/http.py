@@ -76,8 +76,12 @@ def _judge(resp: httpx.Response, method: str, url: str, allow: frozenset[int], p
                 return _Attempt(error=err, retry=True, status=status)
         return _Attempt(reply=Reply(status, data, resp.headers, url), status=status)
     err = error_for_status(status, platform_message(resp.content), method, url)
-    return _Attempt(error=err, retry=retryable_status(status, resp.content),
-                    retry_after=retry_after_s(resp.headers.get("retry-after")), status=status)
+    return _Attempt(
+        error=err,
+        retry=retryable_status(status, resp.content),
+        retry_after=retry_after_s(resp.headers.get("retry-after")),
+        status=status,
+    )
 
 
 def _decide(att: _Attempt, attempt: int, policy: RetryPolicy, idempotent: bool) -> float | None:
@@ -97,18 +101,32 @@ def _give_up(att: _Attempt, idempotent: bool) -> NemoError:
 
 
 class SyncHttp:
-    def __init__(self, timeout_s: float, policy: RetryPolicy, headers: Mapping[str, str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        policy: RetryPolicy,
+        headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.policy, self._sleep = policy, sleep
-        self.client = httpx.Client(timeout=make_timeout(timeout_s), headers=dict(headers or {}),
-                                   follow_redirects=True)
+        self.client = httpx.Client(timeout=make_timeout(timeout_s), headers=dict(headers or {}), follow_redirects=True)
 
     def close(self) -> None:
         self.client.close()
 
-    def call(self, method: str, url: str, *, json_body: Any = None, data: Mapping[str, str] | None = None,
-             params: Mapping[str, Any] | None = None, allow: tuple[int, ...] = (), parse: bool = True,
-             idempotent: bool = True, headers: Mapping[str, str] | None = None) -> Reply:
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        allow: tuple[int, ...] = (),
+        parse: bool = True,
+        idempotent: bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
         allowed = frozenset(allow)
         attempt = 0
         while True:
@@ -122,24 +140,39 @@ class SyncHttp:
             wait = _decide(att, attempt, self.policy, idempotent)
             if wait is None:
                 raise _give_up(att, idempotent)
-            log.warning("NeMo %s retry %d/%d in %.1fs: %s", method, attempt + 1, self.policy.max_retries, wait,
-                        att.error)
+            log.warning(
+                "NeMo %s retry %d/%d in %.1fs: %s", method, attempt + 1, self.policy.max_retries, wait, att.error
+            )
             self._sleep(wait)
             attempt += 1
 
 
 class AsyncHttp:
-    def __init__(self, timeout_s: float, policy: RetryPolicy, headers: Mapping[str, str] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        policy: RetryPolicy,
+        headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.policy, self._sleep = policy, sleep
-        self.client = httpx.AsyncClient(timeout=make_timeout(timeout_s), headers=dict(headers or {}),
-                                        follow_redirects=True)
+        self.client = httpx.AsyncClient(
+            timeout=make_timeout(timeout_s), headers=dict(headers or {}), follow_redirects=True
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def call(self, method: str, url: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
-                   allow: tuple[int, ...] = (), parse: bool = True) -> Reply:
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        allow: tuple[int, ...] = (),
+        parse: bool = True,
+    ) -> Reply:
         allowed = frozenset(allow)
         attempt = 0
         while True:
@@ -153,7 +186,8 @@ class AsyncHttp:
             wait = _decide(att, attempt, self.policy, True)
             if wait is None:
                 raise _give_up(att, True)
-            log.warning("NeMo %s retry %d/%d in %.1fs: %s", method, attempt + 1, self.policy.max_retries, wait,
-                        att.error)
+            log.warning(
+                "NeMo %s retry %d/%d in %.1fs: %s", method, attempt + 1, self.policy.max_retries, wait, att.error
+            )
             await self._sleep(wait)
             attempt += 1

@@ -24,8 +24,9 @@ def _metrics(results: Mapping[str, Any], task: str) -> dict[str, Any]:
     tasks = results.get("tasks") if isinstance(results, Mapping) else None
     if not isinstance(tasks, Mapping) or not tasks:
         raise ScoreError("evaluation results have no 'tasks'")
-    chosen = [tasks[task]] if isinstance(tasks.get(task), Mapping) else [t for t in tasks.values()
-                                                                        if isinstance(t, Mapping)]
+    chosen = (
+        [tasks[task]] if isinstance(tasks.get(task), Mapping) else [t for t in tasks.values() if isinstance(t, Mapping)]
+    )
     merged: dict[str, Any] = {}
     for t in chosen:
         if isinstance(t.get("metrics"), Mapping):

@@ -206,4 +206,5 @@ class PendingWatch:
         elif now - self._since > self.limit_s:
             raise NemoDeploymentError(
                 f"deployment {info.namespace}/{info.name} stuck in '{info.status}' for more than "
-                f"{self.limit_s:.0f}s (not enough GPU capacity, or the image cannot be pulled?)")
+                f"{self.limit_s:.0f}s (not enough GPU capacity, or the image cannot be pulled?)"
+            )

@@ -79,8 +79,14 @@ def load_file(client: Any, path: Path, index: str, chunk_size: int = 500) -> dic
     invalid: Counter[str] = Counter()
     loaded = skipped = 0
     failed: Counter[str] = Counter()
-    for ok, item in streaming_bulk(client, _actions(Path(path), index, invalid), chunk_size=chunk_size,
-                                   raise_on_error=False, raise_on_exception=True, max_retries=3):
+    for ok, item in streaming_bulk(
+        client,
+        _actions(Path(path), index, invalid),
+        chunk_size=chunk_size,
+        raise_on_error=False,
+        raise_on_exception=True,
+        max_retries=3,
+    ):
         result = item.get("create", {})
         if ok:
             loaded += 1

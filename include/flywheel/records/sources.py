@@ -29,16 +29,21 @@ RawRecord = dict[str, Any] | Rejected
 
 
 class LogSource(Protocol):
-    def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
-                     until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]: ...
+    def iter_records(
+        self,
+        workload_id: str,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[RawRecord]: ...
 
 
 def _epoch(when: datetime | None) -> float | None:
     return when.timestamp() if when is not None else None
 
 
-def _matches(rec: dict[str, Any], workload_id: str, client_id: str | None, lo: float | None,
-             hi: float | None) -> bool:
+def _matches(rec: dict[str, Any], workload_id: str, client_id: str | None, lo: float | None, hi: float | None) -> bool:
     if rec.get("workload_id") != workload_id or (client_id is not None and rec.get("client_id") != client_id):
         return False
     ts = rec.get("timestamp")
@@ -74,8 +79,13 @@ def _header(line: bytes) -> dict[str, Any] | Rejected:
     if _DECODE_HEADER is not None:
         try:
             h = _DECODE_HEADER(line)
-            return {"workload_id": h.workload_id, "client_id": h.client_id, "timestamp": h.timestamp,
-                    "__rejected__": h.rejected, "detail": h.detail}
+            return {
+                "workload_id": h.workload_id,
+                "client_id": h.client_id,
+                "timestamp": h.timestamp,
+                "__rejected__": h.rejected,
+                "detail": h.detail,
+            }
         except Exception:  # anything msgspec refuses (bad JSON, not an object, NaN, ...) takes the json path
             pass
     return parse_line(line)
@@ -91,8 +101,14 @@ class FileSource:
     def _open(self) -> Any:
         return gzip.open(self.path, "rb") if self.path.suffix == ".gz" else self.path.open("rb")
 
-    def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
-                     until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]:
+    def iter_records(
+        self,
+        workload_id: str,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[RawRecord]:
         if self.kind == "parquet":
             yield from self._parquet(workload_id, client_id, since, until, limit)
             return
@@ -128,8 +144,9 @@ class FileSource:
                 emitted += 1
                 yield rec
 
-    def _parquet(self, workload_id: str, client_id: str | None, since: datetime | None, until: datetime | None,
-                 limit: int | None) -> Iterator[RawRecord]:
+    def _parquet(
+        self, workload_id: str, client_id: str | None, since: datetime | None, until: datetime | None, limit: int | None
+    ) -> Iterator[RawRecord]:
         """Filter and order on the columnar table; rows become dicts only in small newest-first batches."""
         import numpy as np
         import pyarrow as pa
@@ -142,7 +159,7 @@ class FileSource:
         lo, hi = _epoch(since), _epoch(until)
         n = 0
         for start in range(0, len(order), 1000):
-            for row in table.take(pa.array(order[start:start + 1000], type=pa.int64())).to_pylist():
+            for row in table.take(pa.array(order[start : start + 1000], type=pa.int64())).to_pylist():
                 for key in ("request", "response"):
                     if isinstance(row.get(key), str):  # JSON columns are allowed in Parquet
                         with contextlib.suppress(ValueError):
@@ -167,8 +184,14 @@ def plain_json_media_types(client: Any) -> Any:
     def perform_request(*args: Any, **kwargs: Any) -> Any:
         headers = kwargs.get("headers")
         if headers:
-            kwargs["headers"] = {k: (_COMPAT.sub(r"application/\1", v) if k.lower() in ("accept", "content-type")
-                                     and isinstance(v, str) else v) for k, v in dict(headers).items()}
+            kwargs["headers"] = {
+                k: (
+                    _COMPAT.sub(r"application/\1", v)
+                    if k.lower() in ("accept", "content-type") and isinstance(v, str)
+                    else v
+                )
+                for k, v in dict(headers).items()
+            }
         return original(*args, **kwargs)
 
     transport.perform_request = perform_request
@@ -206,8 +229,9 @@ class ElasticsearchSource:
     def __init__(self, client: Any, index: str, page_size: int = 500) -> None:
         self.client, self.index, self.page_size = client, index, page_size
 
-    def _query(self, workload_id: str, client_id: str | None, since: datetime | None,
-               until: datetime | None) -> dict[str, Any]:
+    def _query(
+        self, workload_id: str, client_id: str | None, since: datetime | None, until: datetime | None
+    ) -> dict[str, Any]:
         filters: list[dict[str, Any]] = [{"term": {"workload_id": workload_id}}]
         if client_id is not None:
             filters.append({"term": {"client_id": client_id}})
@@ -230,9 +254,12 @@ class ElasticsearchSource:
         except ApiError:
             pass
         try:
-            resp = self.client.perform_request("POST", f"/{self.index}/_search/point_in_time",
-                                               params={"keep_alive": PIT_KEEP_ALIVE},
-                                               headers={"accept": "application/json"})
+            resp = self.client.perform_request(
+                "POST",
+                f"/{self.index}/_search/point_in_time",
+                params={"keep_alive": PIT_KEEP_ALIVE},
+                headers={"accept": "application/json"},
+            )
             return "opensearch", resp["pit_id"]
         except (ApiError, KeyError, TypeError):
             return None
@@ -244,17 +271,29 @@ class ElasticsearchSource:
             if pit[0] == "es":
                 self.client.close_point_in_time(id=pit[1])
             else:
-                self.client.perform_request("DELETE", "/_search/point_in_time", body={"pit_id": [pit[1]]},
-                                            headers={"accept": "application/json",
-                                                     "content-type": "application/json"})
+                self.client.perform_request(
+                    "DELETE",
+                    "/_search/point_in_time",
+                    body={"pit_id": [pit[1]]},
+                    headers={"accept": "application/json", "content-type": "application/json"},
+                )
 
-    def iter_records(self, workload_id: str, client_id: str | None = None, since: datetime | None = None,
-                     until: datetime | None = None, limit: int | None = None) -> Iterator[RawRecord]:
+    def iter_records(
+        self,
+        workload_id: str,
+        client_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[RawRecord]:
         """Newest first, ``search_after`` paging. In a point in time the tie-break is ``_shard_doc`` (every
         document, even those written without ``record_id`` by other producers, is read exactly once)."""
         pit = self._open_pit()
-        tie = {"_shard_doc": "asc"} if pit else {"record_id": {"order": "asc", "missing": "_last",
-                                                              "unmapped_type": "keyword"}}
+        tie = (
+            {"_shard_doc": "asc"}
+            if pit
+            else {"record_id": {"order": "asc", "missing": "_last", "unmapped_type": "keyword"}}
+        )
         sort = [{"timestamp": {"order": "desc"}}, tie]
         after: list[Any] | None = None
         n = 0
@@ -263,8 +302,12 @@ class ElasticsearchSource:
                 size = self.page_size if limit is None else min(self.page_size, limit - n)
                 if size <= 0:
                     return
-                body: dict[str, Any] = {"query": self._query(workload_id, client_id, since, until), "sort": sort,
-                                        "size": size, "track_total_hits": False}
+                body: dict[str, Any] = {
+                    "query": self._query(workload_id, client_id, since, until),
+                    "sort": sort,
+                    "size": size,
+                    "track_total_hits": False,
+                }
                 if after is not None:
                     body["search_after"] = after
                 if pit:
@@ -299,8 +342,15 @@ def open_log_source(cfg: Any, connection_uri: str | None = None, base_dir: Path 
     return ElasticsearchSource(es_client(connection_uri), cfg.index)
 
 
-def export_snapshot(source: LogSource, path: Path, workload_id: str, client_id: str | None,
-                    since: datetime | None, until: datetime | None, limit: int | None) -> dict[str, Any]:
+def export_snapshot(
+    source: LogSource,
+    path: Path,
+    workload_id: str,
+    client_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+) -> dict[str, Any]:
     """Stream the source into a JSONL snapshot (newest first) that ``build_datasets`` reads like a log file.
 
     ``limit`` counts unique valid records (as ``split.limit`` does), not raw ones: duplicates and invalid

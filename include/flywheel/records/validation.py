@@ -77,8 +77,13 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise Invalid(BAD_MESSAGE, "tool call without a function name")
-        out.append({"id": str(call.get("id") or ""), "type": "function",
-                    "function": {"name": fn["name"], "arguments": _args_object(fn.get("arguments"))}})
+        out.append(
+            {
+                "id": str(call.get("id") or ""),
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": _args_object(fn.get("arguments"))},
+            }
+        )
     return out
 
 
@@ -143,8 +148,7 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     out_request = {k: v for k, v in request.items() if k != "messages"}
     out_request["messages"] = history
     out_response = {k: v for k, v in response.items() if k != "choices"}
-    out_response["choices"] = [{"index": 0, "message": answer,
-                                "finish_reason": choices[0].get("finish_reason")}]
+    out_response["choices"] = [{"index": 0, "message": answer, "finish_reason": choices[0].get("finish_reason")}]
     record = {k: v for k, v in raw.items() if k not in ("request", "response")}
     record.update(timestamp=int(ts), request=out_request, response=out_response)
     return record

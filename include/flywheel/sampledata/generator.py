@@ -31,41 +31,113 @@ TEACHER = "meta/llama-3.3-70b-instruct"
 BASE_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 # ----------------------------------------------------------------------------------------- tool calling
-PRODUCTS = ["Jetson Orin Nano developer kit", "RTX 5090 Founders Edition", "GeForce hoodie", "Shield TV Pro",
-            "DGX Spark", "noise-cancelling headset", "mechanical keyboard", "4K gaming monitor",
-            "travel mug", "water bottle", "laptop sleeve", "wireless mouse"]
-REASONS = ["arrived damaged", "wrong size", "no longer needed", "stopped working after a week",
-           "not as described", "ordered twice by mistake"]
-TOOLS = [
-    {"type": "function", "function": {
-        "name": "ToProductQAAssistant", "description": "Answer questions about products, specs and availability.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}},
-    {"type": "function", "function": {
-        "name": "ToOrderStatusAssistant", "description": "Look up the status of a customer's order.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "order_id": {"type": "string"},
-                                                         "user_id": {"type": "string"}},
-                       "required": ["query", "user_id"]}}},
-    {"type": "function", "function": {
-        "name": "ToReturnProcessing", "description": "Start or check a return for an order.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"},
-                                                         "reason": {"type": "string"},
-                                                         "user_id": {"type": "string"}},
-                       "required": ["order_id", "user_id"]}}},
-    {"type": "function", "function": {
-        "name": "HandleOtherTalk", "description": "Small talk and anything outside the store's scope.",
-        "parameters": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}}},
+PRODUCTS = [
+    "Jetson Orin Nano developer kit",
+    "RTX 5090 Founders Edition",
+    "GeForce hoodie",
+    "Shield TV Pro",
+    "DGX Spark",
+    "noise-cancelling headset",
+    "mechanical keyboard",
+    "4K gaming monitor",
+    "travel mug",
+    "water bottle",
+    "laptop sleeve",
+    "wireless mouse",
 ]
-PRODUCT_Q = ["Does the {p} come with a warranty?", "Is the {p} in stock right now?",
-             "what's the difference between the {p} and the cheaper model", "How much does the {p} weigh?",
-             "Can you tell me the specs of the {p}?", "is the {p} compatible with linux", "Any deals on the {p}?"]
-ORDER_Q = ["Where is my order {o}?", "has order {o} shipped yet", "When will {o} arrive?",
-           "I ordered a {p} last week, order {o}, what's the status?", "tracking info for {o} please"]
-RETURN_Q = ["I want to return order {o}, it {r}.", "The {p} from order {o} {r}, how do I send it back?",
-            "please start a return for {o}: {r}", "can I get a refund for {o}? it {r}"]
-TALK_Q = ["hi there!", "thanks, that's all", "what's the weather like today?", "tell me a joke",
-          "who won the game last night?", "you're very helpful", "good morning"]
-SYSTEM_AGENT = ("You are the primary assistant of an online electronics store. Route every customer message to "
-                "exactly one tool. The current user id is {u}.")
+REASONS = [
+    "arrived damaged",
+    "wrong size",
+    "no longer needed",
+    "stopped working after a week",
+    "not as described",
+    "ordered twice by mistake",
+]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "ToProductQAAssistant",
+            "description": "Answer questions about products, specs and availability.",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "ToOrderStatusAssistant",
+            "description": "Look up the status of a customer's order.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string"},
+                    "order_id": {"type": "string"},
+                    "user_id": {"type": "string"},
+                },
+                "required": ["query", "user_id"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "ToReturnProcessing",
+            "description": "Start or check a return for an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "order_id": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "user_id": {"type": "string"},
+                },
+                "required": ["order_id", "user_id"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "HandleOtherTalk",
+            "description": "Small talk and anything outside the store's scope.",
+            "parameters": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
+        },
+    },
+]
+PRODUCT_Q = [
+    "Does the {p} come with a warranty?",
+    "Is the {p} in stock right now?",
+    "what's the difference between the {p} and the cheaper model",
+    "How much does the {p} weigh?",
+    "Can you tell me the specs of the {p}?",
+    "is the {p} compatible with linux",
+    "Any deals on the {p}?",
+]
+ORDER_Q = [
+    "Where is my order {o}?",
+    "has order {o} shipped yet",
+    "When will {o} arrive?",
+    "I ordered a {p} last week, order {o}, what's the status?",
+    "tracking info for {o} please",
+]
+RETURN_Q = [
+    "I want to return order {o}, it {r}.",
+    "The {p} from order {o} {r}, how do I send it back?",
+    "please start a return for {o}: {r}",
+    "can I get a refund for {o}? it {r}",
+]
+TALK_Q = [
+    "hi there!",
+    "thanks, that's all",
+    "what's the weather like today?",
+    "tell me a joke",
+    "who won the game last night?",
+    "you're very helpful",
+    "good morning",
+]
+SYSTEM_AGENT = (
+    "You are the primary assistant of an online electronics store. Route every customer message to "
+    "exactly one tool. The current user id is {u}."
+)
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
@@ -75,8 +147,11 @@ KINDS, KIND_WEIGHTS = ["product", "order", "return", "talk"], list(accumulate([4
 
 
 def _call(name: str, args: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    return {"id": f"call_{rng.getrandbits(48):012x}", "type": "function",
-            "function": {"name": name, "arguments": _ENCODE(args)}}
+    return {
+        "id": f"call_{rng.getrandbits(48):012x}",
+        "type": "function",
+        "function": {"name": name, "arguments": _ENCODE(args)},
+    }
 
 
 def _tool_record(rng: random.Random, i: int) -> dict[str, Any]:
@@ -98,8 +173,10 @@ def _tool_record(rng: random.Random, i: int) -> dict[str, Any]:
         call = ("HandleOtherTalk", {"message": text})
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_AGENT.format(u=user)}]
     if rng.random() < 0.25:  # an earlier turn in the conversation
-        messages += [{"role": "user", "content": "hello"},
-                     {"role": "assistant", "content": "Hi! How can I help you today?"}]
+        messages += [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "Hi! How can I help you today?"},
+        ]
     messages.append({"role": "user", "content": text})
     message = {"role": "assistant", "content": None, "tool_calls": [_call(call[0], call[1], rng)]}
     request = {"model": TEACHER, "messages": messages, "tools": TOOLS, "tool_choice": "auto", "temperature": 0.2}
@@ -108,52 +185,135 @@ def _tool_record(rng: random.Random, i: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------- classification
 LABELS = {  # realistic skew: market-moving news dominates
-    "Stock price movement": 22, "OTHER": 18, "Earnings": 11, "Price Targets": 9, "Analyst Rating": 9,
-    "Products-Services": 7, "Guidance": 5, "Mergers and Acquisitions": 5, "Regulatory": 5, "Labour Issues": 3,
-    "Dividends": 3, "Product Approval": 2, "Credit Ratings": 1,
+    "Stock price movement": 22,
+    "OTHER": 18,
+    "Earnings": 11,
+    "Price Targets": 9,
+    "Analyst Rating": 9,
+    "Products-Services": 7,
+    "Guidance": 5,
+    "Mergers and Acquisitions": 5,
+    "Regulatory": 5,
+    "Labour Issues": 3,
+    "Dividends": 3,
+    "Product Approval": 2,
+    "Credit Ratings": 1,
 }
-_NAME_STEMS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Soylent", "Vandelay",
-               "Cyberdyne", "Tyrell", "Wonka", "Aperture", "Northwind", "Contoso", "Fabrikam", "Oscorp", "Nakatomi",
-               "Blue Sun", "Monarch", "Gringotts", "Massive Dynamic", "Pied Piper", "Dunder Mifflin"]
+_NAME_STEMS = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Soylent",
+    "Vandelay",
+    "Cyberdyne",
+    "Tyrell",
+    "Wonka",
+    "Aperture",
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Oscorp",
+    "Nakatomi",
+    "Blue Sun",
+    "Monarch",
+    "Gringotts",
+    "Massive Dynamic",
+    "Pied Piper",
+    "Dunder Mifflin",
+]
 _NAME_SUFFIXES = ["Corp", "Holdings", "Group", "Technologies", "Pharma", "Energy", "Financial", "Motors"]
 COMPANIES = [f"{stem} {suffix}" for stem in _NAME_STEMS for suffix in _NAME_SUFFIXES]
 HEADLINES = {
-    "Stock price movement": ["{c} shares jump {n}% in early trading", "{c} stock slides {n}% after the bell",
-                             "{c} hits 52-week high on heavy volume", "{c} shares fall {n}% as {c2} rallies",
-                             "Why {c} stock is soaring today", "{c} drops {n}% in premarket trading"],
-    "OTHER": ["{c} to host investor day in {m}", "{c} opens new office in {city}", "{c} CEO to speak at {city} summit",
-              "{c} names new chief financial officer", "{c} sponsors {city} marathon"],
-    "Earnings": ["{c} Q{q} EPS ${e} beats estimates", "{c} reports Q{q} revenue of ${b}B, misses forecast",
-                 "{c} posts Q{q} loss of ${e} per share", "{c} Q{q} profit rises {n}% on strong demand"],
-    "Price Targets": ["{c} price target raised to ${t} at {broker}", "{broker} cuts {c} target to ${t}",
-                      "{broker} lifts {c} price target to ${t} from ${t2}"],
-    "Analyst Rating": ["{c} upgraded to {rating} at {broker}", "{c} downgraded to {rating} by {broker}",
-                       "{broker} initiates {c} at {rating}"],
-    "Products-Services": ["{c} launches {product}", "{c} unveils {product} in {city}",
-                          "{c} expands {product} to Europe"],
-    "Guidance": ["{c} raises full-year outlook", "{c} lowers FY revenue guidance to ${b}B",
-                 "{c} sees Q{q} EPS ${e}, above consensus", "{c} cuts {m} quarter forecast"],
-    "Mergers and Acquisitions": ["{c} to acquire {c2} for ${b}B", "{c} agrees to merge with {c2}",
-                                 "{c} explores sale of {product} unit", "{c2} rejects {c} takeover bid"],
-    "Regulatory": ["SEC opens probe into {c}", "EU fines {c} ${b}M over data practices",
-                   "FTC sues to block {c} deal", "{c} settles with regulators for ${b}M"],
+    "Stock price movement": [
+        "{c} shares jump {n}% in early trading",
+        "{c} stock slides {n}% after the bell",
+        "{c} hits 52-week high on heavy volume",
+        "{c} shares fall {n}% as {c2} rallies",
+        "Why {c} stock is soaring today",
+        "{c} drops {n}% in premarket trading",
+    ],
+    "OTHER": [
+        "{c} to host investor day in {m}",
+        "{c} opens new office in {city}",
+        "{c} CEO to speak at {city} summit",
+        "{c} names new chief financial officer",
+        "{c} sponsors {city} marathon",
+    ],
+    "Earnings": [
+        "{c} Q{q} EPS ${e} beats estimates",
+        "{c} reports Q{q} revenue of ${b}B, misses forecast",
+        "{c} posts Q{q} loss of ${e} per share",
+        "{c} Q{q} profit rises {n}% on strong demand",
+    ],
+    "Price Targets": [
+        "{c} price target raised to ${t} at {broker}",
+        "{broker} cuts {c} target to ${t}",
+        "{broker} lifts {c} price target to ${t} from ${t2}",
+    ],
+    "Analyst Rating": [
+        "{c} upgraded to {rating} at {broker}",
+        "{c} downgraded to {rating} by {broker}",
+        "{broker} initiates {c} at {rating}",
+    ],
+    "Products-Services": [
+        "{c} launches {product}",
+        "{c} unveils {product} in {city}",
+        "{c} expands {product} to Europe",
+    ],
+    "Guidance": [
+        "{c} raises full-year outlook",
+        "{c} lowers FY revenue guidance to ${b}B",
+        "{c} sees Q{q} EPS ${e}, above consensus",
+        "{c} cuts {m} quarter forecast",
+    ],
+    "Mergers and Acquisitions": [
+        "{c} to acquire {c2} for ${b}B",
+        "{c} agrees to merge with {c2}",
+        "{c} explores sale of {product} unit",
+        "{c2} rejects {c} takeover bid",
+    ],
+    "Regulatory": [
+        "SEC opens probe into {c}",
+        "EU fines {c} ${b}M over data practices",
+        "FTC sues to block {c} deal",
+        "{c} settles with regulators for ${b}M",
+    ],
     "Labour Issues": ["{c} workers vote to strike", "{c} to cut {n}00 jobs", "{c} union reaches deal in {city}"],
     "Dividends": ["{c} declares quarterly dividend of ${d}", "{c} raises dividend {n}%", "{c} suspends dividend"],
-    "Product Approval": ["FDA approves {c} treatment for {drug}", "{c} wins EU approval for {drug} drug",
-                         "{c} gets FDA clearance for new device"],
+    "Product Approval": [
+        "FDA approves {c} treatment for {drug}",
+        "{c} wins EU approval for {drug} drug",
+        "{c} gets FDA clearance for new device",
+    ],
     "Credit Ratings": ["{agency} downgrades {c} to {grade}", "{agency} affirms {c} at {grade}, outlook stable"],
 }
 LABEL_NAMES, LABEL_WEIGHTS = list(LABELS), list(accumulate(LABELS.values()))
 _FILLERS: dict[str, Any] = {
-    "n": lambda r: r.randint(2, 19), "q": lambda r: r.randint(1, 4), "t": lambda r: r.randint(20, 900),
-    "t2": lambda r: r.randint(20, 900), "e": lambda r: f"{r.uniform(0.1, 4):.2f}",
-    "b": lambda r: f"{r.uniform(0.5, 90):.1f}", "d": lambda r: f"{r.uniform(0.05, 2):.2f}",
+    "n": lambda r: r.randint(2, 19),
+    "q": lambda r: r.randint(1, 4),
+    "t": lambda r: r.randint(20, 900),
+    "t2": lambda r: r.randint(20, 900),
+    "e": lambda r: f"{r.uniform(0.1, 4):.2f}",
+    "b": lambda r: f"{r.uniform(0.5, 90):.1f}",
+    "d": lambda r: f"{r.uniform(0.05, 2):.2f}",
     "m": lambda r: r.choice(["January", "March", "May", "June", "September", "November"]),
     "city": lambda r: r.choice(["Austin", "London", "Singapore", "Toronto", "Munich", "Tokyo", "Denver"]),
     "broker": lambda r: r.choice(["Morgan Stanley", "Jefferies", "UBS", "Citi", "Barclays", "Piper Sandler"]),
     "rating": lambda r: r.choice(["Buy", "Neutral", "Overweight", "Underperform", "Hold", "Outperform"]),
-    "product": lambda r: r.choice(["a cloud platform", "a subscription service", "an AI assistant", "a payments app",
-                                   "a budget airline route", "an electric pickup"]),
+    "product": lambda r: r.choice(
+        [
+            "a cloud platform",
+            "a subscription service",
+            "an AI assistant",
+            "a payments app",
+            "a budget airline route",
+            "an electric pickup",
+        ]
+    ),
     "drug": lambda r: r.choice(["migraine", "psoriasis", "type 2 diabetes", "asthma", "hypertension"]),
     "agency": lambda r: r.choice(["Moody's", "S&P", "Fitch"]),
     "grade": lambda r: r.choice(["BBB", "BBB-", "BB+", "A-", "A", "Baa2"]),
@@ -172,33 +332,56 @@ class _Fill(dict):  # type: ignore[type-arg]
         return value
 
 
-CLASSIFIER_PROMPT = ("Classify the financial news headline into exactly one event class: "
-                     + ", ".join(LABELS) + ". Answer only with the class in triple square brackets.\n"
-                     "### START HEADLINE ###\n{h}\n### END HEADLINE ###")
+CLASSIFIER_PROMPT = (
+    "Classify the financial news headline into exactly one event class: "
+    + ", ".join(LABELS)
+    + ". Answer only with the class in triple square brackets.\n"
+    "### START HEADLINE ###\n{h}\n### END HEADLINE ###"
+)
 
 
 def _classification_record(rng: random.Random, i: int) -> dict[str, Any]:
     label = rng.choices(LABEL_NAMES, cum_weights=LABEL_WEIGHTS)[0]
     c, c2 = rng.sample(COMPANIES, 2)
     headline = rng.choice(HEADLINES[label]).format_map(_Fill(rng, c=c, c2=c2))
-    request = {"model": TEACHER, "messages": [
-        {"role": "system", "content": "You are a financial news classifier."},
-        {"role": "user", "content": CLASSIFIER_PROMPT.format(h=headline)}], "temperature": 0.0, "max_tokens": 16}
+    request = {
+        "model": TEACHER,
+        "messages": [
+            {"role": "system", "content": "You are a financial news classifier."},
+            {"role": "user", "content": CLASSIFIER_PROMPT.format(h=headline)},
+        ],
+        "temperature": 0.0,
+        "max_tokens": 16,
+    }
     message = {"role": "assistant", "content": f"[[[{label}]]]"}
     return _envelope(rng, i, request, message, "stop")
 
 
 # ----------------------------------------------------------------------------------------- generic
-CAPITALS = [("France", "Paris"), ("Japan", "Tokyo"), ("Canada", "Ottawa"), ("Australia", "Canberra"),
-            ("Brazil", "Brasília"), ("Kenya", "Nairobi"), ("Norway", "Oslo"), ("Peru", "Lima"), ("Egypt", "Cairo"),
-            ("Vietnam", "Hanoi"), ("Poland", "Warsaw"), ("Chile", "Santiago"), ("Turkey", "Ankara")]
-FACTS = [("How many days are in a leap year?", "A leap year has 366 days."),
-         ("What does CPU stand for?", "CPU stands for central processing unit."),
-         ("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),
-         ("What is the boiling point of water at sea level?", "Water boils at 100 degrees Celsius at sea level."),
-         ("How many continents are there?", "There are seven continents."),
-         ("What gas do plants absorb?", "Plants absorb carbon dioxide for photosynthesis."),
-         ("What is the largest planet in the solar system?", "Jupiter is the largest planet.")]
+CAPITALS = [
+    ("France", "Paris"),
+    ("Japan", "Tokyo"),
+    ("Canada", "Ottawa"),
+    ("Australia", "Canberra"),
+    ("Brazil", "Brasília"),
+    ("Kenya", "Nairobi"),
+    ("Norway", "Oslo"),
+    ("Peru", "Lima"),
+    ("Egypt", "Cairo"),
+    ("Vietnam", "Hanoi"),
+    ("Poland", "Warsaw"),
+    ("Chile", "Santiago"),
+    ("Turkey", "Ankara"),
+]
+FACTS = [
+    ("How many days are in a leap year?", "A leap year has 366 days."),
+    ("What does CPU stand for?", "CPU stands for central processing unit."),
+    ("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),
+    ("What is the boiling point of water at sea level?", "Water boils at 100 degrees Celsius at sea level."),
+    ("How many continents are there?", "There are seven continents."),
+    ("What gas do plants absorb?", "Plants absorb carbon dioxide for photosynthesis."),
+    ("What is the largest planet in the solar system?", "Jupiter is the largest planet."),
+]
 GENERIC_PREFIX = ["", "Quick question: ", "Can you tell me: ", "I was wondering, ", "Please answer: ", "hey, "]
 
 
@@ -228,24 +411,38 @@ def _generic_qa(rng: random.Random) -> tuple[str, str]:
 def _generic_record(rng: random.Random, i: int) -> dict[str, Any]:
     q, a = _generic_qa(rng)
     text = rng.choice(GENERIC_PREFIX) + q
-    request = {"model": TEACHER, "messages": [{"role": "system", "content": "You are a concise assistant."},
-                                              {"role": "user", "content": text}]}
+    request = {
+        "model": TEACHER,
+        "messages": [{"role": "system", "content": "You are a concise assistant."}, {"role": "user", "content": text}],
+    }
     return _envelope(rng, i, request, {"role": "assistant", "content": a}, "stop")
 
 
 # ----------------------------------------------------------------------------------------- envelope
-def _envelope(rng: random.Random, i: int, request: dict[str, Any], message: dict[str, Any],
-              finish: str) -> dict[str, Any]:
+def _envelope(
+    rng: random.Random, i: int, request: dict[str, Any], message: dict[str, Any], finish: str
+) -> dict[str, Any]:
     created = BASE_TIME + i * 37 + rng.randint(0, 30)
     prompt_tokens = sum(len(m["content"] or "") for m in request["messages"]) // 4 + 8
     calls = message.get("tool_calls") or []
     answer_chars = len(message.get("content") or "") + sum(len(c["function"]["arguments"]) + 24 for c in calls)
     completion_tokens = answer_chars // 4 + 1
-    return {"timestamp": created, "request": request, "response": {
-        "id": f"chatcmpl-{rng.getrandbits(64):016x}", "object": "chat.completion", "created": created,
-        "model": request["model"], "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens}}}
+    return {
+        "timestamp": created,
+        "request": request,
+        "response": {
+            "id": f"chatcmpl-{rng.getrandbits(64):016x}",
+            "object": "chat.completion",
+            "created": created,
+            "model": request["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        },
+    }
 
 
 MAKERS = {"tool_calling": _tool_record, "classification": _classification_record, "generic": _generic_record}
@@ -299,12 +496,21 @@ def _check(workload: str, records: int, bad_fraction: float, duplicate_fraction:
     if records < 0:
         raise ValueError(f"records must be >= 0, got {records}")
     if not 0 <= bad_fraction < 1 or not 0 <= duplicate_fraction < 1 or bad_fraction + duplicate_fraction >= 1:
-        raise ValueError(f"bad and duplicate fractions must be in [0, 1) and sum below 1, got {bad_fraction}"
-                         f" and {duplicate_fraction}")
+        raise ValueError(
+            f"bad and duplicate fractions must be in [0, 1) and sum below 1, got {bad_fraction}"
+            f" and {duplicate_fraction}"
+        )
 
 
-def _lines(workload: str, records: int, seed: int, workload_id: str | None, client_id: str | None,
-           bad_fraction: float, duplicate_fraction: float) -> Iterator[tuple[str, dict[str, Any] | str]]:
+def _lines(
+    workload: str,
+    records: int,
+    seed: int,
+    workload_id: str | None,
+    client_id: str | None,
+    bad_fraction: float,
+    duplicate_fraction: float,
+) -> Iterator[tuple[str, dict[str, Any] | str]]:
     """(kind, line) pairs; kind is "good", "duplicate", "near_duplicate" or a rejection reason."""
     _check(workload, records, bad_fraction, duplicate_fraction)
     wid, cid = workload_id or DEFAULT_IDS[workload][0], client_id or DEFAULT_IDS[workload][1]
@@ -336,8 +542,15 @@ def _lines(workload: str, records: int, seed: int, workload_id: str | None, clie
         yield "good", record
 
 
-def generate(workload: str, records: int, seed: int, workload_id: str | None = None, client_id: str | None = None,
-             bad_fraction: float = 0.02, duplicate_fraction: float = 0.02) -> Iterator[dict[str, Any] | str]:
+def generate(
+    workload: str,
+    records: int,
+    seed: int,
+    workload_id: str | None = None,
+    client_id: str | None = None,
+    bad_fraction: float = 0.02,
+    duplicate_fraction: float = 0.02,
+) -> Iterator[dict[str, Any] | str]:
     """Yield ``records`` lines: dicts for records (good, duplicate or broken) and strings for non-JSON lines.
 
     Raises ValueError for an unknown workload, negative ``records`` or fractions outside [0, 1)."""
@@ -345,9 +558,16 @@ def generate(workload: str, records: int, seed: int, workload_id: str | None = N
         yield line
 
 
-def write(path: str | Path, workload: str, records: int, seed: int, workload_id: str | None = None,
-          client_id: str | None = None, bad_fraction: float = 0.02,
-          duplicate_fraction: float = 0.02) -> dict[str, Any]:
+def write(
+    path: str | Path,
+    workload: str,
+    records: int,
+    seed: int,
+    workload_id: str | None = None,
+    client_id: str | None = None,
+    bad_fraction: float = 0.02,
+    duplicate_fraction: float = 0.02,
+) -> dict[str, Any]:
     """Write JSONL to ``path``. Returns ``{"path", "workload", "workload_id", "lines", "good", "duplicates",
     "near_duplicates", "invalid": {reason: count}}``; same arguments give a byte-identical file."""
     _check(workload, records, bad_fraction, duplicate_fraction)  # before the file is created
@@ -360,6 +580,13 @@ def write(path: str | Path, workload: str, records: int, seed: int, workload_id:
             counts[kind] += 1
             f.write((line if isinstance(line, str) else _dumps(line)) + "\n")
     invalid = {k: n for k, n in sorted(counts.items()) if k not in ("good", "duplicate", "near_duplicate")}
-    return {"path": str(out), "workload": workload, "workload_id": workload_id or DEFAULT_IDS[workload][0],
-            "lines": sum(counts.values()), "good": counts["good"], "duplicates": counts["duplicate"],
-            "near_duplicates": counts["near_duplicate"], "invalid": invalid}
+    return {
+        "path": str(out),
+        "workload": workload,
+        "workload_id": workload_id or DEFAULT_IDS[workload][0],
+        "lines": sum(counts.values()),
+        "good": counts["good"],
+        "duplicates": counts["duplicate"],
+        "near_duplicates": counts["near_duplicate"],
+        "invalid": invalid,
+    }

@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[3]
 def make_stack(workdir: Path, config: dict[str, Any], **kw: Any) -> LocalStack:
     config_path = workdir / "flywheel.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return LocalStack(workdir=workdir, config_path=config_path, dags_folder=ROOT / "dags",
-                      pools_file=ROOT / "config" / "pools.json", **kw)
+    return LocalStack(
+        workdir=workdir,
+        config_path=config_path,
+        dags_folder=ROOT / "dags",
+        pools_file=ROOT / "config" / "pools.json",
+        **kw,
+    )
 
 
 def reset_emulator(stack: LocalStack, faults: list[dict[str, Any]] | None = None) -> None:

@@ -43,8 +43,7 @@ def test_flywheel_run_on_celery_redis_postgres(celery_stack: Any) -> None:
     assert api.wait_run(TOOLS, rid, timeout=480) == "success", api.task_states(TOOLS, rid)
     report = api.xcom(TOOLS, rid, "report")
     statuses = {(x["nim"], x["experiment"]): x["status"] for x in report["results"]}
-    assert statuses == {(SMALL, "base"): "completed", (SMALL, "icl"): "completed",
-                        (SMALL, "customized"): "completed"}
+    assert statuses == {(SMALL, "base"): "completed", (SMALL, "icl"): "completed", (SMALL, "customized"): "completed"}
     # Every task of the run went through the Celery worker (its log names each task it executed).
     worker_log = celery_stack.log_tail("celery-worker", 5000)
     executed = {m for m in re.findall(r"run_id=celery-run-1/task_id=([\w.]+)", worker_log)}

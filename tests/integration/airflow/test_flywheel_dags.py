@@ -34,17 +34,39 @@ def make_logs(path: Path) -> None:
     with path.open("w") as out:
         for workload, n in (("tool_calling", 260), ("classification", 260)):
             part = path.with_suffix(f".{workload}.jsonl")
-            subprocess.run([sys.executable, "-m", "flywheel.cli",
-                    "sample-data", "--workload", workload, "--records", str(n), "--seed", "7",
-                            "--out", str(part)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "flywheel.cli",
+                    "sample-data",
+                    "--workload",
+                    workload,
+                    "--records",
+                    str(n),
+                    "--seed",
+                    "7",
+                    "--out",
+                    str(part),
+                ],
+                check=True,
+                capture_output=True,
+            )
             out.write(part.read_text())
 
 
 def stack_config(logs: Path) -> dict[str, Any]:
     return {
-        "platform": {"namespace": "fwtest", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 8.0,
-                     "min_defer_s": 8.0, "deployment_pending_timeout_s": 120, "request_timeout_s": 10,
-                     "max_retries": 3},
+        "platform": {
+            "namespace": "fwtest",
+            "poll_initial_s": 0.5,
+            "poll_max_s": 2.0,
+            "lease_poll_s": 8.0,
+            "min_defer_s": 8.0,
+            "deployment_pending_timeout_s": 120,
+            "request_timeout_s": 10,
+            "max_retries": 3,
+        },
         "log_source": {"kind": "file", "path": str(logs)},
         "judge": {"mode": "remote", "model_name": "meta/llama-3.3-70b-instruct"},
         "airflow": {"retries": 1, "retry_delay_s": 1},
@@ -59,8 +81,12 @@ def stack_config(logs: Path) -> dict[str, Any]:
             {"workload_id": "news_classifier", "client_id": "news-classifier", "workload_type": "classification"},
         ],
         "nims": [
-            {"model_name": SMALL, "context_length": 8192, "customization_enabled": True,
-             "customizer": {"target": f"{SMALL}@2.0", "gpus": 1}},
+            {
+                "model_name": SMALL,
+                "context_length": 8192,
+                "customization_enabled": True,
+                "customizer": {"target": f"{SMALL}@2.0", "gpus": 1},
+            },
             {"model_name": LARGE, "context_length": 8192},
         ],
     }
@@ -135,8 +161,7 @@ def test_a_tool_calling_two_nims_completes_with_scores(fresh: LocalStack) -> Non
 
 
 def test_b_rest_trigger_validates_params(fresh: LocalStack) -> None:
-    for bad in ({"eval_size": 0}, {"workload_type": "poetry"}, {"nims": ["meta/not-configured"]},
-                {"val_ratio": 1.5}):
+    for bad in ({"eval_size": 0}, {"workload_type": "poetry"}, {"nims": ["meta/not-configured"]}, {"val_ratio": 1.5}):
         r = fresh.api.trigger(TOOLS, bad, run_id("bad"))
         assert r.status_code == 400, (bad, r.status_code, r.text)
         assert "Invalid input for param" in r.text or "param" in r.text.lower()
@@ -182,8 +207,11 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack
     fresh.emulator("POST", "/emulator/faults", json=[{"kind": "slow_job", "job": "customization", "seconds": 300}])
     rid = trigger(fresh, TOOLS, "e", {"nims": [SMALL]})
     _wait(lambda: fresh.stats()["jobs"]["customization"].get("running"), 240, "customization running")
-    _wait(lambda: fresh.api.task_states(TOOLS, rid).get("nim_experiment.customize[0]") == "deferred", 60,
-          "customize task deferred")
+    _wait(
+        lambda: fresh.api.task_states(TOOLS, rid).get("nim_experiment.customize[0]") == "deferred",
+        60,
+        "customize task deferred",
+    )
     marked = time.monotonic()
     assert fresh.api.set_run_state(TOOLS, rid, "failed").status_code == 200
 
@@ -199,8 +227,11 @@ def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> 
     # A slow first status read holds the customize task inside execute() right after it stored the job id.
     # The kill must land in that window: once the task has deferred (or is finishing a resumed phase) a
     # SIGKILL no longer fails the try, and the test would prove nothing about re-attaching.
-    fresh.emulator("POST", "/emulator/faults", json=[
-        {"kind": "latency", "endpoint": "customization.status", "seconds": 8, "count": 1}])
+    fresh.emulator(
+        "POST",
+        "/emulator/faults",
+        json=[{"kind": "latency", "endpoint": "customization.status", "seconds": 8, "count": 1}],
+    )
     rid = trigger(fresh, TOOLS, "f", {"nims": [SMALL], "icl_enabled": False})
 
     def first_status_read_in_flight() -> dict[str, Any] | None:
@@ -209,8 +240,9 @@ def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> 
         return ti if ti and ti["try_number"] == 1 and reads == 1 else None
 
     _wait(lambda: sum(fresh.stats()["jobs"]["customization"].values()) >= 1, 240, "a customization job")
-    ti = wait_for(first_status_read_in_flight, 8, "customize in execute() with its first status read in flight",
-                  interval=0.2)
+    ti = wait_for(
+        first_status_read_in_flight, 8, "customize in execute() with its first status read in flight", interval=0.2
+    )
     pid = ti.get("pid")
     assert pid, ti
     os.kill(int(pid), signal.SIGKILL)
@@ -252,8 +284,9 @@ def test_g_readme_commands_work_as_written(fresh: LocalStack) -> None:
     out = subprocess.run(["bash", "-ec", curl], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and '"dag_run_id"' in out.stdout, out.stdout + out.stderr
     rest_run = json.loads(out.stdout)["dag_run_id"]
-    cli_line = re.search(r"`(airflow dags trigger [^`]+)`", (Path(__file__).resolve().parents[3] / "README.md")
-                         .read_text()).group(1)
+    cli_line = re.search(
+        r"`(airflow dags trigger [^`]+)`", (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    ).group(1)
     out = subprocess.run(["bash", "-ec", cli_line], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     for run in fresh.api.http.get(f"/dags/{TOOLS}/dagRuns", params={"limit": 100}).json()["dag_runs"]:

@@ -34,8 +34,15 @@ NEWS = "flywheel_news_classifier"
 
 def stack_config(logs: Path) -> dict[str, Any]:
     return {
-        "platform": {"namespace": "fwshared", "poll_initial_s": 0.5, "poll_max_s": 2.0, "lease_poll_s": 8.0,
-                     "min_defer_s": 8.0, "request_timeout_s": 60, "max_retries": 3},
+        "platform": {
+            "namespace": "fwshared",
+            "poll_initial_s": 0.5,
+            "poll_max_s": 2.0,
+            "lease_poll_s": 8.0,
+            "min_defer_s": 8.0,
+            "request_timeout_s": 60,
+            "max_retries": 3,
+        },
         "log_source": {"kind": "file", "path": str(logs)},
         "judge": {"mode": "local", "model_name": JUDGE, "gpus": 1},
         "embedding": {"mode": "local", "model_name": EMBEDDER, "gpus": 1, "batch_size": 16},
@@ -45,9 +52,10 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "split": {"eval_size": 10, "min_total_records": 20, "limit": 120, "random_seed": 3},
             "icl": {"max_examples": 2, "reserved_tokens": 1024, "selection": "semantic_similarity"},
         },
-        "workloads": [{"workload_id": "generic_qa", "client_id": "qa-1", "workload_type": "generic"},
-                      {"workload_id": "news_classifier", "client_id": "news-classifier",
-                       "workload_type": "classification"}],
+        "workloads": [
+            {"workload_id": "generic_qa", "client_id": "qa-1", "workload_type": "generic"},
+            {"workload_id": "news_classifier", "client_id": "news-classifier", "workload_type": "classification"},
+        ],
         "nims": [{"model_name": NIM, "context_length": 8192}],
     }
 
@@ -59,17 +67,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with logs.open("w") as out:
         for workload in ("generic", "classification"):
             part = work / f"{workload}.jsonl"
-            subprocess.run([sys.executable, "-m", "flywheel.cli", "sample-data", "--workload", workload,
-                            "--records", "150", "--seed", "5", "--out", str(part)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "flywheel.cli",
+                    "sample-data",
+                    "--workload",
+                    workload,
+                    "--records",
+                    "150",
+                    "--seed",
+                    "5",
+                    "--out",
+                    str(part),
+                ],
+                check=True,
+                capture_output=True,
+            )
             out.write(part.read_text())
     emulator_cfg = work / "emulator.yaml"
     emulator_cfg.write_text(yaml.safe_dump({"gpus": 3, "hosted_shared_models": False}))
     port = free_port()
-    mongo = ManagedProcess("nx-27017", [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory",
-                                        "--host", "127.0.0.1", "-p", str(port)], work, ready=port_open(port))
+    mongo = ManagedProcess(
+        "nx-27017",
+        [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
+        work,
+        ready=port_open(port),
+    )
     conn = {"conn_type": "mongo", "host": "127.0.0.1", "port": port, "schema": "flywheel"}
-    s = make_stack(work, stack_config(logs), emulator_args=["--config", str(emulator_cfg)],
-                   extra_env={"AIRFLOW_CONN_FLYWHEEL_MONGO": json.dumps(conn)})
+    s = make_stack(
+        work,
+        stack_config(logs),
+        emulator_args=["--config", str(emulator_cfg)],
+        extra_env={"AIRFLOW_CONN_FLYWHEEL_MONGO": json.dumps(conn)},
+    )
     s.mongo_url = f"mongodb://127.0.0.1:{port}"  # type: ignore[attr-defined]
     with mongo:
         try:
@@ -134,7 +166,8 @@ def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: 
         db = client["flywheel"]
         docs = list(db["results"].find({"dag_id": DAG, "run_id": rid}, {"_id": 0}))
         assert sorted((d["nim"], d["experiment"], d["status"]) for d in docs) == sorted(
-            (r["nim"], r["experiment"], r["status"]) for r in report["results"])
+            (r["nim"], r["experiment"], r["status"]) for r in report["results"]
+        )
         assert db["results_runs"].count_documents({"dag_id": DAG, "run_id": rid}) == 1
         # idempotent: storing the same report again (a retried report task) adds nothing
         from flywheel.airflow.results import store_in_mongo
@@ -153,8 +186,18 @@ def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: 
     assert set(deployments(stack)) == {judge_name}
 
     # the deliberate way to remove the shared judge
-    out = stack.run_cli([sys.executable, "-m", "flywheel.cli", "judge-down", "--nemo-url", stack.emulator_url,
-                         "--config", str(stack.config_path)])
+    out = stack.run_cli(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "judge-down",
+            "--nemo-url",
+            stack.emulator_url,
+            "--config",
+            str(stack.config_path),
+        ]
+    )
     assert out.strip() == f"deleted fwshared/{judge_name}"
     assert deployments(stack) == {} and stack.stats()["live_deployments"] == 0
 
@@ -185,8 +228,12 @@ def test_embedder_deleted_during_the_wait_is_deployed_again(stack: LocalStack) -
     reset_emulator(stack, [{"kind": "stuck", "job": "deployment", "model": EMBEDDER}])
     rid = f"redeploy-{uuid.uuid4().hex[:8]}"
     assert stack.api.trigger(DAG, None, rid).status_code == 200
-    wait_for(lambda: stack.api.task_states(DAG, rid).get("prepare_embedder[-1]") == "deferred", 240,
-             "prepare_embedder waiting deferred", interval=0.5)
+    wait_for(
+        lambda: stack.api.task_states(DAG, rid).get("prepare_embedder[-1]") == "deferred",
+        240,
+        "prepare_embedder waiting deferred",
+        interval=0.5,
+    )
     name = "nvidia-llama-3.2-nv-embedqa-1b-v2"
     assert deployments(stack)[name]["status_details"]["status"] == "pending"
     stack.emulator("DELETE", f"/v1/deployment/model-deployments/fwshared/{name}")

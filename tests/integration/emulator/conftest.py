@@ -19,8 +19,14 @@ __all__ = ["wait_for"]  # the emulator tests import it from here
 
 FLYWHEEL = str(Path(sys.executable).parent / "flywheel")
 FAST: dict[str, Any] = {
-    "deployment_ready_s": 0.4, "job_created_s": 0.1, "customization_s": 1.2, "evaluation_s": 0.4,
-    "model_sync_s": 0.2, "tick_s": 0.05, "lfs_threshold_bytes": 4096, "seed": 7,
+    "deployment_ready_s": 0.4,
+    "job_created_s": 0.1,
+    "customization_s": 1.2,
+    "evaluation_s": 0.4,
+    "model_sync_s": 0.2,
+    "tick_s": 0.05,
+    "lfs_threshold_bytes": 4096,
+    "seed": 7,
 }
 
 
@@ -46,8 +52,9 @@ class Emulator:
 
 
 @contextmanager
-def run_emulator(workdir: Path, settings: dict[str, Any] | None = None, args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> Iterator[Emulator]:
+def run_emulator(
+    workdir: Path, settings: dict[str, Any] | None = None, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[Emulator]:
     port = free_port()
     cmd = [FLYWHEEL, "emulator", "--port", str(port), *args]
     if settings is not None:
@@ -55,8 +62,9 @@ def run_emulator(workdir: Path, settings: dict[str, Any] | None = None, args: tu
         cfg.write_text(yaml.safe_dump(settings))
         cmd += ["--config", str(cfg)]
     url = f"http://127.0.0.1:{port}"
-    proc = ManagedProcess(f"emulator-{port}", cmd, workdir / "logs", env=env, ready=http_ok(f"{url}/emulator/stats"),
-                          ready_timeout=30)
+    proc = ManagedProcess(
+        f"emulator-{port}", cmd, workdir / "logs", env=env, ready=http_ok(f"{url}/emulator/stats"), ready_timeout=30
+    )
     with proc:
         emu = Emulator(url, proc)
         try:
@@ -82,8 +90,9 @@ def emu(emu_server: Emulator) -> Emulator:
 def sdk(emu: Emulator) -> Any:
     from nemo_microservices import NeMoMicroservices
 
-    client = NeMoMicroservices(base_url=emu.url, inference_base_url=emu.url, _strict_response_validation=True,
-                               max_retries=0)
+    client = NeMoMicroservices(
+        base_url=emu.url, inference_base_url=emu.url, _strict_response_validation=True, max_retries=0
+    )
     yield client
     client.close()
 
@@ -94,5 +103,3 @@ def _no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-
-

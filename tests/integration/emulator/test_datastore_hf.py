@@ -28,16 +28,26 @@ def test_upload_list_download_small_and_lfs_files(emu: Emulator, tmp_path: Path)
     big = os.urandom(50_000)  # above the suite's 4 KiB LFS threshold
     (tmp_path / "big.bin").write_bytes(big)
     api.upload_file(path_or_fileobj=small, path_in_repo="eval_data.jsonl", repo_id="hf/data", repo_type="dataset")
-    api.upload_file(path_or_fileobj=str(tmp_path / "big.bin"), path_in_repo="training/big.bin", repo_id="hf/data",
-                    repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=str(tmp_path / "big.bin"),
+        path_in_repo="training/big.bin",
+        repo_id="hf/data",
+        repo_type="dataset",
+    )
     requests = emu.stats()["requests"]
     assert requests["hf.lfs.batch"] == 1 and requests["hf.lfs.upload"] == 1 and requests["hf.commit"] == 2
     assert sorted(api.list_repo_files("hf/data", repo_type="dataset")) == ["eval_data.jsonl", "training/big.bin"]
     info = api.dataset_info("hf/data")
     assert {s.rfilename for s in info.siblings or []} == {"eval_data.jsonl", "training/big.bin"}
     for name, content in (("eval_data.jsonl", small), ("training/big.bin", big)):
-        path = hf_hub_download("hf/data", name, repo_type="dataset", endpoint=f"{emu.url}/v1/hf", token="nothing",
-                               cache_dir=tmp_path / "cache")
+        path = hf_hub_download(
+            "hf/data",
+            name,
+            repo_type="dataset",
+            endpoint=f"{emu.url}/v1/hf",
+            token="nothing",
+            cache_dir=tmp_path / "cache",
+        )
         assert Path(path).read_bytes() == content
     # the uploaded eval records now drive the NIM answers
     assert emu.stats()["requests"]["hf.resolve"] == 2
@@ -45,8 +55,9 @@ def test_upload_list_download_small_and_lfs_files(emu: Emulator, tmp_path: Path)
     emu.call("GET", "/v1/hf/api/datasets/hf/data/revision/main", expect=404)
 
 
-def test_xet_uploads_are_refused_with_a_clear_message(emu: Emulator, monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
+def test_xet_uploads_are_refused_with_a_clear_message(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", False)
@@ -55,7 +66,8 @@ def test_xet_uploads_are_refused_with_a_clear_message(emu: Emulator, monkeypatch
     (tmp_path / "big.bin").write_bytes(os.urandom(10_000))
     # hf_xet asks for a write token first; the Data Store answers 501 (its body says to set HF_HUB_DISABLE_XET=1)
     with pytest.raises(Exception, match=r"501 Not Implemented.*xet-write-token"):
-        api.upload_file(path_or_fileobj=str(tmp_path / "big.bin"), path_in_repo="big.bin", repo_id="hf/xet",
-                        repo_type="dataset")
+        api.upload_file(
+            path_or_fileobj=str(tmp_path / "big.bin"), path_in_repo="big.bin", repo_id="hf/xet", repo_type="dataset"
+        )
     r = emu.http.get("/v1/hf/api/datasets/hf/xet/xet-write-token/main")
     assert r.status_code == 501 and "HF_HUB_DISABLE_XET=1" in r.json()["error"]

@@ -45,12 +45,23 @@ def test_sdk_end_to_end_with_strict_validation(emu: Emulator, sdk: Any) -> None:
 
     # Deployment Management: custom fields kept, status values from the platform enum, ready in the NIM proxy
     dep = sdk.deployment.model_deployments.create(
-        name="meta-llama-3.2-1b-instruct", namespace=NS,
-        config={"model": SMALL, "nim_deployment": {"image_name": f"nvcr.io/nim/{SMALL}", "image_tag": "1.8.3",
-                                                   "pvc_size": "25Gi", "gpu": 1}},
-        custom_fields={"flywheel_role": "candidate", "flywheel_run": "dag/run"})
-    assert isinstance(dep, ModelDeployment) and dep.custom_fields == {"flywheel_role": "candidate",
-                                                                      "flywheel_run": "dag/run"}
+        name="meta-llama-3.2-1b-instruct",
+        namespace=NS,
+        config={
+            "model": SMALL,
+            "nim_deployment": {
+                "image_name": f"nvcr.io/nim/{SMALL}",
+                "image_tag": "1.8.3",
+                "pvc_size": "25Gi",
+                "gpu": 1,
+            },
+        },
+        custom_fields={"flywheel_role": "candidate", "flywheel_run": "dag/run"},
+    )
+    assert isinstance(dep, ModelDeployment) and dep.custom_fields == {
+        "flywheel_role": "candidate",
+        "flywheel_run": "dag/run",
+    }
     seen: set[str] = set()
 
     def deployed() -> bool:
@@ -66,30 +77,50 @@ def test_sdk_end_to_end_with_strict_validation(emu: Emulator, sdk: Any) -> None:
 
     # NIM proxy
     rec = tool_record(3)
-    chat = sdk.chat.completions.create(model=SMALL, messages=rec["request"]["messages"],
-                                       tools=rec["request"]["tools"], tool_choice="required")
+    chat = sdk.chat.completions.create(
+        model=SMALL, messages=rec["request"]["messages"], tools=rec["request"]["tools"], tool_choice="required"
+    )
     assert chat.choices[0].message.tool_calls and chat.model == SMALL
-    emb = sdk.embeddings.create(model="nvidia/llama-3.2-nv-embedqa-1b-v2", input=["a", "b", "c"],
-                                extra_body={"input_type": "query"})
+    emb = sdk.embeddings.create(
+        model="nvidia/llama-3.2-nv-embedqa-1b-v2", input=["a", "b", "c"], extra_body={"input_type": "query"}
+    )
     assert [e.index for e in emb.data] == [0, 1, 2] and len(emb.data[0].embedding) == 2048
 
     # Customizer
     assert "llama-3.2-1b-instruct@2.0" in {t.name for t in sdk.customization.targets.list()}
     cfg = sdk.customization.configs.create(
-        name="llama-3.2-1b-instruct@v1.0.0+dfw", namespace=NS, target="meta/llama-3.2-1b-instruct@2.0",
+        name="llama-3.2-1b-instruct@v1.0.0+dfw",
+        namespace=NS,
+        target="meta/llama-3.2-1b-instruct@2.0",
         training_options=[{"training_type": "sft", "finetuning_type": "lora", "num_gpus": 1, "micro_batch_size": 1}],
-        training_precision="bf16-mixed", max_seq_length=8192)
+        training_precision="bf16-mixed",
+        max_seq_length=8192,
+    )
     assert cfg.max_seq_length == 8192
     with pytest.raises(ConflictError):
         sdk.customization.configs.create(
-            name="llama-3.2-1b-instruct@v1.0.0+dfw", namespace=NS, target="meta/llama-3.2-1b-instruct@2.0",
-            training_options=[{"training_type": "sft", "finetuning_type": "lora", "num_gpus": 1,
-                               "micro_batch_size": 1}], max_seq_length=8192)
+            name="llama-3.2-1b-instruct@v1.0.0+dfw",
+            namespace=NS,
+            target="meta/llama-3.2-1b-instruct@2.0",
+            training_options=[
+                {"training_type": "sft", "finetuning_type": "lora", "num_gpus": 1, "micro_batch_size": 1}
+            ],
+            max_seq_length=8192,
+        )
     job = sdk.customization.jobs.create(
-        config=f"{NS}/llama-3.2-1b-instruct@v1.0.0+dfw", dataset={"name": "train", "namespace": NS},
-        hyperparameters={"training_type": "sft", "finetuning_type": "lora", "epochs": 2, "batch_size": 8,
-                         "learning_rate": 1e-4, "lora": {"adapter_dim": 32, "adapter_dropout": 0.1}},
-        output_model=f"{NS}/customized-meta-llama-3.2-1b-instruct", name="customization-wl-meta-llama")
+        config=f"{NS}/llama-3.2-1b-instruct@v1.0.0+dfw",
+        dataset={"name": "train", "namespace": NS},
+        hyperparameters={
+            "training_type": "sft",
+            "finetuning_type": "lora",
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 1e-4,
+            "lora": {"adapter_dim": 32, "adapter_dropout": 0.1},
+        },
+        output_model=f"{NS}/customized-meta-llama-3.2-1b-instruct",
+        name="customization-wl-meta-llama",
+    )
     assert isinstance(job, CustomizationJob) and job.id and job.id.startswith("cust-")
     assert job.output_model == f"{NS}/customized-meta-llama-3.2-1b-instruct@{job.id}"
     history: list[CustomizationStatusDetails] = []
@@ -115,8 +146,9 @@ def test_sdk_end_to_end_with_strict_validation(emu: Emulator, sdk: Any) -> None:
     # Evaluator: base and customized on the same eval file; the adapter scores at least as well
     results = {}
     for target in (SMALL, adapter):
-        ev = sdk.evaluation.jobs.create(config=tool_calling_config(urls["eval"]),
-                                        target={"type": "model", "model": target})
+        ev = sdk.evaluation.jobs.create(
+            config=tool_calling_config(urls["eval"]), target={"type": "model", "model": target}
+        )
         assert isinstance(ev, EvaluationJob) and ev.status == "created"
         ev_statuses: set[str] = set()
 
@@ -134,11 +166,11 @@ def test_sdk_end_to_end_with_strict_validation(emu: Emulator, sdk: Any) -> None:
     for res in results.values():
         for score in ("function_name_accuracy", "function_name_and_args_accuracy"):
             assert 0.0 <= _score(res, "tool-calling-accuracy", score) <= 1.0
-        stats = res.tasks["custom-tool-calling"].metrics["tool-calling-accuracy"].scores[
-            "function_name_accuracy"].stats
+        stats = res.tasks["custom-tool-calling"].metrics["tool-calling-accuracy"].scores["function_name_accuracy"].stats
         assert stats is not None and stats.count == 20
     assert _score(results[adapter], "tool-calling-accuracy", "function_name_and_args_accuracy") >= _score(
-        results[SMALL], "tool-calling-accuracy", "function_name_and_args_accuracy")
+        results[SMALL], "tool-calling-accuracy", "function_name_and_args_accuracy"
+    )
     assert len(list(sdk.evaluation.jobs.list())) == 2
     sdk.evaluation.jobs.delete(str(ev.id))
     with pytest.raises(NotFoundError):
@@ -146,8 +178,11 @@ def test_sdk_end_to_end_with_strict_validation(emu: Emulator, sdk: Any) -> None:
 
     # Cancel a running customization through the real path
     job2 = sdk.customization.jobs.create(
-        config=f"{NS}/llama-3.2-1b-instruct@v1.0.0+dfw", dataset={"name": "train", "namespace": NS},
-        hyperparameters={"finetuning_type": "lora", "epochs": 1}, output_model=f"{NS}/second")
+        config=f"{NS}/llama-3.2-1b-instruct@v1.0.0+dfw",
+        dataset={"name": "train", "namespace": NS},
+        hyperparameters={"finetuning_type": "lora", "epochs": 1},
+        output_model=f"{NS}/second",
+    )
     cancelled = sdk.customization.jobs.cancel(str(job2.id))
     assert isinstance(cancelled, CustomizationJob) and cancelled.status == "cancelled"
     assert emu.stats()["jobs"]["customization"] == {"completed": 1, "cancelled": 1}
@@ -171,24 +206,33 @@ def test_malformed_and_unknown_payloads_get_platform_errors(emu: Emulator, sdk: 
     with pytest.raises(UnprocessableEntityError):
         sdk.deployment.model_deployments.create(name="x", namespace=NS, config={"nim_deployment": {"gpu": 1}})
     with pytest.raises(UnprocessableEntityError):
-        sdk.customization.jobs.create(config=f"{NS}/missing", dataset={"name": "train", "namespace": NS},
-                                      hyperparameters={"epochs": 1})  # finetuning_type is required
+        sdk.customization.jobs.create(
+            config=f"{NS}/missing", dataset={"name": "train", "namespace": NS}, hyperparameters={"epochs": 1}
+        )  # finetuning_type is required
     with pytest.raises(NotFoundError):
-        sdk.customization.jobs.create(config=f"{NS}/missing", dataset={"name": "train", "namespace": NS},
-                                      hyperparameters={"finetuning_type": "lora"})
+        sdk.customization.jobs.create(
+            config=f"{NS}/missing",
+            dataset={"name": "train", "namespace": NS},
+            hyperparameters={"finetuning_type": "lora"},
+        )
     with pytest.raises(NotFoundError):
-        sdk.evaluation.jobs.create(config=tool_calling_config(f"hf://datasets/{NS}/eval/eval_data.jsonl"),
-                                   target={"type": "model", "model": "meta/not-deployed"})
+        sdk.evaluation.jobs.create(
+            config=tool_calling_config(f"hf://datasets/{NS}/eval/eval_data.jsonl"),
+            target={"type": "model", "model": "meta/not-deployed"},
+        )
     with pytest.raises(UnprocessableEntityError):
-        sdk.evaluation.jobs.create(config={"type": "custom", "tasks": {}},
-                                   target={"type": "model", "model": "meta/llama-3.3-70b-instruct"})
+        sdk.evaluation.jobs.create(
+            config={"type": "custom", "tasks": {}}, target={"type": "model", "model": "meta/llama-3.3-70b-instruct"}
+        )
     bad_metric = tool_calling_config(f"hf://datasets/{NS}/eval/eval_data.jsonl")
     bad_metric["tasks"]["custom-tool-calling"]["metrics"] = {"m": {"type": "telepathy"}}
     with pytest.raises(UnprocessableEntityError):
         sdk.evaluation.jobs.create(config=bad_metric, target={"type": "model", "model": "meta/llama-3.3-70b-instruct"})
     with pytest.raises(NotFoundError):
-        sdk.evaluation.jobs.create(config=tool_calling_config(f"hf://datasets/{NS}/nothing/eval_data.jsonl"),
-                                   target={"type": "model", "model": "meta/llama-3.3-70b-instruct"})
+        sdk.evaluation.jobs.create(
+            config=tool_calling_config(f"hf://datasets/{NS}/nothing/eval_data.jsonl"),
+            target={"type": "model", "model": "meta/llama-3.3-70b-instruct"},
+        )
     # the platform's error shapes: FastAPI detail string for 4xx, a list of problems for validation errors
     r = emu.http.post("/v1/deployment/model-deployments", json={"name": "x"})
     assert r.status_code == 422 and isinstance(r.json()["detail"], list)
@@ -209,10 +253,12 @@ def test_classification_and_similarity_results_parse_in_the_sdk(emu: Emulator, s
     gen = seed_workload(emu, "gen", [generic_record(i) for i in range(40)])
     remote_judge = {"api_endpoint": {"url": f"{emu.url}/v1/chat/completions", "model_id": judge, "api_key": "k"}}
     jobs = {
-        "f1": sdk.evaluation.jobs.create(config=classification_config(cls["eval"]),
-                                         target={"type": "model", "model": judge}),
-        "sim": sdk.evaluation.jobs.create(config=similarity_config(gen["eval"], judge=remote_judge),
-                                          target={"type": "model", "model": judge}),
+        "f1": sdk.evaluation.jobs.create(
+            config=classification_config(cls["eval"]), target={"type": "model", "model": judge}
+        ),
+        "sim": sdk.evaluation.jobs.create(
+            config=similarity_config(gen["eval"], judge=remote_judge), target={"type": "model", "model": judge}
+        ),
     }
     for job in jobs.values():
         wait_for(lambda j=str(job.id): sdk.evaluation.jobs.retrieve(j).status == "completed", what="eval done")

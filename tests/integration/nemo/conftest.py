@@ -22,8 +22,14 @@ from tests.support.processes import ManagedProcess, free_port, http_ok
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 FAST_EMULATOR: dict[str, Any] = {
-    "deployment_ready_s": 0.3, "job_created_s": 0.1, "customization_s": 1.0, "evaluation_s": 0.3,
-    "model_sync_s": 0.2, "tick_s": 0.05, "lfs_threshold_bytes": 4096, "seed": 11,
+    "deployment_ready_s": 0.3,
+    "job_created_s": 0.1,
+    "customization_s": 1.0,
+    "evaluation_s": 0.3,
+    "model_sync_s": 0.2,
+    "tick_s": 0.05,
+    "lfs_threshold_bytes": 4096,
+    "seed": 11,
 }
 
 
@@ -40,16 +46,25 @@ class Scripted:
         self.http = httpx.Client(base_url=url, timeout=10)
 
     def script(self, method: str, path: str, *responses: dict[str, Any]) -> None:
-        self.http.post("/_script", json={"method": method, "path": path, "responses": list(responses)}
-                       ).raise_for_status()
+        self.http.post(
+            "/_script", json={"method": method, "path": path, "responses": list(responses)}
+        ).raise_for_status()
 
     def log(self, path: str | None = None) -> list[dict[str, Any]]:
         entries = self.http.get("/_log").json()
         return [e for e in entries if path is None or e["path"] == path]
 
     def endpoints(self, **kw: Any) -> NemoEndpoints:
-        return NemoEndpoints(**{"base_url": self.url, "nim_url": self.url, "datastore_url": self.url,
-                                "namespace": "dfwbp", "timeout_s": 2.0, **kw})
+        return NemoEndpoints(
+            **{
+                "base_url": self.url,
+                "nim_url": self.url,
+                "datastore_url": self.url,
+                "namespace": "dfwbp",
+                "timeout_s": 2.0,
+                **kw,
+            }
+        )
 
     def client(self, max_retries: int = 4, **kw: Any) -> NemoClient:
         return NemoClient(self.endpoints(max_retries=max_retries, **kw), policy=fast_policy(max_retries))
@@ -58,10 +73,26 @@ class Scripted:
 @pytest.fixture(scope="session")
 def fault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scripted]:
     port = free_port()
-    cmd = [str(BIN / "python"), "-m", "uvicorn", "tests.integration.nemo.fault_app:app", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning"]
-    proc = ManagedProcess(f"nemo-faults-{port}", cmd, tmp_path_factory.mktemp("faults"), cwd=ROOT,
-                          ready=http_ok(f"http://127.0.0.1:{port}/_log"), ready_timeout=30)
+    cmd = [
+        str(BIN / "python"),
+        "-m",
+        "uvicorn",
+        "tests.integration.nemo.fault_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = ManagedProcess(
+        f"nemo-faults-{port}",
+        cmd,
+        tmp_path_factory.mktemp("faults"),
+        cwd=ROOT,
+        ready=http_ok(f"http://127.0.0.1:{port}/_log"),
+        ready_timeout=30,
+    )
     with proc:
         server = Scripted(f"http://127.0.0.1:{port}")
         try:
@@ -85,8 +116,16 @@ class Emulator:
         self.http.post("/emulator/faults", json=faults).raise_for_status()
 
     def endpoints(self, **kw: Any) -> NemoEndpoints:
-        return NemoEndpoints(**{"base_url": self.url, "nim_url": self.url, "datastore_url": self.url,
-                                "namespace": "dfwbp", "timeout_s": 5.0, **kw})
+        return NemoEndpoints(
+            **{
+                "base_url": self.url,
+                "nim_url": self.url,
+                "datastore_url": self.url,
+                "namespace": "dfwbp",
+                "timeout_s": 5.0,
+                **kw,
+            }
+        )
 
     def client(self, max_retries: int = 4, **kw: Any) -> NemoClient:
         return NemoClient(self.endpoints(max_retries=max_retries, **kw), policy=fast_policy(max_retries))

@@ -52,14 +52,23 @@ async def catch_all(path: str, request: Request) -> Response:
         body = json.loads(raw) if raw else None
     except ValueError:
         body = raw.decode(errors="replace")
-    seen.append({"method": request.method, "path": route, "t": time.monotonic(), "query": str(request.url.query),
-                 "auth": request.headers.get("authorization") is not None, "body": body})
+    seen.append(
+        {
+            "method": request.method,
+            "path": route,
+            "t": time.monotonic(),
+            "query": str(request.url.query),
+            "auth": request.headers.get("authorization") is not None,
+            "body": body,
+        }
+    )
     queue = scripts.get((request.method, route))
     if not queue:
         if request.method == "GET" and route in stored:
             items = stored[route]
-            return JSONResponse({"data": items, "pagination": {"page": 1, "total_pages": 1,
-                                                               "total_results": len(items)}})
+            return JSONResponse(
+                {"data": items, "pagination": {"page": 1, "total_pages": 1, "total_results": len(items)}}
+            )
         return JSONResponse({"detail": f"nothing scripted for {request.method} {route}"}, status_code=404)
     spec = queue.pop(0) if len(queue) > 1 else queue[0]
     if spec.get("delay_s"):

@@ -35,9 +35,13 @@ from .conftest import Emulator, fast_policy
 from .records import classification_record, dataset_files, generic_record, tool_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-NIM = NimConfig(model_name="meta/llama-3.2-1b-instruct", customization_enabled=True,
-                customizer=CustomizerConfig(target="meta/llama-3.2-1b-instruct@2.0"))
+NIM = NimConfig(
+    model_name="meta/llama-3.2-1b-instruct",
+    customization_enabled=True,
+    customizer=CustomizerConfig(target="meta/llama-3.2-1b-instruct@2.0"),
+)
 JUDGE = judge_ref("local", "meta/llama-3.3-70b-instruct", None, None)
+
 
 def quick() -> Backoff:
     return Backoff(initial_s=0.1, cap_s=0.4)
@@ -57,14 +61,23 @@ def upload(c: NemoClient, tmp: Path, make: Any, tag: str) -> dict[str, str]:
 
 def customize(c: NemoClient, tag: str) -> tuple[str, str]:
     ref = c.ensure_customization_config(NIM, TrainingConfig())
-    payload = customization_job("orders", f"run-{tag}", NIM, ref, f"flywheel-train-{tag}", "dfwbp",
-                                TrainingConfig(epochs=1, batch_size=4), LoraConfig())
+    payload = customization_job(
+        "orders",
+        f"run-{tag}",
+        NIM,
+        ref,
+        f"flywheel-train-{tag}",
+        "dfwbp",
+        TrainingConfig(epochs=1, batch_size=4),
+        LoraConfig(),
+    )
     return c.create_customization(payload)
 
 
 def evaluate(c: NemoClient, wtype: str, files_url: str, model: str, judge: Any = JUDGE) -> dict[str, float]:
-    job = c.create_evaluation(evaluation_config(wtype, f"{files_url}/eval_data.jsonl", judge, 50),
-                              evaluation_target(model))
+    job = c.create_evaluation(
+        evaluation_config(wtype, f"{files_url}/eval_data.jsonl", judge, 50), evaluation_target(model)
+    )
     c.wait_job("evaluation", job, timeout_s=30, backoff=quick())
     return read_scores(wtype, c.evaluation_results(job))
 
@@ -145,7 +158,10 @@ def test_tool_calling_flywheel_end_to_end(emulator: Emulator, tmp_path: Path) ->
         base = evaluate(c, "tool_calling", urls["eval"], NIM.model_name)
         job_id, output_model = customize(c, "tc")
         assert output_model.startswith("dfwbp/") and c.get_customization(job_id).status in (
-            "created", "pending", "running")
+            "created",
+            "pending",
+            "running",
+        )
         done = c.wait_job("customization", job_id, timeout_s=30, backoff=quick())
         assert done.succeeded and done.progress == 100.0
         c.wait_model_served(output_model, timeout_s=10, backoff=quick())
@@ -212,8 +228,12 @@ def test_judge_health_check_against_a_served_judge(emulator: Emulator) -> None:
 
 
 def test_cancel_running_jobs(emulator: Emulator, tmp_path: Path) -> None:
-    emulator.set_faults([{"kind": "slow_job", "job": "customization", "seconds": 60},
-                         {"kind": "slow_job", "job": "evaluation", "seconds": 60}])
+    emulator.set_faults(
+        [
+            {"kind": "slow_job", "job": "customization", "seconds": 60},
+            {"kind": "slow_job", "job": "evaluation", "seconds": 60},
+        ]
+    )
     with emulator.client() as c:
         urls = upload(c, tmp_path, tool_record, "cx")
         deploy(c)
@@ -222,8 +242,10 @@ def test_cancel_running_jobs(emulator: Emulator, tmp_path: Path) -> None:
         state = c.get_customization(job_id)
         assert state.terminal and not state.succeeded and state.status == "cancelled"
         c.cancel_customization(job_id)  # already cancelled: tolerated
-        ev = c.create_evaluation(evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
-                                 evaluation_target(NIM.model_name))
+        ev = c.create_evaluation(
+            evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
+            evaluation_target(NIM.model_name),
+        )
         c.cancel_evaluation(ev)
         assert c.get_evaluation(ev).status == "cancelled"
         c.cancel_evaluation(ev)
@@ -231,8 +253,9 @@ def test_cancel_running_jobs(emulator: Emulator, tmp_path: Path) -> None:
 
 
 def test_failed_deployment_fails_at_once(emulator: Emulator) -> None:
-    emulator.set_faults([{"kind": "job_failure", "job": "deployment", "model": NIM.model_name,
-                          "message": "image pull failed"}])
+    emulator.set_faults(
+        [{"kind": "job_failure", "job": "deployment", "model": NIM.model_name, "message": "image pull failed"}]
+    )
     with emulator.client() as c:
         c.create_deployment(NIM, {"flywheel_role": "candidate"})
         started = time.monotonic()
@@ -259,8 +282,9 @@ def test_stuck_fault_also_trips_the_pending_watch(emulator: Emulator) -> None:
 
 
 def test_failed_customization_reports_the_platform_detail(emulator: Emulator, tmp_path: Path) -> None:
-    emulator.set_faults([{"kind": "job_failure", "job": "customization", "at_percent": 30,
-                          "message": "NCCL timeout on rank 3"}])
+    emulator.set_faults(
+        [{"kind": "job_failure", "job": "customization", "at_percent": 30, "message": "NCCL timeout on rank 3"}]
+    )
     with emulator.client() as c:
         upload(c, tmp_path, tool_record, "fc")
         deploy(c)
@@ -291,20 +315,24 @@ def test_never_syncing_model_times_out_with_a_message(emulator: Emulator, tmp_pa
 
 def test_http_faults_are_absorbed_by_retries(emulator: Emulator, tmp_path: Path) -> None:
     before = emulator.http.get("/emulator/stats").json()["faults_fired"]
-    emulator.set_faults([
-        {"kind": "http_error", "endpoint": "customization.status", "status": 503, "count": 3},
-        {"kind": "http_error", "endpoint": "evaluation.jobs.get", "status": 429, "count": 1},
-        {"kind": "latency", "endpoint": "deployments.get", "seconds": 2.0, "count": 1},
-        {"kind": "http_error", "endpoint": "hf.commit", "status": 502, "count": 2},
-    ])
+    emulator.set_faults(
+        [
+            {"kind": "http_error", "endpoint": "customization.status", "status": 503, "count": 3},
+            {"kind": "http_error", "endpoint": "evaluation.jobs.get", "status": 429, "count": 1},
+            {"kind": "latency", "endpoint": "deployments.get", "seconds": 2.0, "count": 1},
+            {"kind": "http_error", "endpoint": "hf.commit", "status": 502, "count": 2},
+        ]
+    )
     with emulator.client(timeout_s=1.0) as c:
         urls = upload(c, tmp_path, tool_record, "hx")  # the commit fails twice, then the upload succeeds
         deploy(c)  # the first deployment GET times out and is retried
         job_id, _ = customize(c, "hx")
         assert c.get_customization(job_id).status in ("created", "pending", "running")
         started = time.monotonic()
-        ev = c.create_evaluation(evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
-                                 evaluation_target(NIM.model_name))
+        ev = c.create_evaluation(
+            evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
+            evaluation_target(NIM.model_name),
+        )
         c.get_evaluation(ev)
         assert time.monotonic() - started >= 0.9  # the emulator's 429 says Retry-After: 1
     stats = emulator.http.get("/emulator/stats").json()
@@ -319,8 +347,10 @@ def test_async_client_against_the_emulator(emulator: Emulator, tmp_path: Path) -
         urls = upload(c, tmp_path, tool_record, "as")
         deploy(c)
         job_id, _ = customize(c, "as")
-        ev = c.create_evaluation(evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
-                                 evaluation_target(NIM.model_name))
+        ev = c.create_evaluation(
+            evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
+            evaluation_target(NIM.model_name),
+        )
 
     async def scenario() -> None:
         async with AsyncNemoClient(emulator.endpoints(), policy=fast_policy()) as a:

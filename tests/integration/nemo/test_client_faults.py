@@ -37,13 +37,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 EVAL = "/v1/evaluation/jobs/eval-1"
 RUNNING = {"status": "running", "status_details": {"progress": 40.0}}
 NIM = NimConfig(model_name="meta/llama-3.2-1b-instruct")
-DEPLOYMENT = {"name": "meta-llama-3.2-1b-instruct", "namespace": "dfwbp", "status_details": {"status": "pending"},
-              "custom_fields": {"flywheel_role": "candidate"}}
+DEPLOYMENT = {
+    "name": "meta-llama-3.2-1b-instruct",
+    "namespace": "dfwbp",
+    "status_details": {"status": "pending"},
+    "custom_fields": {"flywheel_role": "candidate"},
+}
 
 
 def test_503_burst_is_retried_and_recovers(faults: Scripted) -> None:
-    faults.script("GET", EVAL, *[{"status": 503, "json": {"detail": "upstream busy"}}] * 3,
-                  {"status": 200, "json": RUNNING})
+    faults.script(
+        "GET", EVAL, *[{"status": 503, "json": {"detail": "upstream busy"}}] * 3, {"status": 200, "json": RUNNING}
+    )
     with faults.client() as c:
         state = c.get_evaluation("eval-1")
     assert (state.status, state.progress, state.terminal) == ("running", 40.0, False)
@@ -61,8 +66,12 @@ def test_endless_5xx_gives_up_with_status_url_and_message(faults: Scripted) -> N
 
 
 def test_429_waits_for_retry_after(faults: Scripted) -> None:
-    faults.script("GET", EVAL, {"status": 429, "json": {"detail": "slow down"}, "headers": {"Retry-After": "1"}},
-                  {"status": 200, "json": RUNNING})
+    faults.script(
+        "GET",
+        EVAL,
+        {"status": 429, "json": {"detail": "slow down"}, "headers": {"Retry-After": "1"}},
+        {"status": 200, "json": RUNNING},
+    )
     with faults.client() as c:
         assert c.get_evaluation("eval-1").status == "running"
     first, second = faults.log(EVAL)
@@ -112,8 +121,14 @@ def test_connection_refused_is_retried_then_a_connection_error() -> None:
 
 
 def test_4xx_is_not_retried_and_carries_the_platform_message(faults: Scripted) -> None:
-    faults.script("POST", "/v1/evaluation/jobs", {"status": 422, "json": {"detail": [
-        {"loc": ["body", "config", "tasks"], "msg": "field required", "type": "missing"}]}})
+    faults.script(
+        "POST",
+        "/v1/evaluation/jobs",
+        {
+            "status": 422,
+            "json": {"detail": [{"loc": ["body", "config", "tasks"], "msg": "field required", "type": "missing"}]},
+        },
+    )
     with faults.client() as c, pytest.raises(NemoBadRequestError) as err:
         c.create_evaluation({"type": "custom"}, {"type": "model", "model": "m"})
     assert err.value.status == 422 and "config.tasks: field required" in str(err.value)
@@ -136,17 +151,26 @@ def test_ambiguous_create_finds_the_job_instead_of_duplicating_it(faults: Script
     """A 500 after the POST may hide a created job: the client looks it up by request id."""
     faults.script("POST", "/v1/customization/jobs", {"status": 500, "json": {"detail": "gateway"}, "store": True})
     with faults.client() as c:
-        job_id, output = c.create_customization({"config": "dfwbp/c", "output_model": "dfwbp/m",
-                                                 "dataset": {"name": "t", "namespace": "dfwbp"},
-                                                 "hyperparameters": {"finetuning_type": "lora"}})
+        job_id, output = c.create_customization(
+            {
+                "config": "dfwbp/c",
+                "output_model": "dfwbp/m",
+                "dataset": {"name": "t", "namespace": "dfwbp"},
+                "hyperparameters": {"finetuning_type": "lora"},
+            }
+        )
     assert (job_id, output) == ("job-1", "dfwbp/m@x")
     posts = [e for e in faults.log("/v1/customization/jobs") if e["method"] == "POST"]
     assert len(posts) == 1 and posts[0]["body"]["custom_fields"]["flywheel_request_id"]
 
 
 def test_ambiguous_create_retries_when_nothing_was_created(faults: Scripted) -> None:
-    faults.script("POST", "/v1/evaluation/jobs", {"status": 504, "json": {"detail": "timeout"}},
-                  {"status": 200, "json": {"id": "eval-9"}})
+    faults.script(
+        "POST",
+        "/v1/evaluation/jobs",
+        {"status": 504, "json": {"detail": "timeout"}},
+        {"status": 200, "json": {"id": "eval-9"}},
+    )
     faults.script("GET", "/v1/evaluation/jobs", {"status": 200, "json": {"data": [], "pagination": {"total_pages": 1}}})
     with faults.client() as c:
         assert c.create_evaluation({"type": "custom"}, {"type": "model", "model": "m"}) == "eval-9"
@@ -155,18 +179,28 @@ def test_ambiguous_create_retries_when_nothing_was_created(faults: Scripted) -> 
 
 
 def test_refused_create_is_retried_directly(faults: Scripted) -> None:
-    faults.script("POST", "/v1/evaluation/jobs", {"status": 503, "json": {"detail": "busy"}},
-                  {"status": 201, "json": {"id": "eval-2"}})
+    faults.script(
+        "POST",
+        "/v1/evaluation/jobs",
+        {"status": 503, "json": {"detail": "busy"}},
+        {"status": 201, "json": {"id": "eval-2"}},
+    )
     with faults.client() as c:
         assert c.create_evaluation({"type": "custom"}, {"type": "model", "model": "m"}) == "eval-2"
     assert [e["method"] for e in faults.log("/v1/evaluation/jobs")] == ["POST", "POST"]  # 201 accepted (§16.10)
 
 
 def test_existing_deployment_reported_as_500_is_returned_not_retried(faults: Scripted) -> None:
-    faults.script("POST", "/v1/deployment/model-deployments",
-                  {"status": 500, "json": {"detail": "model deployment already exists"}})
-    faults.script("GET", "/v1/deployment/model-deployments/dfwbp/meta-llama-3.2-1b-instruct",
-                  {"status": 200, "json": {**DEPLOYMENT, "status_details": {"status": "ready"}}})
+    faults.script(
+        "POST",
+        "/v1/deployment/model-deployments",
+        {"status": 500, "json": {"detail": "model deployment already exists"}},
+    )
+    faults.script(
+        "GET",
+        "/v1/deployment/model-deployments/dfwbp/meta-llama-3.2-1b-instruct",
+        {"status": 200, "json": {**DEPLOYMENT, "status_details": {"status": "ready"}}},
+    )
     with faults.client() as c:
         info = c.create_deployment(NIM, {"flywheel_role": "candidate"})
     assert info.is_ready and info.custom_fields == {"flywheel_role": "candidate"}
@@ -183,8 +217,9 @@ def test_cancel_uses_the_platform_path_and_tolerates_finished_jobs(faults: Scrip
         c.cancel_customization("cust-2")
         c.cancel_evaluation("eval-1")
     paths = [e["path"] for e in faults.log()]
-    assert "/v1/customization/jobs/cust-1/cancel" in paths and not any(p.startswith("/v1/customizations/")
-                                                                         for p in paths)
+    assert "/v1/customization/jobs/cust-1/cancel" in paths and not any(
+        p.startswith("/v1/customizations/") for p in paths
+    )
 
 
 def test_embedding_failures_raise_instead_of_dropping_records(faults: Scripted) -> None:
@@ -230,9 +265,13 @@ def test_chat_endpoint_check(faults: Scripted) -> None:
 
 
 def test_async_client_uses_the_same_policy(faults: Scripted) -> None:
-    faults.script("GET", EVAL, {"status": 503, "json": {"detail": "busy"}},
-                  {"status": 429, "json": {"detail": "later"}, "headers": {"Retry-After": "0"}},
-                  {"status": 200, "json": {"status": "completed", "status_details": {"progress": 100}}})
+    faults.script(
+        "GET",
+        EVAL,
+        {"status": 503, "json": {"detail": "busy"}},
+        {"status": 429, "json": {"detail": "later"}, "headers": {"Retry-After": "0"}},
+        {"status": 200, "json": {"status": "completed", "status_details": {"progress": 100}}},
+    )
     faults.script("GET", "/v1/deployment/model-deployments/dfwbp/d1", {"status": 404, "json": {"detail": "gone"}})
     faults.script("POST", "/v1/customization/jobs/c1/cancel", {"status": 409, "json": {"detail": "done"}})
     faults.script("GET", "/v1/customization/jobs/c1/status", {"status": 500, "json": {"detail": "down"}})
@@ -255,18 +294,32 @@ def test_upload_against_a_data_store_whose_409_has_no_url(faults: Scripted, tmp_
     exist_ok path would KeyError), and the dataset is registered once."""
     repo = "/v1/hf/api/datasets/dfwbp/flywheel-eval-x"
     faults.script("POST", "/v1/hf/api/repos/create", {"status": 409, "json": {"detail": "repo exists"}})
-    faults.script("POST", f"{repo}/preupload/main", {"status": 200, "json": {"files": [
-        {"path": "eval_data.jsonl", "uploadMode": "regular", "shouldIgnore": False}]}})
-    faults.script("POST", f"{repo}/commit/main", {"status": 200, "json": {
-        "commitUrl": f"{faults.url}/v1/hf/datasets/dfwbp/flywheel-eval-x/commit/{'a' * 40}",
-        "commitOid": "a" * 40, "pullRequestUrl": None}})
+    faults.script(
+        "POST",
+        f"{repo}/preupload/main",
+        {
+            "status": 200,
+            "json": {"files": [{"path": "eval_data.jsonl", "uploadMode": "regular", "shouldIgnore": False}]},
+        },
+    )
+    faults.script(
+        "POST",
+        f"{repo}/commit/main",
+        {
+            "status": 200,
+            "json": {
+                "commitUrl": f"{faults.url}/v1/hf/datasets/dfwbp/flywheel-eval-x/commit/{'a' * 40}",
+                "commitOid": "a" * 40,
+                "pullRequestUrl": None,
+            },
+        },
+    )
     faults.script("GET", "/v1/datasets/dfwbp/flywheel-eval-x", {"status": 404, "json": {"detail": "no"}})
     faults.script("POST", "/v1/datasets", {"status": 201, "json": {"name": "flywheel-eval-x"}})
     local = tmp_path / "eval.jsonl"
     local.write_text('{"request": {}}')
     with faults.client() as c:
-        assert c.upload_dataset("flywheel-eval-x", {"eval_data.jsonl": local}) == \
-            "hf://datasets/dfwbp/flywheel-eval-x"
+        assert c.upload_dataset("flywheel-eval-x", {"eval_data.jsonl": local}) == "hf://datasets/dfwbp/flywheel-eval-x"
     commit = faults.log(f"{repo}/commit/main")
     assert len(commit) == 1 and commit[0]["auth"]
     (registration,) = [e for e in faults.log("/v1/datasets") if e["method"] == "POST"]

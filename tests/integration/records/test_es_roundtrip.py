@@ -30,8 +30,12 @@ def opensearch(tmp_path_factory: pytest.TempPathFactory):
 
     binary = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
     port = free_port()
-    with ManagedProcess("osmem", [str(binary), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"],
-                        tmp_path_factory.mktemp("osmem"), ready=http_ok(f"http://127.0.0.1:{port}/")) as p:
+    with ManagedProcess(
+        "osmem",
+        [str(binary), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"],
+        tmp_path_factory.mktemp("osmem"),
+        ready=http_ok(f"http://127.0.0.1:{port}/"),
+    ) as p:
         yield f"http://127.0.0.1:{port}"
     assert not p.alive()
 
@@ -46,8 +50,14 @@ def test_load_read_back_and_identical_datasets(opensearch: str, tmp_path: Path) 
     assert again.returncode == 0 and again.stdout.startswith("loaded 0, skipped ")
 
     for limit in (None, 120):  # limit counts unique valid records on both paths
-        options = BuildOptions("customer_service", "aiva-1", "auto",
-                               SplitConfig(eval_size=20, random_seed=3, limit=limit), IclConfig(max_examples=2), 8192)
+        options = BuildOptions(
+            "customer_service",
+            "aiva-1",
+            "auto",
+            SplitConfig(eval_size=20, random_seed=3, limit=limit),
+            IclConfig(max_examples=2),
+            8192,
+        )
         outputs = {}
         for kind in ("file", "elasticsearch"):
             cfg = LogSourceConfig(kind=kind, index="logs", path=logs.name if kind == "file" else None)
@@ -77,8 +87,17 @@ def test_datasets_command_errors_and_stats(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "not found" in missing.stdout
     logs = tmp_path / "logs.jsonl"
     write_logs(logs, 300, seed=2, bad_every=20, dup_every=15)
-    ok = cli("datasets", "--input", str(logs), "--workload-id", "customer_service", "--eval-size", "30",
-             "--out", str(tmp_path / "o2"))
+    ok = cli(
+        "datasets",
+        "--input",
+        str(logs),
+        "--workload-id",
+        "customer_service",
+        "--eval-size",
+        "30",
+        "--out",
+        str(tmp_path / "o2"),
+    )
     assert ok.returncode == 0, ok.stdout
     stats = json.loads((tmp_path / "o2" / "stats.json").read_text())
     assert stats["workload_type"] == "tool_calling" and stats["invalid"] == {"not_json": 15}

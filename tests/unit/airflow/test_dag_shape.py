@@ -35,7 +35,8 @@ def test_task_graph(dags):
     for name in ("base_eval", "icl_eval", "customize"):
         assert "nim_experiment.deploy_nim" in t[f"nim_experiment.{name}"].upstream_task_ids
     assert {"nim_experiment.base_eval", "nim_experiment.icl_eval", "nim_experiment.customized_eval"} <= (
-        teardown.upstream_task_ids)
+        teardown.upstream_task_ids
+    )
     assert t["report"].trigger_rule == "all_done" and t["check_results"].trigger_rule == "all_done"
     assert t["check_results"].upstream_task_ids == {"report"}
     assert deploy.map_index_template == "{{ nim_label }}"
@@ -55,8 +56,17 @@ def test_params_form(dags):
     assert params["eval_size"] == 100 and params["val_ratio"] == 0.1
 
 
-@pytest.mark.parametrize(("name", "value"), [("eval_size", 0), ("val_ratio", 1.0), ("workload_type", "x"),
-                                             ("nims", ["meta/nope"]), ("nims", []), ("since", "yesterday")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("eval_size", 0),
+        ("val_ratio", 1.0),
+        ("workload_type", "x"),
+        ("nims", ["meta/nope"]),
+        ("nims", []),
+        ("since", "yesterday"),
+    ],
+)
 def test_params_reject_bad_values(dags, name, value):
     import copy
 

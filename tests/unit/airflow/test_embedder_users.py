@@ -24,7 +24,12 @@ def test_a_run_counts_from_prepare_scheduled_until_its_teardown_ends() -> None:
         "prepare-retrying": states("up_for_retry", None),
     }
     assert runs_using_embedder(runs, "own") == [
-        "between-prepare-and-build", "prepare-queued", "prepare-retrying", "preparing", "tearing-down"]
+        "between-prepare-and-build",
+        "prepare-queued",
+        "prepare-retrying",
+        "preparing",
+        "tearing-down",
+    ]
 
 
 def test_own_run_never_counts_and_no_runs_means_last_out() -> None:

@@ -24,14 +24,25 @@ def test_defaults_come_from_config():
 
 
 def test_params_override_for_this_run_only():
-    s = RunSettings.resolve(CFG, CS, {"eval_size": 7, "epochs": 5, "lora_adapter_dim": 8, "icl_enabled": False,
-                                      "nims": ["meta/llama-3.2-3b-instruct"], "since": "2026-01-02T00:00:00Z"})
+    s = RunSettings.resolve(
+        CFG,
+        CS,
+        {
+            "eval_size": 7,
+            "epochs": 5,
+            "lora_adapter_dim": 8,
+            "icl_enabled": False,
+            "nims": ["meta/llama-3.2-3b-instruct"],
+            "since": "2026-01-02T00:00:00Z",
+        },
+    )
     assert (s.split.eval_size, s.training.epochs, s.lora.adapter_dim, s.icl.enabled) == (7, 5, 8, False)
     assert s.since == datetime(2026, 1, 2, tzinfo=UTC)
     assert RunSettings.resolve(CFG, CS, {}).split.eval_size == 100
     plans = s.plans(CFG, "tool_calling")
     assert [p.model_dump() for p in plans] == [
-        {"model_name": "meta/llama-3.2-3b-instruct", "customize": True, "icl": False}]
+        {"model_name": "meta/llama-3.2-3b-instruct", "customize": True, "icl": False}
+    ]
 
 
 def test_customization_param_and_config_both_gate_customization():
@@ -62,18 +73,38 @@ def test_judge_only_when_a_metric_needs_it():
 
 
 def test_report_normalises_partial_results():
-    plans = [{"model_name": "a/x", "icl": True, "customize": True}, {"model_name": "a/y", "icl": False,
-                                                                       "customize": False}]
-    found = {("a/x", "base"): {"nim": "a/x", "experiment": "base", "status": "completed",
-                               "scores": {"f1": 0.5, "bad": None}, "job_id": "j1", "duration_s": 3.0},
-             ("a/x", "customized"): {"nim": "a/x", "experiment": "customized", "status": "failed",
-                                     "error": "boom"}}
+    plans = [
+        {"model_name": "a/x", "icl": True, "customize": True},
+        {"model_name": "a/y", "icl": False, "customize": False},
+    ]
+    found = {
+        ("a/x", "base"): {
+            "nim": "a/x",
+            "experiment": "base",
+            "status": "completed",
+            "scores": {"f1": 0.5, "bad": None},
+            "job_id": "j1",
+            "duration_s": 3.0,
+        },
+        ("a/x", "customized"): {"nim": "a/x", "experiment": "customized", "status": "failed", "error": "boom"},
+    }
     out = {(r["nim"], r["experiment"]): r for r in normalise(plans, found, {"a/y": "deployment failed: x"})}
     assert out[("a/x", "base")]["scores"] == {"f1": 0.5}
     assert out[("a/x", "icl")]["status"] == "failed"
     assert out[("a/x", "customized")]["error"] == "boom"
-    assert out[("a/y", "base")] == {"nim": "a/y", "experiment": "base", "status": "failed", "scores": {},
-                                     "error": "not run: deployment failed: x", "job_id": None, "duration_s": None}
+    assert out[("a/y", "base")] == {
+        "nim": "a/y",
+        "experiment": "base",
+        "status": "failed",
+        "scores": {},
+        "error": "not run: deployment failed: x",
+        "job_id": None,
+        "duration_s": None,
+    }
     assert out[("a/y", "icl")]["status"] == "skipped"
-    assert best_candidates(list(out.values()), "f1") == {"nim": "a/x", "experiment": "base", "metric": "f1",
-                                                          "score": 0.5}
+    assert best_candidates(list(out.values()), "f1") == {
+        "nim": "a/x",
+        "experiment": "base",
+        "metric": "f1",
+        "score": 0.5,
+    }

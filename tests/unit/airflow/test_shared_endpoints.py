@@ -24,8 +24,10 @@ def test_embedding_connection_wins_over_config_url(monkeypatch: pytest.MonkeyPat
     cfg = with_embedding(mode="remote", url="https://config.example/v1/embeddings")
     monkeypatch.delenv("AIRFLOW_CONN_FLYWHEEL_EMBEDDING", raising=False)
     assert embedding_endpoint(cfg) == ("https://config.example/v1/embeddings", None)
-    monkeypatch.setenv("AIRFLOW_CONN_FLYWHEEL_EMBEDDING", json.dumps(
-        {"conn_type": "http", "host": "https://conn.example/v1/embeddings", "password": "s3cret"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYWHEEL_EMBEDDING",
+        json.dumps({"conn_type": "http", "host": "https://conn.example/v1/embeddings", "password": "s3cret"}),
+    )
     assert embedding_endpoint(cfg) == ("https://conn.example/v1/embeddings", "s3cret")
     # compose renders an empty host when EMBEDDING_URL is unset: the config URL still applies
     monkeypatch.setenv("AIRFLOW_CONN_FLYWHEEL_EMBEDDING", json.dumps({"conn_type": "http", "host": ""}))
@@ -33,19 +35,24 @@ def test_embedding_connection_wins_over_config_url(monkeypatch: pytest.MonkeyPat
 
 
 def test_judge_key_never_in_the_public_view(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_FLYWHEEL_JUDGE", json.dumps(
-        {"conn_type": "http", "host": "https://judge.example/v1/chat/completions", "password": "k3y"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYWHEEL_JUDGE",
+        json.dumps({"conn_type": "http", "host": "https://judge.example/v1/chat/completions", "password": "k3y"}),
+    )
     judge = judge_endpoint(CFG)
     assert judge.api_key == "k3y" and "k3y" not in json.dumps(judge.public())
     assert judge.public()["url"] == "https://judge.example/v1/chat/completions"
 
 
-@pytest.mark.parametrize(("icl", "mode", "needed"), [
-    ({"selection": "semantic_similarity"}, "local", True),
-    ({"selection": "semantic_similarity"}, "remote", False),
-    ({"selection": "uniform_distribution"}, "local", False),
-    ({"selection": "semantic_similarity", "enabled": False}, "local", False),
-])
+@pytest.mark.parametrize(
+    ("icl", "mode", "needed"),
+    [
+        ({"selection": "semantic_similarity"}, "local", True),
+        ({"selection": "semantic_similarity"}, "remote", False),
+        ({"selection": "uniform_distribution"}, "local", False),
+        ({"selection": "semantic_similarity", "enabled": False}, "local", False),
+    ],
+)
 def test_embedder_deployed_only_for_local_semantic_selection(icl: dict, mode: str, needed: bool) -> None:
     w = CFG.workload("customer_service")
     settings = RunSettings.resolve(CFG, w, {})

@@ -8,8 +8,15 @@ from flywheel.airflow.triggers import NemoWaitTrigger
 
 
 def test_serialize_round_trip():
-    t = NemoWaitTrigger(kind="customization", ref="cust-1", conn_id="flywheel_nemo", namespace="ns",
-                        poll_initial_s=1, poll_max_s=9, timeout_s=99)
+    t = NemoWaitTrigger(
+        kind="customization",
+        ref="cust-1",
+        conn_id="flywheel_nemo",
+        namespace="ns",
+        poll_initial_s=1,
+        poll_max_s=9,
+        timeout_s=99,
+    )
     path, kwargs = t.serialize()
     assert path == "flywheel.airflow.triggers.NemoWaitTrigger"
     again = NemoWaitTrigger(**kwargs)

@@ -116,11 +116,13 @@ def test_three_mistakes_give_three_lines(tmp_path):
         [sys.executable, "-m", "flywheel.cli", "check-config", str(path)], capture_output=True, text=True
     )
     assert out.returncode == 1
-    assert sorted(out.stdout.splitlines()) == sorted([
-        "defaults.split.eval_size: must be ≥ 1",
-        "nims[0].gpus: must be ≥ 1",
-        "workloads[1].workload_id: duplicate 'w' (first at workloads[0])",
-    ])
+    assert sorted(out.stdout.splitlines()) == sorted(
+        [
+            "defaults.split.eval_size: must be ≥ 1",
+            "nims[0].gpus: must be ≥ 1",
+            "workloads[1].workload_id: duplicate 'w' (first at workloads[0])",
+        ]
+    )
 
 
 def test_env_variable_selects_another_file(tmp_path, monkeypatch):
@@ -144,14 +146,14 @@ def test_invalid_yaml_and_missing_file_are_one_line(tmp_path):
 def test_check_config_ok_output():
     out = subprocess.run(
         [sys.executable, "-m", "flywheel.cli", "check-config", str(ROOT / "config" / "flywheel.yaml")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0 and out.stdout.splitlines()[0] == "ok"
 
 
 def test_local_shared_nims_need_an_org_slash_name():
-    raw = with_(judge={"mode": "local", "model_name": "gpt-4o"},
-                embedding={"mode": "local", "model_name": "embedqa"})
+    raw = with_(judge={"mode": "local", "model_name": "gpt-4o"}, embedding={"mode": "local", "model_name": "embedqa"})
     assert problems(raw) == [
         "judge: model_name 'gpt-4o' must look like 'org/name' when the judge is deployed locally (mode: local)",
         "embedding: model_name 'embedqa' must look like 'org/name' when the embedding model is deployed locally "

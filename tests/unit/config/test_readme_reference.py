@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_readme_reference_matches_models():
     text = (ROOT / "README.md").read_text()
-    block = text[text.index(START): text.index(END) + len(END)]
+    block = text[text.index(START) : text.index(END) + len(END)]
     assert block == render(), "README config reference is stale: run `python -m flywheel.config_reference README.md`"
 
 

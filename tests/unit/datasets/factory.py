@@ -7,26 +7,40 @@ import random
 from pathlib import Path
 from typing import Any
 
-TOOLS = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
-         for n in ("lookup", "refund", "chat")]
+TOOLS = [
+    {"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
+    for n in ("lookup", "refund", "chat")
+]
 
 
-def chat(user: str, answer: str = "ok", ts: int = 1000, system: str = "Be helpful.", wid: str = "w",
-         **extra: Any) -> dict[str, Any]:
-    return {"timestamp": ts, "workload_id": wid, "client_id": "c",
-            "request": {"model": "m", "messages": [{"role": "system", "content": system},
-                                                   {"role": "user", "content": user}]},
-            "response": {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                                      "finish_reason": "stop"}]}, **extra}
+def chat(
+    user: str, answer: str = "ok", ts: int = 1000, system: str = "Be helpful.", wid: str = "w", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "timestamp": ts,
+        "workload_id": wid,
+        "client_id": "c",
+        "request": {
+            "model": "m",
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        },
+        "response": {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]
+        },
+        **extra,
+    }
 
 
 def tool(user: str, name: str = "lookup", args: Any = None, ts: int = 1000, wid: str = "w") -> dict[str, Any]:
     rec = chat(user, ts=ts, wid=wid)
     rec["request"]["tools"] = TOOLS
     rec["response"]["choices"][0]["message"] = {
-        "role": "assistant", "content": None,
-        "tool_calls": [{"id": "c1", "type": "function",
-                        "function": {"name": name, "arguments": json.dumps(args or {"q": user})}}]}
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": name, "arguments": json.dumps(args or {"q": user})}}
+        ],
+    }
     return rec
 
 
@@ -42,36 +56,72 @@ def write(path: Path, rows: list[Any]) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ bulk logs
-_SYSTEM = ("You are the customer-service assistant of an online shop. Answer briefly, call a tool whenever the "
-           "customer asks about an order, a refund or a product, and never invent order numbers.")
+_SYSTEM = (
+    "You are the customer-service assistant of an online shop. Answer briefly, call a tool whenever the "
+    "customer asks about an order, a refund or a product, and never invent order numbers."
+)
 _BULK_TOOLS = [
-    {"type": "function", "function": {
-        "name": name, "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
-                                     "required": ["order_id"]}}}
-    for name in ("get_order_status", "request_refund", "search_products", "update_address")]
-_ASKS = ("Where is my order {n}?", "I want a refund for order {n}, it arrived broken.",
-         "Do you sell blue running shoes size {n}?", "Please change the delivery address of order {n}.",
-         "Thanks, that is all for order {n}.")
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+        },
+    }
+    for name in ("get_order_status", "request_refund", "search_products", "update_address")
+]
+_ASKS = (
+    "Where is my order {n}?",
+    "I want a refund for order {n}, it arrived broken.",
+    "Do you sell blue running shoes size {n}?",
+    "Please change the delivery address of order {n}.",
+    "Thanks, that is all for order {n}.",
+)
 
 
-def bulk_record(i: int, rng: random.Random, workload_id: str = "customer_service",
-                client_id: str = "aiva-1") -> dict[str, Any]:
+def bulk_record(
+    i: int, rng: random.Random, workload_id: str = "customer_service", client_id: str = "aiva-1"
+) -> dict[str, Any]:
     """One realistic (~1.3 KB) tool-calling log record; the fifth kind of question gets a plain answer."""
     kind = rng.randrange(len(_ASKS))
     order = f"{rng.randrange(10**6):06d}"
     message: dict[str, Any] = {"role": "assistant", "content": f"You are welcome! Order {order} is all set."}
     if kind < 4:
         name = _BULK_TOOLS[kind]["function"]["name"]
-        message = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"call_{i}", "type": "function",
-             "function": {"name": name, "arguments": json.dumps({"order_id": order, "reason": "customer asked"})}}]}
-    return {"timestamp": 1_700_000_000 + i, "workload_id": workload_id, "client_id": client_id,
-            "request": {"model": "meta/llama-3.3-70b-instruct", "tools": _BULK_TOOLS, "messages": [
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {
+                        "name": name,
+                        "arguments": json.dumps({"order_id": order, "reason": "customer asked"}),
+                    },
+                }
+            ],
+        }
+    return {
+        "timestamp": 1_700_000_000 + i,
+        "workload_id": workload_id,
+        "client_id": client_id,
+        "request": {
+            "model": "meta/llama-3.3-70b-instruct",
+            "tools": _BULK_TOOLS,
+            "messages": [
                 {"role": "system", "content": _SYSTEM},
-                {"role": "user", "content": _ASKS[kind].format(n=order) + f" (ticket {i})"}]},
-            "response": {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "meta/llama-3.3-70b-instruct",
-                         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": 310, "completion_tokens": 24, "total_tokens": 334}}}
+                {"role": "user", "content": _ASKS[kind].format(n=order) + f" (ticket {i})"},
+            ],
+        },
+        "response": {
+            "id": f"chatcmpl-{i}",
+            "object": "chat.completion",
+            "model": "meta/llama-3.3-70b-instruct",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 310, "completion_tokens": 24, "total_tokens": 334},
+        },
+    }
 
 
 def write_logs(path: Path, n: int, seed: int = 0, bad_every: int = 0, dup_every: int = 0) -> Path:

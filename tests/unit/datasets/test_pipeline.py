@@ -16,9 +16,21 @@ from tests.unit.datasets.factory import chat, labelled, tool, write
 
 
 def opts(eval_size=4, limit=None, wtype="auto", icl=None, seed=1, min_train=2, context=8192, **split):
-    return BuildOptions("w", None, wtype, SplitConfig(eval_size=eval_size, limit=limit, random_seed=seed,
-                                                      min_total_records=1, min_train_records=min_train, **split),
-                        icl or IclConfig(max_examples=2), context)
+    return BuildOptions(
+        "w",
+        None,
+        wtype,
+        SplitConfig(
+            eval_size=eval_size,
+            limit=limit,
+            random_seed=seed,
+            min_total_records=1,
+            min_train_records=min_train,
+            **split,
+        ),
+        icl or IclConfig(max_examples=2),
+        context,
+    )
 
 
 def build(tmp_path: Path, rows, **kw):
@@ -35,8 +47,7 @@ def test_dedup_ignores_case_and_whitespace_and_keeps_the_newest(tmp_path):
     rows = [chat("Where is  my order?", answer="old", ts=1), chat(" where is my ORDER? ", answer="new", ts=2)]
     r = build(tmp_path, [*rows, *[chat(f"q{i}", ts=10 + i) for i in range(12)]], eval_size=2)
     assert r.stats["duplicates"] == 1
-    kept = [x for name in ("eval", "train", "val") for x in lines(r.files[name])
-            if "order" in json.dumps(x).lower()]
+    kept = [x for name in ("eval", "train", "val") for x in lines(r.files[name]) if "order" in json.dumps(x).lower()]
     assert len(kept) == 1 and "new" in json.dumps(kept[0])
 
 
@@ -99,8 +110,11 @@ def test_single_class_and_generic_split_unstratified(tmp_path):
 
 
 def test_exactly_eval_size_plus_one_fails_clearly(tmp_path):
-    with pytest.raises(DatasetError, match=r"need at least 7 usable records \(eval_size 4 \+ 2 train \+ 1 "
-                                           r"validation\), got 5"):
+    with pytest.raises(
+        DatasetError,
+        match=r"need at least 7 usable records \(eval_size 4 \+ 2 train \+ 1 "
+        r"validation\), got 5",
+    ):
         build(tmp_path, [chat(f"q{i}", ts=i) for i in range(5)], eval_size=4)
 
 
@@ -114,9 +128,13 @@ def test_same_seed_same_bytes_and_no_record_in_two_splits(tmp_path):
     for name in ("eval", "train", "val", "icl"):
         assert a.files[name].read_bytes() == b.files[name].read_bytes()
     assert a.files["eval"].read_bytes() != c.files["eval"].read_bytes()
-    users = {name: {json.dumps([m for m in x.get("messages", x.get("request", {}).get("messages", []))
-                                if m["role"] == "user"]) for x in lines(a.files[name])}
-             for name in ("eval", "train", "val")}
+    users = {
+        name: {
+            json.dumps([m for m in x.get("messages", x.get("request", {}).get("messages", [])) if m["role"] == "user"])
+            for x in lines(a.files[name])
+        }
+        for name in ("eval", "train", "val")
+    }
     assert not (users["eval"] & users["train"]) and not (users["eval"] & users["val"])
     assert not (users["train"] & users["val"])
 
@@ -156,12 +174,22 @@ def test_icl_examples_injected_and_within_budget(tmp_path):
     rec = validate(rows[0])
     window = prompt_tokens(rec) + estimate_tokens(render_example(rec)) + 2
     (tmp_path / "s").mkdir()
-    small = build(tmp_path / "s", rows, eval_size=4, context=window,
-                  icl=IclConfig(max_examples=3, min_examples=2, reserved_tokens=0))
+    small = build(
+        tmp_path / "s",
+        rows,
+        eval_size=4,
+        context=window,
+        icl=IclConfig(max_examples=3, min_examples=2, reserved_tokens=0),
+    )
     assert small.stats["icl"]["with_examples"] == 0
     (tmp_path / "t").mkdir()
-    one = build(tmp_path / "t", rows, eval_size=4, context=window,
-                icl=IclConfig(max_examples=3, min_examples=1, reserved_tokens=0))
+    one = build(
+        tmp_path / "t",
+        rows,
+        eval_size=4,
+        context=window,
+        icl=IclConfig(max_examples=3, min_examples=1, reserved_tokens=0),
+    )
     assert one.stats["icl"]["mean_examples"] == 1.0
 
 
@@ -175,8 +203,12 @@ def test_semantic_selection_uses_the_embedder(tmp_path):
 
     rows = [tool(f"{['lookup', 'refund'][i % 2]} {i}", name=["lookup", "refund"][i % 2], ts=i) for i in range(30)]
     src = write(tmp_path / "in.jsonl", rows)
-    r = build_datasets(src, opts(eval_size=4, icl=IclConfig(selection="semantic_similarity", max_examples=2,
-                                                            relevance_ratio=1.0)), tmp_path / "o", Embedder())
+    r = build_datasets(
+        src,
+        opts(eval_size=4, icl=IclConfig(selection="semantic_similarity", max_examples=2, relevance_ratio=1.0)),
+        tmp_path / "o",
+        Embedder(),
+    )
     assert Embedder.calls == 2 and r.stats["icl"]["with_examples"] == 4
     for row in lines(r.files["icl"]):
         query = row["request"]["messages"][-1]["content"]

@@ -15,8 +15,12 @@ def _book(faults: list[dict], seed: int = 0) -> FaultBook:
 
 
 def test_http_fault_count_glob_and_model() -> None:
-    book = _book([{"kind": "http_error", "endpoint": "customization.*", "status": 503, "count": 2},
-                  {"kind": "http_error", "endpoint": "nim.chat", "status": 500, "model": "a/b-1b"}])
+    book = _book(
+        [
+            {"kind": "http_error", "endpoint": "customization.*", "status": 503, "count": 2},
+            {"kind": "http_error", "endpoint": "nim.chat", "status": 500, "model": "a/b-1b"},
+        ]
+    )
     hits = [book.http("customization.status", None).error for _ in range(3)]
     assert [h.status if h else None for h in hits] == [503, 503, None]
     assert book.http("nim.chat", "a/c-3b").error is None
@@ -34,8 +38,12 @@ def test_rate_is_seeded() -> None:
 
 
 def test_job_faults_bind_by_model_and_count() -> None:
-    book = _book([{"kind": "job_failure", "job": "customization", "model": "meta/llama-3.2-3b-instruct", "count": 1},
-                  {"kind": "slow_job", "job": "evaluation", "seconds": 9}])
+    book = _book(
+        [
+            {"kind": "job_failure", "job": "customization", "model": "meta/llama-3.2-3b-instruct", "count": 1},
+            {"kind": "slow_job", "job": "evaluation", "seconds": 9},
+        ]
+    )
     assert book.bind_job("customization", {"meta/llama-3.2-1b-instruct"}) == (None, None)
     failure, _ = book.bind_job("customization", {"meta/llama-3.2-3b-instruct"})
     assert failure is not None

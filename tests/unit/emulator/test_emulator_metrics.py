@@ -20,8 +20,9 @@ from .records import (
 )
 
 SMALL = ServedModel("meta/llama-3.2-1b-instruct", "meta/llama-3.2-1b-instruct")
-JUDGE = {"meta/llama-3.3-70b-instruct": ServedModel("meta/llama-3.3-70b-instruct", "meta/llama-3.3-70b-instruct",
-                                                   judge=True)}
+JUDGE = {
+    "meta/llama-3.3-70b-instruct": ServedModel("meta/llama-3.3-70b-instruct", "meta/llama-3.3-70b-instruct", judge=True)
+}
 
 
 def _platform(records: list[dict]) -> Platform:
@@ -58,8 +59,9 @@ def test_classification_f1_is_sklearn_macro_on_the_bracketed_label() -> None:
     p = _platform(records)
     results, _ = run_evaluation(p, classification_config("hf://datasets/ns/eval/eval_data.jsonl"), SMALL, JUDGE)
     truth = [bracket_label(r["response"]["choices"][0]["message"]["content"]) for r in records]
-    pred = [bracket_label(answer(SMALL, r["request"]["messages"], None, p.index, 5, ICL_MARKER)["content"])
-            for r in records]
+    pred = [
+        bracket_label(answer(SMALL, r["request"]["messages"], None, p.index, 5, ICL_MARKER)["content"]) for r in records
+    ]
     scores = results["tasks"]["chat-completion"]["metrics"]["f1"]["scores"]
     assert scores["f1"]["value"] == pytest.approx(f1_score(truth, pred, average="macro", zero_division=0))
     assert scores["accuracy"]["value"] == pytest.approx(sum(t == q for t, q in zip(truth, pred, strict=True)) / 50)
@@ -81,8 +83,7 @@ def test_similarity_parser_is_applied_like_the_platform() -> None:
 
 def test_limit_and_missing_files() -> None:
     p = _platform([tool_record(i) for i in range(30)])
-    _, n = run_evaluation(p, tool_calling_config("hf://datasets/ns/eval/eval_data.jsonl", limit=7), SMALL,
-                                JUDGE)
+    _, n = run_evaluation(p, tool_calling_config("hf://datasets/ns/eval/eval_data.jsonl", limit=7), SMALL, JUDGE)
     assert n == 7
     with pytest.raises(EvaluationError, match="does not exist"):
         run_evaluation(p, tool_calling_config("hf://datasets/ns/other/eval_data.jsonl"), SMALL, JUDGE)

@@ -55,8 +55,12 @@ def test_better_variants_answer_a_superset_of_items_correctly() -> None:
     records = [tool_record(i) for i in range(200)]
     index = RecordIndex()
     assert sum(index.add_record(r) for r in records) == 200
-    base, icl, custom, mid = (_correct(SMALL, records, index), _correct(SMALL, records, index, icl=True),
-                              _correct(ADAPTER, records, index), _correct(MID, records, index))
+    base, icl, custom, mid = (
+        _correct(SMALL, records, index),
+        _correct(SMALL, records, index, icl=True),
+        _correct(ADAPTER, records, index),
+        _correct(MID, records, index),
+    )
     assert base <= icl <= custom and base <= mid
     assert 0.3 < len(base) / 200 < 0.6 and len(custom) / 200 > 0.6
 
@@ -76,8 +80,9 @@ def test_wrong_answers_are_plausible() -> None:
 
 def test_unknown_prompt_with_tools_still_calls_a_tool() -> None:
     rec = tool_record(1)
-    reply = answer(SMALL, [{"role": "user", "content": "never seen"}], rec["request"]["tools"], RecordIndex(), 0,
-                   ICL_MARKER)
+    reply = answer(
+        SMALL, [{"role": "user", "content": "never seen"}], rec["request"]["tools"], RecordIndex(), 0, ICL_MARKER
+    )
     assert reply["tool_calls"][0]["function"]["name"] == "get_order_status"
     assert isinstance(reply["tool_calls"][0]["function"]["arguments"], str)
 

@@ -21,8 +21,11 @@ from flywheel.nemo.configs import (
 )
 
 EVAL_FILE = "hf://datasets/dfwbp/flywheel-eval-wl-abc/eval_data.jsonl"
-NIM = NimConfig(model_name="meta/llama-3.2-1b-instruct", customization_enabled=True,
-                customizer=CustomizerConfig(target="meta/llama-3.2-1b-instruct@2.0", max_seq_length=8192))
+NIM = NimConfig(
+    model_name="meta/llama-3.2-1b-instruct",
+    customization_enabled=True,
+    customizer=CustomizerConfig(target="meta/llama-3.2-1b-instruct@2.0", max_seq_length=8192),
+)
 LOCAL = judge_ref("local", "meta/llama-3.3-70b-instruct", None, None)
 REMOTE = judge_ref("remote", "judge/model", "https://judge.example/v1/chat/completions", "sk-secret")
 
@@ -46,8 +49,13 @@ def test_generic_config_uses_judge_similarity_and_parses_ten_as_ten() -> None:
     assert judge["type"] == "llm-judge" and judge["params"]["model"] == "meta/llama-3.3-70b-instruct"
     pattern = judge["params"]["scores"]["similarity"]["parser"]["pattern"]
     # reference defect §16.8: "(\d)" read a 10 as 1
-    assert [re.search(pattern, s).group(1) for s in ("10", "Score: 10", "7", " 9\n", "10/10")] == \
-        ["10", "10", "7", "9", "10"]
+    assert [re.search(pattern, s).group(1) for s in ("10", "Score: 10", "7", " 9\n", "10/10")] == [
+        "10",
+        "10",
+        "7",
+        "9",
+        "10",
+    ]
     assert re.search(pattern, "0") is None and re.search(pattern, "100") is None
     assert pattern == SIMILARITY_PATTERN
 
@@ -90,15 +98,24 @@ def test_unknown_workload_type_and_bad_limit() -> None:
 def test_eval_payloads_validate_against_the_sdk_request_type() -> None:
     adapter = sdk("evaluation.job_create_params", "JobCreateParams")
     for wtype, judge in (("generic", LOCAL), ("generic", REMOTE), ("tool_calling", REMOTE), ("classification", None)):
-        adapter.validate_python({"config": evaluation_config(wtype, EVAL_FILE, judge, 10),
-                                 "target": evaluation_target("meta/llama-3.2-1b-instruct")})
+        adapter.validate_python(
+            {
+                "config": evaluation_config(wtype, EVAL_FILE, judge, 10),
+                "target": evaluation_target("meta/llama-3.2-1b-instruct"),
+            }
+        )
 
 
 def test_judge_refs() -> None:
     assert judge_ref("none", "m", None, None) is None
     assert LOCAL is not None and LOCAL.as_model() == "meta/llama-3.3-70b-instruct"
-    assert REMOTE is not None and REMOTE.as_model() == {"api_endpoint": {
-        "url": "https://judge.example/v1/chat/completions", "model_id": "judge/model", "api_key": "sk-secret"}}
+    assert REMOTE is not None and REMOTE.as_model() == {
+        "api_endpoint": {
+            "url": "https://judge.example/v1/chat/completions",
+            "model_id": "judge/model",
+            "api_key": "sk-secret",
+        }
+    }
     assert "sk-secret" not in repr(REMOTE)
     keyless = judge_ref("remote", "m", "http://127.0.0.1:9/v1/chat/completions", None)
     assert keyless is not None and "api_key" not in keyless.as_model()["api_endpoint"]
@@ -135,24 +152,45 @@ def test_customization_config_needs_customizer() -> None:
 
 def test_customization_job_payload_and_unique_names() -> None:
     training, lora = TrainingConfig(epochs=3, batch_size=8, learning_rate=0.0002), LoraConfig(adapter_dim=16)
-    job = customization_job("Aiva_1", "manual__2025-01-01T00:00:00+00:00-0", NIM, "dfwbp/cfg@v1", "flywheel-train-x",
-                            "dfwbp", training, lora)
+    job = customization_job(
+        "Aiva_1",
+        "manual__2025-01-01T00:00:00+00:00-0",
+        NIM,
+        "dfwbp/cfg@v1",
+        "flywheel-train-x",
+        "dfwbp",
+        training,
+        lora,
+    )
     assert "/" not in job["name"] and re.fullmatch(r"[a-z0-9-]+", job["name"])
     assert re.fullmatch(r"dfwbp/[A-Za-z0-9][\w.-]*", job["output_model"])
     assert job["dataset"] == {"name": "flywheel-train-x", "namespace": "dfwbp"}
-    assert job["hyperparameters"] == {"training_type": "sft", "finetuning_type": "lora", "epochs": 3,
-                                      "batch_size": 8, "learning_rate": 0.0002,
-                                      "lora": {"adapter_dim": 16, "adapter_dropout": 0.1}}
+    assert job["hyperparameters"] == {
+        "training_type": "sft",
+        "finetuning_type": "lora",
+        "epochs": 3,
+        "batch_size": 8,
+        "learning_rate": 0.0002,
+        "lora": {"adapter_dim": 16, "adapter_dropout": 0.1},
+    }
     other_run = customization_job("Aiva_1", "manual__2025-01-02-0", NIM, "dfwbp/cfg@v1", "t", "dfwbp", training, lora)
-    other_nim = customization_job("Aiva_1", "manual__2025-01-01T00:00:00+00:00-0",
-                                  NIM.model_copy(update={"model_name": "meta/llama-3.2-3b-instruct"}),
-                                  "dfwbp/cfg@v1", "t", "dfwbp", training, lora)
+    other_nim = customization_job(
+        "Aiva_1",
+        "manual__2025-01-01T00:00:00+00:00-0",
+        NIM.model_copy(update={"model_name": "meta/llama-3.2-3b-instruct"}),
+        "dfwbp/cfg@v1",
+        "t",
+        "dfwbp",
+        training,
+        lora,
+    )
     names = {j["name"] for j in (job, other_run, other_nim)}
     outputs = {j["output_model"] for j in (job, other_run, other_nim)}
     assert len(names) == 3 and len(outputs) == 3
     sdk("customization.job_create_params", "JobCreateParams").validate_python(job)
-    full = customization_job("w", "r", NIM, "dfwbp/c", "t", "dfwbp", TrainingConfig(finetuning_type="all_weights"),
-                             lora)
+    full = customization_job(
+        "w", "r", NIM, "dfwbp/c", "t", "dfwbp", TrainingConfig(finetuning_type="all_weights"), lora
+    )
     assert "lora" not in full["hyperparameters"]
 
 
@@ -162,8 +200,11 @@ def test_customization_job_rejects_bad_refs() -> None:
 
 
 def test_deployment_body() -> None:
-    body = deployment_body(NIM.model_copy(update={"tag": "1.8.3", "additional_envs": {"X": "1"}}), "dfwbp",
-                           {"flywheel_role": "candidate", "flywheel_run": "d/r"})
+    body = deployment_body(
+        NIM.model_copy(update={"tag": "1.8.3", "additional_envs": {"X": "1"}}),
+        "dfwbp",
+        {"flywheel_role": "candidate", "flywheel_run": "d/r"},
+    )
     assert body["name"] == "meta-llama-3.2-1b-instruct" and body["namespace"] == "dfwbp"
     nd = body["config"]["nim_deployment"]
     assert nd["image_name"] == "nvcr.io/nim/meta/llama-3.2-1b-instruct" and nd["image_tag"] == "1.8.3"
@@ -178,7 +219,8 @@ def test_sdk_types_do_reject_wrong_payloads() -> None:
     _, body = customization_config(NIM, TrainingConfig(), "dfwbp")
     with pytest.raises(ValidationError):
         sdk("customization.config_create_params", "ConfigCreateParams").validate_python(
-            {**body, "max_seq_length": "long"})
+            {**body, "max_seq_length": "long"}
+        )
     job = customization_job("w", "r", NIM, "dfwbp/c", "t", "dfwbp", TrainingConfig(), LoraConfig())
     job["hyperparameters"]["finetuning_type"] = "qlora-ish"
     with pytest.raises(ValidationError):

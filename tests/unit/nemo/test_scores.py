@@ -37,12 +37,21 @@ def test_similarity_out_of_scale_or_unparsed_is_an_error() -> None:
 
 
 def test_tool_calling_scores() -> None:
-    res = results("custom-tool-calling", {
-        "tool-calling-accuracy": {"function_name_accuracy": score(0.9), "function_name_and_args_accuracy": score(0.8)},
-        "correctness": {"rating": score(0.75)},
-    })
-    assert read_scores("tool_calling", res) == {"function_name_accuracy": 0.9,
-                                                "function_name_and_args_accuracy": 0.8, "correctness": 0.75}
+    res = results(
+        "custom-tool-calling",
+        {
+            "tool-calling-accuracy": {
+                "function_name_accuracy": score(0.9),
+                "function_name_and_args_accuracy": score(0.8),
+            },
+            "correctness": {"rating": score(0.75)},
+        },
+    )
+    assert read_scores("tool_calling", res) == {
+        "function_name_accuracy": 0.9,
+        "function_name_and_args_accuracy": 0.8,
+        "correctness": 0.75,
+    }
     del res["tasks"]["custom-tool-calling"]["metrics"]["correctness"]
     assert set(read_scores("tool_calling", res)) == {"function_name_accuracy", "function_name_and_args_accuracy"}
 
@@ -59,8 +68,10 @@ def test_missing_pieces_give_clear_errors() -> None:
     with pytest.raises(ScoreError, match=r"no 'tool-calling-accuracy' metric .*found: llm-judge"):
         read_scores("tool_calling", results("llm-as-judge", {"llm-judge": {"similarity": score(5)}}))
     with pytest.raises(ScoreError, match="no score function_name_and_args_accuracy"):
-        read_scores("tool_calling", results("custom-tool-calling", {
-            "tool-calling-accuracy": {"function_name_accuracy": score(0.9)}}))
+        read_scores(
+            "tool_calling",
+            results("custom-tool-calling", {"tool-calling-accuracy": {"function_name_accuracy": score(0.9)}}),
+        )
     with pytest.raises(ScoreError, match="not a finite number"):
         read_scores("classification", results("classification", {"f1": {"f1": score(None)}}))
     with pytest.raises(ScoreError, match="outside"):

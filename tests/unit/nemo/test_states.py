@@ -20,8 +20,14 @@ from flywheel.nemo.states import (
 
 
 def deployment(status: str, **extra: object) -> DeploymentInfo:
-    return DeploymentInfo.from_raw({"name": "m", "namespace": "ns", "status_details": {"status": status, **extra},
-                                    "custom_fields": {"flywheel_role": "candidate", "n": 1}})
+    return DeploymentInfo.from_raw(
+        {
+            "name": "m",
+            "namespace": "ns",
+            "status_details": {"status": status, **extra},
+            "custom_fields": {"flywheel_role": "candidate", "n": 1},
+        }
+    )
 
 
 def test_every_sdk_job_status_is_classified() -> None:
@@ -34,10 +40,19 @@ def test_every_sdk_job_status_is_classified() -> None:
     assert not (DEPLOYMENT_ACTIVE & (DEPLOYMENT_SUCCEEDED | DEPLOYMENT_FAILED))
 
 
-@pytest.mark.parametrize(("status", "ready", "failed"), [
-    ("ready", True, False), ("failed", False, True), ("error", False, True), ("cancelled", False, True),
-    ("pending", False, False), ("created", False, False), ("running", False, False), ("cancelling", False, False),
-])
+@pytest.mark.parametrize(
+    ("status", "ready", "failed"),
+    [
+        ("ready", True, False),
+        ("failed", False, True),
+        ("error", False, True),
+        ("cancelled", False, True),
+        ("pending", False, False),
+        ("created", False, False),
+        ("running", False, False),
+        ("cancelling", False, False),
+    ],
+)
 def test_deployment_states(status: str, ready: bool, failed: bool) -> None:
     """Reference defect §16.3: a failed deployment is terminal at once."""
     info = deployment(status)
@@ -58,10 +73,19 @@ def test_deployment_without_status_is_a_response_error() -> None:
         DeploymentInfo.from_raw({"name": "m", "namespace": "ns"})
 
 
-@pytest.mark.parametrize(("status", "terminal", "ok"), [
-    ("created", False, False), ("pending", False, False), ("running", False, False), ("completed", True, True),
-    ("failed", True, False), ("error", True, False), ("cancelled", True, False), ("cancelling", False, False),
-])
+@pytest.mark.parametrize(
+    ("status", "terminal", "ok"),
+    [
+        ("created", False, False),
+        ("pending", False, False),
+        ("running", False, False),
+        ("completed", True, True),
+        ("failed", True, False),
+        ("error", True, False),
+        ("cancelled", True, False),
+        ("cancelling", False, False),
+    ],
+)
 def test_evaluation_states(status: str, terminal: bool, ok: bool) -> None:
     """Reference defect §16.5: ``pending`` is a queue, not a failure."""
     state = JobState.from_evaluation({"status": status, "status_details": {"progress": 42.0, "message": "m"}})
@@ -79,15 +103,29 @@ def test_evaluation_failure_detail_and_progress_bounds() -> None:
 
 
 def test_customization_states_and_failure_detail() -> None:
-    running = JobState.from_customization({"status": "running", "percentage_done": 37.5, "status_logs": [
-        {"message": "created"}, {"message": "Training started"}]})
+    running = JobState.from_customization(
+        {
+            "status": "running",
+            "percentage_done": 37.5,
+            "status_logs": [{"message": "created"}, {"message": "Training started"}],
+        }
+    )
     assert (running.terminal, running.progress, running.detail) == (False, 37.5, "Training started")
-    failed = JobState.from_customization({"status": "failed", "percentage_done": 50, "status_logs": [
-        {"message": "running", "detail": "epoch 1"}, {"message": "Training failed", "detail": "CUDA OOM"},
-        {"message": "cleanup"}]})
+    failed = JobState.from_customization(
+        {
+            "status": "failed",
+            "percentage_done": 50,
+            "status_logs": [
+                {"message": "running", "detail": "epoch 1"},
+                {"message": "Training failed", "detail": "CUDA OOM"},
+                {"message": "cleanup"},
+            ],
+        }
+    )
     assert (failed.terminal, failed.succeeded, failed.detail) == (True, False, "CUDA OOM")
-    nested = JobState.from_customization({"id": "c", "status": "completed",
-                                          "status_details": {"status": "completed", "percentage_done": 100}})
+    nested = JobState.from_customization(
+        {"id": "c", "status": "completed", "status_details": {"status": "completed", "percentage_done": 100}}
+    )
     assert nested.succeeded and nested.progress == 100.0
 
 
@@ -98,10 +136,12 @@ def test_unknown_job_status_is_not_terminal(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_states_compare_and_hash_without_the_raw_body() -> None:
-    a = DeploymentInfo.from_raw({"name": "m", "namespace": "ns", "status_details": {"status": "ready"},
-                                 "updated_at": "t1"})
-    b = DeploymentInfo.from_raw({"name": "m", "namespace": "ns", "status_details": {"status": "ready"},
-                                 "updated_at": "t2"})
+    a = DeploymentInfo.from_raw(
+        {"name": "m", "namespace": "ns", "status_details": {"status": "ready"}, "updated_at": "t1"}
+    )
+    b = DeploymentInfo.from_raw(
+        {"name": "m", "namespace": "ns", "status_details": {"status": "ready"}, "updated_at": "t2"}
+    )
     assert a == b and len({a, b}) == 1
     j = JobState.from_customization({"status": "completed", "percentage_done": None})
     assert j.progress == 100.0 and hash(j) == hash(JobState.from_customization({"status": "completed"}))

@@ -37,8 +37,9 @@ def log_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([{**r, "request": json.dumps(r["request"]), "response": json.dumps(r["response"])}
-                                      for r in rows()])
+        table = pa.Table.from_pylist(
+            [{**r, "request": json.dumps(r["request"]), "response": json.dumps(r["response"])} for r in rows()]
+        )
         pq.write_table(table, path)
         return path
     return write_jsonl(path, [json.dumps(r) for r in rows()] + ["not json at all", ""])
@@ -57,8 +58,9 @@ def test_newest_first_filtered_by_workload_and_client(log_file: Path) -> None:
 
 def test_window_and_limit(log_file: Path) -> None:
     since, until = datetime.fromtimestamp(102, UTC), datetime.fromtimestamp(107, UTC)
-    records = [r for r in FileSource(log_file).iter_records("w", "c", since, until, limit=3)
-               if not isinstance(r, Rejected)]
+    records = [
+        r for r in FileSource(log_file).iter_records("w", "c", since, until, limit=3) if not isinstance(r, Rejected)
+    ]
     assert [r["timestamp"] for r in records] == [106, 105, 104]
 
 
@@ -72,11 +74,18 @@ def test_open_log_source_resolves_relative_paths_and_needs_a_uri(tmp_path: Path)
         open_log_source(LogSourceConfig(kind="elasticsearch"))
 
 
-@pytest.mark.parametrize(("uri", "host", "auth"), [
-    ("elasticsearch://u:p%40ss@10.0.0.5:9201/?scheme=https&verify_certs=false", "https://10.0.0.5:9201", ("u", "p@ss")),
-    ("http://127.0.0.1:9200", "http://127.0.0.1:9200", None),
-    ("opensearch://127.0.0.1", "http://127.0.0.1:9200", None),
-])
+@pytest.mark.parametrize(
+    ("uri", "host", "auth"),
+    [
+        (
+            "elasticsearch://u:p%40ss@10.0.0.5:9201/?scheme=https&verify_certs=false",
+            "https://10.0.0.5:9201",
+            ("u", "p@ss"),
+        ),
+        ("http://127.0.0.1:9200", "http://127.0.0.1:9200", None),
+        ("opensearch://127.0.0.1", "http://127.0.0.1:9200", None),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:Connecting to .* verify_certs=False")
 def test_connection_uris(uri: str, host: str, auth: tuple[str, str] | None) -> None:
     client = es_client(uri)  # builds the client only: no request is sent

@@ -65,8 +65,9 @@ def test_valid_record_is_normalised_without_mutating_input():
     assert raw == before
     call = out["response"]["choices"][0]["message"]["tool_calls"][0]
     assert call["function"]["arguments"] == {"order": 7}
-    assert isinstance(json.loads(before["response"]["choices"][0]["message"]["tool_calls"][0]["function"]
-                                 ["arguments"]), dict)
+    assert isinstance(
+        json.loads(before["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]), dict
+    )
 
 
 def test_malformed_tool_calls_and_contents():
@@ -101,8 +102,12 @@ def test_loader_refuses_only_what_cannot_be_indexed(tmp_path):
 
     from flywheel.records.loader import _actions, record_id
 
-    rows = [chat("ok"), {**chat("x"), "timestamp": "noon"}, {k: v for k, v in chat("y").items() if k != "workload_id"},
-            {**chat("z"), "response": None}]
+    rows = [
+        chat("ok"),
+        {**chat("x"), "timestamp": "noon"},
+        {k: v for k, v in chat("y").items() if k != "workload_id"},
+        {**chat("z"), "response": None},
+    ]
     path = tmp_path / "l.jsonl"
     path.write_text("\n".join([*(json.dumps(r) for r in rows), "{bad", ""]) + "\n")
     invalid: Counter[str] = Counter()

@@ -91,8 +91,9 @@ def test_validation_counts_exactly_the_declared_bad_lines_and_duplicates(tmp_pat
     out = tmp_path / "logs.jsonl"
     summary = write(out, workload, 3000, seed=7, bad_fraction=0.05, duplicate_fraction=0.02)
     assert summary["lines"] == 3000 == len(out.read_text().splitlines())
-    assert summary["good"] + summary["duplicates"] + summary["near_duplicates"] + sum(summary["invalid"].values()) \
-        == 3000
+    assert (
+        summary["good"] + summary["duplicates"] + summary["near_duplicates"] + sum(summary["invalid"].values()) == 3000
+    )
     assert 0.03 * 3000 < sum(summary["invalid"].values()) < 0.07 * 3000
     declared = summary["duplicates"] + summary["near_duplicates"]
     assert summary["duplicates"] > 0 and summary["near_duplicates"] > 0 and 0.01 * 3000 < declared < 0.03 * 3000
@@ -115,8 +116,11 @@ def test_validation_counts_exactly_the_declared_bad_lines_and_duplicates(tmp_pat
 
 
 def test_one_kb_per_record_order_of_magnitude(tmp_path):
-    for workload, (low, high) in {"tool_calling": (1200, 2600), "classification": (600, 1400),
-                                  "generic": (350, 900)}.items():
+    for workload, (low, high) in {
+        "tool_calling": (1200, 2600),
+        "classification": (600, 1400),
+        "generic": (350, 900),
+    }.items():
         out = tmp_path / f"{workload}.jsonl"
         write(out, workload, 500, seed=4)
         assert low < out.stat().st_size / 500 < high, workload
@@ -124,9 +128,12 @@ def test_one_kb_per_record_order_of_magnitude(tmp_path):
 
 def test_bad_arguments_are_rejected_before_any_file_is_written(tmp_path):
     out = tmp_path / "never.jsonl"
-    for kwargs in ({"workload": "chat", "records": 1}, {"workload": "generic", "records": -1},
-                   {"workload": "generic", "records": 1, "bad_fraction": 1.5},
-                   {"workload": "generic", "records": 1, "bad_fraction": 0.6, "duplicate_fraction": 0.5}):
+    for kwargs in (
+        {"workload": "chat", "records": 1},
+        {"workload": "generic", "records": -1},
+        {"workload": "generic", "records": 1, "bad_fraction": 1.5},
+        {"workload": "generic", "records": 1, "bad_fraction": 0.6, "duplicate_fraction": 0.5},
+    ):
         with pytest.raises(ValueError):
             write(out, seed=1, **kwargs)
     assert not out.exists()
@@ -134,13 +141,50 @@ def test_bad_arguments_are_rejected_before_any_file_is_written(tmp_path):
 
 def test_cli_writes_the_file_with_ids_and_rejects_bad_arguments(tmp_path):
     out = tmp_path / "x.jsonl"
-    ok = subprocess.run([sys.executable, "-m", "flywheel.cli", "sample-data", "--workload", "classification",
-                         "--records", "200", "--seed", "3", "--out", str(out), "--workload-id", "news_v2",
-                         "--client-id", "desk-7", "--bad-fraction", "0"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "sample-data",
+            "--workload",
+            "classification",
+            "--records",
+            "200",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--workload-id",
+            "news_v2",
+            "--client-id",
+            "desk-7",
+            "--bad-fraction",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "200 lines" in ok.stdout and "invalid: none" in ok.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 200 and {(r["workload_id"], r["client_id"]) for r in rows} == {("news_v2", "desk-7")}
-    bad = subprocess.run([sys.executable, "-m", "flywheel.cli", "sample-data", "--workload", "generic", "--records",
-                          "10", "--bad-fraction", "2", "--out", str(out)], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flywheel.cli",
+            "sample-data",
+            "--workload",
+            "generic",
+            "--records",
+            "10",
+            "--bad-fraction",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stdout.startswith("error:") and len(bad.stdout.splitlines()) == 1
