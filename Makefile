@@ -33,6 +33,7 @@ lock: $(UV)
 test: venv
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
@@ -43,10 +44,11 @@ test-integration: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check dags plugins include tests benchmarks || true
+	$(BIN)/ruff format --check .
 
 fmt: venv
 	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 demo: venv
 	$(BIN)/python scripts/demo.py up
