@@ -32,7 +32,7 @@ def bootstrap_interval(values: Sequence[float], resamples: int = 2000, seed: int
     n = len(values)
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
     lo = means[int(0.025 * (resamples - 1))]
-    hi = means[int(math.ceil(0.975 * (resamples - 1)))]
+    hi = means[math.ceil(0.975 * (resamples - 1))]
     return lo, hi
 
 
