@@ -72,13 +72,15 @@ def body(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def decision(status: str, pick: tuple[str, str] | None, by: str | None, comment: str | None) -> dict[str, Any]:
+def decision(
+    status: str, pick: tuple[str, str] | None, by: str | None, comment: str | None, at: datetime | None = None
+) -> dict[str, Any]:
     return {
         "status": status,
         "nim": pick[0] if pick else None,
         "experiment": pick[1] if pick else None,
         "by": by,
-        "at": datetime.now(UTC).isoformat(),
+        "at": (at or datetime.now(UTC)).isoformat(),
         "comment": comment,
     }
 
@@ -134,4 +136,6 @@ class ApprovePromotionOperator(HITLOperator):
         who = user.get("name") or user.get("id") if isinstance(user, dict) else str(user)
         comment = (answer.get("params_input") or {}).get("comment") or None
         pick = mapping.get(chosen)
-        return self._push(context, decision("approved" if pick else "rejected", pick, who, comment))
+        at = answer.get("responded_at")
+        at = at if isinstance(at, datetime) else None
+        return self._push(context, decision("approved" if pick else "rejected", pick, who, comment, at))
