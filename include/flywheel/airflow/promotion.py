@@ -97,7 +97,12 @@ def promote(
         "cost": entry.get("cost"),
         "recommendation": report.get("recommendation"),
         "datasets": dataset_artifacts(ti.xcom_pull(task_ids="build_datasets", key="return_value")),
-        "job_ids": {f"{r['nim']}/{r['experiment']}": r.get("job_id") for r in report.get("results") or []},
+        # a list, not a mapping: model names contain dots, which MongoDB field names should not
+        "job_ids": [
+            {"nim": r["nim"], "experiment": r["experiment"], "job_id": r.get("job_id")}
+            for r in report.get("results") or []
+            if r.get("job_id")
+        ],
         "customization_job_id": custom.get("job_id"),
         "settings_sha256": settings_hash(ti.xcom_pull(task_ids="extract_records", key="return_value")),
         "by": decision.get("by"),

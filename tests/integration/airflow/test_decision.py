@@ -264,7 +264,7 @@ def test_a_approval_promotes_the_cheapest_model_that_meets_the_bar(stack: LocalS
     assert stored is not None and stored["decision"] == decision and stored["model_id"] == adapter
     assert {d["kind"] for d in audit["datasets"]} >= {"eval", "train", "val"}
     assert all(len(d["sha256"]) == 64 and d["path"].endswith(".jsonl") for d in audit["datasets"]), audit["datasets"]
-    assert audit["job_ids"][f"{SMALL}/customized"] == by[(SMALL, "customized")]["job_id"]
+    assert {"nim": SMALL, "experiment": "customized", "job_id": by[(SMALL, "customized")]["job_id"]} in audit["job_ids"]
     assert audit["customization_job_id"] and len(audit["settings_sha256"]) == 64
     assert (audit["by"], audit["comment"]) == ("admin", "cheaper and good enough")
 
