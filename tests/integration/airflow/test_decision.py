@@ -160,7 +160,7 @@ def awaiting_approval(stack: LocalStack, dag_id: str, rid: str) -> dict[str, Any
     def ready() -> dict[str, Any] | None:
         states = stack.api.task_states(dag_id, rid)
         if states.get("approve_promotion[-1]") != "awaiting_input":
-            assert stack.api.run(dag_id, rid)["state"] == "running", states
+            assert stack.api.run(dag_id, rid)["state"] in ("queued", "running"), states
             return None
         r = stack.api.http.get(hitl_path(dag_id, rid))
         return r.json() if r.status_code == 200 else None
