@@ -2,7 +2,9 @@
 
 up:   generate sample logs (customer-service agent + financial-news classifier), start the NeMo emulator
       and Airflow (api-server, scheduler, dag-processor, triggerer; SQLite; LocalExecutor) on loopback,
-      trigger both workload DAGs over the REST API, show progress, print the results table.
+      trigger both workload DAGs over the REST API, show progress, print the results table and each
+      workload's recommendation, approve the first one through the REST API exactly as the UI's button
+      does and show the promotion's Asset event; the other approval is left for you in the UI.
       Writes .demo/state.json (airflow_url, username, password, emulator_url, pids).
 down: stop exactly the processes listed in .demo/state.json.
 Ports: AIRFLOW_PORT (default 8080), EMULATOR_PORT (default 8100).
@@ -29,6 +31,10 @@ WORKLOADS = {"customer_service": "tool_calling", "news_classifier": "classificat
 PRIMARY = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
 RECORDS = 500
 TIMEOUT_S = 540
+# The emulator's quality is not real model quality (1B base ≈ 0.45 of production agreement, customized 1B
+# ≈ 0.7): the demo sets the bar where its candidates can meet it.
+DEMO_MIN_QUALITY = 0.6
+APPROVAL = "approve_promotion"
 
 
 def say(msg: str) -> None:
@@ -73,6 +79,7 @@ def demo_config(logs: Path) -> dict[str, Any]:
     cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0)
     cfg["airflow"] = {"retries": 1, "retry_delay_s": 5}
     cfg.setdefault("defaults", {})["schedule"] = None  # the demo triggers runs itself
+    cfg["defaults"].setdefault("selection", {})["min_quality"] = DEMO_MIN_QUALITY
     for w in cfg["workloads"]:
         w.pop("schedule", None)
     return cfg
@@ -154,8 +161,45 @@ def up() -> int:
         say(f"triggered {dag_id} run {rid} (POST /api/v2/dags/{dag_id}/dagRuns)")
     states = wait(api, runs, stack)
     print_results(api, runs, states)
+    approved = approve_first(api, runs, states)
     say(f"Airflow UI: {stack.api_url}  login: admin / {stack.admin_password}   (stop with: make demo-stop)")
-    return 0 if all(s == "success" for s in states.values()) else 1
+    for dag_id, rid in runs.items():
+        if states.get(dag_id) == "awaiting approval" and dag_id != approved:
+            say(f"waiting for you: {stack.api_url}/dags/{dag_id}/runs/{rid}/tasks/{APPROVAL}/required_actions")
+    return 0 if all(s in ("success", "awaiting approval") for s in states.values()) else 1
+
+
+def _hitl(dag_id: str, rid: str) -> str:
+    return f"/dags/{dag_id}/dagRuns/{rid}/taskInstances/{APPROVAL}/-1/hitlDetails"
+
+
+def approve_first(api: Any, runs: dict[str, str], states: dict[str, str]) -> str | None:
+    """Answer the first waiting approval with what the UI's "Approve" button sends, then show the event."""
+    for dag_id, rid in runs.items():
+        if states.get(dag_id) != "awaiting approval":
+            continue
+        detail = api.http.get(_hitl(dag_id, rid)).json()
+        option = detail["options"][0]
+        say(f"approving {dag_id}: PATCH /api/v2{_hitl(dag_id, rid)} chosen_options=[{option!r}]")
+        r = api.http.patch(
+            _hitl(dag_id, rid), json={"chosen_options": [option], "params_input": {"comment": "approved by make demo"}}
+        )
+        if r.status_code != 200:
+            say(f"approval refused: {r.status_code} {r.text}")
+            return None
+        states[dag_id] = api.wait_run(dag_id, rid, timeout=180)
+        decision = api.xcom(dag_id, rid, APPROVAL, key="decision")
+        say(f"decision: {decision['status']} {decision['nim']} ({decision['experiment']}) by {decision['by']}")
+        events = api.http.get("/assets/events", params={"source_run_id": rid}).json().get("asset_events", [])
+        for e in events:
+            extra = e.get("extra") or {}
+            say(
+                f"promotion event on {e['uri']}: model {extra.get('model_id')}, "
+                f"${(extra.get('cost') or {}).get('per_1m_output_tokens_usd', 0):.4f} per 1M output tokens, "
+                f"approver {extra.get('approver')}  (GET /api/v2/assets/events)"
+            )
+        return dag_id
+    return None
 
 
 def wait(api: Any, runs: dict[str, str], stack: Any) -> dict[str, str]:
@@ -178,7 +222,10 @@ def wait(api: Any, runs: dict[str, str], stack: Any) -> dict[str, str]:
         if line != last:
             say(line)
             last = line
-        if all(s in ("success", "failed") for s in states.values()):
+        for dag_id, rid in runs.items():
+            if states[dag_id] == "running" and api.task_states(dag_id, rid).get(f"{APPROVAL}[-1]") == "awaiting_input":
+                states[dag_id] = "awaiting approval"
+        if all(s in ("success", "failed", "awaiting approval") for s in states.values()):
             return states
         time.sleep(3)
     say(f"timed out after {TIMEOUT_S}s; emulator log tail:\n{stack.log_tail('emulator', 20)}")
@@ -199,10 +246,33 @@ def print_results(api: Any, runs: dict[str, str], states: dict[str, str]) -> Non
         for r in report["results"]:
             scores = "  ".join(f"{k}={v:.3f}" for k, v in sorted(r["scores"].items())) or (r["error"] or "")
             print(f"{report['workload_id']:<18} {r['nim']:<30} {r['experiment']:<11} {r['status']:<10} {scores}")
-        best = report.get("best")
-        if best:
-            print(f"{'':<18} best candidate: {best['nim']} ({best['experiment']}) {best['metric']}={best['score']:.3f}")
+        print_decision(report)
         print()
+
+
+def _usd(value: Any) -> str:
+    return "-" if value is None else f"${value:,.4f}"
+
+
+def print_decision(report: dict[str, Any]) -> None:
+    prod, rec = report.get("production") or {}, report.get("recommendation")
+    print(f"  {'candidate':<44} {'score':>6} {'p95 ms':>7} {'$/1M out':>10}  meets bar")
+    for r in report.get("comparison") or []:
+        p95 = "-" if r["p95_ms"] is None else f"{r['p95_ms']:.0f}"
+        print(
+            f"  {r['nim'] + ' ' + r['experiment']:<44} {r['score']:>6.3f} {p95:>7} "
+            f"{_usd(r['per_1m_output_tokens_usd']):>10}  {'yes' if r['meets_bar'] else 'no: ' + r['why_not']}"
+        )
+    if prod:
+        print(f"  production {prod['model_name']}: {_usd(prod['per_1m_output_tokens_usd'])} per 1M output tokens")
+    if rec:
+        print(
+            f"  RECOMMENDED {rec['nim']} ({rec['experiment']}): {rec['primary_metric']}={rec['score']:.3f}"
+            f" ≥ {rec['min_quality']:g}, {_usd(rec['per_1m_output_tokens_usd'])} per 1M output tokens,"
+            f" saves {_usd(rec['savings_per_month_usd'])} per month"
+        )
+    else:
+        print(f"  no recommendation: {(report.get('recommendation_note') or {}).get('reason')}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -109,6 +110,7 @@ class NimConfig(_Model):
     customization_enabled: bool = False
     customizer: CustomizerConfig | None = None
     additional_envs: dict[str, str] = Field(default_factory=dict)
+    gpu_type: str = "H100"  # priced by pricing.gpu_hour_usd
 
     @model_validator(mode="after")
     def _customizer_required(self) -> NimConfig:
@@ -248,12 +250,79 @@ class ResultsConfig(_Model):
     mongo_collection: str = "results"
 
 
+# ---------------------------------------------------------------------------------------------- decision
+# Illustrative on-demand cloud list prices (USD per GPU-hour); set your own in ``pricing.gpu_hour_usd``.
+DEFAULT_GPU_HOUR_USD = {"H100": 3.0, "A100": 2.0, "L40S": 1.0}
+ApprovalMode = Literal["required", "auto", "off"]
+
+
+class PricingConfig(_Model):
+    """GPU list prices (USD per GPU-hour) that turn measured throughput into cost per 1M output tokens."""
+
+    gpu_hour_usd: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=lambda: dict(DEFAULT_GPU_HOUR_USD))
+
+
+class ProductionPrice(_Model):
+    """Either a token price (a hosted API) or GPUs (self-hosted: ``gpus``, ``gpu_type`` and the throughput
+    they reach on this workload, ``output_tokens_per_s``)."""
+
+    usd_per_1m_input_tokens: Annotated[float, Field(ge=0)] | None = None
+    usd_per_1m_output_tokens: Annotated[float, Field(ge=0)] | None = None
+    gpus: Annotated[int, Field(ge=1)] | None = None
+    gpu_type: str | None = None
+    output_tokens_per_s: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProductionPrice:
+        tokens = (self.usd_per_1m_input_tokens, self.usd_per_1m_output_tokens)
+        gpu = (self.gpus, self.gpu_type, self.output_tokens_per_s)
+        if all(v is not None for v in tokens) and all(v is None for v in gpu):
+            return self
+        if all(v is not None for v in gpu) and all(v is None for v in tokens):
+            return self
+        raise ValueError(
+            "give either usd_per_1m_input_tokens + usd_per_1m_output_tokens, or gpus + gpu_type + output_tokens_per_s"
+        )
+
+    @property
+    def per_token(self) -> bool:
+        return self.usd_per_1m_output_tokens is not None
+
+
+class ProductionConfig(_Model):
+    """The production model the candidates would replace, and its price."""
+
+    model_name: str
+    price: ProductionPrice
+
+
+class SelectionConfig(_Model):
+    """The bar a candidate must meet and who decides. ``min_quality`` is the primary metric as a fraction of
+    agreement with production (scores are against production's logged answers, so production = 1.0)."""
+
+    min_quality: Annotated[float, Field(gt=0, le=1)] = 0.9
+    max_p95_ms: Annotated[float, Field(gt=0)] | None = None
+    approval: ApprovalMode = "required"
+    approval_timeout: timedelta = timedelta(days=7)
+
+
+class LatencyConfig(_Model):
+    """Latency measurement of each deployed candidate (inside the GPU lease, before teardown)."""
+
+    prompts: Annotated[int, Field(ge=1, le=10000)] = 100
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 4
+    max_seconds: Annotated[float, Field(gt=0)] = 120.0
+    max_tokens: Annotated[int, Field(ge=1)] = 512
+
+
 class Defaults(_Model):
     schedule: str | None = "@weekly"
     split: SplitConfig = SplitConfig()
     icl: IclConfig = IclConfig()
     training: TrainingConfig = TrainingConfig()
     lora: LoraConfig = LoraConfig()
+    selection: SelectionConfig = SelectionConfig()
+    production: ProductionConfig | None = None
 
 
 class WorkloadOverrides(_Model):
@@ -263,6 +332,8 @@ class WorkloadOverrides(_Model):
     icl: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     lora: dict[str, Any] = Field(default_factory=dict)
+    selection: dict[str, Any] = Field(default_factory=dict)
+    production: dict[str, Any] = Field(default_factory=dict)
 
 
 class WorkloadConfig(_Model):
@@ -287,6 +358,8 @@ class FlywheelConfig(_Model):
     results: ResultsConfig = ResultsConfig()
     judge: JudgeConfig = JudgeConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
+    pricing: PricingConfig = PricingConfig()
+    latency: LatencyConfig = LatencyConfig()
     defaults: Defaults = Defaults()
     workloads: list[WorkloadConfig]
     nims: Annotated[list[NimConfig], Field(min_length=1)]
@@ -323,6 +396,16 @@ class FlywheelConfig(_Model):
 
     def lora_for(self, workload: WorkloadConfig) -> LoraConfig:
         return _merged(self.defaults.lora, workload.overrides.lora)
+
+    def selection_for(self, workload: WorkloadConfig) -> SelectionConfig:
+        return _merged(self.defaults.selection, workload.overrides.selection)
+
+    def production_for(self, workload: WorkloadConfig) -> ProductionConfig | None:
+        override = workload.overrides.production
+        if not override:
+            return self.defaults.production
+        base = self.defaults.production.model_dump() if self.defaults.production else {}
+        return ProductionConfig.model_validate({**base, **override})
 
 
 def _merged(base: M, override: dict[str, Any]) -> M:
@@ -391,14 +474,49 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
             if name not in known:
                 problems.append(f"workloads[{i}].nims[{j}]: '{name}' is not a configured NIM")
     problems += _override_checks(raw, workloads)
+    problems += _gpu_price_checks(raw, nims, workloads)
     return problems
+
+
+def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]) -> list[str]:
+    """Every ``gpu_type`` (candidates and a GPU-priced production model) needs a price."""
+    pricing = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else {}
+    prices = pricing.get("gpu_hour_usd", DEFAULT_GPU_HOUR_USD)
+    known = set(prices) if isinstance(prices, dict) else set()
+    where: list[tuple[str, Any]] = []
+    for i, n in enumerate(nims):
+        if isinstance(n, dict):
+            where.append((f"nims[{i}].gpu_type", n.get("gpu_type", NimConfig.model_fields["gpu_type"].default)))
+    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    places = [("defaults.production", defaults.get("production"))]
+    places += [
+        (f"workloads[{i}].overrides.production", (w.get("overrides") or {}).get("production"))
+        for i, w in enumerate(workloads)
+        if isinstance(w, dict) and isinstance(w.get("overrides"), dict)
+    ]
+    for path, prod in places:
+        price = prod.get("price") if isinstance(prod, dict) else None
+        if isinstance(price, dict) and price.get("gpu_type") is not None:
+            where.append((f"{path}.price.gpu_type", price["gpu_type"]))
+    return [
+        f"{path}: {value!r} has no price in pricing.gpu_hour_usd ({', '.join(sorted(known)) or 'none'})"
+        for path, value in where
+        if isinstance(value, str) and value not in known
+    ]
 
 
 def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
     """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
     problems: list[str] = []
     defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
-    sections = {"split": SplitConfig, "icl": IclConfig, "training": TrainingConfig, "lora": LoraConfig}
+    sections: dict[str, type[BaseModel]] = {
+        "split": SplitConfig,
+        "icl": IclConfig,
+        "training": TrainingConfig,
+        "lora": LoraConfig,
+        "selection": SelectionConfig,
+        "production": ProductionConfig,
+    }
     for i, w in enumerate(workloads):
         overrides = w.get("overrides") if isinstance(w, dict) else None
         if not isinstance(overrides, dict):

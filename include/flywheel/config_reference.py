@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,6 +39,8 @@ def _default(field: Any) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
     if isinstance(value, BaseModel):
         return "(section)"
+    if isinstance(value, timedelta):
+        return f"`{value}` (ISO-8601 duration or seconds)"
     return f"`{value!r}`" if value not in (None, [], {}) else f"`{value}`"
 
 

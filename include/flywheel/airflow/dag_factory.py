@@ -48,6 +48,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
     from airflow.sdk import DAG, task, task_group
 
     from flywheel.airflow import tasks as t
+    from flywheel.airflow.approval import ApprovePromotionOperator
     from flywheel.airflow.experiments import (
         GPU_POOL,
         CustomizeOperator,
@@ -55,6 +56,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         EvaluationOperator,
         TeardownNimOperator,
     )
+    from flywheel.airflow.promotion import promotions_asset
     from flywheel.airflow.run_settings import params_for
     from flywheel.airflow.shared_nims import PrepareEmbedderOperator, PrepareJudgeOperator, TeardownEmbedderOperator
 
@@ -100,6 +102,15 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
 
         common = {"run": extracted, "config_path": config_path, "map_index_template": "{{ nim_label }}"}
 
+        @task(trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
+        def measure_latency(plan: Any, built: Any, ti: Any = None) -> Any:
+            from airflow.sdk import get_current_context
+
+            from flywheel.airflow.latency_task import measure_latency as measure
+
+            get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[index]
+            return measure(config_path, plan, built, ti)
+
         @task_group(group_id=GROUP)
         def nim_experiment(plan: Any) -> Any:
             deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
@@ -120,6 +131,8 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             deploy >> [evals["base"], evals["icl"], customize]
             customize >> evals["customized"]
             [evals["base"], evals["icl"], evals["customized"]] >> teardown.as_teardown(setups=deploy)
+            # the decision: latency of each served experiment, still inside the lease
+            [evals["base"], evals["icl"], evals["customized"]] >> measure_latency(plan, built) >> teardown
             return teardown
 
         experiments = nim_experiment.expand(plan=plans)
@@ -149,6 +162,25 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         experiments >> summary
         [uploaded, plans, judge] >> summary
         summary >> check_results()
+
+        # the decision: a person approves the recommendation (or another candidate), then it is promoted
+        selection = cfg.selection_for(w)
+        approval = ApprovePromotionOperator(
+            task_id="approve_promotion",
+            report=summary,
+            workload_id=w.workload_id,
+            approval=selection.approval,
+            response_timeout=selection.approval_timeout,
+        )
+
+        @task(outlets=[promotions_asset(w.workload_id)])
+        def promote(decision: Any, ti: Any = None, dag_run: Any = None, outlet_events: Any = None) -> Any:
+            from flywheel.airflow.promotion import promote as act
+
+            return act(config_path, w.workload_id, decision, ti, w.dag_id, dag_run.run_id, outlet_events)
+
+        summary >> approval
+        promote(approval.output)
     return dag
 
 

@@ -17,6 +17,7 @@ from flywheel.config import (
     IclConfig,
     LoraConfig,
     NimConfig,
+    SelectionConfig,
     SplitConfig,
     TrainingConfig,
     WorkloadConfig,
@@ -95,6 +96,7 @@ def params_for(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, Any]:
         ),
         "batch_size": Param(training.batch_size, type="integer", minimum=1, maximum=4096, title="Batch size"),
         "lora_adapter_dim": Param(lora.adapter_dim, type="integer", minimum=1, maximum=1024, title="LoRA adapter dim"),
+        **_decision_params(cfg.selection_for(workload)),
         "since": Param(
             None,
             type=["null", "string"],
@@ -110,6 +112,28 @@ def params_for(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, Any]:
             pattern=ISO_DATETIME,
             title="Logs until (UTC)",
             description="Only use logs before this time (ISO-8601).",
+        ),
+    }
+
+
+def _decision_params(selection: SelectionConfig) -> dict[str, Any]:
+    from airflow.sdk import Param
+
+    return {
+        "min_quality": Param(
+            selection.min_quality,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            title="Quality bar",
+            description="A candidate's primary metric must reach this (fraction of agreement with production).",
+        ),
+        "max_p95_ms": Param(
+            selection.max_p95_ms,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            title="Latency cap (p95 ms)",
+            description="Optional: a candidate's measured p95 latency must not exceed this.",
         ),
     }
 
@@ -136,6 +160,7 @@ class RunSettings(BaseModel):
     training: TrainingConfig
     lora: LoraConfig
     customization_enabled: bool
+    selection: SelectionConfig = SelectionConfig()
     since: datetime | None = None
     until: datetime | None = None
 
@@ -173,6 +198,12 @@ class RunSettings(BaseModel):
             training=TrainingConfig.model_validate(training.model_dump()),
             lora=LoraConfig.model_validate(lora.model_dump()),
             customization_enabled=bool(p.get("customization_enabled", True)),
+            selection=SelectionConfig.model_validate(
+                {
+                    **cfg.selection_for(workload).model_dump(),
+                    **{k: p[k] for k in ("min_quality", "max_p95_ms") if k in p},
+                }
+            ),
             since=_when(p.get("since")),
             until=_when(p.get("until")),
         )

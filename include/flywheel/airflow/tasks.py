@@ -246,6 +246,7 @@ def report(
     found, deploy_errors = collect_entries(ti, "nim_experiment", len(plans))
     results = normalise(plans, found, deploy_errors)
     wtype = (built or {}).get("workload_type")
+    decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted)
     summary = {
         "workload_id": settings.workload_id if settings else None,
         "client_id": settings.client_id if settings else None,
@@ -253,10 +254,18 @@ def report(
         "datasets": {k: {"name": v["name"], "records": v["records"]} for k, v in (uploaded or {}).items()},
         "results": results,
         "best": best_candidates(results, PRIMARY_METRIC.get(wtype or "", "")) if wtype else None,
+        **decision,
     }
     for r in results:
         shown = ", ".join(f"{k}={v:.3f}" for k, v in r["scores"].items()) or r["error"] or ""
         log.info("%-40s %-10s %-9s %s", r["nim"], r["experiment"], r["status"], shown)
+    rec = summary["recommendation"]
+    log.info(
+        "RECOMMENDATION %s",
+        f"{rec['nim']} {rec['experiment']}: {rec['reason']}"
+        if rec
+        else (summary["recommendation_note"] or {}).get("reason"),
+    )
     if optional_connection(MONGO_CONN) is not None:
         n = store_in_mongo(
             MONGO_CONN, cfg.results.mongo_database, cfg.results.mongo_collection, dag_id, run_id, summary
@@ -265,6 +274,60 @@ def report(
             "stored %d result document(s) in MongoDB %s.%s", n, cfg.results.mongo_database, cfg.results.mongo_collection
         )
     return summary
+
+
+def _decision(
+    cfg: FlywheelConfig,
+    ti: Any,
+    settings: RunSettings | None,
+    plans: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    wtype: str | None,
+    uploaded: dict[str, Any] | None,
+    extracted: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Latency and cost per entry, production's cost and the recommendation (``flywheel.decision``)."""
+    from flywheel.decision.report import decide
+
+    measured: dict[str, Any] = {}
+    customize_s: dict[str, float | None] = {}
+    for i, plan in enumerate(plans):
+        m = ti.xcom_pull(task_ids="nim_experiment.measure_latency", key="return_value", map_indexes=i)
+        if isinstance(m, dict):
+            measured[plan["model_name"]] = m
+        c = ti.xcom_pull(task_ids="nim_experiment.customize", key="return_value", map_indexes=i)
+        customize_s[plan["model_name"]] = (c or {}).get("duration_s") if isinstance(c, dict) else None
+    workload = cfg.workload(settings.workload_id) if settings else None
+    selection = settings.selection if settings else cfg.defaults.selection
+    production = cfg.production_for(workload) if workload else cfg.defaults.production
+    eval_records = ((uploaded or {}).get("eval") or {}).get("records")
+    return decide(
+        results,
+        wtype,
+        eval_records,
+        measured,
+        customize_s,
+        {n.model_name: n for n in cfg.nims},
+        dict(cfg.pricing.gpu_hour_usd),
+        selection,
+        production,
+        _volume(extracted),
+    )
+
+
+def _volume(extracted: dict[str, Any] | None) -> Any:
+    """The workload's token volume from the run's log snapshot (streamed; None without a snapshot)."""
+    import json
+
+    from flywheel.decision.volume import token_volume
+
+    if not extracted or not extracted.get("snapshot"):
+        return None
+    path = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as f:
+        return token_volume(json.loads(line) for line in f if line.strip())
 
 
 def check_results(summary: dict[str, Any] | None) -> str:

@@ -53,6 +53,20 @@ def correct_probability(model: ServedModel, icl: bool) -> float:
     return max(0.05, min(P_MAX, p))
 
 
+def latency_ms(model: ServedModel, prompt_tokens: int, completion_tokens: int, in_flight: int, latency: Any) -> float:
+    """The modelled time of one chat completion (see ``LatencySettings``); 0 for judges or when disabled."""
+    if not latency.enabled or model.judge:
+        return 0.0
+    scale = latency.scale.get(model.base)
+    if scale is None:
+        size = model_size_b(model.base) or model_size_b(model.id)
+        scale = 1.0 if size is None else max(size, 0.1) ** 0.75
+    work = (
+        latency.base_ms + latency.ms_per_prompt_token * prompt_tokens + latency.ms_per_output_token * completion_tokens
+    )
+    return scale * work * (1.0 + latency.concurrency_slowdown * max(in_flight - 1, 0))
+
+
 def conversation_key(messages: list[dict[str, Any]]) -> str:
     core = []
     for m in messages:

@@ -139,6 +139,24 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
     return entity
 
 
+class ModelPatch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    description: str | None = None
+    custom_fields: dict[str, Any] | None = None
+
+
+@router.patch("/v1/models/{model_id:path}", name="models.update")
+async def update_model(model_id: str, body: ModelPatch, request: Request) -> dict[str, Any]:
+    entity = _platform(request).model_entities.get(model_id)
+    if entity is None:
+        raise http_error(404, f"Model '{model_id}' not found")
+    changes = body.model_dump(exclude_none=True)
+    for fixed in ("id", "name", "namespace"):
+        changes.pop(fixed, None)
+    entity.update(changes, updated_at=now_iso())
+    return entity
+
+
 @router.delete("/v1/models/{model_id:path}", name="models.delete")
 async def delete_model(model_id: str, request: Request) -> JSONResponse:
     p = _platform(request)

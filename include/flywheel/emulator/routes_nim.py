@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from flywheel.emulator.nim_logic import answer, conversation_key, embed, judge_chat_reply
+from flywheel.emulator.nim_logic import answer, conversation_key, embed, judge_chat_reply, latency_ms
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.util import http_error, new_id, page
 
@@ -76,6 +77,13 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
         message = answer(model, body.messages, body.tools, p.index, p.settings.seed, p.settings.icl_marker)
     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.messages)
     completion_tokens = len(str(message.get("content") or "").split()) + 8 * len(message.get("tool_calls") or [])
+    p.chat_in_flight += 1
+    try:
+        delay = latency_ms(model, prompt_tokens, completion_tokens, p.chat_in_flight, p.settings.latency)
+        if delay:
+            await asyncio.sleep(delay / 1000.0)
+    finally:
+        p.chat_in_flight -= 1
     return {
         "id": new_id("chatcmpl"),
         "object": "chat.completion",

@@ -47,6 +47,21 @@ DEFAULT_TARGETS = [
 Seconds = Annotated[float, Field(ge=0)]
 
 
+class LatencySettings(BaseModel):
+    """Chat-completion latency of candidate models (judges answer at once). Deterministic: ``scale(model) ×
+    (base_ms + ms_per_prompt_token × prompt + ms_per_output_token × output) × (1 + concurrency_slowdown ×
+    (requests in flight − 1))``; ``scale`` is configured per base model, else ``size_in_b ** 0.75``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    base_ms: Annotated[float, Field(ge=0)] = 20.0
+    ms_per_prompt_token: Annotated[float, Field(ge=0)] = 0.02
+    ms_per_output_token: Annotated[float, Field(ge=0)] = 0.4
+    concurrency_slowdown: Annotated[float, Field(ge=0)] = 0.1
+    scale: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+
 class EmulatorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,6 +86,7 @@ class EmulatorSettings(BaseModel):
     # Data Store: files at or above this size are answered "lfs" in preupload (classic LFS batch protocol)
     lfs_threshold_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
     targets: list[TargetSpec] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
+    latency: LatencySettings = Field(default_factory=LatencySettings)
     faults: list[Fault] = Field(default_factory=list)
 
 

@@ -115,6 +115,7 @@ class Platform:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         self.faults = FaultBook(settings.faults, seed=settings.seed)
+        self.chat_in_flight = 0  # requests inside the latency model now (not reset: they are still running)
         self.reset()
 
     def reset(self) -> None:

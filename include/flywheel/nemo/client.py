@@ -35,6 +35,7 @@ from flywheel.nemo.states import Backoff, DeploymentInfo, JobState, PendingWatch
 log = logging.getLogger("flywheel.nemo")
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 REQUEST_ID = "flywheel_request_id"
+PROMOTED_MARK = "flywheel_promoted"
 LIST_PAGES = 20
 
 
@@ -311,8 +312,26 @@ class NemoClient:
         )
         return reply.status != 404
 
+    def get_model(self, model_id: str) -> dict[str, Any] | None:
+        """The model entity (e.g. a customized model ``ns/name@cust-…``), or None if absent."""
+        reply = self.http.call("GET", self._base(f"/v1/models/{model_id}"), allow=(404,))
+        return None if reply.status == 404 else _obj(reply, f"model {model_id}")
+
+    def mark_model(self, model_id: str, custom_fields: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``custom_fields`` into a model entity (Entity Store ``PATCH /v1/models/{id}``)."""
+        current = self.get_model(model_id)
+        if current is None:
+            raise NemoError(f"model {model_id} not found")
+        fields = {**(current.get("custom_fields") or {}), **custom_fields}
+        reply = self.http.call("PATCH", self._base(f"/v1/models/{model_id}"), json_body={"custom_fields": fields})
+        return _obj(reply, f"model {model_id}")
+
     def delete_model(self, model_id: str) -> bool:
-        """Delete a model entity (e.g. a customized model ``ns/name@cust-…``); False if absent."""
+        """Delete a model entity (e.g. a customized model ``ns/name@cust-…``); False if absent. A model marked
+        ``flywheel_promoted`` is refused: a promotion keeps it until someone removes the mark on purpose."""
+        current = self.get_model(model_id)
+        if current is not None and (current.get("custom_fields") or {}).get(PROMOTED_MARK):
+            raise NemoError(f"model {model_id} is promoted ({PROMOTED_MARK}); not deleting it")
         reply = self.http.call("DELETE", self._base(f"/v1/models/{model_id}"), allow=(404,), parse=False)
         return reply.status != 404
 

@@ -389,3 +389,25 @@ def test_remote_embedder_matches_the_nim_proxy_and_batches(emulator: Emulator) -
     assert len(remote) == 7 and len({len(v) for v in remote}) == 1
     with pytest.raises(NemoNotFoundError):
         RemoteEmbedder(f"{emulator.url}/v1/embeddings", "nvidia/unknown-embedder").embed(["x"])
+
+
+def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_path: Path) -> None:
+    from flywheel.nemo.client import PROMOTED_MARK
+    from flywheel.nemo.errors import NemoError
+
+    with emulator.client() as c:
+        upload(c, tmp_path, tool_record, "promo")
+        c.create_deployment(NIM, {"flywheel_role": "candidate", "flywheel_run": "flywheel_t/run-p"})
+        c.wait_deployment_ready(NIM.deployment_name, timeout_s=20, backoff=quick())
+        job_id, adapter = customize(c, "promo")
+        c.wait_job("customization", job_id, timeout_s=30, backoff=quick())
+        entity = c.mark_model(adapter, {PROMOTED_MARK: True, "flywheel_promoted_by": "alice"})
+        assert entity["custom_fields"][PROMOTED_MARK] is True
+        assert entity["custom_fields"]["customization_job"] == job_id  # existing fields are kept
+        c.delete_deployment(NIM.deployment_name)  # the teardown of the run
+        with pytest.raises(NemoError, match="promoted"):
+            c.delete_model(adapter)
+        assert c.get_model(adapter)["custom_fields"]["flywheel_promoted_by"] == "alice"
+        assert c.get_model("dfwbp/absent@x") is None
+        with pytest.raises(NemoError, match="not found"):
+            c.mark_model("dfwbp/absent@x", {PROMOTED_MARK: True})

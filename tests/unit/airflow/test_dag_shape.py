@@ -97,3 +97,18 @@ def test_data_tasks_get_pod_resources_only_when_configured(tmp_path):
     assert dag.get_task("nim_experiment.deploy_nim").executor_config == {}
     plain = build_all(str(ROOT / "config" / "flywheel.yaml"))["flywheel_customer_service"]
     assert plain.get_task("extract_records").executor_config == {}
+
+
+def test_decision_tasks(dags):
+    t = {task.task_id: task for task in dags["flywheel_customer_service"].tasks}
+    measure = t["nim_experiment.measure_latency"]
+    assert {"nim_experiment.base_eval", "nim_experiment.icl_eval", "nim_experiment.customized_eval"} <= (
+        measure.upstream_task_ids
+    )
+    assert measure.downstream_task_ids == {"nim_experiment.teardown_nim"}  # inside the lease
+    assert measure.trigger_rule == "all_done" and measure.map_index_template == "{{ nim_label }}"
+    approval, promote = t["approve_promotion"], t["promote"]
+    assert approval.upstream_task_ids == {"report"} and promote.upstream_task_ids == {"approve_promotion"}
+    assert approval.retries == 0 and approval.response_timeout.days == 7
+    assert set(approval.params) == {"comment"}  # the trigger form's Params stay out of the approval form
+    assert [a.uri for a in promote.outlets] == ["flywheel://promotions/customer_service"]

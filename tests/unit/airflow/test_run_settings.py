@@ -108,3 +108,16 @@ def test_report_normalises_partial_results():
         "metric": "f1",
         "score": 0.5,
     }
+
+
+def test_quality_bar_and_latency_cap_are_params_for_one_run():
+    from flywheel.airflow.run_settings import params_for
+
+    form = params_for(CFG, CS)
+    assert form["min_quality"].value == CFG.selection_for(CS).min_quality and form["max_p95_ms"].value is None
+    s = RunSettings.resolve(CFG, CS, {"min_quality": 0.55, "max_p95_ms": 300})
+    assert (s.selection.min_quality, s.selection.max_p95_ms) == (0.55, 300)
+    assert s.selection.approval == CFG.selection_for(CS).approval
+    assert RunSettings.model_validate(s.model_dump(mode="json")) == s  # survives XCom
+    with pytest.raises(ValueError):
+        RunSettings.resolve(CFG, CS, {"min_quality": 1.2})

@@ -160,3 +160,71 @@ def test_local_shared_nims_need_an_org_slash_name():
         "(mode: local)",
     ]
     assert validate_config(with_(judge={"mode": "remote", "model_name": "gpt-4o"})).judge.model_name == "gpt-4o"
+
+
+# ------------------------------------------------------------------------------------------ the decision
+def test_selection_and_production_defaults_and_per_workload_overrides():
+    raw = with_(
+        defaults={
+            "selection": {"min_quality": 0.8, "approval_timeout": "PT30S"},
+            "production": {
+                "model_name": "p/big",
+                "price": {"usd_per_1m_input_tokens": 1, "usd_per_1m_output_tokens": 2},
+            },
+        },
+        workloads=[
+            {"workload_id": "w1"},
+            {
+                "workload_id": "w2",
+                "overrides": {
+                    "selection": {"max_p95_ms": 250, "approval": "auto"},
+                    "production": {"price": {"gpus": 4, "gpu_type": "A100", "output_tokens_per_s": 900}},
+                },
+            },
+        ],
+    )
+    cfg = validate_config(raw)
+    w1, w2 = cfg.workload("w1"), cfg.workload("w2")
+    assert cfg.selection_for(w1).min_quality == 0.8 and cfg.selection_for(w1).approval == "required"
+    assert cfg.selection_for(w1).approval_timeout.total_seconds() == 30
+    assert (cfg.selection_for(w2).min_quality, cfg.selection_for(w2).max_p95_ms) == (0.8, 250)
+    assert cfg.production_for(w1).price.per_token
+    assert cfg.production_for(w2).model_name == "p/big" and cfg.production_for(w2).price.gpus == 4
+    assert validate_config(MINIMAL).selection_for(validate_config(MINIMAL).workloads[0]).approval_timeout.days == 7
+
+
+def test_decision_values_are_refused_with_their_yaml_path():
+    raw = with_(
+        defaults={
+            "selection": {"min_quality": 0},
+            "production": {"model_name": "p", "price": {"usd_per_1m_input_tokens": -1, "usd_per_1m_output_tokens": 2}},
+        },
+        workloads=[
+            {
+                "workload_id": "w1",
+                "overrides": {
+                    "selection": {"min_quality": 1.5, "approval": "maybe"},
+                    "production": {"price": {"gpus": 1, "gpu_type": "B200", "output_tokens_per_s": 10}},
+                },
+            }
+        ],
+        nims=[{"model_name": "a/b", "gpu_type": "TPU"}],
+        pricing={"gpu_hour_usd": {"H100": -2, "L40S": 1}},
+    )
+    assert problems(raw) == [
+        "pricing.gpu_hour_usd.H100: must be ≥ 0",
+        "defaults.selection.min_quality: must be > 0",
+        "defaults.production.price.usd_per_1m_input_tokens: must be ≥ 0",
+        "workloads[0].overrides.selection.min_quality: must be ≤ 1",
+        "workloads[0].overrides.selection.approval: must be one of 'required', 'auto' or 'off'",
+        "nims[0].gpu_type: 'TPU' has no price in pricing.gpu_hour_usd (H100, L40S)",
+        "workloads[0].overrides.production.price.gpu_type: 'B200' has no price in pricing.gpu_hour_usd (H100, L40S)",
+    ]
+
+
+def test_production_price_is_one_kind():
+    raw = with_(defaults={"production": {"model_name": "p", "price": {"usd_per_1m_output_tokens": 2, "gpus": 1}}})
+    assert problems(raw) == [
+        "defaults.production.price: give either usd_per_1m_input_tokens + usd_per_1m_output_tokens, "
+        "or gpus + gpu_type + output_tokens_per_s"
+    ]

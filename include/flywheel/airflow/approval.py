@@ -1,0 +1,141 @@
+"""Task ``approve_promotion``: a person approves the recommendation, picks another completed candidate, or
+rejects, with Airflow's own human-in-the-loop operator (providers-standard ``HITLOperator``).
+
+On Airflow 3.3 the task waits in the ``awaiting_input`` state: no worker slot and no trigger are held
+while nobody answers. The options are built at run time from the report (the candidates are only known
+then) and recomputed the same way when the answer arrives. XCom ``decision`` (design §5) is
+``{"status": "approved|rejected|expired|auto|skipped", "nim", "experiment", "by", "at", "comment"}``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowSkipException
+
+REJECT = "Reject"
+APPROVE_PREFIX = "Approve: "
+INSTEAD_PREFIX = "Promote instead: "
+
+
+def choices(report: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
+    """Option label → (nim, experiment), or None for Reject. The recommendation comes first; every other
+    completed candidate with a primary score follows."""
+    rec = report.get("recommendation") or {}
+    out: dict[str, tuple[str, str] | None] = {}
+    if rec:
+        out[f"{APPROVE_PREFIX}{rec['nim']} · {rec['experiment']}"] = (rec["nim"], rec["experiment"])
+    for row in report.get("comparison") or []:
+        key = (row["nim"], row["experiment"])
+        if key != (rec.get("nim"), rec.get("experiment")):
+            out[f"{INSTEAD_PREFIX}{row['nim']} · {row['experiment']}"] = key
+    out[REJECT] = None
+    return out
+
+
+def _money(value: Any) -> str:
+    return "—" if value is None else f"${value:,.4f}"
+
+
+def body(report: dict[str, Any]) -> str:
+    """Markdown: the recommendation, production's cost, and the comparison table."""
+    rec, prod = report["recommendation"], report.get("production") or {}
+    lines = [
+        f"### Recommended for `{report['workload_id']}`: `{rec['nim']}` ({rec['experiment']})",
+        "",
+        f"- **{rec['primary_metric']}** {rec['score']:.3f}"
+        + (f" (95% CI {rec['ci'][0]:.3f}–{rec['ci'][1]:.3f})" if rec.get("ci") else " (no interval)")
+        + f"; bar ≥ {rec['min_quality']:g}"
+        + (f", p95 ≤ {rec['max_p95_ms']:g} ms" if rec.get("max_p95_ms") is not None else ""),
+        f"- **p95 latency** {rec['p95_ms'] if rec['p95_ms'] is not None else '—'} ms; "
+        f"**cost** {_money(rec['per_1m_output_tokens_usd'])} per 1M output tokens"
+        + (f" vs production `{prod.get('model_name')}` {_money(prod.get('per_1m_output_tokens_usd'))}" if prod else ""),
+        f"- **savings** {_money(rec['savings_per_month_usd'])} per month at the logged volume",
+        f"- {rec['reason']}",
+        "",
+        "| NIM | experiment | score | 95% CI | p95 ms | $ / 1M output | meets bar |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report.get("comparison") or []:
+        ci = f"{r['ci'][0]:.3f}–{r['ci'][1]:.3f}" if r.get("ci") else "—"
+        verdict = "yes" if r["meets_bar"] else f"no ({r['why_not']})"
+        p95 = "—" if r["p95_ms"] is None else f"{r['p95_ms']:.0f}"
+        lines.append(
+            f"| `{r['nim']}` | {r['experiment']} | {r['score']:.3f} | {ci} | {p95} | "
+            f"{_money(r['per_1m_output_tokens_usd'])} | {verdict} |"
+        )
+    lines += ["", "Approving promotes the model (or adapter): it is marked on the platform, kept, and announced"]
+    lines += ["as an Airflow Asset event. Add a comment for the audit record."]
+    return "\n".join(lines)
+
+
+def decision(
+    status: str, pick: tuple[str, str] | None, by: str | None, comment: str | None, at: datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "nim": pick[0] if pick else None,
+        "experiment": pick[1] if pick else None,
+        "by": by,
+        "at": (at or datetime.now(UTC)).isoformat(),
+        "comment": comment,
+    }
+
+
+class ApprovePromotionOperator(HITLOperator):
+    """Ask for approval of the report's recommendation (``selection.approval: required``); ``auto`` decides
+    without a person, ``off`` never promotes; no recommendation skips with the reason."""
+
+    template_fields = ("subject", "body", "report")
+
+    def __init__(self, *, report: Any, workload_id: str, approval: str, response_timeout: timedelta, **kw: Any):
+        kw.pop("params", None)  # the DAG's trigger Params do not belong in the approval form
+        kw["retries"] = 0  # a retry would ask the question again
+        super().__init__(
+            subject=f"Promote a cheaper model for {workload_id}?",
+            options=[REJECT],  # replaced at run time by the candidates of this run
+            params={"comment": Param("", type="string", title="Comment (kept in the audit record)", source="task")},
+            response_timeout=response_timeout,
+            **kw,
+        )
+        self.report, self.approval = report, approval
+
+    def _push(self, context: Any, value: dict[str, Any]) -> dict[str, Any]:
+        context["ti"].xcom_push(key="decision", value=value)
+        self.log.info("DECISION %s", value)
+        return value
+
+    def execute(self, context: Any) -> Any:
+        report = self.report or {}
+        rec = report.get("recommendation")
+        if not rec:
+            reason = (report.get("recommendation_note") or {}).get("reason") or "no report"
+            self._push(context, decision("skipped", None, None, f"no recommendation: {reason}"))
+            raise AirflowSkipException(f"no recommendation: {reason}")
+        pick = (rec["nim"], rec["experiment"])
+        if self.approval == "off":
+            self._push(context, decision("skipped", pick, None, "selection.approval is off: nothing is promoted"))
+            raise AirflowSkipException("selection.approval is off: nothing is promoted")
+        if self.approval == "auto":
+            return self._push(context, decision("auto", pick, "flywheel (selection.approval: auto)", rec["reason"]))
+        self.options = list(choices(report))
+        self.body = body(report)
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        if event.get("error_type") == "timeout":
+            return self._push(context, decision("expired", None, None, "no answer before selection.approval_timeout"))
+        mapping = choices(self.report or {})
+        self.options = list(mapping)
+        answer = super().execute_complete(context, event)
+        chosen = answer["chosen_options"][0]
+        user = answer.get("responded_by_user") or {}
+        who = user.get("name") or user.get("id") if isinstance(user, dict) else str(user)
+        comment = (answer.get("params_input") or {}).get("comment") or None
+        pick = mapping.get(chosen)
+        at = answer.get("responded_at")
+        at = at if isinstance(at, datetime) else None
+        return self._push(context, decision("approved" if pick else "rejected", pick, who, comment, at))

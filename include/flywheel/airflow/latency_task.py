@@ -1,0 +1,76 @@
+"""Task ``measure_latency`` (inside ``nim_experiment``, after the evaluations, before ``teardown_nim``).
+
+While the candidate is still deployed (inside the GPU lease) it sends K eval prompts at concurrency C to
+the base model, with the ICL prompts, and to the customized adapter, and returns p50/p95 latency, output
+tokens per second, requests and errors per experiment.
+
+Why a short task and not a deferrable operator with a trigger: the measurement *is* the work, not a wait
+on the platform. It takes seconds to a couple of minutes and is bounded (``latency.max_seconds`` per
+experiment, at most three experiments), so it holds a worker slot for a known, short time. On the
+triggerer it would run C concurrent HTTP clients on the event loop shared by every other trigger: that
+would slow those triggers and, worse, add their scheduling jitter to the very latencies being measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+GROUP = "nim_experiment"
+
+
+def measure_latency(config_path: str | None, plan: dict[str, Any], built: dict[str, Any], ti: Any) -> dict[str, Any]:
+    from flywheel.airflow import artifacts
+    from flywheel.airflow.connections import nemo_endpoints
+    from flywheel.config import load_config
+    from flywheel.nemo.latency import measure_sync, prompts_from_jsonl
+
+    cfg = load_config(config_path)
+    nim = str(plan["model_name"])
+    out: dict[str, Any] = {"nim": nim, "latency": {}, "models": {}}
+    deployed = ti.xcom_pull(task_ids=f"{GROUP}.deploy_nim", key="return_value", map_indexes=ti.map_index)
+    if not deployed:
+        log.info("%s was not deployed by this run: nothing to measure", nim)
+        out["note"] = "not deployed"
+        return out
+    custom = ti.xcom_pull(task_ids=f"{GROUP}.customize", key="return_value", map_indexes=ti.map_index) or {}
+    local = artifacts.fetch(built["uri"])
+    files = built["files"]
+    k = cfg.latency.prompts
+    targets: dict[str, tuple[str, str]] = {"base": (nim, files["eval"])}
+    if plan.get("icl") and files.get("icl"):
+        targets["icl"] = (nim, files["icl"])
+    if custom.get("output_model"):
+        targets["customized"] = (str(custom["output_model"]), files["eval"])
+    endpoints = nemo_endpoints(cfg)
+    started = time.monotonic()
+    for experiment, (model, file_name) in targets.items():
+        prompts = prompts_from_jsonl(local / file_name, k)
+        result = measure_sync(
+            endpoints.nim_url,
+            model,
+            prompts,
+            concurrency=cfg.latency.concurrency,
+            max_seconds=cfg.latency.max_seconds,
+            max_tokens=cfg.latency.max_tokens,
+            api_key=endpoints.api_key,
+            timeout_s=cfg.platform.request_timeout_s,
+        )
+        out["latency"][experiment] = {**result.as_entry(), "elapsed_s": result.elapsed_s}
+        out["models"][experiment] = model
+        log.info(
+            "LATENCY %s %s (%s): p50 %s ms, p95 %s ms, %.1f output tokens/s, %d requests, %d errors, %.1fs",
+            nim,
+            experiment,
+            model,
+            result.p50_ms,
+            result.p95_ms,
+            result.output_tokens_per_s,
+            result.requests,
+            result.errors,
+            result.elapsed_s,
+        )
+    out["duration_s"] = round(time.monotonic() - started, 1)
+    return out

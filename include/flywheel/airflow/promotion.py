@@ -1,0 +1,178 @@
+"""Task ``promote`` (after ``approve_promotion``): act on the decision and leave an audit trail.
+
+Approved (or ``auto``): the chosen adapter's model entity is marked ``flywheel_promoted`` (our client
+refuses to delete a marked model; nothing of ours deletes model entities), an Asset event on
+``flywheel://promotions/<workload_id>`` carries what a deployment DAG needs, and the audit record goes to
+XCom and, with a ``flywheel_mongo`` connection, to MongoDB ``<results.mongo_database>.promotions``.
+Rejected or expired: the audit record is written and the task is skipped, so no Asset event is emitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from flywheel.airflow import artifacts
+from flywheel.config import load_config
+
+log = logging.getLogger(__name__)
+PROMOTIONS_COLLECTION = "promotions"
+PROMOTED = ("approved", "auto")
+
+
+def promotions_uri(workload_id: str) -> str:
+    return f"flywheel://promotions/{workload_id}"
+
+
+def promotions_asset(workload_id: str) -> Any:
+    from airflow.sdk import Asset
+
+    return Asset(uri=promotions_uri(workload_id), name=f"flywheel_promotions_{workload_id}", group="flywheel")
+
+
+def _sha256(path: Any) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def dataset_artifacts(built: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Each dataset file this run built: its artifact path and sha256."""
+    if not built or not built.get("uri"):
+        return []
+    local = artifacts.fetch(built["uri"])
+    return [
+        {"kind": kind, "path": f"{built['uri'].rstrip('/')}/{name}", "sha256": _sha256(local / name)}
+        for kind, name in sorted(built.get("files", {}).items())
+    ]
+
+
+def settings_hash(extracted: dict[str, Any] | None) -> str | None:
+    settings = (extracted or {}).get("settings")
+    if settings is None:
+        return None
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _entry(report: dict[str, Any], nim: str | None, experiment: str | None) -> dict[str, Any]:
+    for r in report.get("results") or []:
+        if (r["nim"], r["experiment"]) == (nim, experiment):
+            return r
+    return {}
+
+
+def promote(
+    config_path: str | None,
+    workload_id: str,
+    decision: dict[str, Any],
+    ti: Any,
+    dag_id: str,
+    run_id: str,
+    outlet_events: Any,
+) -> dict[str, Any]:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    cfg = load_config(config_path)
+    report = ti.xcom_pull(task_ids="report", key="return_value") or {}
+    plans = ti.xcom_pull(task_ids="select_nims", key="return_value") or []
+    nim, experiment = decision.get("nim"), decision.get("experiment")
+    custom: dict[str, Any] = {}
+    for i, plan in enumerate(plans):
+        if plan["model_name"] == nim:
+            custom = ti.xcom_pull(task_ids="nim_experiment.customize", key="return_value", map_indexes=i) or {}
+    model_id = custom.get("output_model") if experiment == "customized" else nim
+    entry = _entry(report, nim, experiment)
+    audit = {
+        "workload_id": workload_id,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "decision": decision,
+        "model_id": model_id,
+        "scores": entry.get("scores"),
+        "latency": entry.get("latency"),
+        "cost": entry.get("cost"),
+        "recommendation": report.get("recommendation"),
+        "datasets": dataset_artifacts(ti.xcom_pull(task_ids="build_datasets", key="return_value")),
+        # a list, not a mapping: model names contain dots, which MongoDB field names should not
+        "job_ids": [
+            {"nim": r["nim"], "experiment": r["experiment"], "job_id": r.get("job_id")}
+            for r in report.get("results") or []
+            if r.get("job_id")
+        ],
+        "customization_job_id": custom.get("job_id"),
+        "settings_sha256": settings_hash(ti.xcom_pull(task_ids="extract_records", key="return_value")),
+        "by": decision.get("by"),
+        "at": decision.get("at"),
+        "comment": decision.get("comment"),
+        "platform_mark": None,
+    }
+    if decision.get("status") in PROMOTED and model_id:
+        audit["platform_mark"] = _mark_on_platform(cfg, model_id, experiment, decision, workload_id, dag_id, run_id)
+    _store(cfg, audit)
+    ti.xcom_push(key="audit", value=audit)
+    if decision.get("status") not in PROMOTED:
+        raise AirflowSkipException(f"decision {decision.get('status')}: nothing promoted (audit recorded)")
+    extra = {
+        "workload_id": workload_id,
+        "nim": nim,
+        "experiment": experiment,
+        "model_id": model_id,
+        "scores": entry.get("scores"),
+        "latency": entry.get("latency"),
+        "cost": entry.get("cost"),
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "approver": decision.get("by"),
+        "comment": decision.get("comment"),
+        "decision": decision.get("status"),
+    }
+    outlet_events[promotions_asset(workload_id)].extra.update(extra)
+    log.info("PROMOTED %s %s (%s) for %s by %s", nim, experiment, model_id, workload_id, decision.get("by"))
+    return audit
+
+
+def _mark_on_platform(
+    cfg: Any,
+    model_id: str,
+    experiment: str | None,
+    decision: dict[str, Any],
+    workload_id: str,
+    dag_id: str,
+    run_id: str,
+) -> dict[str, Any]:
+    """Mark the customized adapter's model entity; a base model is a NIM image with no entity to mark."""
+    if experiment != "customized":
+        return {"model_id": model_id, "marked": False, "why": "base model: served by its NIM image, nothing to mark"}
+    from flywheel.airflow.connections import nemo_endpoints
+    from flywheel.nemo import NemoClient
+    from flywheel.nemo.client import PROMOTED_MARK
+
+    fields = {
+        PROMOTED_MARK: True,
+        "flywheel_promoted_for": workload_id,
+        "flywheel_promoted_by": decision.get("by"),
+        "flywheel_promoted_at": decision.get("at"),
+        "flywheel_promoted_run": f"{dag_id}/{run_id}",
+    }
+    with NemoClient(nemo_endpoints(cfg)) as c:
+        c.mark_model(model_id, fields)
+    log.info("marked %s as promoted on the platform", model_id)
+    return {"model_id": model_id, "marked": True, "custom_fields": fields}
+
+
+def _store(cfg: Any, audit: dict[str, Any]) -> None:
+    from flywheel.airflow.connections import MONGO_CONN, optional_connection
+
+    if optional_connection(MONGO_CONN) is None:
+        return
+    from airflow.providers.mongo.hooks.mongo import MongoHook
+
+    client = MongoHook(mongo_conn_id=MONGO_CONN).get_conn()
+    coll = client[cfg.results.mongo_database][PROMOTIONS_COLLECTION]
+    key = {"dag_id": audit["dag_id"], "run_id": audit["run_id"]}
+    coll.replace_one(key, {**audit}, upsert=True)
+    log.info("audit record stored in MongoDB %s.%s", cfg.results.mongo_database, PROMOTIONS_COLLECTION)
