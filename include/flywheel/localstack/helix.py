@@ -1,0 +1,164 @@
+"""Real NeMo Helix services on a free loopback port, from the venv ``make helix`` installs.
+
+Helix needs Python 3.13 and ~340 packages, so it lives in its own venv (``.cache/helix/venv``) and runs
+as a separate process; the flywheel talks to it over HTTP only. Everything Helix writes (SQLite, job
+working directories, XDG state) goes under the run's ``data_dir``, never ``$HOME``, and it starts offline
+(telemetry off, LiteLLM's bundled cost map). :meth:`HelixServices.stop` stops the process group we started,
+by pid: the service process and the job subprocesses it spawned.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import httpx
+
+from flywheel.localstack.processes import ManagedProcess, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+HELIX_VERSION = "0.8.1"
+DEFAULT_VENV = REPO_ROOT / ".cache" / "helix" / "venv"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "helix" / "local.yaml"
+SERVICES = "auth,entities,files,secrets,models,inference-gateway,jobs,customization,evals,deployments"
+CONTROLLERS = "jobs,models,entities,deployments"
+
+
+def helix_venv() -> Path:
+    return Path(os.environ.get("FLYWHEEL_HELIX_VENV", str(DEFAULT_VENV)))
+
+
+def helix_installed(venv: Path | None = None) -> bool:
+    venv = venv or helix_venv()
+    return (venv / f".installed-nemo-helix-{HELIX_VERSION}").is_file() and (venv / "bin" / "nemo").is_file()
+
+
+def offline_env(data_dir: Path) -> dict[str, str]:
+    """Keep Helix's state under ``data_dir`` and stop it phoning home (telemetry, LiteLLM cost map)."""
+    return {
+        "HELIX_HOME": str(data_dir),
+        "XDG_STATE_HOME": str(data_dir / "state"),
+        "XDG_CONFIG_HOME": str(data_dir / "config"),
+        "XDG_DATA_HOME": str(data_dir / "data"),
+        "XDG_CACHE_HOME": str(data_dir / "cache"),
+        "NHX_DATA_DIR": str(data_dir / "nhxdata"),
+        "NEMO_TELEMETRY_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "OTEL_SDK_DISABLED": "true",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def render_config(template: Path, data_dir: Path, port: int) -> Path:
+    text = Template(template.read_text()).substitute(HELIX_HOME=str(data_dir), HELIX_PORT=str(port))
+    out = data_dir / "helix.yaml"
+    out.write_text(text)
+    return out
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class HelixServices:
+    data_dir: Path
+    port: int = 0
+    venv: Path = field(default_factory=helix_venv)
+    config_template: Path = DEFAULT_CONFIG
+    ready_timeout: float = 240.0
+    nice: int = 10
+    process: ManagedProcess | None = None
+    ready_s: float | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        self.port = self.port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    def env(self) -> dict[str, str]:
+        return offline_env(self.data_dir)
+
+    def start(self) -> HelixServices:
+        if not helix_installed(self.venv):
+            raise RuntimeError(f"NeMo Helix {HELIX_VERSION} is not installed in {self.venv}: run `make helix`")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = render_config(self.config_template, self.data_dir, self.port)
+        cmd = [
+            *(["nice", "-n", str(self.nice)] if self.nice else []),
+            str(self.venv / "bin" / "nemo"),
+            "services",
+            "run",  # foreground: the process we start is the server (``start`` detaches out of our group)
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--services",
+            SERVICES,
+            "--controllers",
+            CONTROLLERS,
+        ]
+        self.process = ManagedProcess(
+            f"helix-{self.port}",
+            cmd,
+            self.data_dir / "logs",
+            env=self.env(),
+            cwd=self.data_dir,
+            ready=lambda: _ready(self.url),
+            ready_timeout=self.ready_timeout,
+        )
+        t0 = time.monotonic()
+        try:
+            self.process.start()
+        except BaseException:
+            self.process.stop()
+            raise
+        self.ready_s = time.monotonic() - t0
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "Helix not started"
+        return self.process.pid
+
+    def rss_mb(self) -> float:
+        """Resident memory of the Helix process group we started (service + job subprocesses), in MB."""
+        if self.process is None or not self.process.alive():
+            return 0.0
+        pgid, total = self.pid, 0
+        page = resource.getpagesize()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != pgid:  # field 5 of /proc/pid/stat: process group
+                    continue
+                total += int((entry / "statm").read_text().split()[1]) * page
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / 1e6
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def __enter__(self) -> HelixServices:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
