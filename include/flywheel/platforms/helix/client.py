@@ -33,8 +33,12 @@ class HelixClient:
         timeout_s: float = 60.0,
         policy: RetryPolicy | None = None,
         api_key: str | None = None,
+        gpu_base_url: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # deployments and automodel jobs need a GPU cluster: on a laptop or in CI they can be served
+        # elsewhere (the flywheel emulator's v2 routes) while everything else is the real Helix
+        self.gpu_base_url = (gpu_base_url or base_url).rstrip("/")
         self.workspace = workspace
         self.paths = HelixPaths(workspace)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -50,7 +54,8 @@ class HelixClient:
         self.close()
 
     def _call(self, method: str, path: str, **kw: Any) -> Reply:
-        return self.http.call(method, self.base_url + path, **kw)
+        base = self.gpu_base_url if self.paths.needs_gpu(path) else self.base_url
+        return self.http.call(method, base + path, **kw)
 
     def _create(self, path: str, body: dict[str, Any], read_back: str) -> dict[str, Any]:
         """POST ``body``; on 409 (already there, e.g. a retried task) the existing object."""

@@ -13,6 +13,10 @@ class HelixPaths:
     def __init__(self, workspace: str) -> None:
         self.workspace = workspace
 
+    def needs_gpu(self, path: str) -> bool:
+        """Deployment and automodel routes: the ones that need a GPU cluster behind them."""
+        return path.startswith((self.deployment_configs(), self.deployments(), self.automodel_jobs()))
+
     def _ws(self, service: str) -> str:
         return f"/apis/{service}/v2/workspaces/{_q(self.workspace)}"
 
