@@ -13,17 +13,17 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.settings import TargetSpec
 from flywheel.emulator.state import TERMINAL, CustomizationJob, StatusLog
-from flywheel.emulator.util import http_error, new_id, now_iso
+from flywheel.emulator.util import helix_name_check, http_error, new_id, now_iso
 from flywheel.platforms.helix.payloads import entity_name
 
 router = APIRouter(route_class=EmulatorRoute)
 BASE = "/apis/customization/v2/workspaces/{workspace}/automodel/jobs"
-HelixName = Annotated[str, Field(max_length=63, pattern=r"^[a-z](?!.*--)[a-z0-9\-@.+_]{1,62}(?<!-)$")]
+HelixName = Annotated[str, AfterValidator(helix_name_check)]
 STATUS = {"created": "created", "pending": "pending", "running": "active", "completed": "completed"}
 STATUS |= {"failed": "error", "cancelled": "cancelled"}
 

@@ -13,16 +13,16 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.state import Deployment
-from flywheel.emulator.util import http_error, new_id, now_iso
+from flywheel.emulator.util import helix_name_check, http_error, new_id, now_iso
 from flywheel.platforms.helix.payloads import read_marks
 
 router = APIRouter(route_class=EmulatorRoute)
 BASE = "/apis/models/v2/workspaces/{workspace}"
-HelixName = Annotated[str, Field(max_length=63, pattern=r"^[a-z](?!.*--)[a-z0-9\-@.+_]{1,62}(?<!-)$")]
+HelixName = Annotated[str, AfterValidator(helix_name_check)]
 STATUS = {"pending": "PENDING", "running": "PENDING", "ready": "READY", "failed": "ERROR"}
 
 
@@ -81,7 +81,7 @@ def config_json(workspace: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def deployment_json(d: Deployment) -> dict[str, Any]:
     status = STATUS.get(d.status, "PENDING")
-    if d.status == "pending" and d.allocated is None and time.monotonic() - d.created < _created_s(d):
+    if d.status in ("pending", "running") and time.monotonic() - d.created < _created_s(d):
         status = "CREATED"
     history = d.body.setdefault("_history", [])
     if not history or history[-1]["status"] != status:
