@@ -20,7 +20,7 @@ from flywheel.nemo.http import Reply, SyncHttp
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
 from flywheel.platforms.helix.paths import HelixPaths
-from flywheel.platforms.helix.payloads import ModelTarget, read_marks
+from flywheel.platforms.helix.payloads import ModelTarget, fileset_body, read_marks, workspace_body
 from flywheel.platforms.helix.states import JOB_ACTIVE, deployment_info, job_state
 
 
@@ -77,7 +77,7 @@ class HelixClient:
 
     # ------------------------------------------------------------------ workspace
     def ensure_workspace(self, description: str = "") -> dict[str, Any]:
-        body = {"name": self.workspace, "description": description or None}
+        body = workspace_body(self.workspace, description)
         return self._create(self.paths.workspaces(), body, self.paths.workspace_path())
 
     def delete_workspace(self) -> bool:
@@ -85,8 +85,7 @@ class HelixClient:
 
     # ------------------------------------------------------------------ filesets
     def ensure_fileset(self, name: str, description: str = "") -> dict[str, Any]:
-        body = {"name": name, "purpose": "dataset", "description": description}
-        return self._create(self.paths.filesets(), body, self.paths.fileset(name))
+        return self._create(self.paths.filesets(), fileset_body(name, description), self.paths.fileset(name))
 
     def upload(self, fileset: str, path: str, content: bytes) -> str:
         """PUT one file; returns its reference ``ws/fileset#path``. Retried as a whole (a PUT is idempotent)."""

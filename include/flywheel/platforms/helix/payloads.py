@@ -95,6 +95,15 @@ def read_marks(description: str | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in marks.items()} if isinstance(marks, dict) else None
 
 
+# ------------------------------------------------------------------------------------------- workspace, files
+def workspace_body(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "description": description or None}
+
+
+def fileset_body(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "purpose": "dataset", "description": description}
+
+
 # ------------------------------------------------------------------------------------------- deployments
 def deployment_config_body(nim: NimConfig, name: str, marks: dict[str, str], lora: bool) -> dict[str, Any]:
     org, _, model = nim.model_name.partition("/")
