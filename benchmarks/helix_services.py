@@ -95,7 +95,7 @@ def main() -> None:
                     print(f"evaluation job (20 rows, tool-calling): {took:.1f} s end to end, {status}")
                     ratio = peak / idle
                     print(
-                        f"RSS with one evaluation job (service + job subprocess): peak {peak:.0f} MB ({ratio:.2f}x idle)"
+                        f"RSS with one evaluation job (service + job process): peak {peak:.0f} MB ({ratio:.2f}x idle)"
                     )
 
 
