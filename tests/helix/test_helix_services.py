@@ -9,8 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flywheel.localstack.helix import SERVICES, HelixServices
+from flywheel.localstack.helix import SERVICES, HelixServices, descendants
+from flywheel.platforms.helix import payloads as P
+from flywheel.platforms.helix.client import HelixClient
+from tests.integration.emulator.conftest import FAST, run_emulator
 from tests.support.processes import port_open
+from tests.support.waiting import wait_for
+from tests.unit.emulator.records import jsonl, tool_record
+
+from .helpers import JUDGE
 
 pytestmark = [pytest.mark.helix, pytest.mark.integration]
 
@@ -27,7 +34,23 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _start_slow_evaluation(services: HelixServices, emulator_url: str) -> None:
+    with HelixClient(services.url, "stop-test") as client:
+        client.ensure_workspace()
+        client.register_provider(P.provider_body("emu", emulator_url, [JUDGE], {"flywheel_role": "provider"}))
+        entity = wait_for(lambda: client.served_entity("emu", JUDGE), 90, "judge served", 0.5)
+        dataset = client.upload_files("eval", {"eval_data.jsonl": jsonl([tool_record(i) for i in range(4)])})
+        spec = P.evaluation_spec("tool_calling", dataset, client.target(entity), None, None)
+        client.start_evaluation(P.evaluation_job("slow", spec, {"flywheel_run": "stop-test"}))
+
+
 def test_services_start_with_our_config_and_stop_by_pid(tmp_path: Path) -> None:
+    slow_nim = {**FAST, "faults": [{"kind": "latency", "endpoint": "nim.chat", "seconds": 120}]}
+    with run_emulator(tmp_path, slow_nim) as emu:
+        _check_start_and_stop(tmp_path, emu.url)
+
+
+def _check_start_and_stop(tmp_path: Path, emulator_url: str) -> None:
     services = HelixServices(tmp_path / "helix")
     home_dirs = [
         Path.home() / d / name
@@ -45,8 +68,12 @@ def test_services_start_with_our_config_and_stop_by_pid(tmp_path: Path) -> None:
         assert services.rss_mb() > 100
         pid = services.pid
         assert pid in _group_members(pid)
+        _start_slow_evaluation(services, emulator_url)  # its job process waits on the NIM stand-in
+        jobs = wait_for(lambda: descendants(pid), 60, "an evaluation job process", 0.2)
+        assert all(job not in _group_members(pid) for job in jobs)  # Helix puts jobs in sessions of their own
     assert not port_open(services.port)()
     assert _group_members(pid) == []
+    assert [job for job in jobs if Path(f"/proc/{job}").exists()] == []
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert {p for p in home_dirs if p.exists()} == home_before  # Helix state went to the data dir, not $HOME

@@ -4,13 +4,16 @@ Helix needs Python 3.13 and ~340 packages, so it lives in its own venv (``.cache
 as a separate process; the flywheel talks to it over HTTP only. Everything Helix writes (SQLite, job
 working directories, XDG state) goes under the run's ``data_dir``, never ``$HOME``, and it starts offline
 (telemetry off, LiteLLM's bundled cost map). :meth:`HelixServices.stop` stops the process group we started,
-by pid: the service process and the job subprocesses it spawned.
+by pid: the service process and its descendants (Helix starts each job subprocess in a session of its own,
+so they are found through the parent links, not the process group).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +64,39 @@ def render_config(template: Path, data_dir: Path, port: int) -> Path:
     return out
 
 
+def _parents() -> dict[int, int]:
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                out[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, grandchildren, ...), whatever its session."""
+    parents = _parents()
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 @dataclass
@@ -136,26 +167,31 @@ class HelixServices:
         return self.process.pid
 
     def rss_mb(self) -> float:
-        """Resident memory of the Helix process group we started (service + job subprocesses), in MB."""
+        """Resident memory of the Helix service and its job subprocesses, in MB."""
         if self.process is None or not self.process.alive():
             return 0.0
-        pgid, total = self.pid, 0
-        page = resource.getpagesize()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) != pgid:  # field 5 of /proc/pid/stat: process group
-                    continue
-                total += int((entry / "statm").read_text().split()[1]) * page
-            except (OSError, IndexError, ValueError):
-                continue
+        total, page = 0, resource.getpagesize()
+        for pid in [self.pid, *descendants(self.pid)]:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
         return total / 1e6
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        """Stop the service (its process group) and every job subprocess it started, by pid."""
+        if self.process is None:
+            return
+        jobs = descendants(self.pid) if self.process.alive() else []  # before they lose their parent
+        for pid in jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        self.process.stop()
+        deadline = time.monotonic() + 10
+        while jobs and time.monotonic() < deadline:
+            jobs = [p for p in jobs if Path(f"/proc/{p}").exists() and not _zombie(p)]
+            time.sleep(0.1)
+        for pid in jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def __enter__(self) -> HelixServices:
         return self.start()
