@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
+from flywheel.localstack.helix import HelixServices
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.scores import aggregates, label, read_scores
@@ -161,3 +162,31 @@ def test_automodel_lora_job_runs_to_an_adapter(client: HelixClient) -> None:
     job = client.customization("lora-1")
     assert job["custom_fields"] == MARKS and job["spec"]["training"]["lora"]["rank"] == LoraConfig().adapter_dim
     assert client.delete_deployment(dep.name)
+
+
+async def test_async_client_watches_and_cancels_like_the_sync_one(
+    client: HelixClient, emu: Emulator, helix: HelixServices
+) -> None:
+    import asyncio
+
+    from flywheel.platforms.helix.aclient import AsyncHelixClient
+
+    dep, _ = deploy_candidate(client)
+    model = f"{client.workspace}/{P.entity_name(CANDIDATE)}"
+    train = client.upload_files("train", {"training/part-0.jsonl": b"{}\n"})
+    job = P.automodel_job("lora-async", model, train, None, "a", TrainingConfig(epochs=50), LoraConfig(), MARKS)
+    client.start_customization(job)
+    async with AsyncHelixClient(helix.url, client.workspace, gpu_base_url=emu.url) as aclient:
+        found = await aclient.deployment(dep.name)
+        assert found is not None and found.is_ready and found.custom_fields == MARKS
+        assert await aclient.deployment("no-such-deployment") is None
+        for _ in range(100):
+            if (await aclient.customization_state("lora-async")).status == "running":
+                break
+            await asyncio.sleep(0.05)
+        cancelled = await aclient.cancel_customization("lora-async")
+        assert cancelled is not None and cancelled.status == "cancelled" and cancelled.terminal
+        assert (await aclient.customization_state("lora-async")).status == "cancelled"
+        assert await aclient.cancel_evaluation("no-such-job") is None
+        assert await aclient.delete_deployment(dep.name) and not await aclient.delete_deployment(dep.name)
+    assert client.deployments() == []

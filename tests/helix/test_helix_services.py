@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flywheel.localstack.helix import SERVICES, HelixServices, descendants
+from flywheel.localstack.helix import SERVICES, HelixServices, _wait_gone, descendants
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import HelixClient
 from tests.integration.emulator.conftest import FAST, run_emulator
@@ -73,7 +73,7 @@ def _check_start_and_stop(tmp_path: Path, emulator_url: str) -> None:
         assert all(job not in _group_members(pid) for job in jobs)  # Helix puts jobs in sessions of their own
     assert not port_open(services.port)()
     assert _group_members(pid) == []
-    assert [job for job in jobs if Path(f"/proc/{job}").exists()] == []
+    assert _wait_gone(jobs, 0) == []
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert {p for p in home_dirs if p.exists()} == home_before  # Helix state went to the data dir, not $HOME

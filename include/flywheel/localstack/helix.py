@@ -99,6 +99,16 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    """The pids still running after up to ``seconds`` (a zombie counts as gone: init reaps orphans)."""
+    deadline = time.monotonic() + seconds
+    alive = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and not _zombie(p)]
+    return alive
+
+
 @dataclass
 class HelixServices:
     data_dir: Path
@@ -185,13 +195,11 @@ class HelixServices:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         self.process.stop()
-        deadline = time.monotonic() + 10
-        while jobs and time.monotonic() < deadline:
-            jobs = [p for p in jobs if Path(f"/proc/{p}").exists() and not _zombie(p)]
-            time.sleep(0.1)
+        jobs = _wait_gone(jobs, 10.0)
         for pid in jobs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        _wait_gone(jobs, 5.0)
 
     def __enter__(self) -> HelixServices:
         return self.start()
