@@ -70,9 +70,10 @@ class HelixClient:
 
     # ------------------------------------------------------------------ health
     def health(self) -> bool:
+        """Helix answers /health/ready with 200 (one try, no retries: a health check reports, it does not wait)."""
         try:
-            return self._call("GET", "/health/ready", allow=(503,)).status == 200
-        except Exception:
+            return self.http.client.get(self.base_url + "/health/ready").status_code == 200
+        except httpx.HTTPError:
             return False
 
     # ------------------------------------------------------------------ workspace
