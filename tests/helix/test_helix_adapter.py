@@ -158,7 +158,7 @@ def test_automodel_lora_job_runs_to_an_adapter(client: HelixClient) -> None:
 
     wait_for(done, 30, "automodel job finished", 0.02)
     assert seen[-1] == "completed" and "active" in seen and set(seen) <= {"created", "pending", "active", "completed"}
-    assert client.customization_output("lora-1") == f"{model}::adapter-1"
+    assert client.customization_output("lora-1") == f"{model}&adapters/{client.workspace}/adapter-1"
     job = client.customization("lora-1")
     assert job["custom_fields"] == MARKS and job["spec"]["training"]["lora"]["rank"] == LoraConfig().adapter_dim
     assert client.delete_deployment(dep.name)

@@ -4,7 +4,7 @@
 ``POST .../{name}/cancel`` [v2.automodel.*]. A job walks ``created → pending → active → completed``
 (``error`` on an injected failure, ``cancelled`` on cancel) on the Customizer's clock and faults; its
 output is an adapter on the job's model, served by the NIM routes once the base model is deployed
-(Helix names it ``<ws>/<model>::<adapter>``; the NIM serves it as ``<ws>/<adapter>``).
+(the Helix gateway names it ``<ws>/<model>&adapters/<ws>/<adapter>``; the NIM serves it as ``<ws>/<adapter>``).
 """
 
 from __future__ import annotations

@@ -196,13 +196,15 @@ class HelixClient:
         return self._cancel(self.paths.automodel_job(name), "customization")
 
     def customization_output(self, name: str) -> str:
-        """The served name of a finished job's adapter: ``ws/model::adapter``."""
+        """The gateway model name of a finished job's adapter. Helix 0.8.1 composes it as
+        ``<ws>/<model>&adapters/<ws>/<adapter>`` (``nhx.common.entities.utils``; later docs write
+        ``ws/model::adapter``)."""
         job = self.customization(name)
         spec = job.get("spec") or {}
         output = spec.get("output") or {}
         if output.get("type") not in (None, "adapter") or not output.get("name"):
             raise NemoNotFoundError(f"customization {name} has no output adapter")
-        return f"{spec['model']}::{output['name']}"
+        return f"{spec['model']}&adapters/{self.workspace}/{output['name']}"
 
     # ------------------------------------------------------------------ evaluation
     def start_evaluation(self, body: dict[str, Any]) -> str:
