@@ -10,7 +10,7 @@ export UV_LINK_MODE = copy
 # Tests and the demo call our console scripts (flywheel, airflow) by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test test-unit test-integration lint fmt lock demo demo-stop compose-config bench clean
+.PHONY: venv test test-unit test-integration test-helix helix lint fmt lock demo demo-stop compose-config bench clean
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -41,6 +41,14 @@ test-unit: venv
 
 test-integration: venv
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+# NeMo Helix (SDK, CLI and services) in its own Python 3.13 venv under .cache/helix; a second run is a no-op.
+helix: $(UV)
+	UV=$(UV) nice -n 10 bash scripts/helix-install.sh
+
+# Tests against the real Helix services (not in `make test`: they need `make helix`, ~1.4 GB).
+test-helix: venv helix
+	$(BIN)/python -m pytest -m helix tests/helix $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -16,6 +16,9 @@ Served paths (endpoint ids, used by faults and ``/emulator/stats``, in brackets)
   ``/v1/customizations/{id}/cancel``) [customization.*].
 - Evaluator: ``POST/GET /v1/evaluation/jobs``, ``GET/DELETE .../{id}``, ``.../{id}/status``,
   ``.../{id}/results``, ``POST .../{id}/cancel`` [evaluation.*].
+- Helix v2 (what needs a GPU cluster): ``/apis/models/v2/workspaces/{ws}/deployment-configs[/{name}]``,
+  ``.../deployments[/{name}]`` [v2.deployment_configs.*, v2.deployments.*];
+  ``/apis/customization/v2/workspaces/{ws}/automodel/jobs[/{name}[/status|/cancel]]`` [v2.automodel.*].
 - Control: ``GET /emulator/stats``, ``POST /emulator/reset``, ``GET/POST/DELETE /emulator/faults``,
   ``GET /emulator/endpoints``.
 """
@@ -41,6 +44,8 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         routes_entity,
         routes_evaluator,
         routes_nim,
+        routes_v2_automodel,
+        routes_v2_deployments,
     )
 
     settings = settings or EmulatorSettings()
@@ -71,6 +76,8 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         routes_customizer,
         routes_evaluator,
         routes_nim,
+        routes_v2_deployments,
+        routes_v2_automodel,
         routes_entity,
     ):  # entity last: its /v1/models/{id:path} must not shadow other routes
         app.include_router(module.router)

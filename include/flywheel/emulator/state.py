@@ -128,6 +128,10 @@ class Platform:
         self.custom_configs: dict[str, dict[str, Any]] = {}
         self.custom_jobs: dict[str, CustomizationJob] = {}
         self.eval_jobs: dict[str, EvaluationJob] = {}
+        # Helix v2 (``ws/name`` keys): deployment configs, deployments on the same GPU pool, automodel jobs
+        self.v2_configs: dict[str, dict[str, Any]] = {}
+        self.v2_deployments: dict[str, Deployment] = {}
+        self.v2_jobs: dict[str, CustomizationJob] = {}
         self.requests: Counter[str] = Counter()
         self.created: Counter[str] = Counter()
         self.max_gpus_in_use = 0
@@ -135,24 +139,30 @@ class Platform:
         self.faults.fired.clear()
 
     # ------------------------------------------------------------------ GPU pool
+    def all_deployments(self) -> list[Deployment]:
+        return [*self.deployments.values(), *self.v2_deployments.values()]
+
+    def all_custom_jobs(self) -> list[CustomizationJob]:
+        return [*self.custom_jobs.values(), *self.v2_jobs.values()]
+
     def gpus_in_use(self) -> int:
-        used = sum(d.gpus for d in self.deployments.values() if d.holds_gpus)
+        used = sum(d.gpus for d in self.all_deployments() if d.holds_gpus)
         if self.settings.customization_uses_gpus:
-            used += sum(j.gpus for j in self.custom_jobs.values() if j.holds_gpus)
+            used += sum(j.gpus for j in self.all_custom_jobs() if j.holds_gpus)
         return used
 
     def _note_usage(self) -> None:
         self.max_gpus_in_use = max(self.max_gpus_in_use, self.gpus_in_use())
-        live = sum(1 for d in self.deployments.values() if d.live_candidate)
+        live = sum(1 for d in self.all_deployments() if d.live_candidate)
         self.max_live_flywheel = max(self.max_live_flywheel, live)
 
     def _schedule(self, now: float) -> None:
         claims: list[tuple[float, Deployment | CustomizationJob]] = []
-        for d in self.deployments.values():
+        for d in self.all_deployments():
             if d.allocated is None and d.status != "failed" and not self.faults.stuck("deployment", {d.model}):
                 claims.append((d.created, d))
         if self.settings.customization_uses_gpus:
-            for j in self.custom_jobs.values():
+            for j in self.all_custom_jobs():
                 if j.allocated is None and j.status == "pending" and not self.faults.stuck("customization", j.models):
                     claims.append((j.created, j))
         free = self.settings.gpus - self.gpus_in_use()
@@ -165,13 +175,13 @@ class Platform:
     # ------------------------------------------------------------------ lifecycles
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        for j in self.custom_jobs.values():
+        for j in self.all_custom_jobs():
             if j.status == "created" and now - j.created >= self.settings.job_created_s:
                 self._custom_status(j, "pending", "PENDING", "Waiting for resources")
         self._schedule(now)
-        for d in self.deployments.values():
+        for d in self.all_deployments():
             self._advance_deployment(d, now)
-        for j in self.custom_jobs.values():
+        for j in self.all_custom_jobs():
             self._advance_customization(j, now)
         for e in self.eval_jobs.values():
             self._advance_evaluation(e, now)
@@ -322,13 +332,13 @@ class Platform:
                 out[name] = ServedModel(name, name, judge=True)
             for name in self.settings.embedding_models:
                 out[name] = ServedModel(name, name)
-        ready = {d.model for d in self.deployments.values() if d.status == "ready"}
-        for d in self.deployments.values():
+        ready = {d.model for d in self.all_deployments() if d.status == "ready"}
+        for d in self.all_deployments():
             if d.status == "ready":
                 for m in [d.model, *(d.body.get("models") or [])]:
                     out.setdefault(m, ServedModel(m, m, judge=m in self.settings.judge_models))
         now = time.monotonic()
-        for j in self.custom_jobs.values():
+        for j in self.all_custom_jobs():
             if (
                 j.status == "completed"
                 and j.output_model in self.model_entities
@@ -343,15 +353,15 @@ class Platform:
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict[str, Any]:
         jobs: dict[str, dict[str, int]] = {
-            "customization": dict(Counter(j.status for j in self.custom_jobs.values())),
+            "customization": dict(Counter(j.status for j in self.all_custom_jobs())),
             "evaluation": dict(Counter(e.status for e in self.eval_jobs.values())),
         }
         return {
             "gpus_total": self.settings.gpus,
             "gpus_in_use": self.gpus_in_use(),
             "max_gpus_in_use": self.max_gpus_in_use,
-            "live_deployments": len(self.deployments),
-            "live_flywheel_deployments": sum(1 for d in self.deployments.values() if d.live_candidate),
+            "live_deployments": len(self.deployments) + len(self.v2_deployments),
+            "live_flywheel_deployments": sum(1 for d in self.all_deployments() if d.live_candidate),
             "max_live_flywheel_deployments": self.max_live_flywheel,
             "jobs": jobs,
             "jobs_created": {k: self.created.get(k, 0) for k in ("deployment", "customization", "evaluation")},

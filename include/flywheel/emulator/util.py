@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException
 
+# Helix object names (Python ``re``: pydantic's Rust regex has no look-arounds)
+HELIX_NAME = re.compile(r"^[a-z](?!.*--)[a-z0-9\-@.+_]{1,62}(?<!-)$")
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -52,3 +55,9 @@ def split_ref(ref: str) -> tuple[str, str]:
     if not sep or not ns or not name:
         raise http_error(422, f"'{ref}' must be '<namespace>/<name>'")
     return ns, name
+
+
+def helix_name_check(name: str) -> str:
+    if not HELIX_NAME.match(name):
+        raise ValueError("name must start with a lowercase letter, be 2-63 of [a-z0-9-@.+_], no '--', no trailing '-'")
+    return name

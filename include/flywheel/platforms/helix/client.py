@@ -1,0 +1,263 @@
+"""The Helix v2 adapter: plain httpx through the flywheel's one HTTP layer (timeouts, retries, typed
+errors), scoped to one workspace. Airflow-free; the Helix SDK is never imported (it needs Python ≥ 3.12
+and ~340 packages): tests validate these payloads against its types instead.
+
+Creations are idempotent by name: a 409 means the object is there already and is read back, so a retried
+task never creates a second job or deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from flywheel.nemo.errors import NemoConflictError, NemoNotFoundError, error_for_status, platform_message
+from flywheel.nemo.http import Reply, SyncHttp
+from flywheel.nemo.retry import RetryPolicy
+from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.helix.paths import HelixPaths
+from flywheel.platforms.helix.payloads import ModelTarget, fileset_body, read_marks, workspace_body
+from flywheel.platforms.helix.states import JOB_ACTIVE, deployment_info, job_state
+
+
+class HelixClient:
+    def __init__(
+        self,
+        base_url: str,
+        workspace: str,
+        *,
+        timeout_s: float = 60.0,
+        policy: RetryPolicy | None = None,
+        api_key: str | None = None,
+        gpu_base_url: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        # deployments and automodel jobs need a GPU cluster: on a laptop or in CI they can be served
+        # elsewhere (the flywheel emulator's v2 routes) while everything else is the real Helix
+        self.gpu_base_url = (gpu_base_url or base_url).rstrip("/")
+        self.workspace = workspace
+        self.paths = HelixPaths(workspace)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self.http = SyncHttp(timeout_s, policy or RetryPolicy(), headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> HelixClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Reply:
+        base = self.gpu_base_url if self.paths.needs_gpu(path) else self.base_url
+        return self.http.call(method, base + path, **kw)
+
+    def _create(self, path: str, body: dict[str, Any], read_back: str) -> dict[str, Any]:
+        """POST ``body``; on 409 (already there, e.g. a retried task) the existing object."""
+        try:
+            return self._call("POST", path, json_body=body, idempotent=False).data
+        except NemoConflictError:
+            return self._call("GET", read_back).data
+
+    def _delete(self, path: str) -> bool:
+        """True when something was deleted, False when it was already gone."""
+        return self._call("DELETE", path, allow=(404,), parse=False).status != 404
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> bool:
+        """Helix answers /health/ready with 200 (one try, no retries: a health check reports, it does not wait)."""
+        try:
+            return self.http.client.get(self.base_url + "/health/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # ------------------------------------------------------------------ workspace
+    def ensure_workspace(self, description: str = "") -> dict[str, Any]:
+        body = workspace_body(self.workspace, description)
+        return self._create(self.paths.workspaces(), body, self.paths.workspace_path())
+
+    def delete_workspace(self) -> bool:
+        return self._delete(self.paths.workspace_path())
+
+    # ------------------------------------------------------------------ filesets
+    def ensure_fileset(self, name: str, description: str = "") -> dict[str, Any]:
+        return self._create(self.paths.filesets(), fileset_body(name, description), self.paths.fileset(name))
+
+    def upload(self, fileset: str, path: str, content: bytes) -> str:
+        """PUT one file; returns its reference ``ws/fileset#path``. Retried as a whole (a PUT is idempotent)."""
+        url = self.base_url + self.paths.fileset_file(fileset, path)
+        attempt = 0
+        while True:
+            try:
+                resp = self.http.client.put(url, content=content, headers={"content-type": "application/octet-stream"})
+            except httpx.TransportError:
+                if attempt >= self.http.policy.max_retries:
+                    raise
+            else:
+                if resp.status_code < 400:
+                    return str(resp.json()["file_ref"])
+                if resp.status_code < 500 or attempt >= self.http.policy.max_retries:
+                    raise error_for_status(resp.status_code, platform_message(resp.content), "PUT", url)
+            time.sleep(self.http.policy.delay(attempt))
+            attempt += 1
+
+    def upload_files(self, fileset: str, files: Mapping[str, bytes], description: str = "") -> str:
+        """Create the fileset if needed and upload ``files``; returns the fileset reference ``ws/fileset``."""
+        self.ensure_fileset(fileset, description)
+        for path, content in files.items():
+            self.upload(fileset, path, content)
+        return f"{self.workspace}/{fileset}"
+
+    def list_files(self, fileset: str) -> list[str]:
+        data = self._call("GET", self.paths.fileset_files(fileset)).data
+        return sorted(str(f["path"]) for f in (data.get("data") or []))
+
+    def delete_fileset(self, name: str) -> bool:
+        return self._delete(self.paths.fileset(name))
+
+    # ------------------------------------------------------------------ providers (already-served models)
+    def register_provider(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._create(self.paths.providers(), body, self.paths.provider(body["name"]))
+
+    def provider(self, name: str) -> dict[str, Any] | None:
+        return self._call("GET", self.paths.provider(name), allow=(404,)).data if name else None
+
+    def served_entity(self, provider: str, model: str) -> str | None:
+        """``ws/entity`` under which the gateway serves ``model`` of a provider, or None until it does: the
+        provider is READY, lists the model, and the gateway answers for it (its virtual model reaches the
+        gateway a few seconds after the provider turns READY)."""
+        found = self.provider(provider)
+        if found is None or str(found.get("status", "")).upper() != "READY":
+            return None
+        for served in found.get("served_models") or []:
+            if served.get("served_model_name") == model:
+                entity = str(served["model_entity_id"])
+                if self._call("GET", self.paths.gateway_model(entity), allow=(404,)).status == 200:
+                    return entity
+        return None
+
+    def delete_provider(self, name: str, *, only_ours: bool = True) -> bool:
+        """Delete a provider we registered (``only_ours``: one without our mark is left alone)."""
+        found = self.provider(name)
+        if found is None or (only_ours and read_marks(found.get("description")) is None):
+            return False
+        return self._delete(self.paths.provider(name))
+
+    def providers(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", self.paths.providers()).data.get("data") or [])
+
+    # ------------------------------------------------------------------ deployments
+    def create_deployment(self, config_body: dict[str, Any], name: str) -> DeploymentInfo:
+        config = self._create(self.paths.deployment_configs(), config_body, self.paths.deployment_config(name))
+        raw = self._create(
+            self.paths.deployments(), {"name": name, "config": config_body["name"]}, self.paths.deployment(name)
+        )
+        return deployment_info(raw, config)
+
+    def deployment(self, name: str) -> DeploymentInfo | None:
+        raw = self._call("GET", self.paths.deployment(name), allow=(404,))
+        if raw.status == 404:
+            return None
+        config = self._call("GET", self.paths.deployment_config(raw.data["config"]), allow=(404,))
+        return deployment_info(raw.data, None if config.status == 404 else config.data)
+
+    def deployments(self) -> list[DeploymentInfo]:
+        out = []
+        for raw in self._call("GET", self.paths.deployments()).data.get("data") or []:
+            config = self._call("GET", self.paths.deployment_config(raw["config"]), allow=(404,))
+            out.append(deployment_info(raw, None if config.status == 404 else config.data))
+        return out
+
+    def delete_deployment(self, name: str, *, only_ours: bool = True) -> bool:
+        """Delete a deployment and its config; ``only_ours`` leaves one without our mark alone."""
+        found = self.deployment(name)
+        if found is None or (only_ours and not found.custom_fields):
+            return False
+        deleted = self._delete(self.paths.deployment(name))
+        self._delete(self.paths.deployment_config(str(found.raw["config"])))
+        return deleted
+
+    # ------------------------------------------------------------------ customization (automodel)
+    def start_customization(self, body: dict[str, Any]) -> str:
+        return str(self._create(self.paths.automodel_jobs(), body, self.paths.automodel_job(body["name"]))["name"])
+
+    def customization(self, name: str) -> dict[str, Any]:
+        return self._call("GET", self.paths.automodel_job(name)).data
+
+    def customization_state(self, name: str) -> JobState:
+        return job_state(self._call("GET", self.paths.automodel_job(name) + "/status").data, "customization")
+
+    def cancel_customization(self, name: str) -> JobState | None:
+        return self._cancel(self.paths.automodel_job(name), "customization")
+
+    def customization_output(self, name: str) -> str:
+        """The gateway model name of a finished job's adapter. Helix 0.8.1 composes it as
+        ``<ws>/<model>&adapters/<ws>/<adapter>`` (``nhx.common.entities.utils``; later docs write
+        ``ws/model::adapter``)."""
+        job = self.customization(name)
+        spec = job.get("spec") or {}
+        output = spec.get("output") or {}
+        if output.get("type") not in (None, "adapter") or not output.get("name"):
+            raise NemoNotFoundError(f"customization {name} has no output adapter")
+        return f"{spec['model']}&adapters/{self.workspace}/{output['name']}"
+
+    # ------------------------------------------------------------------ evaluation
+    def start_evaluation(self, body: dict[str, Any]) -> str:
+        return str(self._create(self.paths.evaluate_jobs(), body, self.paths.evaluate_job(body["name"]))["name"])
+
+    def evaluation_state(self, name: str) -> JobState:
+        return job_state(self._call("GET", self.paths.evaluate_job(name) + "/status").data, "evaluation")
+
+    def cancel_evaluation(self, name: str) -> JobState | None:
+        return self._cancel(self.paths.evaluate_job(name), "evaluation")
+
+    def eval_result(self, name: str) -> dict[str, Any]:
+        return self._call("GET", self.paths.eval_result(name)).data
+
+    def row_scores(self, name: str) -> list[dict[str, Any]]:
+        """The per-row scores of a finished job (JSON lines: item, sample, metrics)."""
+        url = self.base_url + self.paths.evaluate_job(name) + "/results/row-scores/download"
+        resp = self.http.client.get(url)
+        if resp.status_code >= 400:
+            raise error_for_status(resp.status_code, platform_message(resp.content), "GET", url)
+        return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+
+    def _cancel(self, path: str, kind: str) -> JobState | None:
+        """Cancel unless already finished; None when the job does not exist."""
+        current = self._call("GET", path + "/status", allow=(404,))
+        if current.status == 404:
+            return None
+        state = job_state(current.data, kind)
+        if state.terminal:
+            return state
+        return job_state(self._call("POST", path + "/cancel").data, kind)
+
+    # ------------------------------------------------------------------ jobs service
+    def active_jobs(self) -> list[dict[str, Any]]:
+        """Every job of the workspace not yet finished, whatever service started it."""
+        data = self._call("GET", self.paths.jobs(), params={"page_size": 1000}).data
+        return [j for j in data.get("data") or [] if str(j.get("status", "")).lower() in JOB_ACTIVE]
+
+    # ------------------------------------------------------------------ inference gateway
+    def chat_url(self) -> str:
+        return f"{self.base_url}{self.paths.gateway_v1()}/chat/completions"
+
+    def target(self, entity: str) -> ModelTarget:
+        """An evaluation target (or judge) served through this workspace's gateway."""
+        return ModelTarget(self.chat_url(), entity)
+
+    def gateway_models(self) -> list[str]:
+        data = self._call("GET", self.paths.gateway_v1() + "/models").data
+        return [str(m["id"]) for m in data.get("data") or []]
+
+    def chat(self, model: str, messages: list[dict[str, Any]], **extra: Any) -> tuple[float, dict[str, Any]]:
+        """One chat completion through the gateway: (seconds, response)."""
+        body = {"model": model, "messages": messages, **extra}
+        t0 = time.perf_counter()
+        data = self._call("POST", self.paths.gateway_v1() + "/chat/completions", json_body=body).data
+        return time.perf_counter() - t0, data

@@ -1,0 +1,269 @@
+"""Pure builders of Helix v2 request bodies: deployments, automodel LoRA jobs, evaluation jobs.
+
+Evaluation jobs carry their metrics as inline *metric bundles* (the form Helix's Evaluator SDK sends:
+a bundle names its metric type and outputs, and its payload holds the metric config plus a sha256 of
+that config's canonical JSON). Per workload type, with the same prompts and parsers as the NMP configs:
+
+- ``generic``: an ``llm-judge`` metric, score ``similarity`` 1–10 read with our regex.
+- ``tool_calling``: ``tool-calling`` (``function_name_accuracy``, ``function_name_and_args_accuracy``),
+  plus an ``llm-judge`` ``rating`` 0/1 when a judge is given.
+- ``classification``: ``exact-match`` on the bracketed label of reference and answer; Helix has no
+  classification F1 (its ``f1`` is token overlap), so macro F1 is computed from the row scores
+  (:mod:`flywheel.platforms.helix.scores`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flywheel.config import LoraConfig, NimConfig, TrainingConfig
+from flywheel.nemo.configs import (
+    CORRECTNESS_SYSTEM,
+    MESSAGES,
+    RATING_PATTERN,
+    SIMILARITY_PATTERN,
+    SIMILARITY_SYSTEM,
+    TOOLS,
+    TRUTH_CALLS,
+    WORKLOAD_TYPES,
+    slug,
+)
+
+MARK_PREFIX = "flywheel-owned "
+_CONTINUOUS = {"description": "Continuous numeric metric value.", "title": "ContinuousScore", "type": "number"}
+# The bracketed label (``[[label]]``) of a text, lower-cased, or the whole trimmed text when it has none:
+# what the NMP classification metric compares, written in the sandboxed Jinja Helix renders templates with.
+_LABEL = (
+    "{{% set t = {src} | string %}}"
+    "{{% if '[[' in t and ']]' in t.split('[[')[1] %}}{{{{ t.split('[[')[1].split(']]')[0] | trim | lower }}}}"
+    "{{% else %}}{{{{ t | trim | lower }}}}{{% endif %}}"
+)
+TRUTH_LABEL = _LABEL.format(src="item.response.choices[0].message.content")
+ANSWER_LABEL = _LABEL.format(src="sample.output_text")
+# Judge user prompts. Helix JSON-decodes any rendered template that mentions ``tojson``, so text prompts
+# spell conversations and tool calls out with loops instead (the system prompts are the NMP ones).
+_CONVERSATION = "{% for m in item.request.messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+_CALLS = "{% for c in CALLS or [] %}{{ c.function.name }}({{ c.function.arguments }})\n{% endfor %}"
+SIMILARITY_USER = (
+    f"Task given to the assistant:\n{_CONVERSATION}\n"
+    "Reference answer:\n{{ item.response.choices[0].message.content }}\n\n"
+    "Candidate answer:\n{{ sample.output_text }}\n\nScore (1-10):"
+)
+CORRECTNESS_USER = (
+    "Expected tool calls:\n"
+    + _CALLS.replace("CALLS", "item.response.choices[0].message.tool_calls")
+    + "\nPredicted tool calls:\n"
+    + _CALLS.replace("CALLS", "sample.response.choices[0].message.tool_calls")
+)
+NAME_RE = re.compile(r"^[a-z](?!.*--)[a-z0-9\-@.+_]{1,62}(?<!-)$")
+
+
+def helix_name(*parts: str, limit: int = 63) -> str:
+    """A valid Helix object name (lower-case, starts with a letter, no ``--``, ≤ 63 chars)."""
+    text = "-".join(slug(p, 63) for p in parts if p)
+    text = re.sub(r"-{2,}", "-", text)[:limit].strip("-")
+    if not text or not text[0].isalpha():
+        text = f"x-{text}"[:limit].strip("-")
+    if not NAME_RE.match(text):
+        raise ValueError(f"cannot make a Helix name from {parts!r}")
+    return text
+
+
+def entity_name(model_name: str) -> str:
+    """How Helix names the model entity of a served model: ``meta/llama-3.2-1b-instruct`` →
+    ``meta-llama-3-2-1b-instruct`` (non-alphanumerics become ``-``)."""
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", model_name.lower())).strip("-")
+
+
+# ------------------------------------------------------------------------------------------- ownership
+def mark_text(marks: dict[str, str]) -> str:
+    """Our ownership marks as a description (Helix deployments and providers have no custom fields)."""
+    return MARK_PREFIX + json.dumps({str(k): str(v) for k, v in sorted(marks.items())}, separators=(",", ":"))
+
+
+def read_marks(description: str | None) -> dict[str, str] | None:
+    if not description or not description.startswith(MARK_PREFIX):
+        return None
+    try:
+        marks = json.loads(description[len(MARK_PREFIX) :])
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in marks.items()} if isinstance(marks, dict) else None
+
+
+# ------------------------------------------------------------------------------------------- workspace, files
+def workspace_body(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "description": description or None}
+
+
+def fileset_body(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "purpose": "dataset", "description": description}
+
+
+# ------------------------------------------------------------------------------------------- deployments
+def deployment_config_body(nim: NimConfig, name: str, marks: dict[str, str], lora: bool) -> dict[str, Any]:
+    org, _, model = nim.model_name.partition("/")
+    executor: dict[str, Any] = {
+        "gpu": nim.gpus,
+        "disk_size": nim.pvc_size,
+        "additional_envs": {"NIM_GUIDED_DECODING_BACKEND": "outlines", **nim.additional_envs},
+    }
+    if nim.image:
+        executor["image_name"] = nim.image
+        executor["image_tag"] = nim.tag
+    return {
+        "name": name,
+        "description": mark_text(marks),
+        "engine": "nim",
+        "model_spec": {"model_namespace": org, "model_name": model, "lora_enabled": lora},
+        "executor_config": executor,
+    }
+
+
+def deployment_body(name: str, config: str) -> dict[str, Any]:
+    return {"name": name, "config": config}
+
+
+# ------------------------------------------------------------------------------------------- providers
+def provider_body(name: str, host_url: str, models: list[str], marks: dict[str, str]) -> dict[str, Any]:
+    if not host_url.startswith(("http://", "https://")):
+        raise ValueError(f"a provider needs an http(s) base URL, got {host_url!r}")
+    return {"name": name, "host_url": host_url.rstrip("/"), "enabled_models": models, "description": mark_text(marks)}
+
+
+# ------------------------------------------------------------------------------------------- customization
+def automodel_job(
+    name: str,
+    model: str,
+    training_fileset: str,
+    validation_fileset: str | None,
+    output_name: str,
+    training: TrainingConfig,
+    lora: LoraConfig,
+    marks: dict[str, str],
+) -> dict[str, Any]:
+    """An automodel SFT job; ``model`` is ``ws/entity``, filesets are ``ws/fileset`` references."""
+    dataset: dict[str, Any] = {"training": training_fileset}
+    if validation_fileset:
+        dataset["validation"] = validation_fileset
+    spec_training: dict[str, Any] = {
+        "training_type": training.training_type,
+        "finetuning_type": training.finetuning_type,
+    }
+    if training.finetuning_type == "lora":
+        # NMP's adapter_dim is the LoRA rank; alpha = 2 x rank is the usual scaling
+        spec_training["lora"] = {
+            "rank": lora.adapter_dim,
+            "alpha": 2 * lora.adapter_dim,
+            "dropout": lora.adapter_dropout,
+        }
+    return {
+        "name": name,
+        "spec": {
+            "model": model,
+            "dataset": dataset,
+            "training": spec_training,
+            "schedule": {"epochs": training.epochs},
+            "batch": {"global_batch_size": training.batch_size},
+            "optimizer": {"learning_rate": training.learning_rate},
+            "output": {"name": output_name},
+        },
+        "custom_fields": dict(marks),
+    }
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class ModelTarget:
+    """An OpenAI-compatible chat endpoint (full ``.../chat/completions`` URL) and the model name it serves."""
+
+    url: str
+    name: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"url": self.url, "name": self.name}
+
+
+def _digest(metric: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(metric, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def metric_bundle(metric: dict[str, Any], outputs: list[str]) -> dict[str, Any]:
+    return {
+        "bundle_kind": "metric-bundle",
+        "bundle_format_version": "v1",
+        "metric_type": metric["type"],
+        "metadata": {"description": None, "labels": {}},
+        "outputs": [{"name": o, "description": None, "value_json_schema": dict(_CONTINUOUS)} for o in outputs],
+        "secrets": {},
+        "payload": {"kind": "inline", "metric": metric, "digest": _digest(metric)},
+    }
+
+
+def judge_metric(judge: ModelTarget, system: str, user: str, score: str, pattern: str, low: int, high: int) -> dict:
+    metric = {
+        "type": "llm-judge",
+        "model": judge.as_json(),
+        "scores": [
+            {
+                "name": score,
+                "parser": {"type": "regex", "pattern": pattern, "method": "search"},
+                "minimum": low,
+                "maximum": high,
+            }
+        ],
+        "prompt_template": {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]},
+    }
+    return metric_bundle(metric, [score])
+
+
+def evaluation_spec(
+    workload_type: str, dataset: str, target: ModelTarget, judge: ModelTarget | None, limit: int | None
+) -> dict[str, Any]:
+    """The ``spec`` of an ``evaluate/jobs`` request; ``dataset`` is ``ws/fileset`` (its eval file)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be ≥ 1 or None, got {limit}")
+    prompt: dict[str, Any] = {"messages": MESSAGES}
+    if workload_type == "generic":
+        if judge is None:
+            raise ValueError("generic workloads are scored by an LLM judge: a judge is required")
+        metrics = [judge_metric(judge, SIMILARITY_SYSTEM, SIMILARITY_USER, "similarity", SIMILARITY_PATTERN, 1, 10)]
+    elif workload_type == "tool_calling":
+        tool_metric = {"type": "tool-calling", "reference": TRUTH_CALLS}
+        metrics = [metric_bundle(tool_metric, ["function_name_accuracy", "function_name_and_args_accuracy"])]
+        if judge is not None:
+            metrics.append(judge_metric(judge, CORRECTNESS_SYSTEM, CORRECTNESS_USER, "rating", RATING_PATTERN, 0, 1))
+        prompt = {"messages": MESSAGES, "tools": TOOLS, "tool_choice": "required"}
+    elif workload_type == "classification":
+        exact = {"type": "exact-match", "reference": TRUTH_LABEL, "candidate": ANSWER_LABEL}
+        metrics = [metric_bundle(exact, ["exact-match"])]
+    else:
+        raise ValueError(f"unknown workload type {workload_type!r} (one of {', '.join(WORKLOAD_TYPES)})")
+    # the online-model run config in full: Helix picks the params type from the fields present, and a
+    # model target needs this one (a bare {"parallelism"} parses as the offline config and is refused)
+    params: dict[str, Any] = {
+        "parallelism": 8,
+        "limit_samples": None if limit is None else int(limit),
+        "ignore_request_failure": False,
+        "request_timeout": None,
+        "max_retries": 3,
+        "inference": None,
+        "system_prompt": None,
+        "reasoning": None,
+        "structured_output": None,
+    }
+    return {
+        "dataset": dataset,
+        "params": params,
+        "target": target.as_json(),
+        "prompt_template": prompt,
+        "metrics": metrics,
+    }
+
+
+def evaluation_job(name: str, spec: dict[str, Any], marks: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "spec": spec, "custom_fields": dict(marks)}

@@ -1,0 +1,64 @@
+"""Helix job and deployment states, mapped onto the flywheel's own (``flywheel.nemo.states``) so that
+watchers and the report need no Helix knowledge.
+
+Jobs: ``created pending active cancelling cancelled error completed paused pausing resuming``
+(``active``/``paused``/``pausing``/``resuming`` count as running, ``error`` as failed).
+Deployments: ``CREATED → PENDING → READY | ERROR`` (+ ``DELETING DELETED LOST UNKNOWN``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flywheel.nemo.errors import NemoResponseError
+from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.helix.payloads import read_marks
+
+JOB_STATUS = {
+    "created": "created",
+    "pending": "pending",
+    "active": "running",
+    "paused": "running",
+    "pausing": "running",
+    "resuming": "running",
+    "cancelling": "cancelling",
+    "cancelled": "cancelled",
+    "error": "failed",
+    "completed": "completed",
+}
+JOB_ACTIVE = frozenset({"created", "pending", "active", "paused", "pausing", "resuming", "cancelling"})
+DEPLOYMENT_STATUS = {
+    "UNKNOWN": "unknown",
+    "CREATED": "created",
+    "PENDING": "pending",
+    "READY": "ready",
+    "ERROR": "failed",
+    "LOST": "failed",
+    "DELETING": "cancelling",
+    "DELETED": "completed",  # shut down: will never become ready
+}
+
+
+def job_state(raw: Mapping[str, Any], kind: str) -> JobState:
+    """From a Helix job (or its ``/status``): ``status`` + ``status_details.message``/``error_details``."""
+    helix = raw.get("status") if isinstance(raw, Mapping) else None
+    if not isinstance(helix, str) or not helix:
+        raise NemoResponseError(f"{kind} job without a status")
+    status = JOB_STATUS.get(helix.lower(), "unknown")
+    terminal, ok = JobState.classify(kind, status)
+    details = raw.get("status_details") if isinstance(raw.get("status_details"), Mapping) else {}
+    errors = raw.get("error_details") if isinstance(raw.get("error_details"), Mapping) else {}
+    message = errors.get("message") or details.get("message") or details.get("error")
+    detail = str(message) if message else (f"{kind} {helix}" if terminal and not ok else None)
+    progress = 100.0 if ok else None
+    return JobState(status, terminal, ok, progress, detail, dict(raw))
+
+
+def deployment_info(raw: Mapping[str, Any], config: Mapping[str, Any] | None) -> DeploymentInfo:
+    """A Helix deployment as the flywheel sees it; our marks live in its config's description."""
+    if not isinstance(raw, Mapping) or not raw.get("name") or not raw.get("workspace"):
+        raise NemoResponseError("Helix deployment without name/workspace")
+    status = DEPLOYMENT_STATUS.get(str(raw.get("status") or "UNKNOWN").upper(), "unknown")
+    marks = read_marks((config or {}).get("description")) or {}
+    return DeploymentInfo(str(raw["name"]), str(raw["workspace"]), status, marks, dict(raw))
