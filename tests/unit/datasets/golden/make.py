@@ -19,9 +19,7 @@ FILES = ("eval.jsonl", "train.jsonl", "val.jsonl", "icl.jsonl")
 def run_case(name: str, work: Path) -> dict[str, Any]:
     corpus, workload_id, split, icl = CASES[name]
     src = corpus(work / f"{name}.jsonl")
-    opts = BuildOptions(
-        workload_id, None, "auto", SplitConfig(min_total_records=1, **split), IclConfig(**icl), 8192
-    )
+    opts = BuildOptions(workload_id, None, "auto", SplitConfig(min_total_records=1, **split), IclConfig(**icl), 8192)
     out = work / name
     build_datasets(src, opts, out)
     digests = {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in FILES if (out / f).exists()}
