@@ -34,16 +34,14 @@ def content_hash(record: dict[str, Any]) -> str:
 
 
 def decide(scan: Scan, limit: int | None, record_at: Callable[[int], dict[str, Any]]) -> Decision:
-    order = np.lexsort((scan.offsets, -scan.header_ts))
+    order = np.argsort(-scan.header_ts, kind="stable")  # newest first, then line order
     status = scan.status[order]
     valid = order[status == 0]  # scan rows of valid records, in reading order
     stop = len(order)  # reading-order position where reading stops
     n_valid = len(valid)
     if n_valid:
         keys = scan.keys[valid]
-        _, first = np.unique(keys, axis=0, return_index=True)
-        is_new = np.zeros(n_valid, dtype=bool)
-        is_new[first] = True
+        is_new = _groups(keys)[1]
         if limit is not None:
             unique_before = np.cumsum(is_new) - is_new
             last_new = np.maximum.accumulate(np.where(is_new, np.arange(n_valid), -1))
@@ -74,6 +72,19 @@ def decide(scan: Scan, limit: int | None, record_at: Callable[[int], dict[str, A
     return Decision(kept=kept, read=read, invalid=dict(sorted(invalid.items())), duplicates=duplicates)
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: a group id shared by equal keys, and whether it is the group's first row."""
+    order = np.lexsort((keys[:, 1], keys[:, 0]))  # stable: equal keys stay in row order
+    ordered = keys[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (ordered[1:, 0] != ordered[:-1, 0]) | (ordered[1:, 1] != ordered[:-1, 1])
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    is_first = np.zeros(len(order), dtype=bool)
+    is_first[order[starts]] = True
+    return group, is_first
+
+
 def _same_second_winners(
     scan: Scan,
     valid: np.ndarray,
@@ -84,8 +95,7 @@ def _same_second_winners(
 ) -> np.ndarray:
     """Duplicates with the same timestamp as the kept (newest) record compete on content hash: the records
     are read again only for these (rare) groups."""
-    _, group = np.unique(keys, axis=0, return_inverse=True)
-    group = group.reshape(-1)
+    group = _groups(keys)[0]
     first_of_group = np.full(group.max() + 1, -1, dtype=np.int64)
     new_pos = np.flatnonzero(is_new)
     first_of_group[group[new_pos]] = new_pos

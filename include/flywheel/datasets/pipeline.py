@@ -95,16 +95,9 @@ def build_datasets(
     out_dir.mkdir(parents=True, exist_ok=True)
     redact, drop_pii = _redactor(options.pii)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".scan-") as tmp:
-        s, store = scan(
-            input_path,
-            options.workload_id,
-            options.client_id,
-            redact,
-            drop_pii,
-            options.icl.enabled,
-            Path(tmp) / "records.jsonl",
-        )
-        reader = RecordReader(store, redact)
+        spill = Path(tmp) / "records.jsonl"
+        s = scan(input_path, options.workload_id, options.client_id, redact, drop_pii, spill)
+        reader = RecordReader(spill)
         try:
             return _build(s, reader, input_path, options, out_dir, embedder)
         finally:
@@ -195,15 +188,19 @@ def _write(
 ) -> dict[str, Any]:
     files: dict[str, Any] = {}
     offsets = s.offsets[usable]
+    with_icl = bool(options.icl.enabled and len(parts.train))
+    costs = np.zeros(len(parts.train), dtype=np.int64)
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
         with path.open("wb") as f:
-            for off in offsets[idx].tolist():
+            for j, off in enumerate(offsets[idx].tolist()):
                 rec = reader.record(off)
                 line = formats.eval_line(rec) if name == "eval" else formats.train_line(rec, wtype)
                 f.write(formats.dumps_bytes(line) + b"\n")
+                if name == "train" and with_icl:
+                    costs[j] = icl.estimate_tokens(icl.render_example(rec))
         files[name] = path
-    if options.icl.enabled and len(parts.train):
+    if with_icl:
         train_rows = usable[parts.train]
         train_offsets = s.offsets[train_rows]
         if coded is not None:
@@ -211,7 +208,7 @@ def _write(
         else:
             codes, names = np.zeros(len(train_rows), dtype=np.int64), ["_"]
         selector = icl.IclSelector(
-            s.cost[train_rows],
+            costs,
             s.keys[train_rows],
             codes,
             names,

@@ -1,11 +1,10 @@
-"""Pass 1 of the build: one sequential read of the log, keeping tens of bytes per record.
+"""Pass 1 of the build: one sequential read of the log, keeping tens of bytes per record in memory.
 
 Every line is parsed once (orjson); a line of this workload is validated, redacted and reduced to what the
-decisions need (timestamp, dedup digest, class labels, ICL cost, where the line is). The records themselves
-are not kept: :class:`RecordReader` reads the chosen ones again by offset when the files are written.
-
-Non-JSONL inputs (gzip, Parquet) are copied, for this workload's lines only, to a plain JSONL spill file
-next to the outputs, so that reading a record again is a cheap seek (a gzip stream cannot seek backwards).
+decisions need (timestamp, dedup digest, class labels). The normalised, redacted record goes to a spill
+file (plain JSONL next to the outputs, deleted after the build) and :class:`RecordReader` reads the chosen
+ones back by offset when the files are written: no second validation or redaction, and a cheap seek
+whatever the input format (a gzip stream cannot seek backwards; Parquet has no lines).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from typing import IO, Any
 
 import numpy as np
 
-from flywheel.datasets.icl import estimate_tokens, render_example
 from flywheel.datasets.keys import answer, classification_label, tool_label
 from flywheel.records import jsonio
 from flywheel.records.keys import dedup_digest
@@ -46,7 +44,6 @@ class Scan:
     tool_code: np.ndarray
     class_code: np.ndarray
     flags: np.ndarray
-    cost: np.ndarray
     reasons: list[str]
     tool_labels: list[str]
     class_labels: list[str]
@@ -95,17 +92,15 @@ def _parquet_lines(path: Path, workload_id: str, counts: Counter[str]) -> Iterat
 
 
 class RecordReader:
-    """A validated (and redacted) record of the scanned file, read again by offset."""
+    """A validated (and redacted) record from the spill file, read back by offset."""
 
-    def __init__(self, path: Path, redact: Redact | None) -> None:
+    def __init__(self, path: Path) -> None:
         self._file: IO[bytes] = path.open("rb")
-        self._redact = redact
 
     def record(self, offset: int) -> dict[str, Any]:
         self._file.seek(offset)
-        rec = validate(parse_line(self._file.readline()))
-        assert not isinstance(rec, Rejected), "a record that was valid when scanned"
-        return self._redact(rec)[0] if self._redact else rec
+        rec: dict[str, Any] = jsonio.loads(self._file.readline())
+        return rec
 
     def close(self) -> None:
         self._file.close()
@@ -117,13 +112,12 @@ def scan(
     client_id: str | None,
     redact: Redact | None,
     drop_pii: bool,
-    icl_costs: bool,
     spill: Path,
-) -> tuple[Scan, Path]:
-    """Read the whole input once; returns the scan and the plain JSONL file its offsets point into."""
+) -> Scan:
+    """Read the whole input once; the scan's offsets point into ``spill``."""
     counts: Counter[str] = Counter()
     header_ts, offsets, ts = array("d"), array("q"), array("q")
-    status, tool_code, class_code, cost = array("h"), array("i"), array("i"), array("i")
+    status, tool_code, class_code = array("h"), array("i"), array("i")
     flags = bytearray()
     keys = bytearray()
     reasons, tools, classes = _Codes(), _Codes(), _Codes()
@@ -134,21 +128,14 @@ def scan(
     with ExitStack() as stack:
         if path.suffix == ".parquet":
             source: Any = _parquet_lines(path, workload_id, counts)
-            spill_out: IO[bytes] | None = stack.enter_context(spill.open("wb"))
-            store = spill
         elif path.suffix == ".gz":
             source = stack.enter_context(gzip.open(path, "rb"))
-            spill_out = stack.enter_context(spill.open("wb"))
-            store = spill
         else:
             source = stack.enter_context(path.open("rb"))
-            spill_out, store = None, path
+        out = stack.enter_context(spill.open("wb"))
         position = 0
         for line in source:
             lines += 1
-            here = position
-            if spill_out is None:
-                position += len(line)
             if len(line) < 3 and not line.strip():
                 blank += 1
                 continue
@@ -166,14 +153,8 @@ def scan(
             if raw["workload_id"] != workload_id or (client_id is not None and raw["client_id"] != client_id):
                 other += 1
                 continue
-            if spill_out is not None:
-                if not line.endswith(b"\n"):
-                    line += b"\n"
-                spill_out.write(line)
-                position += len(line)
             t = raw.get("timestamp")
             header_ts.append(float(t) if isinstance(t, int | float) and not isinstance(t, bool) else -1.0)
-            offsets.append(here)
             rec = validate(raw)
             reason = rec.reason if isinstance(rec, Rejected) else None
             if reason is None and redact is not None:
@@ -184,15 +165,19 @@ def scan(
                     if drop_pii:
                         reason = CONTAINS_PII
             if reason is not None:
+                offsets.append(-1)
                 status.append(1 + reasons.code(reason))
                 ts.append(0)
                 keys += zero_key
                 tool_code.append(-1)
                 class_code.append(-1)
                 flags.append(0)
-                cost.append(0)
                 continue
             assert not isinstance(rec, Rejected)
+            data = jsonio.dumps_compact(rec) + b"\n"
+            out.write(data)
+            offsets.append(position)
+            position += len(data)
             a = answer(rec)
             status.append(0)
             ts.append(rec["timestamp"])
@@ -203,7 +188,6 @@ def scan(
                 (HAS_CALL if rec["request"].get("tools") and a.get("tool_calls") else 0)
                 | (TRUNCATED if rec["response"]["choices"][0].get("finish_reason") == "length" else 0)
             )
-            cost.append(estimate_tokens(render_example(rec)) if icl_costs else 0)
     other += counts["other"]
     n = len(offsets)
     result = Scan(
@@ -215,7 +199,6 @@ def scan(
         tool_code=np.frombuffer(tool_code, dtype=np.int32) if n else np.zeros(0, np.int32),
         class_code=np.frombuffer(class_code, dtype=np.int32) if n else np.zeros(0, np.int32),
         flags=np.frombuffer(flags, dtype=np.uint8),
-        cost=np.frombuffer(cost, dtype=np.int32) if n else np.zeros(0, np.int32),
         reasons=reasons.names,
         tool_labels=tools.names,
         class_labels=classes.names,
@@ -226,4 +209,4 @@ def scan(
         pii=pii,
         pii_records=pii_records,
     )
-    return result, store
+    return result

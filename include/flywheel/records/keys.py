@@ -23,8 +23,17 @@ def text_of(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+_NORMALISED: dict[str, str] = {}  # system prompts and templated turns repeat across records
+
+
 def normalised_text(text: str) -> str:
-    return _SPACE.sub(" ", text).strip().casefold()
+    out = _NORMALISED.get(text)
+    if out is None:
+        out = _SPACE.sub(" ", text).strip().casefold()
+        if len(_NORMALISED) >= 4096:
+            _NORMALISED.clear()
+        _NORMALISED[text] = out
+    return out
 
 
 def dedup_digest(record: dict[str, Any]) -> bytes:
