@@ -248,12 +248,29 @@ class ResultsConfig(_Model):
     mongo_collection: str = "results"
 
 
+# --------------------------------------------------------------------------------------- PII (issue 14)
+PiiKind = Literal["email", "phone", "card", "iban", "ssn", "ip", "secret", "person"]
+BUILTIN_PII_KINDS: list[PiiKind] = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
+
+
+class PiiConfig(_Model):
+    """PII handling before any record is written to a dataset: ``redact`` replaces each detected value with
+    a typed placeholder (``<EMAIL_1>``), ``drop_record`` leaves out records that contain any (counted as
+    invalid ``contains_pii``), ``off`` writes text as logged. ``person`` needs a registered NER detector
+    (``flywheel.privacy.register_detector``)."""
+
+    mode: Literal["redact", "drop_record", "off"] = "redact"
+    kinds: Annotated[list[PiiKind], Field(min_length=1)] = Field(default_factory=lambda: list(BUILTIN_PII_KINDS))
+    phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"  # for numbers written without +country
+
+
 class Defaults(_Model):
     schedule: str | None = "@weekly"
     split: SplitConfig = SplitConfig()
     icl: IclConfig = IclConfig()
     training: TrainingConfig = TrainingConfig()
     lora: LoraConfig = LoraConfig()
+    pii: PiiConfig = PiiConfig()
 
 
 class WorkloadOverrides(_Model):
@@ -263,6 +280,7 @@ class WorkloadOverrides(_Model):
     icl: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
     lora: dict[str, Any] = Field(default_factory=dict)
+    pii: dict[str, Any] = Field(default_factory=dict)
 
 
 class WorkloadConfig(_Model):
@@ -323,6 +341,9 @@ class FlywheelConfig(_Model):
 
     def lora_for(self, workload: WorkloadConfig) -> LoraConfig:
         return _merged(self.defaults.lora, workload.overrides.lora)
+
+    def pii_for(self, workload: WorkloadConfig) -> PiiConfig:
+        return _merged(self.defaults.pii, workload.overrides.pii)
 
 
 def _merged(base: M, override: dict[str, Any]) -> M:
@@ -398,7 +419,13 @@ def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
     """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
     problems: list[str] = []
     defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
-    sections = {"split": SplitConfig, "icl": IclConfig, "training": TrainingConfig, "lora": LoraConfig}
+    sections = {
+        "split": SplitConfig,
+        "icl": IclConfig,
+        "training": TrainingConfig,
+        "lora": LoraConfig,
+        "pii": PiiConfig,
+    }
     for i, w in enumerate(workloads):
         overrides = w.get("overrides") if isinstance(w, dict) else None
         if not isinstance(overrides, dict):

@@ -56,7 +56,10 @@ def _redactor(pii: Any) -> tuple[Redact | None, bool]:
         return None, False
     from flywheel.privacy import Redactor
 
-    return Redactor(pii.kinds, region=pii.phone_region).redact, pii.mode == "drop_record"
+    try:
+        return Redactor(pii.kinds, region=pii.phone_region).redact, pii.mode == "drop_record"
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _detect(s: Scan, kept: np.ndarray, explicit: str) -> str:
