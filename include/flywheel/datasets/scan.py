@@ -27,6 +27,7 @@ from flywheel.records.sources import attribution_problem
 from flywheel.records.validation import Rejected, parse_line, validate
 
 HAS_CALL, TRUNCATED = 1, 2  # flag bits
+_SPACE_START = (b"", b"\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c")  # a blank line starts with one of these
 CONTAINS_PII = "contains_pii"  # invalid reason under pii.mode drop_record
 
 Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int]]]
@@ -136,7 +137,7 @@ def scan(
         position = 0
         for line in source:
             lines += 1
-            if len(line) < 3 and not line.strip():
+            if line[:1] in _SPACE_START and not line.strip():
                 blank += 1
                 continue
             raw = parse_line(line)

@@ -87,7 +87,7 @@ def us_ssn(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), ssn.compact(m.group())) for m in _SSN.finditer(text) if ssn.is_valid(m.group())]
 
 
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_BEFORE = re.compile(r"\b(?:version|release|build|ver)\s*$", re.I)
 
