@@ -64,12 +64,12 @@ def inject(messages: list[dict[str, Any]], examples: list[str]) -> list[dict[str
 
 
 class IclSelector:
-    """Picks examples among the train records without holding them: per train record only its ICL cost,
-    dedup digest and class code are in memory; an example's text is rendered when it is chosen."""
+    """Picks examples among the train records without holding them: per train record only its dedup digest,
+    class code and (once looked at) its ICL cost are in memory; a candidate is rendered when first looked at,
+    which for uniform selection is a few thousand records whatever the train size."""
 
     def __init__(
         self,
-        costs: np.ndarray,
         digests: np.ndarray,
         label_codes: np.ndarray,
         label_names: Sequence[str],
@@ -82,7 +82,7 @@ class IclSelector:
     ) -> None:
         self.cfg, self.seed = cfg, seed
         self.window = cfg.max_context_length or context_length
-        self.cost = costs
+        self.cost = np.full(len(digests), -1, dtype=np.int64)  # -1: not rendered yet
         self.keys = digests
         self.label_codes, self.label_names = label_codes, list(label_names)
         self._render = render
@@ -126,7 +126,13 @@ class IclSelector:
     def rendered(self, i: int) -> str:
         if i not in self._rendered:
             self._rendered[i] = self._render(i)
+            self.cost[i] = estimate_tokens(self._rendered[i])
         return self._rendered[i]
+
+    def costs(self, idx: np.ndarray) -> np.ndarray:
+        for i in idx[self.cost[idx] < 0].tolist():
+            self.rendered(i)
+        return self.cost[idx]
 
     def budget(self, record: dict[str, Any]) -> int:
         return self.window - self.cfg.reserved_tokens - prompt_tokens(record)
@@ -149,6 +155,8 @@ class IclSelector:
         chosen: list[str] = []
         hi, lo = int(digest[0]), int(digest[1])
         cost, keys = self.cost, self.keys
+        if not isinstance(candidates, np.ndarray):
+            self.costs(np.asarray(candidates, dtype=np.int64))
         for i in self._fitting(candidates, left):
             if len(chosen) >= self.cfg.max_examples:
                 break
@@ -166,7 +174,7 @@ class IclSelector:
             return
         for start in range(0, len(candidates), 4096):
             chunk = candidates[start : start + 4096]
-            yield from chunk[self.cost[chunk] <= left].tolist()
+            yield from chunk[self.costs(chunk) <= left].tolist()
 
     def query_vectors(self, records: Sequence[dict[str, Any]]) -> Any:
         if self.vectors is None or self.embedder is None:

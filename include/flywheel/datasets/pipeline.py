@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ import numpy as np
 from flywheel.datasets import formats, icl
 from flywheel.datasets.decide import decide
 from flywheel.datasets.keys import last_user_text
-from flywheel.datasets.scan import HAS_CALL, TRUNCATED, RecordReader, Redact, Scan, scan
+from flywheel.datasets.scan import HAS_CALL, TRUNCATED, RecordReader, Scan, ScanJob, plain_ranges, scan
 from flywheel.datasets.split import SplitError, split_coded
 from flywheel.datasets.types import CLASSIFICATION, GENERIC, MISSING_LABEL, TOOL_CALLING
 from flywheel.datasets.types import TRUNCATED as TRUNCATED_REASON
+
+PARALLEL_SCAN_BYTES = 64 * 2**20  # smaller inputs are scanned in-process: starting workers costs ~1 s
 
 
 class DatasetError(ValueError):
@@ -51,15 +54,43 @@ class BuildResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _redactor(pii: Any) -> tuple[Redact | None, bool]:
+def _check_pii(pii: Any) -> None:
     if pii is None or pii.mode == "off":
-        return None, False
-    from flywheel.privacy import Redactor
+        return
+    from flywheel.privacy import detectors
 
     try:
-        return Redactor(pii.kinds, region=pii.phone_region).redact, pii.mode == "drop_record"
+        detectors(pii.kinds, pii.phone_region)
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
+
+
+def scan_workers() -> int:
+    """``$FLYWHEEL_SCAN_WORKERS``, else the CPUs this process may use (at most 4)."""
+    env = os.environ.get("FLYWHEEL_SCAN_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _jobs(input_path: Path, options: BuildOptions, tmp: Path, workers: int) -> list[ScanJob]:
+    pii = options.pii if options.pii is not None and options.pii.mode != "off" else None
+    job = ScanJob(
+        input_path,
+        options.workload_id,
+        options.client_id,
+        tuple(pii.kinds) if pii else None,
+        pii.phone_region if pii else "US",
+        bool(pii and pii.mode == "drop_record"),
+        tmp / "records-0.jsonl",
+    )
+    plain = input_path.suffix not in (".gz", ".parquet")
+    if not plain or workers <= 1 or input_path.stat().st_size < PARALLEL_SCAN_BYTES:
+        return [job]
+    return [
+        replace(job, start=start, end=end, spill=tmp / f"records-{i}.jsonl")
+        for i, (start, end) in enumerate(plain_ranges(input_path, workers))
+    ]
 
 
 def _detect(s: Scan, kept: np.ndarray, explicit: str) -> str:
@@ -96,11 +127,11 @@ def build_datasets(
     if not input_path.is_file():
         raise DatasetError(f"log file not found: {input_path}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    redact, drop_pii = _redactor(options.pii)
+    _check_pii(options.pii)
+    workers = scan_workers()
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".scan-") as tmp:
-        spill = Path(tmp) / "records.jsonl"
-        s = scan(input_path, options.workload_id, options.client_id, redact, drop_pii, spill)
-        reader = RecordReader(spill)
+        s = scan(_jobs(input_path, options, Path(tmp), workers), workers)
+        reader = RecordReader(s.spills)
         try:
             return _build(s, reader, input_path, options, out_dir, embedder)
         finally:
@@ -192,16 +223,13 @@ def _write(
     files: dict[str, Any] = {}
     offsets = s.offsets[usable]
     with_icl = bool(options.icl.enabled and len(parts.train))
-    costs = np.zeros(len(parts.train), dtype=np.int64)
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
         with path.open("wb") as f:
-            for j, off in enumerate(offsets[idx].tolist()):
+            for off in offsets[idx].tolist():
                 rec = reader.record(off)
                 line = formats.eval_line(rec) if name == "eval" else formats.train_line(rec, wtype)
                 f.write(formats.dumps_bytes(line) + b"\n")
-                if name == "train" and with_icl:
-                    costs[j] = icl.estimate_tokens(icl.render_example(rec))
         files[name] = path
     if with_icl:
         train_rows = usable[parts.train]
@@ -211,7 +239,6 @@ def _write(
         else:
             codes, names = np.zeros(len(train_rows), dtype=np.int64), ["_"]
         selector = icl.IclSelector(
-            costs,
             s.keys[train_rows],
             codes,
             names,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import gzip
 from array import array
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,6 +56,7 @@ class Scan:
     lines: int
     pii: Counter[str] = field(default_factory=Counter)
     pii_records: int = 0
+    spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
 
     def key_hex(self, row: int) -> str:
         return int(self.keys[row, 0]).to_bytes(8, "big").hex() + int(self.keys[row, 1]).to_bytes(8, "big").hex()
@@ -93,29 +96,193 @@ def _parquet_lines(path: Path, workload_id: str, counts: Counter[str]) -> Iterat
 
 
 class RecordReader:
-    """A validated (and redacted) record from the spill file, read back by offset."""
+    """A validated (and redacted) record from the spill files, read back by its global offset."""
 
-    def __init__(self, path: Path) -> None:
-        self._file: IO[bytes] = path.open("rb")
+    def __init__(self, spills: list[tuple[Path, int]]) -> None:
+        self._files: list[IO[bytes]] = [path.open("rb") for path, _ in spills]
+        self._bases = [base for _, base in spills]
 
     def record(self, offset: int) -> dict[str, Any]:
-        self._file.seek(offset)
-        rec: dict[str, Any] = jsonio.loads(self._file.readline())
+        part = bisect_right(self._bases, offset) - 1
+        f = self._files[part]
+        f.seek(offset - self._bases[part])
+        rec: dict[str, Any] = jsonio.loads(f.readline())
         return rec
 
     def close(self) -> None:
-        self._file.close()
+        for f in self._files:
+            f.close()
 
 
-def scan(
-    path: Path,
-    workload_id: str,
-    client_id: str | None,
-    redact: Redact | None,
-    drop_pii: bool,
-    spill: Path,
-) -> Scan:
-    """Read the whole input once; the scan's offsets point into ``spill``."""
+@dataclass(frozen=True)
+class ScanJob:
+    """One process's share of the input: the byte range [start, end) of a plain JSONL file (whole file for
+    gzip and Parquet), and where to spill."""
+
+    path: Path
+    workload_id: str
+    client_id: str | None
+    pii_kinds: tuple[str, ...] | None
+    phone_region: str
+    drop_pii: bool
+    spill: Path
+    start: int = 0
+    end: int | None = None
+
+
+def scan(jobs: list[ScanJob], workers: int = 1) -> Scan:
+    """Scan every job (each in its own worker process when ``workers`` > 1) and merge the parts in file order.
+
+    Workers are plain ``python -m flywheel.datasets.scan`` subprocesses, not ``multiprocessing``: that would
+    re-import the caller's main module (a script, an Airflow task runner) in every worker."""
+    if len(jobs) == 1 or workers <= 1:
+        return _merge([scan_part(job) for job in jobs])
+    import subprocess
+    import sys
+
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for job in jobs:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "flywheel.datasets.scan", _encode_job(job)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"scan worker failed: {err.decode(errors='replace').strip()[-500:]}")
+    finally:
+        for proc in procs:  # only on failure are any still running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return _merge([_load_part(job) for job in jobs])
+
+
+def _encode_job(job: ScanJob) -> str:
+    return jsonio.dumps_compact(
+        {**{k: getattr(job, k) for k in job.__dataclass_fields__}, "path": str(job.path), "spill": str(job.spill)}
+    ).decode()
+
+
+def _decode_job(text: str) -> ScanJob:
+    raw = jsonio.loads(text)
+    kinds = raw.pop("pii_kinds")
+    return ScanJob(
+        **{**raw, "path": Path(raw["path"]), "spill": Path(raw["spill"]), "pii_kinds": tuple(kinds) if kinds else None}
+    )
+
+
+_ARRAYS = ("header_ts", "offsets", "status", "ts", "keys", "tool_code", "class_code", "flags")
+
+
+def _save_part(part: Scan, job: ScanJob) -> None:
+    np.savez(job.spill.with_suffix(".npz"), **{name: getattr(part, name) for name in _ARRAYS})
+    meta = {
+        "reasons": part.reasons,
+        "tool_labels": part.tool_labels,
+        "class_labels": part.class_labels,
+        "early_invalid": part.early_invalid,
+        "other_workloads": part.other_workloads,
+        "blank": part.blank,
+        "lines": part.lines,
+        "pii": part.pii,
+        "pii_records": part.pii_records,
+    }
+    job.spill.with_suffix(".meta.json").write_bytes(jsonio.dumps_compact(meta))
+
+
+def _load_part(job: ScanJob) -> Scan:
+    meta = jsonio.loads(job.spill.with_suffix(".meta.json").read_bytes())
+    with np.load(job.spill.with_suffix(".npz")) as arrays:
+        data = {name: arrays[name] for name in _ARRAYS}
+    return Scan(
+        **data,
+        **{**meta, "early_invalid": Counter(meta["early_invalid"]), "pii": Counter(meta["pii"])},
+        spills=[(job.spill, 0)],
+    )
+
+
+def plain_ranges(path: Path, n: int) -> list[tuple[int, int | None]]:
+    """``n`` byte ranges of a plain file, each starting at the beginning of a line."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as f:
+        for i in range(1, n):
+            f.seek(max(size * i // n - 1, cuts[-1]))
+            f.readline()  # to the start of the next line
+            cuts.append(max(f.tell(), cuts[-1]))
+    cuts.append(size)
+    return [(a, b) for a, b in pairwise(cuts) if b > a] or [(0, None)]
+
+
+def _merge(parts: list[Scan]) -> Scan:
+    if len(parts) == 1:
+        return parts[0]
+    reasons, tools, classes = _Codes(), _Codes(), _Codes()
+    status, tool_code, class_code, offsets, spills = [], [], [], [], []
+    base = 0
+    for p in parts:
+        r = np.array([0, *[1 + reasons.code(name) for name in p.reasons]], dtype=np.int16)
+        status.append(r[p.status])
+        t = np.array([*[tools.code(name) for name in p.tool_labels], -1], dtype=np.int32)
+        tool_code.append(t[p.tool_code])  # -1 indexes the trailing -1
+        c = np.array([*[classes.code(name) for name in p.class_labels], -1], dtype=np.int32)
+        class_code.append(c[p.class_code])
+        offsets.append(np.where(p.offsets >= 0, p.offsets + base, -1))
+        spills += [(path, start + base) for path, start in p.spills]
+        base += sum(path.stat().st_size for path, _ in p.spills)
+    early: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    for p in parts:
+        early.update(p.early_invalid)
+        pii.update(p.pii)
+    return Scan(
+        header_ts=np.concatenate([p.header_ts for p in parts]),
+        offsets=np.concatenate(offsets),
+        status=np.concatenate(status),
+        ts=np.concatenate([p.ts for p in parts]),
+        keys=np.concatenate([p.keys for p in parts]),
+        tool_code=np.concatenate(tool_code),
+        class_code=np.concatenate(class_code),
+        flags=np.concatenate([p.flags for p in parts]),
+        reasons=reasons.names,
+        tool_labels=tools.names,
+        class_labels=classes.names,
+        early_invalid=early,
+        other_workloads=sum(p.other_workloads for p in parts),
+        blank=sum(p.blank for p in parts),
+        lines=sum(p.lines for p in parts),
+        pii=pii,
+        pii_records=sum(p.pii_records for p in parts),
+        spills=spills,
+    )
+
+
+def _until(f: IO[bytes], end: int | None) -> Iterator[bytes]:
+    at = f.tell()
+    for line in f:
+        if end is not None and at >= end:
+            return
+        at += len(line)
+        yield line
+
+
+def _redactor(job: ScanJob) -> Redact | None:
+    if job.pii_kinds is None:
+        return None
+    from flywheel.privacy import Redactor
+
+    return Redactor(job.pii_kinds, region=job.phone_region).redact
+
+
+def scan_part(job: ScanJob) -> Scan:
+    """Read the job's share of the input once; offsets point into ``job.spill``."""
+    path, workload_id, client_id, drop_pii, spill = job.path, job.workload_id, job.client_id, job.drop_pii, job.spill
+    redact = _redactor(job)
     counts: Counter[str] = Counter()
     header_ts, offsets, ts = array("d"), array("q"), array("q")
     status, tool_code, class_code = array("h"), array("i"), array("i")
@@ -133,6 +300,9 @@ def scan(
             source = stack.enter_context(gzip.open(path, "rb"))
         else:
             source = stack.enter_context(path.open("rb"))
+            if job.start or job.end is not None:
+                source.seek(job.start)
+                source = _until(source, job.end)
         out = stack.enter_context(spill.open("wb"))
         position = 0
         for line in source:
@@ -209,5 +379,13 @@ def scan(
         lines=lines + counts["other"],
         pii=pii,
         pii_records=pii_records,
+        spills=[(spill, 0)],
     )
     return result
+
+
+if __name__ == "__main__":  # a worker of :func:`scan`
+    import sys
+
+    _job = _decode_job(sys.argv[1])
+    _save_part(scan_part(_job), _job)

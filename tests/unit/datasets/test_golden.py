@@ -46,3 +46,14 @@ def test_gzip_input_gives_the_same_files(name, tmp_path):
     finally:
         make.CASES[name] = original
     assert got["files"] == EXPECTED[name]["files"]
+
+
+@pytest.mark.parametrize("name", ["tool_unlimited", "tool_limit_150"])
+def test_a_scan_split_across_worker_processes_gives_the_same_files(name, tmp_path, monkeypatch):
+    from flywheel.datasets import pipeline
+
+    monkeypatch.setattr(pipeline, "PARALLEL_SCAN_BYTES", 0)
+    monkeypatch.setenv("FLYWHEEL_SCAN_WORKERS", "3")
+    got = run_case(name, tmp_path)
+    assert got["files"] == EXPECTED[name]["files"]
+    assert {k: v for k, v in got["stats"].items() if k not in NEW_STATS} == EXPECTED[name]["stats"]
