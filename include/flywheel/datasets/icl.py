@@ -104,21 +104,25 @@ class IclSelector:
         """Round-robin across classes (sorted names), seeded order within each class: balanced examples."""
         rng = random.Random(self.seed)
         codes = self.label_codes
-        by_code = np.argsort(codes, kind="stable")  # ascending train position within each class
+        by_code = np.argsort(codes, kind="stable").astype(np.int32)  # ascending train position within a class
         bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(self.label_names)))))
         queues, ranks, slots = [], [], []
         for slot, code in enumerate(sorted(range(len(self.label_names)), key=lambda c: self.label_names[c])):
-            q = array("q", by_code[bounds[code] : bounds[code + 1]].tolist())
+            q = array("i")
+            q.frombytes(by_code[bounds[code] : bounds[code + 1]].tobytes())
             if not q:
                 continue
             rng.shuffle(q)  # the same draws as shuffling a list of the same length
-            queues.append(np.frombuffer(q, dtype=np.int64))
-            ranks.append(np.arange(len(q)))
-            slots.append(np.full(len(q), slot))
+            queues.append(np.frombuffer(q, dtype=np.int32))
+            ranks.append(np.arange(len(q), dtype=np.int32))
+            slots.append(np.full(len(q), slot, dtype=np.int32))
+        del by_code
         if not queues:
-            return np.zeros(0, dtype=np.int64)
-        members, rank, slot_of = np.concatenate(queues), np.concatenate(ranks), np.concatenate(slots)
-        return members[np.lexsort((slot_of, rank))]
+            return np.zeros(0, dtype=np.int32)
+        members = np.concatenate(queues)
+        del queues
+        order = np.lexsort((np.concatenate(slots), np.concatenate(ranks)))
+        return members[order]
 
     def label(self, i: int) -> str:
         return self.label_names[int(self.label_codes[i])]

@@ -115,7 +115,7 @@ def _labels(s: Scan, rows: np.ndarray, wtype: str) -> tuple[np.ndarray, list[str
     else:
         return None
     order = sorted(range(len(names)), key=lambda c: names[c])
-    renumber = np.empty(max(len(names), 1), dtype=np.int64)
+    renumber = np.empty(max(len(names), 1), dtype=np.int32)
     renumber[order] = np.arange(len(names))
     return renumber[codes], [names[c] for c in order]
 

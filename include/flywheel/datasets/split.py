@@ -61,6 +61,35 @@ def strata(labels: Sequence[str], max_classes: int) -> tuple[list[str], list[str
     return [out_names[c] for c in out.tolist()], pooled
 
 
+def stratified_sample(idx: np.ndarray, codes: np.ndarray, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, test) as sets equal to ``train_test_split(idx, test_size=..., stratify=codes, random_state=seed)``,
+    sorted, in O(n) machine integers: scikit-learn gathers the members in Python lists (~40 bytes per record),
+    which at millions of records is most of the build's memory. The same random draws in the same order (its
+    ``_approximate_mode`` per split, then one permutation per class); its final shuffles only reorder the
+    members, and callers sort them. Raises ``ValueError`` where scikit-learn does (a test keeps them equal)."""
+    from sklearn.utils.extmath import _approximate_mode
+
+    n_test = test_size
+    n_train = len(idx) - n_test
+    if n_test <= 0 or n_train <= 0:
+        raise ValueError(f"test_size {test_size} does not fit {len(idx)} records")
+    _, inverse, class_counts = np.unique(codes, return_inverse=True, return_counts=True)
+    n_classes = len(class_counts)
+    if class_counts.min() < 2 or n_train < n_classes or n_test < n_classes:
+        raise ValueError("too few members per class or too many classes to stratify")
+    members = np.argsort(inverse.reshape(-1), kind="stable")
+    starts = np.concatenate(([0], np.cumsum(class_counts)[:-1]))
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train_parts, test_parts = [], []
+    for c in range(n_classes):
+        shuffled = members[starts[c] : starts[c] + class_counts[c]].take(rng.permutation(class_counts[c]), mode="clip")
+        train_parts.append(shuffled[: n_i[c]])
+        test_parts.append(shuffled[n_i[c] : n_i[c] + t_i[c]])
+    return np.sort(idx[np.concatenate(train_parts)]), np.sort(idx[np.concatenate(test_parts)])
+
+
 def _split(
     idx: np.ndarray, codes: np.ndarray | None, names: list[str], test_size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, bool, list[str]]:
@@ -71,8 +100,8 @@ def _split(
         sub, _, pooled = strata_codes(codes, names, min(test_size, len(idx) - test_size))
         if len(np.unique(sub)) > 1:
             try:
-                rest, test = train_test_split(idx, test_size=test_size, stratify=sub, random_state=seed)
-                return np.sort(rest), np.sort(test), True, pooled
+                rest, test = stratified_sample(idx, sub, test_size, seed)
+                return rest, test, True, pooled
             except ValueError:
                 pass
     rest, test = train_test_split(idx, test_size=test_size, random_state=seed, shuffle=True)
@@ -99,7 +128,7 @@ def split_coded(
             f"need at least {needed} usable records (eval_size {eval_size} + {min_train} train + 1 validation), got {n}"
         )
     codes, names = coded if coded is not None else (None, [])
-    idx = np.arange(n, dtype=np.int64)
+    idx = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)  # half the memory of the default
     rest, ev, ev_strat, pooled_eval = _split(idx, codes, names, eval_size, seed)
     n_val = max(1, round(val_ratio * len(rest)))
     n_val = min(n_val, len(rest) - min_train)
