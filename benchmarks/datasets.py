@@ -63,9 +63,9 @@ def run(path: Path, out: Path, pii: str, pythonpath: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def export_baseline(rev: str, dest: Path) -> Path:
+def export_baseline(repo: Path, rev: str, dest: Path) -> Path:
     archive = dest / "baseline.tar"
-    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), rev, "include"], check=True)
+    subprocess.run(["git", "-C", str(repo), "archive", "-o", str(archive), rev, "include"], check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(dest / "baseline", filter="data")
     return dest / "baseline" / "include"
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000", help="comma-separated line counts")
     ap.add_argument("--baseline-max", type=int, default=1_000_000, help="largest input the baseline runs on")
     ap.add_argument("--baseline-rev", default=BASELINE_REV)
+    ap.add_argument("--repo", default=str(ROOT), help="git repository holding --baseline-rev")
     ap.add_argument("--pii-max", type=int, default=1_000_000, help="largest input the PII run uses")
     ap.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temp folder)")
     args = ap.parse_args()
@@ -100,7 +101,7 @@ def main() -> None:
         with big.open("rb") as src, inputs[n].open("wb") as dst:
             dst.writelines(itertools.islice(src, n))
     print(f"inputs ready in {time.perf_counter() - t0:.0f}s ({big.stat().st_size / sizes[-1] / 1024:.2f} KB/line)")
-    baseline_path = export_baseline(args.baseline_rev, work) if args.baseline_max > 0 else None
+    baseline_path = export_baseline(Path(args.repo), args.baseline_rev, work) if args.baseline_max > 0 else None
     header = f"{'lines':>10} {'build':>14} {'seconds':>8} {'records/s':>10} {'peak RSS':>9} {'workers':>8}  notes"
     print(header)
     for n in sizes:
