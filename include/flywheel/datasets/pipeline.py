@@ -28,6 +28,7 @@ from flywheel.datasets.scan import HAS_CALL, TRUNCATED, RecordReader, Scan, Scan
 from flywheel.datasets.split import SplitError, split_coded
 from flywheel.datasets.types import CLASSIFICATION, GENERIC, MISSING_LABEL, TOOL_CALLING
 from flywheel.datasets.types import TRUNCATED as TRUNCATED_REASON
+from flywheel.datasets.write import write_file
 
 PARALLEL_SCAN_BYTES = 64 * 2**20  # smaller inputs are scanned in-process: starting workers costs ~1 s
 
@@ -133,7 +134,7 @@ def build_datasets(
         s = scan(_jobs(input_path, options, Path(tmp), workers), workers)
         reader = RecordReader(s.spills)
         try:
-            return _build(s, reader, input_path, options, out_dir, embedder)
+            return _build(s, reader, input_path, options, out_dir, embedder, Path(tmp), workers)
         finally:
             reader.close()
 
@@ -145,6 +146,8 @@ def _build(
     options: BuildOptions,
     out_dir: Path,
     embedder: icl.Embedder | None,
+    tmp: Path,
+    workers: int,
 ) -> BuildResult:
     d = decide(s, options.split.limit, lambda row: reader.record(int(s.offsets[row])))
     counts = {"read": d.read, "invalid": d.invalid, "duplicates": d.duplicates}
@@ -173,7 +176,7 @@ def _build(
         parts = split_coded(len(usable), coded, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
     except SplitError as exc:
         raise DatasetError(f"{exc} {tail}") from None
-    files = _write(out_dir, s, reader, usable, coded, parts, wtype, options, embedder)
+    files = _write(out_dir, s, reader, usable, coded, parts, wtype, options, embedder, tmp, workers)
     classes: dict[str, dict[str, int]] = {}
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         if coded is None:
@@ -219,17 +222,15 @@ def _write(
     wtype: str,
     options: BuildOptions,
     embedder: icl.Embedder | None,
+    tmp: Path,
+    workers: int,
 ) -> dict[str, Any]:
     files: dict[str, Any] = {}
     offsets = s.offsets[usable]
     with_icl = bool(options.icl.enabled and len(parts.train))
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
-        with path.open("wb") as f:
-            for off in offsets[idx].tolist():
-                rec = reader.record(off)
-                line = formats.eval_line(rec) if name == "eval" else formats.train_line(rec, wtype)
-                f.write(formats.dumps_bytes(line) + b"\n")
+        write_file(s.spills, offsets[idx], name, wtype, path, tmp, workers)
         files[name] = path
     if with_icl:
         train_rows = usable[parts.train]

@@ -49,10 +49,11 @@ def test_gzip_input_gives_the_same_files(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["tool_unlimited", "tool_limit_150"])
-def test_a_scan_split_across_worker_processes_gives_the_same_files(name, tmp_path, monkeypatch):
-    from flywheel.datasets import pipeline
+def test_scan_and_write_split_across_worker_processes_give_the_same_files(name, tmp_path, monkeypatch):
+    from flywheel.datasets import pipeline, write
 
     monkeypatch.setattr(pipeline, "PARALLEL_SCAN_BYTES", 0)
+    monkeypatch.setattr(write, "PARALLEL_WRITE_ROWS", 0)
     monkeypatch.setenv("FLYWHEEL_SCAN_WORKERS", "3")
     got = run_case(name, tmp_path)
     assert got["files"] == EXPECTED[name]["files"]
