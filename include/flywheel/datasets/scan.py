@@ -159,7 +159,8 @@ def scan(jobs: list[ScanJob], workers: int = 1) -> Scan:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return _merge([_load_part(job) for job in jobs])
+    parts = [_load_part(job) for job in jobs]
+    return _merge(parts)
 
 
 def _encode_job(job: ScanJob) -> str:
@@ -223,32 +224,30 @@ def _merge(parts: list[Scan]) -> Scan:
     if len(parts) == 1:
         return parts[0]
     reasons, tools, classes = _Codes(), _Codes(), _Codes()
-    status, tool_code, class_code, offsets, spills = [], [], [], [], []
+    spills: list[tuple[Path, int]] = []
     base = 0
-    for p in parts:
+    for p in parts:  # renumber codes and offsets into the merged space, in place
         r = np.array([0, *[1 + reasons.code(name) for name in p.reasons]], dtype=np.int16)
-        status.append(r[p.status])
+        p.status = r[p.status]
         t = np.array([*[tools.code(name) for name in p.tool_labels], -1], dtype=np.int32)
-        tool_code.append(t[p.tool_code])  # -1 indexes the trailing -1
+        p.tool_code = t[p.tool_code]  # -1 indexes the trailing -1
         c = np.array([*[classes.code(name) for name in p.class_labels], -1], dtype=np.int32)
-        class_code.append(c[p.class_code])
-        offsets.append(np.where(p.offsets >= 0, p.offsets + base, -1))
+        p.class_code = c[p.class_code]
+        p.offsets = np.where(p.offsets >= 0, p.offsets + base, -1)
         spills += [(path, start + base) for path, start in p.spills]
         base += sum(path.stat().st_size for path, _ in p.spills)
+    columns: dict[str, np.ndarray] = {}
+    for name in _ARRAYS:  # one column at a time, each part's copy freed at once: the peak is one column
+        columns[name] = np.concatenate([getattr(p, name) for p in parts])
+        for p in parts:
+            setattr(p, name, columns[name][:0])
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
     for p in parts:
         early.update(p.early_invalid)
         pii.update(p.pii)
     return Scan(
-        header_ts=np.concatenate([p.header_ts for p in parts]),
-        offsets=np.concatenate(offsets),
-        status=np.concatenate(status),
-        ts=np.concatenate([p.ts for p in parts]),
-        keys=np.concatenate([p.keys for p in parts]),
-        tool_code=np.concatenate(tool_code),
-        class_code=np.concatenate(class_code),
-        flags=np.concatenate([p.flags for p in parts]),
+        **columns,
         reasons=reasons.names,
         tool_labels=tools.names,
         class_labels=classes.names,
