@@ -315,6 +315,22 @@ class LatencyConfig(_Model):
     max_tokens: Annotated[int, Field(ge=1)] = 512
 
 
+# --------------------------------------------------------------------------------------- PII (issue 14)
+PiiKind = Literal["email", "phone", "card", "iban", "ssn", "ip", "secret", "person"]
+BUILTIN_PII_KINDS: list[PiiKind] = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
+
+
+class PiiConfig(_Model):
+    """PII handling before any record is written to a dataset: ``redact`` replaces each detected value with
+    a typed placeholder (``<EMAIL_1>``), ``drop_record`` leaves out records that contain any (counted as
+    invalid ``contains_pii``), ``off`` writes text as logged. ``person`` needs a registered NER detector
+    (``flywheel.privacy.register_detector``)."""
+
+    mode: Literal["redact", "drop_record", "off"] = "redact"
+    kinds: Annotated[list[PiiKind], Field(min_length=1)] = Field(default_factory=lambda: list(BUILTIN_PII_KINDS))
+    phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"  # for numbers written without +country
+
+
 class Defaults(_Model):
     schedule: str | None = "@weekly"
     split: SplitConfig = SplitConfig()
@@ -323,6 +339,7 @@ class Defaults(_Model):
     lora: LoraConfig = LoraConfig()
     selection: SelectionConfig = SelectionConfig()
     production: ProductionConfig | None = None
+    pii: PiiConfig = PiiConfig()
 
 
 class WorkloadOverrides(_Model):
@@ -334,6 +351,7 @@ class WorkloadOverrides(_Model):
     lora: dict[str, Any] = Field(default_factory=dict)
     selection: dict[str, Any] = Field(default_factory=dict)
     production: dict[str, Any] = Field(default_factory=dict)
+    pii: dict[str, Any] = Field(default_factory=dict)
 
 
 class WorkloadConfig(_Model):
@@ -406,6 +424,9 @@ class FlywheelConfig(_Model):
             return self.defaults.production
         base = self.defaults.production.model_dump() if self.defaults.production else {}
         return ProductionConfig.model_validate({**base, **override})
+
+    def pii_for(self, workload: WorkloadConfig) -> PiiConfig:
+        return _merged(self.defaults.pii, workload.overrides.pii)
 
 
 def _merged(base: M, override: dict[str, Any]) -> M:
@@ -516,6 +537,7 @@ def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
         "lora": LoraConfig,
         "selection": SelectionConfig,
         "production": ProductionConfig,
+        "pii": PiiConfig,
     }
     for i, w in enumerate(workloads):
         overrides = w.get("overrides") if isinstance(w, dict) else None

@@ -89,6 +89,7 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
         split=settings.split,
         icl=settings.icl,
         context_length=min(n.context_length for n in nims),
+        pii=cfg.pii_for(cfg.workload(settings.workload_id)),
     )
     embedder = _embedder(cfg) if settings.icl.enabled and settings.icl.selection == "semantic_similarity" else None
     snapshot = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
@@ -116,7 +117,7 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
         "uri": target,
         "files": {k: Path(p).name for k, p in result.files.items()},
         "counts": counts,
-        "stats": {k: stats.get(k) for k in ("read", "used", "invalid", "duplicates", "filtered")},
+        "stats": {k: stats.get(k) for k in ("read", "used", "invalid", "duplicates", "filtered", "pii", "pii_records")},
     }
 
 
@@ -255,6 +256,7 @@ def report(
         "results": results,
         "best": best_candidates(results, PRIMARY_METRIC.get(wtype or "", "")) if wtype else None,
         **decision,
+        "pii": _pii_summary(built),
     }
     for r in results:
         shown = ", ".join(f"{k}={v:.3f}" for k, v in r["scores"].items()) or r["error"] or ""
@@ -328,6 +330,12 @@ def _volume(extracted: dict[str, Any] | None) -> Any:
         return None
     with path.open(encoding="utf-8") as f:
         return token_volume(json.loads(line) for line in f if line.strip())
+
+
+def _pii_summary(built: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the build redacted: ``{"counts": {kind: n}, "records": n}``, or None when PII handling was off."""
+    stats = (built or {}).get("stats") or {}
+    return {"counts": stats["pii"], "records": stats.get("pii_records", 0)} if "pii" in stats else None
 
 
 def check_results(summary: dict[str, Any] | None) -> str:

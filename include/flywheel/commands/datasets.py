@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--context-length", type=int, default=8192, help="target NIM context length (ICL budget)")
     p.add_argument("--no-icl", action="store_true")
+    p.add_argument(
+        "--pii",
+        choices=["redact", "drop_record", "off"],
+        default=None,
+        help="PII handling (default: pii of this workload in the config, else redact)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(func=run)
 
@@ -47,14 +54,34 @@ def run(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         print(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}")
         return 2
-    options = BuildOptions(args.workload_id, args.client_id, args.workload_type, split, icl, args.context_length)
+    pii = _pii_config(args.workload_id)
+    if args.pii is not None:
+        pii = pii.model_copy(update={"mode": args.pii})
+    options = BuildOptions(
+        args.workload_id, args.client_id, args.workload_type, split, icl, args.context_length, pii=pii
+    )
     try:
         result = build_datasets(Path(args.input), options, Path(args.out))
     except DatasetError as exc:
         print(f"error: {exc}")
         return 2
     s = result.stats
-    print(
-        json.dumps({k: s[k] for k in ("read", "invalid", "duplicates", "filtered", "used", "workload_type", "sizes")})
-    )
+    keys = ("read", "invalid", "duplicates", "filtered", "used", "workload_type", "sizes", "pii", "pii_records")
+    print(json.dumps({k: s[k] for k in keys if k in s}))
     return 0
+
+
+def _pii_config(workload_id: str) -> Any:
+    """The workload's ``pii`` settings when the config file has it, else the defaults (redact)."""
+    from flywheel.config import ConfigError, PiiConfig, default_config_path, load_config
+
+    path = default_config_path()
+    if not path.is_file():
+        return PiiConfig()
+    try:
+        cfg = load_config(path)
+        return cfg.pii_for(cfg.workload(workload_id))
+    except KeyError:
+        return cfg.defaults.pii
+    except ConfigError:
+        return PiiConfig()

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from flywheel.datasets.keys import answer
+from flywheel.records import jsonio
 
 EVAL_KEYS = ("timestamp", "workload_id", "client_id", "request", "response")
 
@@ -57,5 +58,9 @@ def train_line(record: dict[str, Any], workload_type: str) -> dict[str, Any]:
     return out
 
 
+def dumps_bytes(obj: dict[str, Any]) -> bytes:
+    return jsonio.dumps_sorted(obj)
+
+
 def dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return jsonio.dumps_sorted(obj).decode()

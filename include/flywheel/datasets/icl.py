@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections import defaultdict
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
+
+import numpy as np
 
 from flywheel.datasets.keys import answer, last_user_text
 
@@ -62,81 +64,121 @@ def inject(messages: list[dict[str, Any]], examples: list[str]) -> list[dict[str
 
 
 class IclSelector:
+    """Picks examples among the train records without holding them: per train record only its dedup digest,
+    class code and (once looked at) its ICL cost are in memory; a candidate is rendered when first looked at,
+    which for uniform selection is a few thousand records whatever the train size."""
+
     def __init__(
         self,
-        train: Sequence[dict[str, Any]],
-        train_keys: Sequence[str],
-        labels: Sequence[str | None],
+        digests: np.ndarray,
+        label_codes: np.ndarray,
+        label_names: Sequence[str],
+        render: Callable[[int], str],
         cfg: Any,
         context_length: int,
         seed: int,
         embedder: Embedder | None = None,
+        texts: Callable[[], list[str]] | None = None,
     ) -> None:
         self.cfg, self.seed = cfg, seed
         self.window = cfg.max_context_length or context_length
-        self.rendered = [render_example(r) for r in train]
-        self.cost = [estimate_tokens(t) for t in self.rendered]
-        self.keys, self.labels = list(train_keys), [lab or "_" for lab in labels]
+        self.cost = np.full(len(digests), -1, dtype=np.int64)  # -1: not rendered yet
+        self.keys = digests
+        self.label_codes, self.label_names = label_codes, list(label_names)
+        self._render = render
+        self._rendered: dict[int, str] = {}
         self.order = self._uniform_order()
         self.embedder = embedder
         self.vectors: Any = None
         if cfg.selection == "semantic_similarity":
-            if embedder is None:
+            if embedder is None or texts is None:
                 raise ValueError("icl.selection semantic_similarity needs an embedder (the embedding NIM)")
-            self.vectors = self._normalised(embedder.embed([last_user_text(r) for r in train]))
+            self.vectors = self._normalised(embedder.embed(texts()))
 
     @staticmethod
     def _normalised(vectors: list[list[float]]) -> Any:
-        import numpy as np
-
         m = np.asarray(vectors, dtype=np.float32)
         return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 
-    def _uniform_order(self) -> list[int]:
+    def _uniform_order(self) -> np.ndarray:
         """Round-robin across classes (sorted names), seeded order within each class: balanced examples."""
         rng = random.Random(self.seed)
-        by_class: dict[str, list[int]] = defaultdict(list)
-        for i, lab in enumerate(self.labels):
-            by_class[lab].append(i)
-        queues = []
-        for lab in sorted(by_class):
-            q = by_class[lab][:]
-            rng.shuffle(q)
-            queues.append(q)
-        order: list[int] = []
-        while any(queues):
-            for q in queues:
-                if q:
-                    order.append(q.pop(0))
-        return order
+        codes = self.label_codes
+        by_code = np.argsort(codes, kind="stable").astype(np.int32)  # ascending train position within a class
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(self.label_names)))))
+        queues, ranks, slots = [], [], []
+        for slot, code in enumerate(sorted(range(len(self.label_names)), key=lambda c: self.label_names[c])):
+            q = array("i")
+            q.frombytes(by_code[bounds[code] : bounds[code + 1]].tobytes())
+            if not q:
+                continue
+            rng.shuffle(q)  # the same draws as shuffling a list of the same length
+            queues.append(np.frombuffer(q, dtype=np.int32))
+            ranks.append(np.arange(len(q), dtype=np.int32))
+            slots.append(np.full(len(q), slot, dtype=np.int32))
+        del by_code
+        if not queues:
+            return np.zeros(0, dtype=np.int32)
+        members = np.concatenate(queues)
+        del queues
+        order = np.lexsort((np.concatenate(slots), np.concatenate(ranks)))
+        return members[order]
+
+    def label(self, i: int) -> str:
+        return self.label_names[int(self.label_codes[i])]
+
+    def rendered(self, i: int) -> str:
+        if i not in self._rendered:
+            self._rendered[i] = self._render(i)
+            self.cost[i] = estimate_tokens(self._rendered[i])
+        return self._rendered[i]
+
+    def costs(self, idx: np.ndarray) -> np.ndarray:
+        for i in idx[self.cost[idx] < 0].tolist():
+            self.rendered(i)
+        return self.cost[idx]
 
     def budget(self, record: dict[str, Any]) -> int:
         return self.window - self.cfg.reserved_tokens - prompt_tokens(record)
 
-    def candidates(self, query_vectors: Any, row: int) -> list[int]:
+    def candidates(self, query_vectors: Any, row: int) -> Sequence[int]:
         if self.vectors is None:
             return self.order
         scores = self.vectors @ query_vectors[row]
         ranked = [int(i) for i in scores.argsort()[::-1][: max(50, 5 * self.cfg.max_examples)]]
         n_relevant = int(self.cfg.max_examples * self.cfg.relevance_ratio)
-        picked, seen = ranked[:n_relevant], {self.labels[i] for i in ranked[:n_relevant]}
+        picked, seen = ranked[:n_relevant], {self.label(i) for i in ranked[:n_relevant]}
         for i in ranked[n_relevant:]:  # coverage: the best example of each class not yet represented
-            if self.labels[i] not in seen:
+            if self.label(i) not in seen:
                 picked.append(i)
-                seen.add(self.labels[i])
+                seen.add(self.label(i))
         return picked + [i for i in ranked if i not in picked]
 
-    def select(self, record: dict[str, Any], key: str, candidates: list[int]) -> list[str]:
+    def select(self, record: dict[str, Any], digest: np.ndarray, candidates: Sequence[int]) -> list[str]:
         left = self.budget(record)
         chosen: list[str] = []
-        for i in candidates:
+        hi, lo = int(digest[0]), int(digest[1])
+        cost, keys = self.cost, self.keys
+        if not isinstance(candidates, np.ndarray):
+            self.costs(np.asarray(candidates, dtype=np.int64))
+        for i in self._fitting(candidates, left):
             if len(chosen) >= self.cfg.max_examples:
                 break
-            if self.keys[i] == key or self.cost[i] > left:
+            c = int(cost[i])
+            if c > left or (int(keys[i, 0]) == hi and int(keys[i, 1]) == lo):
                 continue  # never the record itself; a smaller example may still fit
-            chosen.append(self.rendered[i])
-            left -= self.cost[i]
+            chosen.append(self.rendered(int(i)))
+            left -= c
         return chosen if len(chosen) >= self.cfg.min_examples else []
+
+    def _fitting(self, candidates: Sequence[int], left: int) -> Iterator[int]:
+        """The candidates in order, skipping (vectorised, a chunk at a time) those that can never fit."""
+        if not isinstance(candidates, np.ndarray):
+            yield from candidates
+            return
+        for start in range(0, len(candidates), 4096):
+            chunk = candidates[start : start + 4096]
+            yield from chunk[self.costs(chunk) <= left].tolist()
 
     def query_vectors(self, records: Sequence[dict[str, Any]]) -> Any:
         if self.vectors is None or self.embedder is None:

@@ -1,39 +1,17 @@
-"""Dedup key and class labels of a normalised record."""
+"""Dedup key (from :mod:`flywheel.records.keys`) and class labels of a normalised record."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from typing import Any
 
-_SPACE = re.compile(r"\s+")
+from flywheel.records.keys import dedup_digest, dedup_key, normalised_text, text_of
+
+__all__ = ["NO_TOOL", "answer", "classification_label", "dedup_digest", "dedup_key", "last_user_text", "tool_label"]
+
 _LABEL = re.compile(r"\[\[+\s*(.+?)\s*\]\]+", re.S)
 NO_TOOL = "no_tool"
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):  # multimodal parts: keep the text, hash the rest
-        return " ".join(
-            str(p.get("text", json.dumps(p, sort_keys=True))) if isinstance(p, dict) else str(p) for p in content
-        )
-    return "" if content is None else str(content)
-
-
-def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text).strip().casefold()
-
-
-def dedup_key(record: dict[str, Any]) -> str:
-    """Normalised system prompt + user turns + offered tools (whitespace- and case-insensitive)."""
-    messages = record["request"]["messages"]
-    system = [_norm(_text(m.get("content"))) for m in messages if m["role"] == "system"]
-    users = [_norm(_text(m.get("content"))) for m in messages if m["role"] == "user"]
-    tools = sorted(
-        (t.get("function") or t).get("name", "") for t in record["request"].get("tools") or [] if isinstance(t, dict)
-    )
-    blob = json.dumps([system, users, tools], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+_text, _norm = text_of, normalised_text
 
 
 def answer(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,26 +1,38 @@
-"""Logs -> eval / train / val (+ ICL) dataset files and stats.json.
+"""Logs -> eval / train / val (+ ICL) dataset files and stats.json; memory grows by tens of bytes per record.
 
-Streams the input newest first, validates (counting every rejection by reason), de-duplicates (newest
-wins), stops once ``limit`` unique valid records are collected (bounded memory), detects the workload
-type, applies quality filters, splits with class-aware stratification, selects ICL examples, and writes
-the files. ``read = used + invalid + duplicates + filtered`` always holds.
+1. **Scan** (:mod:`flywheel.datasets.scan`): one sequential pass parses every line once, validates it
+   (counting every rejection by reason), redacts PII, keeps tens of bytes per record and spills the
+   normalised record to disk (byte ranges of a large plain JSONL input in worker processes).
+2. **Decide** (:mod:`flywheel.datasets.decide`), on those arrays: newest-first order, the ``limit``, dedup
+   (newest wins); then the workload type, the quality filters, the stratified split and ICL ordering.
+3. **Write** (:mod:`flywheel.datasets.write`): the chosen records are read back by offset and written
+   (large files in slices by worker processes, joined in order).
+
+``read = used + invalid + duplicates + filtered`` always holds, and when the whole input is read
+``read + other_workloads + blank_lines = lines in the file``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
+import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flywheel.datasets import formats, icl
-from flywheel.datasets.keys import dedup_key
-from flywheel.datasets.split import SplitError, split
-from flywheel.datasets.types import detect, label_of, quality_problem
-from flywheel.records.sources import FileSource
-from flywheel.records.validation import Rejected, validate
+from flywheel.datasets.decide import decide
+from flywheel.datasets.keys import last_user_text
+from flywheel.datasets.scan import HAS_CALL, TRUNCATED, RecordReader, Scan, ScanJob, plain_ranges, scan
+from flywheel.datasets.split import SplitError, split_coded
+from flywheel.datasets.types import CLASSIFICATION, GENERIC, MISSING_LABEL, TOOL_CALLING
+from flywheel.datasets.types import TRUNCATED as TRUNCATED_REASON
+from flywheel.datasets.write import write_file
+
+PARALLEL_SCAN_BYTES = 64 * 2**20  # smaller inputs are scanned in-process: starting workers costs ~1 s
 
 
 class DatasetError(ValueError):
@@ -35,6 +47,7 @@ class BuildOptions:
     split: Any  # flywheel.config.SplitConfig
     icl: Any  # flywheel.config.IclConfig
     context_length: int = 8192
+    pii: Any = None  # flywheel.config.PiiConfig; None = off
 
 
 @dataclass
@@ -44,94 +57,137 @@ class BuildResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _content_hash(record: dict[str, Any]) -> str:
-    return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False).encode(), digest_size=16).hexdigest()
+def _check_pii(pii: Any) -> None:
+    if pii is None or pii.mode == "off":
+        return
+    from flywheel.privacy import detectors
 
-
-def collect(input_path: Path, options: BuildOptions) -> tuple[list[tuple[dict[str, Any], str]], dict[str, Any]]:
-    """Newest-first unique valid records (at most ``limit``) and the reading counts.
-
-    The result does not depend on how a source orders records with equal timestamps (files keep line order,
-    Elasticsearch sorts by id): duplicates with the same timestamp keep the smaller content hash, reading
-    continues past ``limit`` until the timestamp changes, and the records are sorted by (timestamp desc, key).
-    """
     try:
-        source = FileSource(input_path)
-    except FileNotFoundError as exc:
+        detectors(pii.kinds, pii.phone_region)
+    except ValueError as exc:
         raise DatasetError(str(exc)) from None
-    invalid: Counter[str] = Counter()
-    seen: dict[str, int] = {}  # dedup key -> position in kept
-    kept: list[tuple[dict[str, Any], str]] = []
-    read = duplicates = 0
-    limit = options.split.limit
-    for raw in source.iter_records(options.workload_id, options.client_id):
-        rec = validate(raw)
-        if isinstance(rec, Rejected):
-            read += 1
-            invalid[rec.reason] += 1
-            continue
-        if limit is not None and len(kept) >= limit and rec["timestamp"] != kept[-1][0]["timestamp"]:
-            break  # sources are newest first: nothing older can displace what is kept
-        read += 1
-        key = dedup_key(rec)
-        at = seen.get(key)
-        if at is not None:
-            duplicates += 1
-            other = kept[at][0]
-            if other["timestamp"] == rec["timestamp"] and _content_hash(rec) < _content_hash(other):
-                kept[at] = (rec, key)
-            continue
-        seen[key] = len(kept)
-        kept.append((rec, key))
-    kept.sort(key=lambda rk: (-rk[0]["timestamp"], rk[1]))
-    if limit is not None and len(kept) > limit:
-        read -= len(kept) - limit  # records past the limit (same timestamp) count as not read
-        kept = kept[:limit]
-    return kept, {"read": read, "invalid": dict(sorted(invalid.items())), "duplicates": duplicates}
+
+
+def scan_workers() -> int:
+    """``$FLYWHEEL_SCAN_WORKERS``, else the CPUs this process may use (at most 4)."""
+    env = os.environ.get("FLYWHEEL_SCAN_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _jobs(input_path: Path, options: BuildOptions, tmp: Path, workers: int) -> list[ScanJob]:
+    pii = options.pii if options.pii is not None and options.pii.mode != "off" else None
+    job = ScanJob(
+        input_path,
+        options.workload_id,
+        options.client_id,
+        tuple(pii.kinds) if pii else None,
+        pii.phone_region if pii else "US",
+        bool(pii and pii.mode == "drop_record"),
+        tmp / "records-0.jsonl",
+    )
+    plain = input_path.suffix not in (".gz", ".parquet")
+    if not plain or workers <= 1 or input_path.stat().st_size < PARALLEL_SCAN_BYTES:
+        return [job]
+    return [
+        replace(job, start=start, end=end, spill=tmp / f"records-{i}.jsonl")
+        for i, (start, end) in enumerate(plain_ranges(input_path, workers))
+    ]
+
+
+def _detect(s: Scan, kept: np.ndarray, explicit: str) -> str:
+    """``tool_calling`` if tools are offered and responses call them; ``classification`` if most responses
+    carry a bracketed label; else ``generic``. An explicit type overrides detection."""
+    if explicit != "auto":
+        return explicit
+    if not len(kept):
+        return GENERIC
+    if (s.flags[kept] & HAS_CALL).any():
+        return TOOL_CALLING
+    labelled = int((s.class_code[kept] >= 0).sum())
+    return CLASSIFICATION if labelled * 2 >= len(kept) else GENERIC
+
+
+def _labels(s: Scan, rows: np.ndarray, wtype: str) -> tuple[np.ndarray, list[str]] | None:
+    """Label codes of ``rows`` renumbered in the sorted order of their names (None: no labels)."""
+    if wtype == TOOL_CALLING:
+        codes, names = s.tool_code[rows], s.tool_labels
+    elif wtype == CLASSIFICATION:
+        codes, names = s.class_code[rows], s.class_labels
+    else:
+        return None
+    order = sorted(range(len(names)), key=lambda c: names[c])
+    renumber = np.empty(max(len(names), 1), dtype=np.int32)
+    renumber[order] = np.arange(len(names))
+    return renumber[codes], [names[c] for c in order]
 
 
 def build_datasets(
     input_path: Path, options: BuildOptions, out_dir: Path, embedder: icl.Embedder | None = None
 ) -> BuildResult:
-    kept, counts = collect(Path(input_path), options)
-    n_invalid = sum(counts["invalid"].values())
-    if counts["read"] == 0:
+    input_path = Path(input_path)
+    if not input_path.is_file():
+        raise DatasetError(f"log file not found: {input_path}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_pii(options.pii)
+    workers = scan_workers()
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".scan-") as tmp:
+        s = scan(_jobs(input_path, options, Path(tmp), workers), workers)
+        reader = RecordReader(s.spills)
+        try:
+            return _build(s, reader, input_path, options, out_dir, embedder, Path(tmp), workers)
+        finally:
+            reader.close()
+
+
+def _build(
+    s: Scan,
+    reader: RecordReader,
+    input_path: Path,
+    options: BuildOptions,
+    out_dir: Path,
+    embedder: icl.Embedder | None,
+    tmp: Path,
+    workers: int,
+) -> BuildResult:
+    d = decide(s, options.split.limit, lambda row: reader.record(int(s.offsets[row])))
+    counts = {"read": d.read, "invalid": d.invalid, "duplicates": d.duplicates}
+    n_invalid = sum(d.invalid.values())
+    if d.read == 0:
         raise DatasetError(
             f"no records for workload '{options.workload_id}'"
             + (f" and client '{options.client_id}'" if options.client_id else "")
             + f" in {input_path}"
         )
-    wtype = detect([r for r, _ in kept], options.workload_type)
+    wtype = _detect(s, d.kept, options.workload_type)
     filtered: Counter[str] = Counter()
-    usable: list[tuple[dict[str, Any], str]] = []
-    for rec, key in kept:
-        problem = quality_problem(rec, wtype)
-        if problem:
-            filtered[problem] += 1
-        else:
-            usable.append((rec, key))
-    labels = [label_of(r, wtype) for r, _ in usable]
+    truncated = (s.flags[d.kept] & TRUNCATED) != 0
+    unlabelled = (s.class_code[d.kept] < 0) if wtype == CLASSIFICATION else np.zeros(len(d.kept), dtype=bool)
+    if truncated.any():
+        filtered[TRUNCATED_REASON] = int(truncated.sum())
+    if (unlabelled & ~truncated).any():
+        filtered[MISSING_LABEL] = int((unlabelled & ~truncated).sum())
+    usable = d.kept[~(truncated | unlabelled)]
+    coded = _labels(s, usable, wtype)
     sp = options.split
+    tail = f"(read {d.read}: {n_invalid} invalid, {d.duplicates} duplicates, {sum(filtered.values())} filtered)"
     if len(usable) < sp.min_total_records:
-        raise DatasetError(
-            f"only {len(usable)} usable records, min_total_records is {sp.min_total_records} "
-            f"(read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} duplicates, "
-            f"{sum(filtered.values())} filtered)"
-        )
+        raise DatasetError(f"only {len(usable)} usable records, min_total_records is {sp.min_total_records} {tail}")
     try:
-        parts = split(labels, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
+        parts = split_coded(len(usable), coded, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
     except SplitError as exc:
-        raise DatasetError(
-            f"{exc} (read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} "
-            f"duplicates, {sum(filtered.values())} filtered)"
-        ) from None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = _write(out_dir, usable, labels, parts, wtype, options, embedder)
+        raise DatasetError(f"{exc} {tail}") from None
+    files = _write(out_dir, s, reader, usable, coded, parts, wtype, options, embedder, tmp, workers)
     classes: dict[str, dict[str, int]] = {}
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
-        for i in idx:
-            lab = labels[i] if labels[i] is not None else "all"
-            classes.setdefault(lab, {"eval": 0, "train": 0, "val": 0})[name] += 1
+        if coded is None:
+            if len(idx):
+                classes.setdefault("all", {"eval": 0, "train": 0, "val": 0})[name] += len(idx)
+            continue
+        codes, names = coded
+        for code, count in zip(*np.unique(codes[idx], return_counts=True), strict=True):
+            classes.setdefault(names[int(code)], {"eval": 0, "train": 0, "val": 0})[name] += int(count)
     stats = {
         **counts,
         "filtered": sum(filtered.values()),
@@ -145,52 +201,69 @@ def build_datasets(
         "seed": sp.random_seed,
         "workload_id": options.workload_id,
         "client_id": options.client_id,
+        "other_workloads": s.other_workloads,
+        "blank_lines": s.blank,
+        "lines": s.lines,
         **files.pop("_icl_stats", {}),
     }
+    if options.pii is not None and options.pii.mode != "off":
+        stats["pii"] = dict(sorted(s.pii.items()))
+        stats["pii_records"] = s.pii_records
+        stats["pii_mode"] = options.pii.mode
     (out_dir / "stats.json").write_text(formats.dumps(stats) + "\n")
-    return BuildResult(workload_type=wtype, stats=stats, files={k: v for k, v in files.items()})
+    return BuildResult(workload_type=wtype, stats=stats, files=dict(files))
 
 
 def _write(
     out_dir: Path,
-    usable: list[tuple[dict[str, Any], str]],
-    labels: list[str | None],
+    s: Scan,
+    reader: RecordReader,
+    usable: np.ndarray,
+    coded: tuple[np.ndarray, list[str]] | None,
     parts: Any,
     wtype: str,
     options: BuildOptions,
     embedder: icl.Embedder | None,
+    tmp: Path,
+    workers: int,
 ) -> dict[str, Any]:
     files: dict[str, Any] = {}
+    offsets = s.offsets[usable]
+    with_icl = bool(options.icl.enabled and len(parts.train))
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
-        with path.open("w", encoding="utf-8") as f:
-            for i in idx:
-                rec = usable[i][0]
-                line = formats.eval_line(rec) if name == "eval" else formats.train_line(rec, wtype)
-                f.write(formats.dumps(line) + "\n")
+        write_file(s.spills, offsets[idx], name, wtype, path, tmp, workers)
         files[name] = path
-    if options.icl.enabled and parts.train:
-        train = [usable[i][0] for i in parts.train]
+    if with_icl:
+        train_rows = usable[parts.train]
+        train_offsets = s.offsets[train_rows]
+        if coded is not None:
+            codes, names = coded[0][parts.train], coded[1]
+        else:
+            codes, names = np.zeros(len(train_rows), dtype=np.int64), ["_"]
         selector = icl.IclSelector(
-            train,
-            [usable[i][1] for i in parts.train],
-            [labels[i] for i in parts.train],
+            s.keys[train_rows],
+            codes,
+            names,
+            lambda j: icl.render_example(reader.record(int(train_offsets[j]))),
             options.icl,
             options.context_length,
             options.split.random_seed,
             embedder,
+            lambda: [last_user_text(reader.record(off)) for off in train_offsets.tolist()],
         )
-        evals = [usable[i] for i in parts.eval]
-        vectors = selector.query_vectors([r for r, _ in evals])
+        eval_rows = usable[parts.eval]
+        evals = [reader.record(off) for off in s.offsets[eval_rows].tolist()]
+        vectors = selector.query_vectors(evals)
         with_examples, total = 0, 0
         path = out_dir / "icl.jsonl"
-        with path.open("w", encoding="utf-8") as f:
-            for row, (rec, key) in enumerate(evals):
-                examples = selector.select(rec, key, selector.candidates(vectors, row))
+        with path.open("wb") as f:
+            for row, rec in enumerate(evals):
+                examples = selector.select(rec, s.keys[eval_rows[row]], selector.candidates(vectors, row))
                 messages = icl.inject(rec["request"]["messages"], examples) if examples else None
                 with_examples += bool(examples)
                 total += len(examples)
-                f.write(formats.dumps(formats.eval_line(rec, messages)) + "\n")
+                f.write(formats.dumps_bytes(formats.eval_line(rec, messages)) + b"\n")
         files["icl"] = path
         files["_icl_stats"] = {
             "icl": {

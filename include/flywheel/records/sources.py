@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import re
 from array import array
 from collections import Counter
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from flywheel.records.validation import Rejected, parse_line
+from flywheel.records import jsonio
+from flywheel.records.validation import Rejected, missing, parse_line, wrong_type
 
 RawRecord = dict[str, Any] | Rejected
 
@@ -50,6 +50,22 @@ def _matches(rec: dict[str, Any], workload_id: str, client_id: str | None, lo: f
     if not isinstance(ts, int | float) or isinstance(ts, bool):
         return lo is None and hi is None  # invalid timestamps are kept (and rejected by validation)
     return (lo is None or ts >= lo) and (hi is None or ts < hi)
+
+
+def attribution_problem(rec: dict[str, Any], client_id: str | None) -> str | None:
+    """Why a line cannot be attributed to a workload (and, when filtering by client, to a client), or None."""
+    wid = rec.get("workload_id")
+    if wid is None:
+        return missing("workload_id")
+    if not isinstance(wid, str):
+        return wrong_type("workload_id")
+    if client_id is not None:
+        cid = rec.get("client_id")
+        if cid is None:
+            return missing("client_id")
+        if not isinstance(cid, str):
+            return wrong_type("client_id")
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -129,6 +145,10 @@ class FileSource:
                 if rec.get("__rejected__") is not None:  # a snapshot's record of a line rejected upstream
                     yield Rejected(str(rec["__rejected__"]), str(rec.get("detail") or ""))
                     continue
+                unattributable = attribution_problem(rec, client_id)
+                if unattributable:  # it may be this workload's: counted, never skipped silently
+                    yield Rejected(unattributable)
+                    continue
                 if _matches(rec, workload_id, client_id, lo, hi):
                     ts = rec.get("timestamp")
                     stamps.append(float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else -1.0)
@@ -163,7 +183,7 @@ class FileSource:
                 for key in ("request", "response"):
                     if isinstance(row.get(key), str):  # JSON columns are allowed in Parquet
                         with contextlib.suppress(ValueError):
-                            row[key] = json.loads(row[key])
+                            row[key] = jsonio.loads(row[key])
                 if not _matches(row, workload_id, client_id, lo, hi):
                     continue
                 if limit is not None and n >= limit:
@@ -358,29 +378,29 @@ def export_snapshot(
     from the snapshot equals a build from the whole source. Rejected lines are kept as
     ``{"__rejected__": reason, "detail": ...}`` so the build counts them again.
     """
-    from flywheel.datasets.keys import dedup_key
+    from flywheel.records.keys import dedup_digest
     from flywheel.records.validation import validate
 
     path.parent.mkdir(parents=True, exist_ok=True)
     read, written = 0, 0
     rejected: Counter[str] = Counter()
-    unique: set[str] = set()
+    unique: set[bytes] = set()
     boundary: Any = None
-    with path.open("w", encoding="utf-8") as out:
+    with path.open("wb") as out:
         for rec in source.iter_records(workload_id, client_id, since, until, None):
             if isinstance(rec, Rejected):
                 read += 1
                 rejected[rec.reason] += 1
-                out.write(json.dumps({"__rejected__": rec.reason, "detail": rec.detail}) + "\n")
+                out.write(jsonio.dumps_compact({"__rejected__": rec.reason, "detail": rec.detail}) + b"\n")
                 continue
             if limit is not None:
                 valid = validate(rec)
                 if not isinstance(valid, Rejected):
                     if len(unique) >= limit and valid["timestamp"] != boundary:
                         break
-                    unique.add(dedup_key(valid))
+                    unique.add(dedup_digest(valid))
                     boundary = valid["timestamp"]
             read += 1
             written += 1
-            out.write(json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n")
+            out.write(jsonio.dumps_compact(rec) + b"\n")
     return {"read": read, "written": written, "rejected": dict(rejected)}

@@ -7,9 +7,10 @@ input: it returns a new, normalised dict in which every tool-call ``arguments`` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from flywheel.records import jsonio
 
 # Reasons a record is rejected (stats.json "invalid").
 NOT_JSON = "not_json"
@@ -46,7 +47,7 @@ class Invalid(Exception):
 
 def parse_line(line: str | bytes) -> dict[str, Any] | Rejected:
     try:
-        value = json.loads(line)
+        value = jsonio.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         return Rejected(NOT_JSON, str(exc)[:200])
     if not isinstance(value, dict):
@@ -59,7 +60,7 @@ def _args_object(args: Any) -> dict[str, Any]:
         return dict(args)
     if isinstance(args, str):
         try:
-            parsed = json.loads(args) if args.strip() else {}
+            parsed = jsonio.loads(args) if args.strip() else {}
         except ValueError as exc:
             raise Invalid(BAD_TOOL_ARGUMENTS, str(exc)[:200]) from None
         if isinstance(parsed, dict):

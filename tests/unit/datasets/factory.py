@@ -124,9 +124,10 @@ def bulk_record(
     }
 
 
-def write_logs(path: Path, n: int, seed: int = 0, bad_every: int = 0, dup_every: int = 0) -> Path:
-    """``n`` lines of deterministic tool-calling logs, out of time order; every ``bad_every``-th line is not JSON
-    and every ``dup_every``-th line repeats the previous record's request with other spacing and case."""
+def write_logs(path: Path, n: int, seed: int = 0, bad_every: int = 0, dup_every: int = 0, pii_every: int = 0) -> Path:
+    """``n`` lines of deterministic tool-calling logs, out of time order; every ``bad_every``-th line is not JSON,
+    every ``dup_every``-th line repeats the previous record's request with other spacing and case, and every
+    ``pii_every``-th record carries a customer's e-mail address and phone number (message and tool arguments)."""
     rng = random.Random(seed)
     previous: dict[str, Any] | None = None
     with path.open("w", encoding="utf-8") as f:
@@ -141,6 +142,15 @@ def write_logs(path: Path, n: int, seed: int = 0, bad_every: int = 0, dup_every:
             else:
                 rec = bulk_record(i, rng)
             rec["timestamp"] = 1_700_000_000 + rng.randrange(10 * n)
+            if pii_every and i % pii_every == 0:
+                _plant_pii(rec, i)
             previous = rec
             f.write(json.dumps(rec) + "\n")
     return path
+
+
+def _plant_pii(rec: dict[str, Any], i: int) -> None:
+    mail, phone = f"customer{i}@example.com", f"+1 415-555-{i % 10_000:04d}"
+    rec["request"]["messages"][1]["content"] += f" You can reach me at {mail} or {phone}."
+    for call in rec["response"]["choices"][0]["message"].get("tool_calls") or []:
+        call["function"]["arguments"] = json.dumps({**json.loads(call["function"]["arguments"]), "contact": mail})

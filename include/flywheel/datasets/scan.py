@@ -1,0 +1,390 @@
+"""Pass 1 of the build: one sequential read of the log, keeping tens of bytes per record in memory.
+
+Every line is parsed once (orjson); a line of this workload is validated, redacted and reduced to what the
+decisions need (timestamp, dedup digest, class labels). The normalised, redacted record goes to a spill
+file (plain JSONL next to the outputs, deleted after the build) and :class:`RecordReader` reads the chosen
+ones back by offset when the files are written: no second validation or redaction, and a cheap seek
+whatever the input format (a gzip stream cannot seek backwards; Parquet has no lines).
+"""
+
+from __future__ import annotations
+
+import gzip
+from array import array
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from flywheel.datasets.keys import answer, classification_label, tool_label
+from flywheel.records import jsonio
+from flywheel.records.keys import dedup_digest
+from flywheel.records.sources import attribution_problem
+from flywheel.records.validation import Rejected, parse_line, validate
+
+HAS_CALL, TRUNCATED = 1, 2  # flag bits
+_SPACE_START = (b"", b"\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c")  # a blank line starts with one of these
+CONTAINS_PII = "contains_pii"  # invalid reason under pii.mode drop_record
+
+Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int]]]
+
+
+@dataclass
+class Scan:
+    """Per line of this workload, in file order; ``status`` 0 = valid, else 1 + index into ``reasons``."""
+
+    header_ts: np.ndarray
+    offsets: np.ndarray
+    status: np.ndarray
+    ts: np.ndarray
+    keys: np.ndarray  # (n, 2) uint64, big-endian halves of the 16-byte digest: sorts like its hex string
+    tool_code: np.ndarray
+    class_code: np.ndarray
+    flags: np.ndarray
+    reasons: list[str]
+    tool_labels: list[str]
+    class_labels: list[str]
+    early_invalid: Counter[str]  # rejected before ordering (bad lines, unattributable): always read
+    other_workloads: int
+    blank: int
+    lines: int
+    pii: Counter[str] = field(default_factory=Counter)
+    pii_records: int = 0
+    spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
+
+    def key_hex(self, row: int) -> str:
+        return int(self.keys[row, 0]).to_bytes(8, "big").hex() + int(self.keys[row, 1]).to_bytes(8, "big").hex()
+
+
+class _Codes:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def code(self, name: str | None) -> int:
+        if name is None:
+            return -1
+        at = self._index.get(name)
+        if at is None:
+            at = self._index[name] = len(self.names)
+            self.names.append(name)
+        return at
+
+
+def _parquet_lines(path: Path, workload_id: str, counts: Counter[str]) -> Iterator[bytes]:
+    """Rows as JSON lines (request/response may be JSON string columns); other workloads' rows only counted."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    for batch in pf.iter_batches(batch_size=2000):
+        for row in batch.to_pylist():
+            wid = row.get("workload_id")
+            if isinstance(wid, str) and wid != workload_id:
+                counts["other"] += 1
+                continue
+            for key in ("request", "response"):
+                if isinstance(row.get(key), str):
+                    with suppress(ValueError):  # left a string: validation names it
+                        row[key] = jsonio.loads(row[key])
+            yield jsonio.dumps_compact_default(row)
+
+
+class RecordReader:
+    """A validated (and redacted) record from the spill files, read back by its global offset."""
+
+    def __init__(self, spills: list[tuple[Path, int]]) -> None:
+        self._files: list[IO[bytes]] = [path.open("rb") for path, _ in spills]
+        self._bases = [base for _, base in spills]
+
+    def record(self, offset: int) -> dict[str, Any]:
+        part = bisect_right(self._bases, offset) - 1
+        f = self._files[part]
+        f.seek(offset - self._bases[part])
+        rec: dict[str, Any] = jsonio.loads(f.readline())
+        return rec
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """One process's share of the input: the byte range [start, end) of a plain JSONL file (whole file for
+    gzip and Parquet), and where to spill."""
+
+    path: Path
+    workload_id: str
+    client_id: str | None
+    pii_kinds: tuple[str, ...] | None
+    phone_region: str
+    drop_pii: bool
+    spill: Path
+    start: int = 0
+    end: int | None = None
+
+
+def scan(jobs: list[ScanJob], workers: int = 1) -> Scan:
+    """Scan every job (each in its own worker process when ``workers`` > 1) and merge the parts in file order.
+
+    Workers are plain ``python -m flywheel.datasets.scan`` subprocesses, not ``multiprocessing``: that would
+    re-import the caller's main module (a script, an Airflow task runner) in every worker."""
+    if len(jobs) == 1 or workers <= 1:
+        return _merge([scan_part(job) for job in jobs])
+    import subprocess
+    import sys
+
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for job in jobs:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "flywheel.datasets.scan", _encode_job(job)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"scan worker failed: {err.decode(errors='replace').strip()[-500:]}")
+    finally:
+        for proc in procs:  # only on failure are any still running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    parts = [_load_part(job) for job in jobs]
+    return _merge(parts)
+
+
+def _encode_job(job: ScanJob) -> str:
+    return jsonio.dumps_compact(
+        {**{k: getattr(job, k) for k in job.__dataclass_fields__}, "path": str(job.path), "spill": str(job.spill)}
+    ).decode()
+
+
+def _decode_job(text: str) -> ScanJob:
+    raw = jsonio.loads(text)
+    kinds = raw.pop("pii_kinds")
+    return ScanJob(
+        **{**raw, "path": Path(raw["path"]), "spill": Path(raw["spill"]), "pii_kinds": tuple(kinds) if kinds else None}
+    )
+
+
+_ARRAYS = ("header_ts", "offsets", "status", "ts", "keys", "tool_code", "class_code", "flags")
+
+
+def _save_part(part: Scan, job: ScanJob) -> None:
+    np.savez(job.spill.with_suffix(".npz"), **{name: getattr(part, name) for name in _ARRAYS})
+    meta = {
+        "reasons": part.reasons,
+        "tool_labels": part.tool_labels,
+        "class_labels": part.class_labels,
+        "early_invalid": part.early_invalid,
+        "other_workloads": part.other_workloads,
+        "blank": part.blank,
+        "lines": part.lines,
+        "pii": part.pii,
+        "pii_records": part.pii_records,
+    }
+    job.spill.with_suffix(".meta.json").write_bytes(jsonio.dumps_compact(meta))
+
+
+def _load_part(job: ScanJob) -> Scan:
+    meta = jsonio.loads(job.spill.with_suffix(".meta.json").read_bytes())
+    with np.load(job.spill.with_suffix(".npz")) as arrays:
+        data = {name: arrays[name] for name in _ARRAYS}
+    return Scan(
+        **data,
+        **{**meta, "early_invalid": Counter(meta["early_invalid"]), "pii": Counter(meta["pii"])},
+        spills=[(job.spill, 0)],
+    )
+
+
+def plain_ranges(path: Path, n: int) -> list[tuple[int, int | None]]:
+    """``n`` byte ranges of a plain file, each starting at the beginning of a line."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as f:
+        for i in range(1, n):
+            f.seek(max(size * i // n - 1, cuts[-1]))
+            f.readline()  # to the start of the next line
+            cuts.append(max(f.tell(), cuts[-1]))
+    cuts.append(size)
+    return [(a, b) for a, b in pairwise(cuts) if b > a] or [(0, None)]
+
+
+def _merge(parts: list[Scan]) -> Scan:
+    if len(parts) == 1:
+        return parts[0]
+    reasons, tools, classes = _Codes(), _Codes(), _Codes()
+    spills: list[tuple[Path, int]] = []
+    base = 0
+    for p in parts:  # renumber codes and offsets into the merged space, in place
+        r = np.array([0, *[1 + reasons.code(name) for name in p.reasons]], dtype=np.int16)
+        p.status = r[p.status]
+        t = np.array([*[tools.code(name) for name in p.tool_labels], -1], dtype=np.int32)
+        p.tool_code = t[p.tool_code]  # -1 indexes the trailing -1
+        c = np.array([*[classes.code(name) for name in p.class_labels], -1], dtype=np.int32)
+        p.class_code = c[p.class_code]
+        p.offsets = np.where(p.offsets >= 0, p.offsets + base, -1)
+        spills += [(path, start + base) for path, start in p.spills]
+        base += sum(path.stat().st_size for path, _ in p.spills)
+    columns: dict[str, np.ndarray] = {}
+    for name in _ARRAYS:  # one column at a time, each part's copy freed at once: the peak is one column
+        columns[name] = np.concatenate([getattr(p, name) for p in parts])
+        for p in parts:
+            setattr(p, name, columns[name][:0])
+    early: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    for p in parts:
+        early.update(p.early_invalid)
+        pii.update(p.pii)
+    return Scan(
+        **columns,
+        reasons=reasons.names,
+        tool_labels=tools.names,
+        class_labels=classes.names,
+        early_invalid=early,
+        other_workloads=sum(p.other_workloads for p in parts),
+        blank=sum(p.blank for p in parts),
+        lines=sum(p.lines for p in parts),
+        pii=pii,
+        pii_records=sum(p.pii_records for p in parts),
+        spills=spills,
+    )
+
+
+def _until(f: IO[bytes], end: int | None) -> Iterator[bytes]:
+    at = f.tell()
+    for line in f:
+        if end is not None and at >= end:
+            return
+        at += len(line)
+        yield line
+
+
+def _redactor(job: ScanJob) -> Redact | None:
+    if job.pii_kinds is None:
+        return None
+    from flywheel.privacy import Redactor
+
+    return Redactor(job.pii_kinds, region=job.phone_region).redact
+
+
+def scan_part(job: ScanJob) -> Scan:
+    """Read the job's share of the input once; offsets point into ``job.spill``."""
+    path, workload_id, client_id, drop_pii, spill = job.path, job.workload_id, job.client_id, job.drop_pii, job.spill
+    redact = _redactor(job)
+    counts: Counter[str] = Counter()
+    header_ts, offsets, ts = array("d"), array("q"), array("q")
+    status, tool_code, class_code = array("h"), array("i"), array("i")
+    flags = bytearray()
+    keys = bytearray()
+    reasons, tools, classes = _Codes(), _Codes(), _Codes()
+    early: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    pii_records = other = blank = lines = 0
+    zero_key = bytes(16)
+    with ExitStack() as stack:
+        if path.suffix == ".parquet":
+            source: Any = _parquet_lines(path, workload_id, counts)
+        elif path.suffix == ".gz":
+            source = stack.enter_context(gzip.open(path, "rb"))
+        else:
+            source = stack.enter_context(path.open("rb"))
+            if job.start or job.end is not None:
+                source.seek(job.start)
+                source = _until(source, job.end)
+        out = stack.enter_context(spill.open("wb"))
+        position = 0
+        for line in source:
+            lines += 1
+            if line[:1] in _SPACE_START and not line.strip():
+                blank += 1
+                continue
+            raw = parse_line(line)
+            if isinstance(raw, Rejected):
+                early[raw.reason] += 1
+                continue
+            if raw.get("__rejected__") is not None:  # a snapshot's record of a line rejected upstream
+                early[str(raw["__rejected__"])] += 1
+                continue
+            problem = attribution_problem(raw, client_id)
+            if problem:
+                early[problem] += 1
+                continue
+            if raw["workload_id"] != workload_id or (client_id is not None and raw["client_id"] != client_id):
+                other += 1
+                continue
+            t = raw.get("timestamp")
+            header_ts.append(float(t) if isinstance(t, int | float) and not isinstance(t, bool) else -1.0)
+            rec = validate(raw)
+            reason = rec.reason if isinstance(rec, Rejected) else None
+            if reason is None and redact is not None:
+                rec, found = redact(rec)  # type: ignore[arg-type]
+                if found:
+                    pii_records += 1
+                    pii.update(found)
+                    if drop_pii:
+                        reason = CONTAINS_PII
+            if reason is not None:
+                offsets.append(-1)
+                status.append(1 + reasons.code(reason))
+                ts.append(0)
+                keys += zero_key
+                tool_code.append(-1)
+                class_code.append(-1)
+                flags.append(0)
+                continue
+            assert not isinstance(rec, Rejected)
+            data = jsonio.dumps_compact(rec) + b"\n"
+            out.write(data)
+            offsets.append(position)
+            position += len(data)
+            a = answer(rec)
+            status.append(0)
+            ts.append(rec["timestamp"])
+            keys += dedup_digest(rec)
+            tool_code.append(tools.code(tool_label(rec)))
+            class_code.append(classes.code(classification_label(rec)))
+            flags.append(
+                (HAS_CALL if rec["request"].get("tools") and a.get("tool_calls") else 0)
+                | (TRUNCATED if rec["response"]["choices"][0].get("finish_reason") == "length" else 0)
+            )
+    other += counts["other"]
+    n = len(offsets)
+    result = Scan(
+        header_ts=np.frombuffer(header_ts, dtype=np.float64) if n else np.zeros(0),
+        offsets=np.frombuffer(offsets, dtype=np.int64) if n else np.zeros(0, np.int64),
+        status=np.frombuffer(status, dtype=np.int16) if n else np.zeros(0, np.int16),
+        ts=np.frombuffer(ts, dtype=np.int64) if n else np.zeros(0, np.int64),
+        keys=np.frombuffer(keys, dtype=">u8").astype(np.uint64).reshape(-1, 2),
+        tool_code=np.frombuffer(tool_code, dtype=np.int32) if n else np.zeros(0, np.int32),
+        class_code=np.frombuffer(class_code, dtype=np.int32) if n else np.zeros(0, np.int32),
+        flags=np.frombuffer(flags, dtype=np.uint8),
+        reasons=reasons.names,
+        tool_labels=tools.names,
+        class_labels=classes.names,
+        early_invalid=early,
+        other_workloads=other,
+        blank=blank,
+        lines=lines + counts["other"],
+        pii=pii,
+        pii_records=pii_records,
+        spills=[(spill, 0)],
+    )
+    return result
+
+
+if __name__ == "__main__":  # a worker of :func:`scan`
+    import sys
+
+    _job = _decode_job(sys.argv[1])
+    _save_part(scan_part(_job), _job)
