@@ -125,6 +125,7 @@ def up() -> int:
         config_path=config_path,
         dags_folder=ROOT / "dags",
         pools_file=ROOT / "config" / "pools.json",
+        plugins_folder=ROOT / "plugins",
         parallelism=4,
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
@@ -136,6 +137,7 @@ def up() -> int:
         "username": "admin",
         "password": stack.admin_password,
         "emulator_url": stack.emulator_url,
+        "flywheel_page_url": f"{stack.api_url}/flywheel/",
         "pids": stack.pids(),
     }
     STATE.write_text(json.dumps(state, indent=2))
@@ -155,6 +157,7 @@ def up() -> int:
     states = wait(api, runs, stack)
     print_results(api, runs, states)
     say(f"Airflow UI: {stack.api_url}  login: admin / {stack.admin_password}   (stop with: make demo-stop)")
+    say(f"Flywheel page: {stack.api_url}/flywheel/  (in the UI: Flywheel in the navigation)")
     return 0 if all(s == "success" for s in states.values()) else 1
 
 
