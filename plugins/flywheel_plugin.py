@@ -18,5 +18,11 @@ class FlywheelPlugin(AirflowPlugin):
     fastapi_apps: ClassVar[list] = [{"app": build_app(), "url_prefix": PAGE_PREFIX, "name": "Flywheel results"}]
     # Shown inside Airflow's UI (an iframe at /plugin/flywheel) with a "Flywheel" entry in the navigation.
     external_views: ClassVar[list] = [
-        {"name": "Flywheel", "href": f"{PAGE_PREFIX}/", "url_route": "flywheel", "destination": "nav"}
+        {
+            "name": "Flywheel",
+            "href": f"{PAGE_PREFIX}/",
+            "url_route": "flywheel",
+            "destination": "nav",
+            "nav_top_level": True,
+        }
     ]

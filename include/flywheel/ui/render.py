@@ -63,7 +63,8 @@ def _table(v: WorkloadView) -> str:
         for c in row:
             attrs = f' data-column="{escape(c.column)}"'
             if c.path is not None:
-                attrs += f' data-path="{escape(c.path)}" data-value="{escape(json.dumps(c.value))}"'
+                value = escape(json.dumps(c.value))
+                attrs += f' data-path="{escape(c.path)}" data-format="{c.kind}" data-value="{value}"'
             text = escape(c.text)
             if c.href:
                 text = f'<a href="{escape(c.href)}" target="_top">{text}</a>'

@@ -34,6 +34,7 @@ class Cell:
     value: Any
     text: str
     href: str | None = None
+    kind: str = "text"  # how ``value`` became ``text`` (see fmt)
 
 
 @dataclass
@@ -191,8 +192,8 @@ def table_rows(report: dict[str, Any], dag_id: str, run_id: str, base: str = "")
     for i, e in enumerate(report.get("results") or []):
         row = []
         for name, path, kind in _columns(metric):
-            value = _get(e, *path.split(".", 1)) if path.startswith("scores.") else _get(e, *path.split("."))
-            row.append(Cell(name, f"results.{i}.{path}", value, fmt(value, kind)))
+            value = _get(e, *path.split("."))
+            row.append(Cell(name, f"results.{i}.{path}", value, fmt(value, kind), kind=kind))
         # mapped experiment tasks are indexed by the NIM's position in the run's plan (report order)
         task = f"nim_experiment.{e['experiment']}_eval"
         task_href = f"{links['tasks']}/{task}/mapped/{nims.index(e['nim'])}"
