@@ -145,7 +145,8 @@ def _connection(conn_id: str) -> Any | None:
 
 
 def mongo_history(conn_id: str, dag_id: str, runs: list[RunReport]) -> list[RunReport]:
-    """Each run summary stored in ``<collection>_runs``, ordered like Airflow's runs, then by storage time."""
+    """Each run summary stored in ``<collection>_runs``: the runs Airflow knows in its order, then the ones it no
+    longer knows (e.g. pruned metadata) by storage time."""
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
     from flywheel.config import load_config
