@@ -142,9 +142,13 @@ def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> 
             page.fill("input[name=password]", stack.admin_password)
             page.keyboard.press("Enter")
             page.wait_for_function("document.cookie.includes('_token=')", timeout=30_000)
-            # the navigation has the Flywheel entry
+            # the navigation has the Flywheel entry, which shows the page inside Airflow's UI
             page.goto(f"{stack.api_url}/")
             page.get_by_text("Flywheel", exact=True).first.wait_for(timeout=30_000)
+            page.goto(f"{stack.api_url}/plugin/flywheel")
+            embedded = page.frame_locator("iframe").first.locator("body[data-charts-ready=true]")
+            embedded.wait_for(state="attached", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "flywheel-in-airflow.png"))
 
             page.goto(f"{stack.api_url}/flywheel/")
             page.wait_for_selector("body[data-charts-ready=true]", timeout=30_000)
@@ -156,7 +160,13 @@ def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> 
                   const ds = (chart, label) => chart.data.datasets.find(d => d.label === label);
                   return {
                     experiments: ds(c.quality, "experiments").data.map(p => p.label),
-                    drawn: c.quality.getDatasetMeta(0).data.length,
+                    // each point's own pixel on the canvas: painted (not background) and inside the canvas
+                    drawn: c.quality.getDatasetMeta(0).data.filter(e => {
+                      const r = window.devicePixelRatio || 1, cv = c.quality.canvas;
+                      if (e.skip || e.x < 0 || e.y < 0 || e.x > cv.clientWidth || e.y > cv.clientHeight) return false;
+                      const px = cv.getContext("2d").getImageData(Math.round(e.x * r), Math.round(e.y * r), 1, 1).data;
+                      return px[3] > 0 && (px[0] + px[1] + px[2]) < 600;
+                    }).length,
                     recommended: ds(c.quality, "recommended").data.map(p => p.label),
                     history: Object.fromEntries(c.history.data.datasets.map(d => [d.label, d.data.map(p => p.x)])),
                   };
@@ -172,7 +182,8 @@ def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> 
             browser.close()
     keep = Path(__file__).resolve().parents[3] / ".cache" / "test-output"
     keep.mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "flywheel-page.png", keep / "flywheel-page.png")
+    for shot in ("flywheel-page.png", "flywheel-in-airflow.png"):
+        shutil.copy(tmp_path / shot, keep / shot)
     assert not errors, errors
 
     # one chart point per completed experiment (with the primary metric), drawn on the canvas

@@ -15,12 +15,13 @@
   function quality(w) {
     var pts = w.points.map(function (p) { return {x: x(p), y: p.score, label: label(p), costMeasured: p.cost !== null && p.cost !== undefined}; });
     var datasets = [{
-      label: "experiments", type: "scatter", data: pts, backgroundColor: "#4269d0", pointRadius: 6,
+      label: "experiments", type: "scatter", data: pts, backgroundColor: "#4269d0", borderColor: "#4269d0",
+      borderWidth: 2, pointRadius: 7, clip: false,
       pointStyle: pts.map(function (p) { return p.costMeasured ? "circle" : "crossRot"; })
     }];
     var rec = w.points.filter(function (p) { return p.recommended; });
     datasets.push({label: "recommended", type: "scatter", data: rec.map(function (p) { return {x: x(p), y: p.score, label: label(p)}; }),
-      pointStyle: "star", pointRadius: 14, borderWidth: 3, borderColor: "#d62728", backgroundColor: "#d62728"});
+      pointStyle: "star", pointRadius: 14, borderWidth: 3, borderColor: "#d62728", backgroundColor: "#d62728", clip: false});
     datasets.push({label: "Pareto front", type: "line", data: w.pareto.map(function (p) { return {x: x(p), y: p.score, label: label(p)}; }),
       borderColor: "#3ca951", borderDash: [6, 4], pointRadius: 0, fill: false});
     var xs = pts.map(function (p) { return p.x; });
