@@ -1,12 +1,28 @@
-"""Registers the flywheel's operator extra links with the Airflow UI / API server."""
+"""Registers the flywheel with Airflow's UI / API server: operator extra links ("NeMo job", "Flywheel
+report") and the Flywheel results page (a FastAPI app under ``/flywheel``, in the navigation as "Flywheel")."""
 
 from typing import ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
 from flywheel.airflow.links import NemoJobLink
+from flywheel.airflow.results_page import build_app
+from flywheel.airflow.run_report import RunReportLink
+
+PAGE_PREFIX = "/flywheel"
 
 
 class FlywheelPlugin(AirflowPlugin):
     name = "flywheel"
-    operator_extra_links: ClassVar[list] = [NemoJobLink()]
+    operator_extra_links: ClassVar[list] = [NemoJobLink(), RunReportLink()]
+    fastapi_apps: ClassVar[list] = [{"app": build_app(), "url_prefix": PAGE_PREFIX, "name": "Flywheel results"}]
+    # Shown inside Airflow's UI (an iframe at /plugin/flywheel) with a "Flywheel" entry in the navigation.
+    external_views: ClassVar[list] = [
+        {
+            "name": "Flywheel",
+            "href": f"{PAGE_PREFIX}/",
+            "url_route": "flywheel",
+            "destination": "nav",
+            "nav_top_level": True,
+        }
+    ]

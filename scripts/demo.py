@@ -132,6 +132,7 @@ def up() -> int:
         config_path=config_path,
         dags_folder=ROOT / "dags",
         pools_file=ROOT / "config" / "pools.json",
+        plugins_folder=ROOT / "plugins",
         parallelism=4,
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
@@ -143,6 +144,7 @@ def up() -> int:
         "username": "admin",
         "password": stack.admin_password,
         "emulator_url": stack.emulator_url,
+        "flywheel_page_url": f"{stack.api_url}/flywheel/",
         "pids": stack.pids(),
     }
     STATE.write_text(json.dumps(state, indent=2))
@@ -166,6 +168,7 @@ def up() -> int:
     for dag_id, rid in runs.items():
         if states.get(dag_id) == "awaiting approval" and dag_id != approved:
             say(f"waiting for you: {stack.api_url}/dags/{dag_id}/runs/{rid}/tasks/{APPROVAL}/required_actions")
+    say(f"Flywheel page: {stack.api_url}/flywheel/  (in the UI: Flywheel in the navigation)")
     return 0 if all(s in ("success", "awaiting approval") for s in states.values()) else 1
 
 

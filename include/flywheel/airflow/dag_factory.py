@@ -57,6 +57,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         TeardownNimOperator,
     )
     from flywheel.airflow.promotion import promotions_asset
+    from flywheel.airflow.run_report import RunReportLink
     from flywheel.airflow.run_settings import params_for
     from flywheel.airflow.shared_nims import PrepareEmbedderOperator, PrepareJudgeOperator, TeardownEmbedderOperator
 
@@ -159,6 +160,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             return t.check_results(ti.xcom_pull(task_ids="report", key="return_value"))
 
         summary = report()
+        summary.operator.operator_extra_links = (RunReportLink(),)
         experiments >> summary
         [uploaded, plans, judge] >> summary
         summary >> check_results()

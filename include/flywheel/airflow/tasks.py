@@ -240,6 +240,7 @@ def report(
     plans: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     from flywheel.airflow.connections import MONGO_CONN, optional_connection
+    from flywheel.airflow.run_report import publish_run_report
 
     cfg = _config(config_path)
     settings = _settings(extracted) if extracted else None
@@ -275,6 +276,7 @@ def report(
         log.info(
             "stored %d result document(s) in MongoDB %s.%s", n, cfg.results.mongo_database, cfg.results.mongo_collection
         )
+    publish_run_report(cfg, ti, dag_id, run_id, summary)
     return summary
 
 

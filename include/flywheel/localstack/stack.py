@@ -31,6 +31,7 @@ class LocalStack:
     config_path: Path
     dags_folder: Path
     pools_file: Path
+    plugins_folder: Path | None = None
     executor: str = "local"
     api_port: int = 0
     emulator_port: int = 0
@@ -72,6 +73,7 @@ class LocalStack:
                     "AIRFLOW_CONN_FLYWHEEL_NEMO": json.dumps(nemo),
                     "AIRFLOW_CONN_FLYWHEEL_JUDGE": json.dumps(judge),
                     "HF_HUB_DISABLE_XET": "1",
+                    **({"AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder)} if self.plugins_folder else {}),
                     **self.extra_env,
                 },
                 parallelism=self.parallelism,

@@ -20,6 +20,7 @@ def make_stack(workdir: Path, config: dict[str, Any], **kw: Any) -> LocalStack:
         config_path=config_path,
         dags_folder=ROOT / "dags",
         pools_file=ROOT / "config" / "pools.json",
+        plugins_folder=ROOT / "plugins",
         **kw,
     )
 
