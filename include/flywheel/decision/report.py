@@ -103,9 +103,9 @@ def decide(
         prod["per_1m_output_tokens_usd"] if prod else None,
         volume.output_tokens_per_month if volume else None,
     )
-    out.update(
-        recommendation=rec,
-        recommendation_note=note,
-        comparison=comparison(results, PRIMARY_METRIC.get(workload_type, ""), bar, eval_records),
-    )
+    rows = comparison(results, PRIMARY_METRIC.get(workload_type, ""), bar, eval_records)
+    intervals = {(r["nim"], r["experiment"]): r["ci"] for r in rows}
+    for e in results:
+        e["ci"] = intervals.get((e["nim"], e["experiment"]))
+    out.update(recommendation=rec, recommendation_note=note, comparison=rows)
     return out

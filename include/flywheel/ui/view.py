@@ -208,7 +208,7 @@ def recommendation_text(report: dict[str, Any]) -> str:
         return "none: this run has no decision (quality / latency / cost not measured)"
     rec = report["recommendation"]
     if rec is None:
-        reason = report.get("recommendation_reason") or _get(report, "decision_reason") or "no reason given"
+        reason = _get(report, "recommendation_note", "reason") or "no reason given"
         return f"none meets the bar: {reason}"
     parts = [f"{rec.get('nim')} ({rec.get('experiment')})"]
     if rec.get("score") is not None:

@@ -85,7 +85,11 @@ def test_missing_decision_fields_read_not_measured_or_none() -> None:
     assert texts["p95"] == NOT_MEASURED and texts["$ / 1M output tokens"] == NOT_MEASURED
     assert texts["function_name_and_args_accuracy"] == fmt(0.5, "score")
     assert v.recommendation_text.startswith("none: this run has no decision")
-    nobody = {**decided_report(), "recommendation": None, "recommendation_reason": "no candidate reaches 0.95"}
+    nobody = {
+        **decided_report(),
+        "recommendation": None,
+        "recommendation_note": {"reason": "no candidate reaches 0.95", "closest": None},
+    }
     assert view_of(nobody).recommendation_text == "none meets the bar: no candidate reaches 0.95"
     assert view_of(nobody).approval_href is None
 
