@@ -267,15 +267,27 @@ def report(
     return summary
 
 
-def check_results(summary: dict[str, Any] | None) -> str:
-    """Fail the run (after teardown and report) when anything failed."""
+FAILED_STATES = frozenset({"failed", "upstream_failed"})
+
+
+def failed_tasks(task_states: dict[str, str | None] | None, own_task_id: str) -> list[str]:
+    """Tasks of this run that failed (or were marked failed), as ``task`` or ``task_<map index>``."""
+    return sorted(k for k, v in (task_states or {}).items() if v in FAILED_STATES and k != own_task_id)
+
+
+def check_results(summary: dict[str, Any] | None, failed: list[str] | None = None) -> str:
+    """Fail the run (after teardown and report) when anything failed: an experiment, or any task of the run
+    (a run marked failed by a person, or one whose ``select_nims`` failed, must not end ``success``)."""
+    failed = failed or []
     if not summary or not summary.get("workload_type"):
-        _fail("the run produced no datasets: see the first failed task (extract/build/upload)")
-    failed = [r for r in summary["results"] if r["status"] == "failed"]
-    if failed:
-        _fail(
-            f"{len(failed)} experiment(s) failed: "
-            + "; ".join(f"{r['nim']}/{r['experiment']}: {r['error']}" for r in failed)
-        )
+        why = f"failed tasks: {', '.join(failed)}" if failed else "see the first failed task (extract/build/upload)"
+        _fail(f"the run produced no report with datasets: {why}")
+    assert summary is not None
+    bad = [r for r in summary["results"] if r["status"] == "failed"]
+    if bad or failed:
+        parts = [f"{r['nim']}/{r['experiment']}: {r['error']}" for r in bad]
+        if failed:
+            parts.append(f"failed tasks: {', '.join(failed)}")
+        _fail(f"{len(bad)} experiment(s) failed; " + "; ".join(parts))
     done = sum(1 for r in summary["results"] if r["status"] == "completed")
     return f"{done} experiment(s) completed"
