@@ -19,7 +19,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from flywheel.airflow.links import NemoJobLink, push_link
-from flywheel.airflow.nemo_operator import NemoOperator
+from flywheel.airflow.nemo_operator import NemoOperator, tolerates_outage
+from flywheel.airflow.triggers import is_own_candidate
 
 GPU_POOL = "flywheel_gpu"
 ROLE_CANDIDATE = "candidate"
@@ -104,23 +105,36 @@ class DeployNimOperator(_ExperimentOperator):
     """Claim the GPU lease (check-and-create while holding the one pool slot), then wait for the NIM."""
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         return self._claim(context)
 
     @on_worker
+    @tolerates_outage
     def claim(self, context: Any, event: Any = None) -> Any:
         return self._claim(context)
 
     def _claim(self, context: Any) -> Any:
         self.show_nim(context)
         cfg, nim, owner = self.cfg(), self.cfg().nim(self.nim_name()), self.run_key(context)
-        store = self.store(context)
+        store, self._owner = self.store(context), owner
         with self.client() as c:
             live = [d for d in c.list_deployments() if d.custom_fields.get("flywheel_role") == ROLE_CANDIDATE]
-            mine = [d for d in live if d.name == nim.deployment_name and d.custom_fields.get("flywheel_run") == owner]
+            mine = [d for d in live if d.name == nim.deployment_name and is_own_candidate(d.custom_fields, owner)]
             others = [d for d in live if d not in mine]
             if others:
                 return self._wait_for_lease(context, others)
+            if not mine:
+                squatter = c.get_deployment(nim.deployment_name)
+                if squatter is not None:
+                    # never adopt a deployment we did not create as a candidate (e.g. a shared judge NIM)
+                    self.fail(
+                        context,
+                        "deploy",
+                        f"deployment {squatter.namespace}/{squatter.name} already exists and is not this run's "
+                        f"candidate (custom_fields {squatter.custom_fields}); a candidate NIM must not share its "
+                        "model with the judge or embedding NIM (flywheel check-config reports this)",
+                    )
             if store.get("lease_wait_started") is not None:
                 store.delete("lease_wait_started")
             if mine:
@@ -131,6 +145,7 @@ class DeployNimOperator(_ExperimentOperator):
                     "flywheel_run": owner,
                     "flywheel_map_index": str(context["ti"].map_index),
                 }
+                self._created = nim.deployment_name
                 c.create_deployment(nim, fields)
                 self.log.info(
                     "GPU lease taken: created deployment %s/%s for %s (%d GPU)",
@@ -144,10 +159,16 @@ class DeployNimOperator(_ExperimentOperator):
             context, f"{self.base_url()}/v1/deployment/model-deployments/{cfg.platform.namespace}/{nim.deployment_name}"
         )
         context["ti"].xcom_push(key="deployment", value={"name": nim.deployment_name, "owner": owner})
-        store.set("deploy_started", time.time())
+        if store.get("deploy_started") is None:
+            store.set("deploy_started", time.time())
         self.defer(
             trigger=self.wait_trigger(
-                "deployment_ready", nim.deployment_name, cfg.platform.deployment_timeout_s, model_id=nim.model_name
+                "deployment_ready",
+                nim.deployment_name,
+                cfg.platform.deployment_timeout_s,
+                model_id=nim.model_name,
+                end_time=self.deadline(context, "deploy", cfg.platform.deployment_timeout_s),
+                owner=owner,
             ),
             method_name="ready",
         )
@@ -159,9 +180,20 @@ class DeployNimOperator(_ExperimentOperator):
             return
         with self.client() as c:
             info = c.get_deployment(name)
-            if info is not None and info.custom_fields.get("flywheel_run") == self.run_key(context):
+            if info is not None and is_own_candidate(info.custom_fields, self.run_key(context)):
                 c.delete_deployment(name)
                 self.log.info("deleted failed deployment %s (releases the GPU lease)", name)
+
+    def on_kill(self) -> None:
+        """Killed between creating the deployment and deferring: nothing else would delete it."""
+        name, owner = getattr(self, "_created", None), getattr(self, "_owner", None)
+        if not name or not owner:
+            return
+        with self.client() as c:
+            info = c.get_deployment(name)
+            if info is not None and is_own_candidate(info.custom_fields, owner):
+                c.delete_deployment(name)
+                self.log.info("deleted deployment %s (task killed before its wait started)", name)
 
     def _wait_for_lease(self, context: Any, others: list[Any]) -> Any:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
@@ -195,6 +227,7 @@ class DeployNimOperator(_ExperimentOperator):
         self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="claim")
 
     @on_worker
+    @tolerates_outage
     def ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.show_nim(context)
         event = event or {}
@@ -245,6 +278,7 @@ class EvaluationOperator(_ExperimentOperator):
         return self.nim_name(), self.datasets["eval"]["files_url"]
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.connections import judge_endpoint
         from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref
@@ -261,7 +295,8 @@ class EvaluationOperator(_ExperimentOperator):
                     return self._finish(context, job_id)
                 if not state.terminal:
                     self.log.info("re-attaching to evaluation %s (%s)", job_id, state.status)
-                    return self._defer(job_id)
+                    self._announce(context, job_id)
+                    return self._defer(context, job_id)
                 self.log.warning("earlier evaluation %s ended '%s'; submitting a new one", job_id, state.status)
             cfg = self.cfg()
             judge = judge_endpoint(cfg) if self.judge else None
@@ -271,23 +306,34 @@ class EvaluationOperator(_ExperimentOperator):
             job_id = c.create_evaluation(config, evaluation_target(model))
         store.set("job_id", job_id)
         store.set("started", time.time())
+        self._announce(context, job_id)
+        self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
+        return self._defer(context, job_id)
+
+    def _announce(self, context: Any, job_id: str) -> None:
+        """Every try that waits on a job publishes it: the teardown cancels jobs it finds in XCom ``job``."""
         context["ti"].xcom_push(key="job", value=job_id)
         push_link(context, f"{self.base_url()}/v1/evaluation/jobs/{job_id}")
-        self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
-        return self._defer(job_id)
 
-    def _defer(self, job_id: str) -> None:
+    def _defer(self, context: Any, job_id: str) -> None:
+        timeout_s = self.cfg().platform.evaluation_timeout_s
         self.defer(
-            trigger=self.wait_trigger("evaluation", job_id, self.cfg().platform.evaluation_timeout_s),
+            trigger=self.wait_trigger(
+                "evaluation", job_id, timeout_s, end_time=self.deadline(context, f"evaluation:{job_id}", timeout_s)
+            ),
             method_name="done",
         )
 
     @on_worker
+    @tolerates_outage
     def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.show_nim(context)
         event = event or {}
         job_id = event.get("ref") or self.store(context).get("job_id")
         if event.get("status") != "success":
+            if event.get("status") == "timeout":
+                with self.client() as c:  # the final failure: stop the GPU work this run started
+                    c.cancel_evaluation(job_id)
             self.fail(
                 context,
                 self.experiment,
@@ -336,6 +382,7 @@ class CustomizeOperator(_ExperimentOperator):
         self._job_id: str | None = None
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.run_settings import RunSettings
         from flywheel.nemo.configs import customization_job
@@ -353,7 +400,8 @@ class CustomizeOperator(_ExperimentOperator):
                 if not state.terminal or state.succeeded:
                     self.log.info("re-attaching to customization %s (%s)", job_id, state.status)
                     self._job_id = job_id
-                    return self._wait_job(job_id) if not state.succeeded else self._wait_sync(output_model)
+                    self._announce(context, job_id)
+                    return self._wait_job(context, job_id) if not state.succeeded else self._wait_sync(output_model)
                 self.log.warning("earlier customization %s ended '%s'; submitting a new one", job_id, state.status)
             config_ref = c.ensure_customization_config(nim, settings.training)
             run_tag = f"{context['run_id']}-{context['ti'].map_index}"
@@ -372,8 +420,7 @@ class CustomizeOperator(_ExperimentOperator):
             store.set("output_model", output_model)
             store.set("started", time.time())
             self._job_id = job_id
-            context["ti"].xcom_push(key="job", value=job_id)
-            push_link(context, f"{self.base_url()}/v1/customization/jobs/{job_id}")
+            self._announce(context, job_id)
             self.log.info(
                 "customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)",
                 nim.model_name,
@@ -385,11 +432,22 @@ class CustomizeOperator(_ExperimentOperator):
             )
             state = c.get_customization(job_id)
             self.log.info("customization %s: %s", job_id, state.status)
-        return self._wait_job(job_id)
+        return self._wait_job(context, job_id)
 
-    def _wait_job(self, job_id: str) -> None:
+    def _announce(self, context: Any, job_id: str) -> None:
+        """Every try that waits on a job publishes it: the teardown cancels jobs it finds in XCom ``job``."""
+        context["ti"].xcom_push(key="job", value=job_id)
+        push_link(context, f"{self.base_url()}/v1/customization/jobs/{job_id}")
+
+    def _wait_job(self, context: Any, job_id: str) -> None:
+        timeout_s = self.cfg().platform.customization_timeout_s
         self.defer(
-            trigger=self.wait_trigger("customization", job_id, self.cfg().platform.customization_timeout_s),
+            trigger=self.wait_trigger(
+                "customization",
+                job_id,
+                timeout_s,
+                end_time=self.deadline(context, f"customization:{job_id}", timeout_s),
+            ),
             method_name="trained",
         )
 
@@ -400,11 +458,15 @@ class CustomizeOperator(_ExperimentOperator):
         )
 
     @on_worker
+    @tolerates_outage
     def trained(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         self.show_nim(context)
         event, store = event or {}, self.store(context)
         job_id = store.get("job_id")
         if event.get("status") != "success":
+            if event.get("status") == "timeout":
+                with self.client() as c:  # the final failure: stop the GPU work this run started
+                    c.cancel_customization(job_id)
             self.fail(
                 context,
                 "customized",
@@ -416,6 +478,7 @@ class CustomizeOperator(_ExperimentOperator):
         return self._wait_sync(store.get("output_model"))
 
     @on_worker
+    @tolerates_outage
     def synced(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.show_nim(context)
         event, store = event or {}, self.store(context)
@@ -451,6 +514,7 @@ class TeardownNimOperator(_ExperimentOperator):
     JOB_TASKS = ("customize", "base_eval", "icl_eval", "customized_eval")
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         self.show_nim(context)
         deployment = self.pull(context, "deploy_nim", key="deployment")
@@ -464,15 +528,18 @@ class TeardownNimOperator(_ExperimentOperator):
             if info is None:
                 self.log.info("deployment %s already gone", name)
                 return {"nim": self.nim_name(), "deleted": name}
-            if info.custom_fields.get("flywheel_run") != self.run_key(context):
+            if not is_own_candidate(info.custom_fields, self.run_key(context)):
                 self.log.warning(
-                    "deployment %s now belongs to %s; leaving it alone", name, info.custom_fields.get("flywheel_run")
+                    "deployment %s is not this run's candidate (%s); leaving it alone", name, info.custom_fields
                 )
                 return {"nim": self.nim_name(), "deleted": None}
             c.delete_deployment(name)
         self.log.info("deleting deployment %s; waiting until it is gone (releases the GPU lease)", name)
+        timeout_s = self.cfg().platform.deployment_timeout_s
         self.defer(
-            trigger=self.wait_trigger("deployment_gone", name, self.cfg().platform.deployment_timeout_s),
+            trigger=self.wait_trigger(
+                "deployment_gone", name, timeout_s, end_time=self.deadline(context, "gone", timeout_s)
+            ),
             method_name="gone",
         )
 
