@@ -11,6 +11,7 @@ outcome (key ``entry`` on failure or skip, the return value on success).
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -90,6 +91,51 @@ class _ExperimentOperator(NemoOperator):
 
         return str(nemo_endpoints(self.cfg(), self.conn_id).base_url).rstrip("/")
 
+    # ------------------------------------------------------------ the one resume decision
+    def request_id(self, context: Any) -> str:
+        """Deterministic id of the job this task instance creates: the same for every try (so a try that
+        crashed between "created" and "stored the id" is found again), new only after a job ended failed."""
+        ti, store = context["ti"], self.store(context)
+        key = (
+            f"{context['dag'].dag_id}/{context['run_id']}/{self.task_id}/{ti.map_index}/{store.get('generation') or 0}"
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def attach_or_create(
+        self,
+        context: Any,
+        kind: str,
+        find: Callable[[str], str | None],
+        state_of: Callable[[str], Any],
+        create: Callable[[str], str],
+    ) -> tuple[str, Any]:
+        """Look up the job this try or an earlier try created (stored id, else the deterministic request id)
+        and re-attach to it unless it ended failed; else create one. Always records the id and publishes it
+        (XCom ``job`` + link) before the caller defers. Returns (job id, its state, or None when new)."""
+        store = self.store(context)
+        job_id = store.get("job_id") or find(self.request_id(context))
+        if job_id:
+            state = state_of(job_id)
+            if state.succeeded or not state.terminal:
+                self.log.info("re-attaching to %s %s (%s) created by an earlier try", kind, job_id, state.status)
+                store.set("job_id", job_id)
+                if store.get("started") is None:
+                    store.set("started", time.time())
+                self.announce(context, kind, job_id)
+                return job_id, state
+            self.log.warning("earlier %s %s ended '%s'; submitting a new one", kind, job_id, state.status)
+            store.set("generation", int(store.get("generation") or 0) + 1)
+        job_id = create(self.request_id(context))
+        store.set("job_id", job_id)
+        store.set("started", time.time())
+        self.announce(context, kind, job_id)
+        return job_id, None
+
+    def announce(self, context: Any, kind: str, job_id: str) -> None:
+        """Every try that waits on a job publishes it: the teardown cancels the jobs it finds in XCom ``job``."""
+        context["ti"].xcom_push(key="job", value=job_id)
+        push_link(context, f"{self.base_url()}/v1/{kind}/jobs/{job_id}")
+
     def fail(self, context: Any, experiment: str, message: str, **kw: Any) -> None:
         context["ti"].xcom_push(key="entry", value=entry(self.nim_name(), experiment, "failed", error=message, **kw))
         self.log.error("%s %s failed: %s", self.nim_name(), experiment, message)
@@ -123,7 +169,28 @@ class DeployNimOperator(_ExperimentOperator):
             mine = [d for d in live if d.name == nim.deployment_name and is_own_candidate(d.custom_fields, owner)]
             others = [d for d in live if d not in mine]
             if others:
-                return self._wait_for_lease(context, others)
+                holder = others[0]
+                return self._wait_for_lease(
+                    context,
+                    f"deployment {holder.namespace}/{holder.name}",
+                    holder.custom_fields.get("flywheel_run", "?"),
+                    f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}",
+                )
+            # a cancelled or still running customization of another experiment may still hold its GPU
+            run_tag = f"{context['run_id']}-{context['ti'].map_index}"
+            training = [
+                (job_id, fields)
+                for job_id, state, fields in c.list_customizations()
+                if not state.terminal and "flywheel_workload" in fields and fields.get("flywheel_run") != run_tag
+            ]
+            if training and not mine:
+                job_id, fields = training[0]
+                return self._wait_for_lease(
+                    context,
+                    f"customization job {job_id}",
+                    fields.get("flywheel_run", "?"),
+                    f"curl -X POST <nemo>/v1/customization/jobs/{job_id}/cancel",
+                )
             if not mine:
                 squatter = c.get_deployment(nim.deployment_name)
                 if squatter is not None:
@@ -195,7 +262,7 @@ class DeployNimOperator(_ExperimentOperator):
                 c.delete_deployment(name)
                 self.log.info("deleted deployment %s (task killed before its wait started)", name)
 
-    def _wait_for_lease(self, context: Any, others: list[Any]) -> Any:
+    def _wait_for_lease(self, context: Any, holder: str, who: str, remedy: str) -> Any:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         p, store = self.cfg().platform, self.store(context)
@@ -203,23 +270,20 @@ class DeployNimOperator(_ExperimentOperator):
         if started is None:
             started = time.time()
             store.set("lease_wait_started", started)
-        holder = others[0]
-        who = holder.custom_fields.get("flywheel_run", "?")
         waited = time.time() - float(started)
         if waited > p.lease_timeout_s:
             self.fail(
                 context,
                 "deploy",
                 (
-                    f"GPU lease still held by deployment {holder.namespace}/{holder.name} (run {who}) after "
-                    f"{waited:.0f}s. If that run is gone, remove the stale deployment: "
-                    f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}"
+                    f"GPU lease still held by {holder} (run {who}) after {waited:.0f}s. "
+                    f"If that run is gone, remove it: {remedy}"
                 ),
             )
         every = max(p.lease_poll_s, p.min_defer_s)
         self.log.info(
-            "waiting for the GPU lease: %s is held by run %s (waited %.0fs); re-checking in %.0fs",
-            holder.name,
+            "waiting for the GPU lease: %s of run %s holds it (waited %.0fs); re-checking in %.0fs",
+            holder,
             who,
             waited,
             every,
@@ -285,35 +349,23 @@ class EvaluationOperator(_ExperimentOperator):
 
         self.show_nim(context)
         model, files_url = self._target_and_data(context)
-        store = self.store(context)
         with self.client() as c:
-            job_id = store.get("job_id")
-            if job_id:
-                state = c.get_evaluation(job_id)
-                if state.succeeded:
-                    self.log.info("evaluation %s already completed (earlier try); reading results", job_id)
-                    return self._finish(context, job_id)
-                if not state.terminal:
-                    self.log.info("re-attaching to evaluation %s (%s)", job_id, state.status)
-                    self._announce(context, job_id)
-                    return self._defer(context, job_id)
-                self.log.warning("earlier evaluation %s ended '%s'; submitting a new one", job_id, state.status)
-            cfg = self.cfg()
-            judge = judge_endpoint(cfg) if self.judge else None
-            ref = judge_ref(judge.mode, judge.model_name, judge.url, judge.api_key) if judge else None
-            limit = cfg.platform.evaluation_limit or int(self.datasets["eval"]["records"])
-            config = evaluation_config(str(self.workload_type), f"{files_url}/eval_data.jsonl", ref, limit)
-            job_id = c.create_evaluation(config, evaluation_target(model))
-        store.set("job_id", job_id)
-        store.set("started", time.time())
-        self._announce(context, job_id)
-        self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
-        return self._defer(context, job_id)
 
-    def _announce(self, context: Any, job_id: str) -> None:
-        """Every try that waits on a job publishes it: the teardown cancels jobs it finds in XCom ``job``."""
-        context["ti"].xcom_push(key="job", value=job_id)
-        push_link(context, f"{self.base_url()}/v1/evaluation/jobs/{job_id}")
+            def create(request_id: str) -> str:
+                cfg = self.cfg()
+                judge = judge_endpoint(cfg) if self.judge else None
+                ref = judge_ref(judge.mode, judge.model_name, judge.url, judge.api_key) if judge else None
+                limit = cfg.platform.evaluation_limit or int(self.datasets["eval"]["records"])
+                config = evaluation_config(str(self.workload_type), f"{files_url}/eval_data.jsonl", ref, limit)
+                job_id = c.create_evaluation(config, evaluation_target(model), request_id)
+                self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
+                return job_id
+
+            job_id, state = self.attach_or_create(context, "evaluation", c.find_evaluation, c.get_evaluation, create)
+        if state is not None and state.succeeded:
+            self.log.info("evaluation %s already completed (earlier try); reading results", job_id)
+            return self._finish(context, job_id)
+        return self._defer(context, job_id)
 
     def _defer(self, context: Any, job_id: str) -> None:
         timeout_s = self.cfg().platform.evaluation_timeout_s
@@ -394,50 +446,44 @@ class CustomizeOperator(_ExperimentOperator):
         nim = cfg.nim(self.nim_name())
         settings = RunSettings.model_validate(self.run["settings"])
         with self.client() as c:
-            job_id, output_model = store.get("job_id"), store.get("output_model")
-            if job_id:
-                state = c.get_customization(job_id)
-                if not state.terminal or state.succeeded:
-                    self.log.info("re-attaching to customization %s (%s)", job_id, state.status)
-                    self._job_id = job_id
-                    self._announce(context, job_id)
-                    return self._wait_job(context, job_id) if not state.succeeded else self._wait_sync(output_model)
-                self.log.warning("earlier customization %s ended '%s'; submitting a new one", job_id, state.status)
-            config_ref = c.ensure_customization_config(nim, settings.training)
-            run_tag = f"{context['run_id']}-{context['ti'].map_index}"
-            payload = customization_job(
-                settings.workload_id,
-                run_tag,
-                nim,
-                config_ref,
-                self.datasets["train"]["name"],
-                cfg.platform.namespace,
-                settings.training,
-                settings.lora,
-            )
-            job_id, output_model = c.create_customization(payload)
-            store.set("job_id", job_id)
-            store.set("output_model", output_model)
-            store.set("started", time.time())
-            self._job_id = job_id
-            self._announce(context, job_id)
-            self.log.info(
-                "customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)",
-                nim.model_name,
-                job_id,
-                output_model,
-                settings.training.epochs,
-                settings.training.learning_rate,
-                settings.lora.adapter_dim,
-            )
-            state = c.get_customization(job_id)
-            self.log.info("customization %s: %s", job_id, state.status)
-        return self._wait_job(context, job_id)
 
-    def _announce(self, context: Any, job_id: str) -> None:
-        """Every try that waits on a job publishes it: the teardown cancels jobs it finds in XCom ``job``."""
-        context["ti"].xcom_push(key="job", value=job_id)
-        push_link(context, f"{self.base_url()}/v1/customization/jobs/{job_id}")
+            def find(request_id: str) -> str | None:
+                found = c.find_customization(request_id)
+                if found:
+                    store.set("output_model", found[1])
+                return found[0] if found else None
+
+            def create(request_id: str) -> str:
+                config_ref = c.ensure_customization_config(nim, settings.training)
+                run_tag = f"{context['run_id']}-{context['ti'].map_index}"
+                payload = customization_job(
+                    settings.workload_id,
+                    run_tag,
+                    nim,
+                    config_ref,
+                    self.datasets["train"]["name"],
+                    cfg.platform.namespace,
+                    settings.training,
+                    settings.lora,
+                )
+                job_id, output_model = c.create_customization(payload, request_id)
+                store.set("output_model", output_model)
+                self.log.info(
+                    "customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)",
+                    nim.model_name,
+                    job_id,
+                    output_model,
+                    settings.training.epochs,
+                    settings.training.learning_rate,
+                    settings.lora.adapter_dim,
+                )
+                return job_id
+
+            job_id, state = self.attach_or_create(context, "customization", find, c.get_customization, create)
+        self._job_id = job_id
+        if state is not None and state.succeeded:
+            return self._wait_sync(store.get("output_model"))
+        return self._wait_job(context, job_id)
 
     def _wait_job(self, context: Any, job_id: str) -> None:
         timeout_s = self.cfg().platform.customization_timeout_s
@@ -523,7 +569,9 @@ class TeardownNimOperator(_ExperimentOperator):
             return {"nim": self.nim_name(), "deleted": None}
         name = deployment["name"]
         with self.client() as c:
-            self._cancel_running_jobs(context, c)
+            stopping = self._cancel_running_jobs(context, c)
+            if stopping and time.time() < self.deadline(context, "jobs_stop", self.cfg().platform.deployment_timeout_s):
+                return self._wait_jobs_stopped(stopping)
             info = c.get_deployment(name)
             if info is None:
                 self.log.info("deployment %s already gone", name)
@@ -543,22 +591,33 @@ class TeardownNimOperator(_ExperimentOperator):
             method_name="gone",
         )
 
-    def _cancel_running_jobs(self, context: Any, client: Any) -> None:
-        """Jobs of this experiment still running (e.g. the run was marked failed) stop before the NIM goes."""
+    def _cancel_running_jobs(self, context: Any, client: Any) -> list[str]:
+        """Jobs of this experiment still running (e.g. the run was marked failed) are cancelled; returns the
+        ones not yet terminal, which may still hold the GPU: the deployment goes only after they stop."""
+        stopping = []
         for task in self.JOB_TASKS:
             job_id = self.pull(context, task, key="job")
             if not job_id:
                 continue
-            if task == "customize":
-                state = client.get_customization(job_id)
-                if not state.terminal:
-                    client.cancel_customization(job_id)
-                    self.log.info("cancelled customization %s", job_id)
-            else:
-                state = client.get_evaluation(job_id)
-                if not state.terminal:
-                    client.cancel_evaluation(job_id)
-                    self.log.info("cancelled evaluation %s", job_id)
+            kind = "customization" if task == "customize" else "evaluation"
+            read = client.get_customization if kind == "customization" else client.get_evaluation
+            if read(job_id).terminal:
+                continue
+            (client.cancel_customization if kind == "customization" else client.cancel_evaluation)(job_id)
+            self.log.info("cancelled %s %s", kind, job_id)
+            if not read(job_id).terminal:
+                stopping.append(job_id)
+        return stopping
+
+    def _wait_jobs_stopped(self, stopping: list[str]) -> None:
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        p = self.cfg().platform
+        every = max(p.poll_initial_s, p.min_defer_s)
+        self.log.info("waiting for %s to stop before deleting the deployment; re-checking in %.0fs", stopping, every)
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="retry_step", kwargs={"step": "execute"}
+        )
 
     @on_worker
     def gone(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
