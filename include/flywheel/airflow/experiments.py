@@ -129,6 +129,7 @@ class _ExperimentOperator(NemoOperator):
         store.set("job_id", job_id)
         store.set("started", time.time())
         self.announce(context, kind, job_id)
+        self.log.info("%s %s created: %s", kind, job_id, state_of(job_id).status)
         return job_id, None
 
     def announce(self, context: Any, kind: str, job_id: str) -> None:
