@@ -87,9 +87,7 @@ class _ExperimentOperator(NemoOperator):
         return ti.xcom_pull(task_ids=self.sibling(task), key=key, map_indexes=ti.map_index)
 
     def base_url(self) -> str:
-        from flywheel.airflow.connections import nemo_endpoints
-
-        return str(nemo_endpoints(self.cfg(), self.conn_id).base_url).rstrip("/")
+        return str(self.hook().endpoints().base_url).rstrip("/")
 
     # ------------------------------------------------------------ the one resume decision
     def request_id(self, context: Any) -> str:

@@ -33,11 +33,15 @@ class NemoOperator(BaseOperator):
             self._cfg = load_config(self.config_path)
         return self._cfg
 
-    def client(self) -> Any:
-        from flywheel.airflow.connections import nemo_endpoints
-        from flywheel.nemo import NemoClient
+    def hook(self) -> Any:
+        from flywheel.airflow.hooks import NemoHook
 
-        return NemoClient(nemo_endpoints(self.cfg(), self.conn_id))
+        if not hasattr(self, "_hook"):
+            self._hook = NemoHook.from_config(self.cfg(), self.conn_id)
+        return self._hook
+
+    def client(self) -> Any:
+        return self.hook().get_conn()
 
     @staticmethod
     def run_key(context: Any) -> str:

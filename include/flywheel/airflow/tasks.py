@@ -128,8 +128,8 @@ def _count_lines(path: Path) -> int:
 def _embedder(cfg: FlywheelConfig) -> Any:
     """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
     hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
-    from flywheel.airflow.connections import embedding_endpoint, nemo_endpoints
-    from flywheel.nemo import NemoClient
+    from flywheel.airflow.connections import embedding_endpoint
+    from flywheel.airflow.hooks import NemoHook
     from flywheel.nemo.embeddings import RemoteEmbedder
 
     e, p = cfg.embedding, cfg.platform
@@ -151,7 +151,7 @@ def _embedder(cfg: FlywheelConfig) -> Any:
 
     class NimEmbedder:
         def embed(self, texts: list[str]) -> list[list[float]]:
-            with NemoClient(nemo_endpoints(cfg)) as c:
+            with NemoHook.from_config(cfg).get_conn() as c:
                 return c.embed(texts, e.model_name, batch_size=e.batch_size)
 
     return NimEmbedder()
@@ -168,8 +168,7 @@ def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
 def upload_datasets(
     config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
-    from flywheel.airflow.connections import nemo_endpoints
-    from flywheel.nemo import NemoClient
+    from flywheel.airflow.hooks import NemoHook
 
     cfg, settings = _config(config_path), _settings(extracted)
     names = dataset_names(settings.workload_id, dag_id, run_id)
@@ -183,7 +182,7 @@ def upload_datasets(
         "validation/val_data.jsonl": local / files["val"],
     }
     out: dict[str, Any] = {}
-    with NemoClient(nemo_endpoints(cfg)) as c:
+    with NemoHook.from_config(cfg).get_conn() as c:
         c.ensure_namespace()
         for kind, kind_files in plan.items():
             url = c.upload_dataset(names[kind], kind_files, description=f"flywheel {kind} set for {dag_id}/{run_id}")

@@ -83,11 +83,15 @@ class NemoWaitTrigger(BaseTrigger):
         )
 
     async def _client(self) -> Any:
-        from flywheel.airflow.connections import anemo_endpoints
-        from flywheel.nemo import AsyncNemoClient
+        from flywheel.airflow.hooks import NemoHook
 
-        endpoints = await anemo_endpoints(self.conn_id, self.namespace, self.request_timeout_s, self.max_retries)
-        return AsyncNemoClient(endpoints)
+        hook = NemoHook(
+            self.conn_id,
+            namespace=self.namespace,
+            request_timeout_s=self.request_timeout_s,
+            max_retries=self.max_retries,
+        )
+        return await hook.aget_conn()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
