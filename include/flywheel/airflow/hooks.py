@@ -68,7 +68,7 @@ class NemoHook(BaseHook):
         """Reach the Deployments API with the connection's URL and key (the UI's *Test* button)."""
         try:
             with self.get_conn() as client:
-                count = len(client.list_deployments())
+                count, namespace = len(client.list_deployments()), client.ns
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"NeMo platform reachable ({count} deployment(s) in namespace {self.namespace})"
+        return True, f"NeMo platform reachable ({count} deployment(s) in namespace {namespace})"
