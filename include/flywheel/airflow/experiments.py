@@ -585,7 +585,11 @@ class TeardownNimOperator(_ExperimentOperator):
         timeout_s = self.cfg().platform.deployment_timeout_s
         self.defer(
             trigger=self.wait_trigger(
-                "deployment_gone", name, timeout_s, end_time=self.deadline(context, "gone", timeout_s)
+                "deployment_gone",
+                name,
+                timeout_s,
+                end_time=self.deadline(context, "gone", timeout_s),
+                owner=self.run_key(context),
             ),
             method_name="gone",
         )

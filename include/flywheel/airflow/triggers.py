@@ -153,6 +153,9 @@ class NemoWaitTrigger(BaseTrigger):
                 gone = self.kind == "deployment_gone"
                 return "deleted", True, gone, None, None if gone else "deployment no longer exists"
             if self.kind == "deployment_gone":
+                if self.owner and not is_own_candidate(info.custom_fields, self.owner):
+                    # ours is gone; a same-named deployment someone else made since is not ours to wait for
+                    return "deleted", True, True, None, None
                 return info.status, False, False, None, None
             return info.status, info.is_terminal, info.is_ready, None, info.detail if info.is_failed else None
         job = await (

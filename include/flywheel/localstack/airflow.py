@@ -49,6 +49,9 @@ def airflow_env(
         "NO_PROXY": "*",
         "no_proxy": "*",
     }
+    plugins = dags_folder.parent / "plugins"  # the checkout's plugins/ (extra links, the conf check)
+    if plugins.is_dir():
+        env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
     env.update(extra or {})
     return env
 

@@ -227,6 +227,7 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack
 
     _wait(cleaned, 60, "customization cancelled and no live deployment")
     assert time.monotonic() - marked <= 60
+    assert fresh.api.wait_run(TOOLS, rid, timeout=180) == "failed", fresh.api.task_states(TOOLS, rid)
 
 
 def test_e2_mark_failed_while_deploy_waits_ends_failed_without_a_leak(fresh: LocalStack) -> None:

@@ -81,3 +81,11 @@ def test_on_kill_deletes_only_this_runs_candidate(emulator: Emulator, conn: str)
             asyncio.run(trigger.on_kill())
         assert c.get_deployment(small.deployment_name) is None
         assert c.get_deployment(large.deployment_name) is not None
+
+
+def test_a_same_named_deployment_of_someone_else_does_not_hold_a_gone_wait(emulator: Emulator, conn: str) -> None:
+    # our candidate was deleted and a shared NIM of the same name appeared: the teardown's wait is over
+    with emulator.client() as c:
+        c.create_deployment(NimConfig(model_name="meta/llama-3.2-1b-instruct"), {"flywheel_role": "judge"})
+    event = wait(conn, "deployment_gone", "meta-llama-3.2-1b-instruct", end_time=time.time() + 5, owner=OWNER)
+    assert event["status"] == "success", event
