@@ -143,6 +143,9 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
 
         @task(trigger_rule="all_done", retries=0)
         def check_results(ti: Any = None, dag_run: Any = None) -> str:
+            from flywheel.airflow.cleanup import sweep_run
+
+            sweep_run(config_path, w.dag_id, w.workload_id, dag_run.run_id)
             states = ti.get_task_states(dag_id=w.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id)
             failed = t.failed_tasks(states, "check_results")
             return t.check_results(ti.xcom_pull(task_ids="report", key="return_value"), failed)
