@@ -45,7 +45,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     config["platform"].update(
         {"evaluation_timeout_s": 60, "model_sync_timeout_s": 30, "deployment_pending_timeout_s": 60}
     )
-    s = make_stack(work, config, emulator_args=["--gpus", "2"])
+    # 3 GPUs: the shared NIM, the candidate and its customization job at once
+    s = make_stack(work, config, emulator_args=["--gpus", "3"])
     try:
         s.start()
         s.api.wait_for_dag(TOOLS)
