@@ -10,7 +10,7 @@ export UV_LINK_MODE = copy
 # Tests and the demo call our console scripts (flywheel, airflow) by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test test-unit test-integration test-helix helix lint fmt lock demo demo-stop compose-config bench clean
+.PHONY: venv test test-faults test-unit test-integration test-helix helix lint fmt lock demo demo-stop compose-config bench clean
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -35,6 +35,11 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long fault scenarios under a real scheduler (each ends with a leak check); see tests/integration/airflow/test_faults.py
+test-faults: venv
+	bash scripts/test-services.sh
+	$(BIN)/python -m pytest -m faults tests/integration/airflow/test_faults.py $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit tests/dags $(PYTEST_ARGS)

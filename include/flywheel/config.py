@@ -125,7 +125,7 @@ class NimConfig(_Model):
     @property
     def deployment_name(self) -> str:
         """DMS deployment name: the model name with ``/`` replaced, lower-case."""
-        return self.model_name.replace("/", "-").lower()
+        return _deployment_name(self.model_name)
 
 
 class _SharedNimConfig(_Model):
@@ -203,6 +203,9 @@ class PlatformConfig(_Model):
     # deferring execution's exit (apache/airflow#72716): no wait ends sooner than this after deferring.
     min_defer_s: Annotated[float, Field(ge=0)] = 10.0
     lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
+    # how long a task step keeps retrying (deferred, no worker slot held) while the platform cannot be
+    # observed (unreachable, 429, 5xx) before it fails; waits on jobs use their own absolute deadlines
+    outage_timeout_s: Annotated[float, Field(gt=0)] = 1800.0
     evaluation_limit: Annotated[int, Field(ge=1)] | None = None
 
     @model_validator(mode="after")
@@ -496,6 +499,7 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
                 problems.append(f"workloads[{i}].nims[{j}]: '{name}' is not a configured NIM")
     problems += _override_checks(raw, workloads)
     problems += _gpu_price_checks(raw, nims, workloads)
+    problems += _shared_nim_collisions(raw, nims)
     return problems
 
 
@@ -524,6 +528,29 @@ def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]
         for path, value in where
         if isinstance(value, str) and value not in known
     ]
+
+
+def _shared_nim_collisions(raw: dict[str, Any], nims: list[Any]) -> list[str]:
+    """A candidate NIM must not be the model of a locally deployed judge/embedder: they would share one
+    deployment name, and the candidate's lease and teardown would act on the shared NIM."""
+    problems = []
+    for role in ("judge", "embedding"):
+        section = raw.get(role)
+        if not isinstance(section, dict) or section.get("mode") != "local" or not section.get("model_name"):
+            continue
+        shared = _deployment_name(str(section["model_name"]))
+        for i, n in enumerate(nims):
+            if isinstance(n, dict) and n.get("model_name") and _deployment_name(str(n["model_name"])) == shared:
+                problems.append(
+                    f"nims[{i}].model_name: '{n['model_name']}' is also the local {role} "
+                    f"({role}.model_name); a candidate cannot share the {role}'s deployment: use a remote "
+                    f"{role} or another model"
+                )
+    return problems
+
+
+def _deployment_name(model_name: str) -> str:
+    return model_name.replace("/", "-").lower()
 
 
 def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:

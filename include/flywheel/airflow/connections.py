@@ -54,19 +54,6 @@ def endpoints_from_connection(
     )
 
 
-def nemo_endpoints(cfg: FlywheelConfig, conn_id: str = NEMO_CONN) -> NemoEndpoints:
-    from airflow.sdk import BaseHook
-
-    p = cfg.platform
-    return endpoints_from_connection(BaseHook.get_connection(conn_id), p.namespace, p.request_timeout_s, p.max_retries)
-
-
-async def anemo_endpoints(conn_id: str, namespace: str, timeout_s: float = 30.0, max_retries: int = 5) -> NemoEndpoints:
-    from airflow.sdk import BaseHook
-
-    return endpoints_from_connection(await BaseHook.aget_connection(conn_id), namespace, timeout_s, max_retries)
-
-
 @dataclass(frozen=True)
 class JudgeEndpoint:
     mode: str

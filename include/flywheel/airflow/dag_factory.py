@@ -156,14 +156,22 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             )
 
         @task(trigger_rule="all_done", retries=0)
-        def check_results(ti: Any = None) -> str:
-            return t.check_results(ti.xcom_pull(task_ids="report", key="return_value"))
+        def check_results(ti: Any = None, dag_run: Any = None) -> str:
+            from flywheel.airflow.cleanup import sweep_run
 
-        summary = report()
+            sweep_run(config_path, w.dag_id, w.workload_id, dag_run.run_id)
+            states = ti.get_task_states(dag_id=w.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id)
+            failed = t.failed_tasks(states, "check_results")
+            return t.check_results(ti.xcom_pull(task_ids="report", key="return_value"), failed)
+
+        # report and check_results are teardowns without setups: marking the run failed skips every
+        # pending normal task and, with them, the run's verdict (Airflow then decides the run from the
+        # skipped leaves: success). As teardowns they still run, and check_results fails the run.
+        summary = report().as_teardown()
         summary.operator.operator_extra_links = (RunReportLink(),)
         experiments >> summary
         [uploaded, plans, judge] >> summary
-        summary >> check_results()
+        summary >> check_results().as_teardown(on_failure_fail_dagrun=True)
 
         # the decision: a person approves the recommendation (or another candidate), then it is promoted
         selection = cfg.selection_for(w)

@@ -11,6 +11,7 @@ outcome (key ``entry`` on failure or skip, the return value on success).
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,7 +20,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from flywheel.airflow.links import NemoJobLink, push_link
-from flywheel.airflow.nemo_operator import NemoOperator
+from flywheel.airflow.nemo_operator import NemoOperator, tolerates_outage
+from flywheel.airflow.triggers import is_own_candidate
 
 GPU_POOL = "flywheel_gpu"
 ROLE_CANDIDATE = "candidate"
@@ -85,9 +87,53 @@ class _ExperimentOperator(NemoOperator):
         return ti.xcom_pull(task_ids=self.sibling(task), key=key, map_indexes=ti.map_index)
 
     def base_url(self) -> str:
-        from flywheel.airflow.connections import nemo_endpoints
+        return str(self.hook().endpoints().base_url).rstrip("/")
 
-        return str(nemo_endpoints(self.cfg(), self.conn_id).base_url).rstrip("/")
+    # ------------------------------------------------------------ the one resume decision
+    def request_id(self, context: Any) -> str:
+        """Deterministic id of the job this task instance creates: the same for every try (so a try that
+        crashed between "created" and "stored the id" is found again), new only after a job ended failed."""
+        ti, store = context["ti"], self.store(context)
+        key = (
+            f"{context['dag'].dag_id}/{context['run_id']}/{self.task_id}/{ti.map_index}/{store.get('generation') or 0}"
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def attach_or_create(
+        self,
+        context: Any,
+        kind: str,
+        find: Callable[[str], str | None],
+        state_of: Callable[[str], Any],
+        create: Callable[[str], str],
+    ) -> tuple[str, Any]:
+        """Look up the job this try or an earlier try created (stored id, else the deterministic request id)
+        and re-attach to it unless it ended failed; else create one. Always records the id and publishes it
+        (XCom ``job`` + link) before the caller defers. Returns (job id, its state, or None when new)."""
+        store = self.store(context)
+        job_id = store.get("job_id") or find(self.request_id(context))
+        if job_id:
+            state = state_of(job_id)
+            if state.succeeded or not state.terminal:
+                self.log.info("re-attaching to %s %s (%s) created by an earlier try", kind, job_id, state.status)
+                store.set("job_id", job_id)
+                if store.get("started") is None:
+                    store.set("started", time.time())
+                self.announce(context, kind, job_id)
+                return job_id, state
+            self.log.warning("earlier %s %s ended '%s'; submitting a new one", kind, job_id, state.status)
+            store.set("generation", int(store.get("generation") or 0) + 1)
+        job_id = create(self.request_id(context))
+        store.set("job_id", job_id)
+        store.set("started", time.time())
+        self.announce(context, kind, job_id)
+        self.log.info("%s %s created: %s", kind, job_id, state_of(job_id).status)
+        return job_id, None
+
+    def announce(self, context: Any, kind: str, job_id: str) -> None:
+        """Every try that waits on a job publishes it: the teardown cancels the jobs it finds in XCom ``job``."""
+        context["ti"].xcom_push(key="job", value=job_id)
+        push_link(context, f"{self.base_url()}/v1/{kind}/jobs/{job_id}")
 
     def fail(self, context: Any, experiment: str, message: str, **kw: Any) -> None:
         context["ti"].xcom_push(key="entry", value=entry(self.nim_name(), experiment, "failed", error=message, **kw))
@@ -104,23 +150,57 @@ class DeployNimOperator(_ExperimentOperator):
     """Claim the GPU lease (check-and-create while holding the one pool slot), then wait for the NIM."""
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         return self._claim(context)
 
     @on_worker
+    @tolerates_outage
     def claim(self, context: Any, event: Any = None) -> Any:
         return self._claim(context)
 
     def _claim(self, context: Any) -> Any:
         self.show_nim(context)
         cfg, nim, owner = self.cfg(), self.cfg().nim(self.nim_name()), self.run_key(context)
-        store = self.store(context)
+        store, self._owner = self.store(context), owner
         with self.client() as c:
             live = [d for d in c.list_deployments() if d.custom_fields.get("flywheel_role") == ROLE_CANDIDATE]
-            mine = [d for d in live if d.name == nim.deployment_name and d.custom_fields.get("flywheel_run") == owner]
+            mine = [d for d in live if d.name == nim.deployment_name and is_own_candidate(d.custom_fields, owner)]
             others = [d for d in live if d not in mine]
             if others:
-                return self._wait_for_lease(context, others)
+                holder = others[0]
+                return self._wait_for_lease(
+                    context,
+                    f"deployment {holder.namespace}/{holder.name}",
+                    holder.custom_fields.get("flywheel_run", "?"),
+                    f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}",
+                )
+            # a cancelled or still running customization of another experiment may still hold its GPU
+            run_tag = f"{context['run_id']}-{context['ti'].map_index}"
+            training = [
+                (job_id, fields)
+                for job_id, state, fields in c.list_customizations()
+                if not state.terminal and "flywheel_workload" in fields and fields.get("flywheel_run") != run_tag
+            ]
+            if training and not mine:
+                job_id, fields = training[0]
+                return self._wait_for_lease(
+                    context,
+                    f"customization job {job_id}",
+                    fields.get("flywheel_run", "?"),
+                    f"curl -X POST <nemo>/v1/customization/jobs/{job_id}/cancel",
+                )
+            if not mine:
+                squatter = c.get_deployment(nim.deployment_name)
+                if squatter is not None:
+                    # never adopt a deployment we did not create as a candidate (e.g. a shared judge NIM)
+                    self.fail(
+                        context,
+                        "deploy",
+                        f"deployment {squatter.namespace}/{squatter.name} already exists and is not this run's "
+                        f"candidate (custom_fields {squatter.custom_fields}); a candidate NIM must not share its "
+                        "model with the judge or embedding NIM (flywheel check-config reports this)",
+                    )
             if store.get("lease_wait_started") is not None:
                 store.delete("lease_wait_started")
             if mine:
@@ -131,6 +211,7 @@ class DeployNimOperator(_ExperimentOperator):
                     "flywheel_run": owner,
                     "flywheel_map_index": str(context["ti"].map_index),
                 }
+                self._created = nim.deployment_name
                 c.create_deployment(nim, fields)
                 self.log.info(
                     "GPU lease taken: created deployment %s/%s for %s (%d GPU)",
@@ -144,10 +225,16 @@ class DeployNimOperator(_ExperimentOperator):
             context, f"{self.base_url()}/v1/deployment/model-deployments/{cfg.platform.namespace}/{nim.deployment_name}"
         )
         context["ti"].xcom_push(key="deployment", value={"name": nim.deployment_name, "owner": owner})
-        store.set("deploy_started", time.time())
+        if store.get("deploy_started") is None:
+            store.set("deploy_started", time.time())
         self.defer(
             trigger=self.wait_trigger(
-                "deployment_ready", nim.deployment_name, cfg.platform.deployment_timeout_s, model_id=nim.model_name
+                "deployment_ready",
+                nim.deployment_name,
+                cfg.platform.deployment_timeout_s,
+                model_id=nim.model_name,
+                end_time=self.deadline(context, "deploy", cfg.platform.deployment_timeout_s),
+                owner=owner,
             ),
             method_name="ready",
         )
@@ -159,11 +246,22 @@ class DeployNimOperator(_ExperimentOperator):
             return
         with self.client() as c:
             info = c.get_deployment(name)
-            if info is not None and info.custom_fields.get("flywheel_run") == self.run_key(context):
+            if info is not None and is_own_candidate(info.custom_fields, self.run_key(context)):
                 c.delete_deployment(name)
                 self.log.info("deleted failed deployment %s (releases the GPU lease)", name)
 
-    def _wait_for_lease(self, context: Any, others: list[Any]) -> Any:
+    def on_kill(self) -> None:
+        """Killed between creating the deployment and deferring: nothing else would delete it."""
+        name, owner = getattr(self, "_created", None), getattr(self, "_owner", None)
+        if not name or not owner:
+            return
+        with self.client() as c:
+            info = c.get_deployment(name)
+            if info is not None and is_own_candidate(info.custom_fields, owner):
+                c.delete_deployment(name)
+                self.log.info("deleted deployment %s (task killed before its wait started)", name)
+
+    def _wait_for_lease(self, context: Any, holder: str, who: str, remedy: str) -> Any:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         p, store = self.cfg().platform, self.store(context)
@@ -171,23 +269,20 @@ class DeployNimOperator(_ExperimentOperator):
         if started is None:
             started = time.time()
             store.set("lease_wait_started", started)
-        holder = others[0]
-        who = holder.custom_fields.get("flywheel_run", "?")
         waited = time.time() - float(started)
         if waited > p.lease_timeout_s:
             self.fail(
                 context,
                 "deploy",
                 (
-                    f"GPU lease still held by deployment {holder.namespace}/{holder.name} (run {who}) after "
-                    f"{waited:.0f}s. If that run is gone, remove the stale deployment: "
-                    f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}"
+                    f"GPU lease still held by {holder} (run {who}) after {waited:.0f}s. "
+                    f"If that run is gone, remove it: {remedy}"
                 ),
             )
         every = max(p.lease_poll_s, p.min_defer_s)
         self.log.info(
-            "waiting for the GPU lease: %s is held by run %s (waited %.0fs); re-checking in %.0fs",
-            holder.name,
+            "waiting for the GPU lease: %s of run %s holds it (waited %.0fs); re-checking in %.0fs",
+            holder,
             who,
             waited,
             every,
@@ -195,6 +290,7 @@ class DeployNimOperator(_ExperimentOperator):
         self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="claim")
 
     @on_worker
+    @tolerates_outage
     def ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.show_nim(context)
         event = event or {}
@@ -245,49 +341,50 @@ class EvaluationOperator(_ExperimentOperator):
         return self.nim_name(), self.datasets["eval"]["files_url"]
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.connections import judge_endpoint
         from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref
 
         self.show_nim(context)
         model, files_url = self._target_and_data(context)
-        store = self.store(context)
         with self.client() as c:
-            job_id = store.get("job_id")
-            if job_id:
-                state = c.get_evaluation(job_id)
-                if state.succeeded:
-                    self.log.info("evaluation %s already completed (earlier try); reading results", job_id)
-                    return self._finish(context, job_id)
-                if not state.terminal:
-                    self.log.info("re-attaching to evaluation %s (%s)", job_id, state.status)
-                    return self._defer(job_id)
-                self.log.warning("earlier evaluation %s ended '%s'; submitting a new one", job_id, state.status)
-            cfg = self.cfg()
-            judge = judge_endpoint(cfg) if self.judge else None
-            ref = judge_ref(judge.mode, judge.model_name, judge.url, judge.api_key) if judge else None
-            limit = cfg.platform.evaluation_limit or int(self.datasets["eval"]["records"])
-            config = evaluation_config(str(self.workload_type), f"{files_url}/eval_data.jsonl", ref, limit)
-            job_id = c.create_evaluation(config, evaluation_target(model))
-        store.set("job_id", job_id)
-        store.set("started", time.time())
-        context["ti"].xcom_push(key="job", value=job_id)
-        push_link(context, f"{self.base_url()}/v1/evaluation/jobs/{job_id}")
-        self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
-        return self._defer(job_id)
 
-    def _defer(self, job_id: str) -> None:
+            def create(request_id: str) -> str:
+                cfg = self.cfg()
+                judge = judge_endpoint(cfg) if self.judge else None
+                ref = judge_ref(judge.mode, judge.model_name, judge.url, judge.api_key) if judge else None
+                limit = cfg.platform.evaluation_limit or int(self.datasets["eval"]["records"])
+                config = evaluation_config(str(self.workload_type), f"{files_url}/eval_data.jsonl", ref, limit)
+                job_id = c.create_evaluation(config, evaluation_target(model), request_id)
+                self.log.info("%s eval of %s: job %s on %s", self.experiment, model, job_id, files_url)
+                return job_id
+
+            job_id, state = self.attach_or_create(context, "evaluation", c.find_evaluation, c.get_evaluation, create)
+        if state is not None and state.succeeded:
+            self.log.info("evaluation %s already completed (earlier try); reading results", job_id)
+            return self._finish(context, job_id)
+        return self._defer(context, job_id)
+
+    def _defer(self, context: Any, job_id: str) -> None:
+        timeout_s = self.cfg().platform.evaluation_timeout_s
         self.defer(
-            trigger=self.wait_trigger("evaluation", job_id, self.cfg().platform.evaluation_timeout_s),
+            trigger=self.wait_trigger(
+                "evaluation", job_id, timeout_s, end_time=self.deadline(context, f"evaluation:{job_id}", timeout_s)
+            ),
             method_name="done",
         )
 
     @on_worker
+    @tolerates_outage
     def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.show_nim(context)
         event = event or {}
         job_id = event.get("ref") or self.store(context).get("job_id")
         if event.get("status") != "success":
+            if event.get("status") == "timeout":
+                with self.client() as c:  # the final failure: stop the GPU work this run started
+                    c.cancel_evaluation(job_id)
             self.fail(
                 context,
                 self.experiment,
@@ -336,6 +433,7 @@ class CustomizeOperator(_ExperimentOperator):
         self._job_id: str | None = None
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.run_settings import RunSettings
         from flywheel.nemo.configs import customization_job
@@ -347,49 +445,54 @@ class CustomizeOperator(_ExperimentOperator):
         nim = cfg.nim(self.nim_name())
         settings = RunSettings.model_validate(self.run["settings"])
         with self.client() as c:
-            job_id, output_model = store.get("job_id"), store.get("output_model")
-            if job_id:
-                state = c.get_customization(job_id)
-                if not state.terminal or state.succeeded:
-                    self.log.info("re-attaching to customization %s (%s)", job_id, state.status)
-                    self._job_id = job_id
-                    return self._wait_job(job_id) if not state.succeeded else self._wait_sync(output_model)
-                self.log.warning("earlier customization %s ended '%s'; submitting a new one", job_id, state.status)
-            config_ref = c.ensure_customization_config(nim, settings.training)
-            run_tag = f"{context['run_id']}-{context['ti'].map_index}"
-            payload = customization_job(
-                settings.workload_id,
-                run_tag,
-                nim,
-                config_ref,
-                self.datasets["train"]["name"],
-                cfg.platform.namespace,
-                settings.training,
-                settings.lora,
-            )
-            job_id, output_model = c.create_customization(payload)
-            store.set("job_id", job_id)
-            store.set("output_model", output_model)
-            store.set("started", time.time())
-            self._job_id = job_id
-            context["ti"].xcom_push(key="job", value=job_id)
-            push_link(context, f"{self.base_url()}/v1/customization/jobs/{job_id}")
-            self.log.info(
-                "customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)",
-                nim.model_name,
-                job_id,
-                output_model,
-                settings.training.epochs,
-                settings.training.learning_rate,
-                settings.lora.adapter_dim,
-            )
-            state = c.get_customization(job_id)
-            self.log.info("customization %s: %s", job_id, state.status)
-        return self._wait_job(job_id)
 
-    def _wait_job(self, job_id: str) -> None:
+            def find(request_id: str) -> str | None:
+                found = c.find_customization(request_id)
+                if found:
+                    store.set("output_model", found[1])
+                return found[0] if found else None
+
+            def create(request_id: str) -> str:
+                config_ref = c.ensure_customization_config(nim, settings.training)
+                run_tag = f"{context['run_id']}-{context['ti'].map_index}"
+                payload = customization_job(
+                    settings.workload_id,
+                    run_tag,
+                    nim,
+                    config_ref,
+                    self.datasets["train"]["name"],
+                    cfg.platform.namespace,
+                    settings.training,
+                    settings.lora,
+                )
+                job_id, output_model = c.create_customization(payload, request_id)
+                store.set("output_model", output_model)
+                self.log.info(
+                    "customization of %s: job %s -> %s (%d epochs, lr %s, LoRA dim %d)",
+                    nim.model_name,
+                    job_id,
+                    output_model,
+                    settings.training.epochs,
+                    settings.training.learning_rate,
+                    settings.lora.adapter_dim,
+                )
+                return job_id
+
+            job_id, state = self.attach_or_create(context, "customization", find, c.get_customization, create)
+        self._job_id = job_id
+        if state is not None and state.succeeded:
+            return self._wait_sync(store.get("output_model"))
+        return self._wait_job(context, job_id)
+
+    def _wait_job(self, context: Any, job_id: str) -> None:
+        timeout_s = self.cfg().platform.customization_timeout_s
         self.defer(
-            trigger=self.wait_trigger("customization", job_id, self.cfg().platform.customization_timeout_s),
+            trigger=self.wait_trigger(
+                "customization",
+                job_id,
+                timeout_s,
+                end_time=self.deadline(context, f"customization:{job_id}", timeout_s),
+            ),
             method_name="trained",
         )
 
@@ -400,11 +503,15 @@ class CustomizeOperator(_ExperimentOperator):
         )
 
     @on_worker
+    @tolerates_outage
     def trained(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         self.show_nim(context)
         event, store = event or {}, self.store(context)
         job_id = store.get("job_id")
         if event.get("status") != "success":
+            if event.get("status") == "timeout":
+                with self.client() as c:  # the final failure: stop the GPU work this run started
+                    c.cancel_customization(job_id)
             self.fail(
                 context,
                 "customized",
@@ -416,6 +523,7 @@ class CustomizeOperator(_ExperimentOperator):
         return self._wait_sync(store.get("output_model"))
 
     @on_worker
+    @tolerates_outage
     def synced(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         self.show_nim(context)
         event, store = event or {}, self.store(context)
@@ -451,6 +559,7 @@ class TeardownNimOperator(_ExperimentOperator):
     JOB_TASKS = ("customize", "base_eval", "icl_eval", "customized_eval")
 
     @on_worker
+    @tolerates_outage
     def execute(self, context: Any) -> Any:
         self.show_nim(context)
         deployment = self.pull(context, "deploy_nim", key="deployment")
@@ -459,39 +568,59 @@ class TeardownNimOperator(_ExperimentOperator):
             return {"nim": self.nim_name(), "deleted": None}
         name = deployment["name"]
         with self.client() as c:
-            self._cancel_running_jobs(context, c)
+            stopping = self._cancel_running_jobs(context, c)
+            if stopping and time.time() < self.deadline(context, "jobs_stop", self.cfg().platform.deployment_timeout_s):
+                return self._wait_jobs_stopped(stopping)
             info = c.get_deployment(name)
             if info is None:
                 self.log.info("deployment %s already gone", name)
                 return {"nim": self.nim_name(), "deleted": name}
-            if info.custom_fields.get("flywheel_run") != self.run_key(context):
+            if not is_own_candidate(info.custom_fields, self.run_key(context)):
                 self.log.warning(
-                    "deployment %s now belongs to %s; leaving it alone", name, info.custom_fields.get("flywheel_run")
+                    "deployment %s is not this run's candidate (%s); leaving it alone", name, info.custom_fields
                 )
                 return {"nim": self.nim_name(), "deleted": None}
             c.delete_deployment(name)
         self.log.info("deleting deployment %s; waiting until it is gone (releases the GPU lease)", name)
+        timeout_s = self.cfg().platform.deployment_timeout_s
         self.defer(
-            trigger=self.wait_trigger("deployment_gone", name, self.cfg().platform.deployment_timeout_s),
+            trigger=self.wait_trigger(
+                "deployment_gone",
+                name,
+                timeout_s,
+                end_time=self.deadline(context, "gone", timeout_s),
+                owner=self.run_key(context),
+            ),
             method_name="gone",
         )
 
-    def _cancel_running_jobs(self, context: Any, client: Any) -> None:
-        """Jobs of this experiment still running (e.g. the run was marked failed) stop before the NIM goes."""
+    def _cancel_running_jobs(self, context: Any, client: Any) -> list[str]:
+        """Jobs of this experiment still running (e.g. the run was marked failed) are cancelled; returns the
+        ones not yet terminal, which may still hold the GPU: the deployment goes only after they stop."""
+        stopping = []
         for task in self.JOB_TASKS:
             job_id = self.pull(context, task, key="job")
             if not job_id:
                 continue
-            if task == "customize":
-                state = client.get_customization(job_id)
-                if not state.terminal:
-                    client.cancel_customization(job_id)
-                    self.log.info("cancelled customization %s", job_id)
-            else:
-                state = client.get_evaluation(job_id)
-                if not state.terminal:
-                    client.cancel_evaluation(job_id)
-                    self.log.info("cancelled evaluation %s", job_id)
+            kind = "customization" if task == "customize" else "evaluation"
+            read = client.get_customization if kind == "customization" else client.get_evaluation
+            if read(job_id).terminal:
+                continue
+            (client.cancel_customization if kind == "customization" else client.cancel_evaluation)(job_id)
+            self.log.info("cancelled %s %s", kind, job_id)
+            if not read(job_id).terminal:
+                stopping.append(job_id)
+        return stopping
+
+    def _wait_jobs_stopped(self, stopping: list[str]) -> None:
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        p = self.cfg().platform
+        every = max(p.poll_initial_s, p.min_defer_s)
+        self.log.info("waiting for %s to stop before deleting the deployment; re-checking in %.0fs", stopping, every)
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="retry_step", kwargs={"step": "execute"}
+        )
 
     @on_worker
     def gone(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,7 +1,19 @@
-"""Base of every operator that talks to the NeMo platform: config, client, and the deferrable wait."""
+"""Base of every operator that talks to the NeMo platform: config, client, and the deferrable wait.
+
+Outages: a step that cannot observe the platform (unreachable, 429, 5xx after the client's retries) does
+not fail its task. ``@tolerates_outage`` defers it (no worker slot held) and runs it again with backoff
+until ``platform.outage_timeout_s`` after the first failed attempt, so an outage shorter than that never
+costs a task try, whatever the retry settings. The platform *answering* that something failed is not an
+outage and still fails the task.
+"""
 
 from __future__ import annotations
 
+import functools
+import random
+import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -21,16 +33,37 @@ class NemoOperator(BaseOperator):
             self._cfg = load_config(self.config_path)
         return self._cfg
 
-    def client(self) -> Any:
-        from flywheel.airflow.connections import nemo_endpoints
-        from flywheel.nemo import NemoClient
+    def hook(self) -> Any:
+        from flywheel.airflow.hooks import NemoHook
 
-        return NemoClient(nemo_endpoints(self.cfg(), self.conn_id))
+        if not hasattr(self, "_hook"):
+            self._hook = NemoHook.from_config(self.cfg(), self.conn_id)
+        return self._hook
+
+    def client(self) -> Any:
+        return self.hook().get_conn()
 
     @staticmethod
     def run_key(context: Any) -> str:
         """The owner mark put on what this DAG run creates on the platform."""
         return f"{context['dag'].dag_id}/{context['run_id']}"
+
+    @staticmethod
+    def deadline(context: Any, name: str, timeout_s: float) -> float:
+        """Absolute deadline (epoch s) of wait ``name``: fixed the first time any try asks, kept in the task
+        state store, so retries and triggerer restarts do not reset the clock."""
+        store = context["task_state_store"]
+        key = f"deadline:{name}"
+        value = store.get(key)
+        if value is None:
+            value = time.time() + timeout_s
+            store.set(key, value)
+        return float(value)
+
+    def retry_step(self, context: Any, step: str, original: Any = None, event: Any = None) -> Any:
+        """Resume point after an outage pause: run ``step`` again with the event it first received."""
+        method = getattr(self, step)
+        return method(context) if step == "execute" else method(context, event=original)
 
     def wait_trigger(self, kind: str, ref: str, timeout_s: float, **kw: Any) -> Any:
         """A :class:`NemoWaitTrigger` with the platform settings from config."""
@@ -52,3 +85,60 @@ class NemoOperator(BaseOperator):
             settle_s=p.min_defer_s,
             **kw,
         )
+
+
+def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an operator step; when the platform cannot be observed, pause (deferred) and run it again."""
+
+    @functools.wraps(step)
+    def wrapper(self: NemoOperator, context: Any, *args: Any, **kwargs: Any) -> Any:
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+        from airflow.sdk.exceptions import TaskDeferred
+
+        from flywheel.nemo.errors import is_unobserved
+
+        store = context["task_state_store"]
+        try:
+            result = step(self, context, *args, **kwargs)
+        except TaskDeferred:
+            _outage_over(store)
+            raise
+        except Exception as exc:
+            if not is_unobserved(exc):
+                raise
+            p = self.cfg().platform
+            first = store.get("outage_since")
+            if first is None:
+                first = time.time()
+                store.set("outage_since", first)
+            waited = time.time() - float(first)
+            if waited >= p.outage_timeout_s:
+                self.log.error("platform still unobservable after %.0fs (outage_timeout_s): %s", waited, exc)
+                raise
+            pauses = int(store.get("outage_pauses") or 0) + 1
+            store.set("outage_pauses", pauses)
+            pause = min(p.poll_max_s, p.poll_initial_s * 2 ** min(pauses, 10)) * random.uniform(0.85, 1.15)
+            pause = max(pause, p.min_defer_s)
+            self.log.warning(
+                "%s: cannot observe the platform (%s); trying again in %.0fs (outage for %.0fs, limit %.0fs)",
+                step.__name__,
+                exc,
+                pause,
+                waited,
+                p.outage_timeout_s,
+            )
+            self.defer(
+                trigger=TimeDeltaTrigger(timedelta(seconds=pause)),
+                method_name="retry_step",
+                kwargs={"step": step.__name__, "original": kwargs.get("event")},
+            )
+        _outage_over(store)
+        return result
+
+    return wrapper
+
+
+def _outage_over(store: Any) -> None:
+    if store.get("outage_since") is not None:
+        store.delete("outage_since")
+        store.delete("outage_pauses")

@@ -129,8 +129,8 @@ def _count_lines(path: Path) -> int:
 def _embedder(cfg: FlywheelConfig) -> Any:
     """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
     hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
-    from flywheel.airflow.connections import embedding_endpoint, nemo_endpoints
-    from flywheel.nemo import NemoClient
+    from flywheel.airflow.connections import embedding_endpoint
+    from flywheel.airflow.hooks import NemoHook
     from flywheel.nemo.embeddings import RemoteEmbedder
 
     e, p = cfg.embedding, cfg.platform
@@ -152,7 +152,7 @@ def _embedder(cfg: FlywheelConfig) -> Any:
 
     class NimEmbedder:
         def embed(self, texts: list[str]) -> list[list[float]]:
-            with NemoClient(nemo_endpoints(cfg)) as c:
+            with NemoHook.from_config(cfg).get_conn() as c:
                 return c.embed(texts, e.model_name, batch_size=e.batch_size)
 
     return NimEmbedder()
@@ -169,8 +169,7 @@ def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
 def upload_datasets(
     config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
-    from flywheel.airflow.connections import nemo_endpoints
-    from flywheel.nemo import NemoClient
+    from flywheel.airflow.hooks import NemoHook
 
     cfg, settings = _config(config_path), _settings(extracted)
     names = dataset_names(settings.workload_id, dag_id, run_id)
@@ -184,7 +183,7 @@ def upload_datasets(
         "validation/val_data.jsonl": local / files["val"],
     }
     out: dict[str, Any] = {}
-    with NemoClient(nemo_endpoints(cfg)) as c:
+    with NemoHook.from_config(cfg).get_conn() as c:
         c.ensure_namespace()
         for kind, kind_files in plan.items():
             url = c.upload_dataset(names[kind], kind_files, description=f"flywheel {kind} set for {dag_id}/{run_id}")
@@ -340,15 +339,27 @@ def _pii_summary(built: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"counts": stats["pii"], "records": stats.get("pii_records", 0)} if "pii" in stats else None
 
 
-def check_results(summary: dict[str, Any] | None) -> str:
-    """Fail the run (after teardown and report) when anything failed."""
+FAILED_STATES = frozenset({"failed", "upstream_failed"})
+
+
+def failed_tasks(task_states: dict[str, str | None] | None, own_task_id: str) -> list[str]:
+    """Tasks of this run that failed (or were marked failed), as ``task`` or ``task_<map index>``."""
+    return sorted(k for k, v in (task_states or {}).items() if v in FAILED_STATES and k != own_task_id)
+
+
+def check_results(summary: dict[str, Any] | None, failed: list[str] | None = None) -> str:
+    """Fail the run (after teardown and report) when anything failed: an experiment, or any task of the run
+    (a run marked failed by a person, or one whose ``select_nims`` failed, must not end ``success``)."""
+    failed = failed or []
     if not summary or not summary.get("workload_type"):
-        _fail("the run produced no datasets: see the first failed task (extract/build/upload)")
-    failed = [r for r in summary["results"] if r["status"] == "failed"]
-    if failed:
-        _fail(
-            f"{len(failed)} experiment(s) failed: "
-            + "; ".join(f"{r['nim']}/{r['experiment']}: {r['error']}" for r in failed)
-        )
+        why = f"failed tasks: {', '.join(failed)}" if failed else "see the first failed task (extract/build/upload)"
+        _fail(f"the run produced no report with datasets: {why}")
+    assert summary is not None
+    bad = [r for r in summary["results"] if r["status"] == "failed"]
+    if bad or failed:
+        parts = [f"{r['nim']}/{r['experiment']}: {r['error']}" for r in bad]
+        if failed:
+            parts.append(f"failed tasks: {', '.join(failed)}")
+        _fail(f"{len(bad)} experiment(s) failed; " + "; ".join(parts))
     done = sum(1 for r in summary["results"] if r["status"] == "completed")
     return f"{done} experiment(s) completed"

@@ -4,7 +4,17 @@ One trigger class serves every wait (design §2): a deployment becoming ready (t
 the NIM proxy), a deployment being gone, a customization or evaluation job finishing, a model syncing.
 It polls with capped, jittered backoff, logs progress when it changes, and fires one event:
 ``{"status": "success" | "failed" | "timeout", "kind", "ref", "state", "detail", "progress", "polls",
-"elapsed_s"}``. ``on_kill`` (a user marked the task failed / success or cleared it) cancels the NMP job.
+"elapsed_s"}``.
+
+Two kinds of trouble are kept apart: the platform *saying* the object failed ends the wait (``failed``);
+*not being able to observe it* (unreachable, 429, 5xx after the client's own retries) does not — the
+trigger keeps polling with backoff until its absolute ``end_time`` (epoch seconds, fixed by the operator
+when the wait first started, so a restarted triggerer or a retried task does not restart the clock). An
+outage shorter than the deadline therefore never fails a task, whatever the task retry settings.
+
+``on_kill`` (a user marked the task or run failed / success or cleared it) cancels the NMP job, and for a
+deployment wait deletes the deployment when it carries this run's candidate mark (``owner``): a failed
+setup gets no teardown, so this is the only place that can release the GPU lease in that case.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ class NemoWaitTrigger(BaseTrigger):
         request_timeout_s: float = 30.0,
         max_retries: int = 5,
         settle_s: float = 0.0,
+        end_time: float | None = None,
+        owner: str | None = None,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -46,6 +58,7 @@ class NemoWaitTrigger(BaseTrigger):
         self.model_id, self.sync_timeout_s = model_id, sync_timeout_s
         self.request_timeout_s, self.max_retries = request_timeout_s, max_retries
         self.settle_s = settle_s
+        self.end_time, self.owner = end_time, owner
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -64,15 +77,21 @@ class NemoWaitTrigger(BaseTrigger):
                 "request_timeout_s": self.request_timeout_s,
                 "max_retries": self.max_retries,
                 "settle_s": self.settle_s,
+                "end_time": self.end_time,
+                "owner": self.owner,
             },
         )
 
     async def _client(self) -> Any:
-        from flywheel.airflow.connections import anemo_endpoints
-        from flywheel.nemo import AsyncNemoClient
+        from flywheel.airflow.hooks import NemoHook
 
-        endpoints = await anemo_endpoints(self.conn_id, self.namespace, self.request_timeout_s, self.max_retries)
-        return AsyncNemoClient(endpoints)
+        hook = NemoHook(
+            self.conn_id,
+            namespace=self.namespace,
+            request_timeout_s=self.request_timeout_s,
+            max_retries=self.max_retries,
+        )
+        return await hook.aget_conn()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
@@ -93,6 +112,39 @@ class NemoWaitTrigger(BaseTrigger):
         event.update(kind=self.kind, ref=self.ref, elapsed_s=round(time.monotonic() - started, 1))
         yield TriggerEvent(event)
 
+    def _deadline(self, started: float) -> float:
+        """Wall-clock deadline: the operator's absolute ``end_time``, else ``timeout_s`` from now."""
+        return (
+            self.end_time if self.end_time is not None else time.time() + self.timeout_s - (time.monotonic() - started)
+        )
+
+    async def _observe(self, call: Any, backoff: Any, deadline: float) -> Any:
+        """``await call()``, retried with backoff while the platform cannot be observed, until ``deadline``.
+        Returns None when the deadline passed without a single answer."""
+        from flywheel.nemo.errors import is_unobserved
+
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not is_unobserved(exc):
+                    raise
+                failures += 1
+                if time.time() >= deadline:
+                    self.log.warning("%s %s: still cannot observe it at the deadline: %s", self.kind, self.ref, exc)
+                    return None
+                wait = min(backoff.next(), max(0.0, deadline - time.time()))
+                if failures == 1 or failures % 10 == 0:
+                    self.log.warning(
+                        "%s %s: cannot observe it (%s); retrying until the deadline (%.0fs left)",
+                        self.kind,
+                        self.ref,
+                        exc,
+                        deadline - time.time(),
+                    )
+                await asyncio.sleep(wait)
+
     async def _poll(self, client: Any) -> tuple[str, bool, bool, float | None, str | None]:
         """(state, terminal, succeeded, progress, detail) of the watched object."""
         if self.kind in ("deployment_ready", "deployment_gone"):
@@ -101,8 +153,11 @@ class NemoWaitTrigger(BaseTrigger):
                 gone = self.kind == "deployment_gone"
                 return "deleted", True, gone, None, None if gone else "deployment no longer exists"
             if self.kind == "deployment_gone":
+                if self.owner and not is_own_candidate(info.custom_fields, self.owner):
+                    # ours is gone; a same-named deployment someone else made since is not ours to wait for
+                    return "deleted", True, True, None, None
                 return info.status, False, False, None, None
-            return info.status, info.is_terminal, info.is_ready, None, None
+            return info.status, info.is_terminal, info.is_ready, None, info.detail if info.is_failed else None
         job = await (
             client.get_customization(self.ref) if self.kind == "customization" else client.get_evaluation(self.ref)
         )
@@ -113,13 +168,27 @@ class NemoWaitTrigger(BaseTrigger):
 
         return Backoff(initial_s=self.poll_initial_s, cap_s=self.poll_max_s, rng=random.Random(seed))
 
+    def _timed_out(self, state: str, progress: float | None, polls: int, what: str) -> dict[str, Any]:
+        return {
+            "status": "timeout",
+            "state": state,
+            "progress": progress,
+            "polls": polls,
+            "detail": f"{what} not finished by its deadline ({self.timeout_s:.0f}s after it started; last '{state}')",
+        }
+
     async def _wait_object(self, client: Any, started: float) -> dict[str, Any]:
         backoff = self._backoff(f"{self.kind}:{self.ref}")
+        deadline = self._deadline(started)
         last: tuple[str, float | None] | None = None
         pending_since: float | None = None
         polls = 0
+        state, progress = "unknown", None
         while True:
-            state, terminal, ok, progress, detail = await self._poll(client)
+            seen = await self._observe(lambda: self._poll(client), backoff, deadline)
+            if seen is None:
+                return self._timed_out(state, progress, polls, f"{self.kind} {self.ref}")
+            state, terminal, ok, progress, detail = seen
             polls += 1
             if (state, progress) != last:
                 pct = f" {progress:.0f}%" if progress is not None else ""
@@ -146,41 +215,50 @@ class NemoWaitTrigger(BaseTrigger):
                     }
             else:
                 pending_since = None
-            if now - started > self.timeout_s:
-                return {
-                    "status": "timeout",
-                    "state": state,
-                    "progress": progress,
-                    "polls": polls,
-                    "detail": f"{self.kind} {self.ref} not finished after {self.timeout_s:.0f}s (last '{state}')",
-                }
-            await asyncio.sleep(backoff.next())
+            if time.time() >= deadline:
+                return self._timed_out(state, progress, polls, f"{self.kind} {self.ref}")
+            await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.time())))
 
     async def _wait_model(self, client: Any, started: float) -> dict[str, Any]:
         model = self.model_id or self.ref
         backoff = self._backoff(f"sync:{model}")
+        deadline = min(self._deadline(started), time.time() + self.sync_timeout_s)
         polls = 0
         while True:
+            models = await self._observe(client.list_models, backoff, deadline)
             polls += 1
-            if model in await client.list_models():
+            if models is not None and model in models:
                 self.log.info("model %s is served by the NIM proxy", model)
                 return {"status": "success", "state": "synced", "polls": polls}
-            if time.monotonic() - started > self.sync_timeout_s:
+            if time.time() >= deadline:
                 return {
                     "status": "timeout",
                     "state": "not-synced",
                     "polls": polls,
                     "detail": f"model {model} did not appear in /v1/models within {self.sync_timeout_s:.0f}s",
                 }
-            await asyncio.sleep(backoff.next())
+            await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.time())))
 
     async def on_kill(self) -> None:
-        """A user killed the task: stop the GPU work we started (the teardown deletes the deployment)."""
-        if self.kind not in ("customization", "evaluation"):
+        """A user killed the task: stop the GPU work we started (the teardown deletes a ready deployment,
+        but a deployment whose setup never succeeded gets no teardown, so it is deleted here)."""
+        if self.kind not in ("customization", "evaluation", "deployment_ready"):
             return
         async with await self._client() as client:
             if self.kind == "customization":
                 await client.cancel_customization(self.ref)
-            else:
+            elif self.kind == "evaluation":
                 await client.cancel_evaluation(self.ref)
+            else:
+                info = await client.get_deployment(self.ref)
+                if info is None or not self.owner or not is_own_candidate(info.custom_fields, self.owner):
+                    return
+                await client.delete_deployment(self.ref)
+                self.log.info("deleted deployment %s (its wait was killed; releases the GPU lease)", self.ref)
+                return
         self.log.info("cancelled %s job %s", self.kind, self.ref)
+
+
+def is_own_candidate(custom_fields: dict[str, str], owner: str) -> bool:
+    """The deployment is a flywheel candidate created by run ``owner``: the only kind a run may delete."""
+    return custom_fields.get("flywheel_role") == "candidate" and custom_fields.get("flywheel_run") == owner

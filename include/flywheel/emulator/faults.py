@@ -7,6 +7,7 @@ Faults come from the settings file (key ``faults``), from ``$FLYWHEEL_EMULATOR_C
 ``{"kind": "http_error", "endpoint": "customization.status", "status": 503, "rate": 1.0, "count": 3,
   "model": null, "message": "..."}``
     The matching endpoint answers ``status`` with ``{"detail": message}`` (429 adds ``Retry-After: 1``).
+    ``"for_s": 90`` makes it an outage: it fires only during the first 90 s after the fault list was set.
 ``{"kind": "latency", "endpoint": "deployments.get", "seconds": 5, "rate": 1.0, "count": null, "model": null}``
     Adds ``seconds`` before the endpoint answers (use more than the client timeout to provoke a timeout).
 ``{"kind": "stuck", "job": "deployment", "model": "meta/llama-3.2-3b-instruct"}``
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import fnmatch
 import random
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +66,7 @@ class HttpErrorFault(_Fault):
     status: Annotated[int, Field(ge=400, le=599)] = 500
     rate: Rate = 1.0
     message: str | None = None
+    for_s: Annotated[float, Field(gt=0)] | None = None
 
 
 class LatencyFault(_Fault):
@@ -118,6 +121,7 @@ class FaultBook:
 
     def replace(self, faults: list[BaseModel]) -> None:
         self.faults = list(faults)
+        self._since = time.monotonic()
         self._left: list[int | None] = [getattr(f, "count", None) for f in self.faults]
 
     def clear(self) -> None:
@@ -147,6 +151,8 @@ class FaultBook:
             if isinstance(f, LatencyFault):
                 if self._fire(i, f.rate):
                     decision.latency_s += f.seconds
+            elif f.for_s is not None and time.monotonic() - self._since > f.for_s:
+                continue
             elif decision.error is None and self._fire(i, f.rate):
                 decision.error = f
         return decision

@@ -40,12 +40,18 @@ def airflow_env(
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+        # a killed scheduler's or worker's tasks are retried after 60 s instead of Airflow's 300 s; tasks
+        # heartbeat every few seconds, and waits are deferred (the triggerer does not need task heartbeats)
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
         "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "2",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "NO_PROXY": "*",
         "no_proxy": "*",
     }
+    plugins = dags_folder.parent / "plugins"  # the checkout's plugins/ (extra links, the conf check)
+    if plugins.is_dir():
+        env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
     env.update(extra or {})
     return env
 

@@ -286,14 +286,32 @@ class NemoClient:
             if t.get("namespace") and t.get("name")
         ]
 
-    def create_customization(self, payload: dict[str, Any]) -> tuple[str, str]:
-        """Start a customization job; returns (job id, output model as the platform names it)."""
-        body = _with_request_id(payload)
+    def create_customization(self, payload: dict[str, Any], request_id: str | None = None) -> tuple[str, str]:
+        """Start a customization job; returns (job id, output model as the platform names it).
+
+        ``request_id`` (stored in ``custom_fields``) lets :meth:`find_customization` find the job again."""
+        body = _with_request_id(payload, request_id)
         data = self._create_job("/v1/customization/jobs", body, "customization")
         reply_like = Reply(200, data, {}, self._base("/v1/customization/jobs"))
         return _field(data, "id", reply_like, "customization job"), _field(
             data, "output_model", reply_like, "customization job"
         )
+
+    def find_customization(self, request_id: str) -> tuple[str, str] | None:
+        """(job id, output model) of the customization created with ``request_id``, if any."""
+        job = self._find_job("/v1/customization/jobs", request_id)
+        return (str(job["id"]), str(job.get("output_model") or "")) if job and job.get("id") else None
+
+    def list_customizations(self) -> list[tuple[str, JobState, dict[str, str]]]:
+        """(id, state, custom_fields) of every customization job in the namespace."""
+        jobs = []
+        for job in self._pages(self._base("/v1/customization/jobs"), {"filter[namespace]": self.ns}):
+            if job.get("id") and job.get("namespace", self.ns) == self.ns:
+                fields = job.get("custom_fields") if isinstance(job.get("custom_fields"), dict) else {}
+                jobs.append(
+                    (str(job["id"]), JobState.from_customization(job), {str(k): str(v) for k, v in fields.items()})
+                )
+        return jobs
 
     def get_customization(self, job_id: str) -> JobState:
         reply = self.http.call("GET", self._base(f"/v1/customization/jobs/{job_id}/status"))
@@ -336,10 +354,15 @@ class NemoClient:
         return reply.status != 404
 
     # ------------------------------------------------------------------------------------- evaluator
-    def create_evaluation(self, config: dict[str, Any], target: dict[str, Any]) -> str:
-        body = _with_request_id({"config": config, "target": target, "namespace": self.ns})
+    def create_evaluation(self, config: dict[str, Any], target: dict[str, Any], request_id: str | None = None) -> str:
+        body = _with_request_id({"config": config, "target": target, "namespace": self.ns}, request_id)
         data = self._create_job("/v1/evaluation/jobs", body, "evaluation")
         return _field(data, "id", Reply(200, data, {}, self._base("/v1/evaluation/jobs")), "evaluation job")
+
+    def find_evaluation(self, request_id: str) -> str | None:
+        """Id of the evaluation created with ``request_id``, if any."""
+        job = self._find_job("/v1/evaluation/jobs", request_id)
+        return str(job["id"]) if job and job.get("id") else None
 
     def get_evaluation(self, job_id: str) -> JobState:
         reply = self.http.call("GET", self._base(f"/v1/evaluation/jobs/{job_id}"))
@@ -407,7 +430,7 @@ class NemoClient:
         return None
 
 
-def _with_request_id(payload: dict[str, Any]) -> dict[str, Any]:
+def _with_request_id(payload: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
     fields = dict(payload.get("custom_fields") or {})
-    fields.setdefault(REQUEST_ID, uuid.uuid4().hex)
+    fields.setdefault(REQUEST_ID, request_id or uuid.uuid4().hex)
     return {**payload, "custom_fields": fields}

@@ -141,3 +141,12 @@ def error_for_status(status: int, message: str, method: str, url: str) -> NemoHT
     else:
         cls = NemoHTTPError
     return cls(message, status=status, url=url, method=method)
+
+
+def is_unobserved(exc: BaseException) -> bool:
+    """True when ``exc`` means *we could not observe the platform* (unreachable, timed out, 429, 5xx), as
+    opposed to the platform answering that something is wrong. Waits keep trying the former until their
+    deadline; the latter ends the task."""
+    if isinstance(exc, NemoAmbiguousError):
+        return is_unobserved(exc.cause)
+    return isinstance(exc, NemoConnectionError | NemoTimeoutError | NemoRateLimitedError | NemoServerError)

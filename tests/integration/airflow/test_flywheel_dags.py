@@ -165,6 +165,12 @@ def test_b_rest_trigger_validates_params(fresh: LocalStack) -> None:
         r = fresh.api.trigger(TOOLS, bad, run_id("bad"))
         assert r.status_code == 400, (bad, r.status_code, r.text)
         assert "Invalid input for param" in r.text or "param" in r.text.lower()
+    # a misspelt key is refused too (Airflow itself keeps unknown conf keys), naming it and the accepted ones
+    for bad in ({"foo": 1}, {"eval_sise": 10}):
+        r = fresh.api.trigger(TOOLS, bad, run_id("bad"))
+        assert r.status_code == 400, (bad, r.status_code, r.text)
+        detail = r.json()["detail"]
+        assert repr(next(iter(bad))) in detail and "eval_size" in detail and "nims" in detail, detail
     # a valid override is accepted and applies to that run only
     rid = trigger(fresh, NEWS, "b", {"nims": [LARGE], "eval_size": 15, "icl_enabled": False})
     assert fresh.api.wait_run(NEWS, rid) == "success", fresh.api.task_states(NEWS, rid)
@@ -221,6 +227,77 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack
 
     _wait(cleaned, 60, "customization cancelled and no live deployment")
     assert time.monotonic() - marked <= 60
+    assert fresh.api.wait_run(TOOLS, rid, timeout=180) == "failed", fresh.api.task_states(TOOLS, rid)
+
+
+def test_e2_mark_failed_while_deploy_waits_ends_failed_without_a_leak(fresh: LocalStack) -> None:
+    # Before: the run ended `success` (mark-failed skips report/check_results, the run's verdict) and the
+    # pending deployment stayed live (a failed setup gets no teardown; the trigger's on_kill ignored it).
+    fresh.emulator("POST", "/emulator/faults", json=[{"kind": "stuck", "job": "deployment", "model": SMALL}])
+    rid = trigger(fresh, TOOLS, "e2", {"nims": [SMALL]})
+    _wait(
+        lambda: (
+            fresh.api.task_states(TOOLS, rid).get("nim_experiment.deploy_nim[0]") == "deferred"
+            and fresh.stats()["live_deployments"] == 1
+        ),
+        240,
+        "deploy_nim deferred on a pending deployment",
+    )
+    assert fresh.api.set_run_state(TOOLS, rid, "failed").status_code == 200
+    assert fresh.api.wait_run(TOOLS, rid, timeout=180) == "failed", fresh.api.task_states(TOOLS, rid)
+    ended = time.monotonic()
+    _wait(lambda: fresh.stats()["live_deployments"] == 0, 60, "no live candidate deployment")
+    assert time.monotonic() - ended <= 60
+    assert fresh.api.task_states(TOOLS, rid)["check_results[-1]"] == "failed"
+
+
+def test_e3_a_90s_outage_of_status_reads_is_survived_with_one_retry(fresh: LocalStack) -> None:
+    # Before: the trigger turned "could not observe" into a task failure (AirflowFailException, no retry);
+    # customize and teardown failed and the ready deployment leaked.
+    fresh.emulator("POST", "/emulator/faults", json=[{"kind": "slow_job", "job": "customization", "seconds": 45}])
+    rid = trigger(fresh, TOOLS, "e3", {"nims": [SMALL], "icl_enabled": False})
+    _wait(
+        lambda: fresh.api.task_states(TOOLS, rid).get("nim_experiment.customize[0]") == "deferred",
+        240,
+        "customize deferred",
+    )
+    outage = [
+        {"kind": "http_error", "endpoint": e, "status": 503, "for_s": 90}
+        for e in ("customization.status", "customization.jobs.get", "evaluation.*", "deployments.get")
+    ]
+    fresh.emulator("POST", "/emulator/faults", json=outage)  # replaces the slow_job fault (already bound)
+    assert fresh.api.wait_run(TOOLS, rid, timeout=600) == "success", fresh.api.task_states(TOOLS, rid)
+    stats = fresh.stats()
+    assert stats["requests"].get("customization.status", 0) > 0
+    assert sum(stats["jobs"]["customization"].values()) == 1, stats
+    assert stats["live_deployments"] == 0, stats
+    results = by_key(report_of(fresh, TOOLS, rid))
+    assert results[(SMALL, "customized")]["status"] == "completed", results
+    assert all(t["try_number"] == 1 for t in fresh.api.task_instances(TOOLS, rid)), [
+        (t["task_id"], t["try_number"]) for t in fresh.api.task_instances(TOOLS, rid)
+    ]
+
+
+def test_e4_a_same_named_shared_nim_is_never_adopted_nor_deleted(fresh: LocalStack) -> None:
+    # A shared NIM (a local judge of another setup) under the candidate's deployment name. Before: deploy_nim
+    # adopted it, the lease saw no candidate so the other NIM deployed at the same time, and the candidate's
+    # teardown deleted the shared NIM. check-config refuses this for our own judge; the runtime guard holds
+    # for anyone else's deployment.
+    from flywheel.config import NimConfig
+    from flywheel.nemo.configs import deployment_body
+
+    judge = deployment_body(NimConfig(model_name=SMALL), "fwtest", {"flywheel_role": "judge"})
+    fresh.emulator("POST", "/v1/deployment/model-deployments", json=judge)
+    rid = trigger(fresh, TOOLS, "e4", {"icl_enabled": False, "customization_enabled": False})
+    assert fresh.api.wait_run(TOOLS, rid) == "failed", fresh.api.task_states(TOOLS, rid)
+    results = by_key(report_of(fresh, TOOLS, rid))
+    assert results[(SMALL, "base")]["status"] == "failed" and "not this run's candidate" in str(
+        results[(SMALL, "base")]["error"]
+    ), results
+    assert results[(LARGE, "base")]["status"] == "completed", results
+    names = [d["name"] for d in fresh.emulator("GET", "/v1/deployment/model-deployments")["data"]]
+    assert names == [judge["name"]], names
+    assert fresh.stats()["max_live_flywheel_deployments"] == 1
 
 
 def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> None:

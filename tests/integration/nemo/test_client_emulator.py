@@ -411,3 +411,29 @@ def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_
         assert c.get_model("dfwbp/absent@x") is None
         with pytest.raises(NemoError, match="not found"):
             c.mark_model("dfwbp/absent@x", {PROMOTED_MARK: True})
+
+
+def test_jobs_are_found_again_by_their_request_id_and_listed_with_marks(emulator: Emulator, tmp_path: Path) -> None:
+    # What a retry relies on when a crash came between "created" and "stored the id": the deterministic
+    # request id finds the job; the lease relies on the listing to see another run's running customization.
+    emulator.set_faults([{"kind": "slow_job", "job": "customization", "seconds": 60}])
+    with emulator.client() as c:
+        urls = upload(c, tmp_path, tool_record, "rq")
+        deploy(c)
+        assert c.find_customization("rq-cust") is None
+        ref = c.ensure_customization_config(NIM, TrainingConfig())
+        payload = customization_job(
+            "orders", "run-rq", NIM, ref, "flywheel-train-rq", "dfwbp", TrainingConfig(epochs=1), LoraConfig()
+        )
+        job_id, output_model = c.create_customization(payload, "rq-cust")
+        assert c.find_customization("rq-cust") == (job_id, output_model)
+        listed = {j: (state, fields) for j, state, fields in c.list_customizations()}
+        assert not listed[job_id][0].terminal and listed[job_id][1]["flywheel_run"] == "run-rq"
+        ev = c.create_evaluation(
+            evaluation_config("tool_calling", f"{urls['eval']}/eval_data.jsonl", None, 5),
+            evaluation_target(NIM.model_name),
+            "rq-eval",
+        )
+        assert c.find_evaluation("rq-eval") == ev and c.find_evaluation("rq-other") is None
+        c.cancel_customization(job_id)
+        assert next(s for j, s, _ in c.list_customizations() if j == job_id).terminal

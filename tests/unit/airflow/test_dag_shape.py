@@ -37,7 +37,11 @@ def test_task_graph(dags):
     assert {"nim_experiment.base_eval", "nim_experiment.icl_eval", "nim_experiment.customized_eval"} <= (
         teardown.upstream_task_ids
     )
-    assert t["report"].trigger_rule == "all_done" and t["check_results"].trigger_rule == "all_done"
+    # the verdict survives "mark run failed" (which skips pending normal tasks but lets teardowns run),
+    # and a failing check_results fails the run
+    assert t["report"].is_teardown and t["check_results"].is_teardown
+    assert t["check_results"].on_failure_fail_dagrun and not t["report"].on_failure_fail_dagrun
+    assert not t["report"].upstream_task_ids & {x.task_id for x in dag.tasks if x.is_setup}
     assert t["check_results"].upstream_task_ids == {"report"}
     assert deploy.map_index_template == "{{ nim_label }}"
     # the embedding NIM brackets build_datasets only; the judge is ready before any evaluation

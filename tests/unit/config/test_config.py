@@ -228,3 +228,14 @@ def test_production_price_is_one_kind():
         "defaults.production.price: give either usd_per_1m_input_tokens + usd_per_1m_output_tokens, "
         "or gpus + gpu_type + output_tokens_per_s"
     ]
+
+
+def test_a_candidate_cannot_be_the_local_judge_or_embedder():
+    # before: deploy_nim adopted the judge's deployment (same name), the lease did not see it and the
+    # candidate's teardown deleted the shared judge mid-run
+    raw = with_(judge={"mode": "local", "model_name": "Meta/Llama-3.2-1B-Instruct"})
+    assert problems(raw) == [
+        "nims[0].model_name: 'meta/llama-3.2-1b-instruct' is also the local judge (judge.model_name); a "
+        "candidate cannot share the judge's deployment: use a remote judge or another model"
+    ]
+    assert validate_config(with_(judge={"mode": "remote", "model_name": "meta/llama-3.2-1b-instruct"}))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,13 @@ def test_http_fault_count_glob_and_model() -> None:
     assert book.http("nim.chat", "a/c-3b").error is None
     assert book.http("nim.chat", "a/b-1b").error is not None
     assert book.fired["http_error"] == 3
+
+
+def test_an_outage_fault_ends_after_for_s() -> None:
+    book = _book([{"kind": "http_error", "endpoint": "*.status", "status": 503, "for_s": 0.3}])
+    assert book.http("customization.status", None).error is not None
+    time.sleep(0.4)
+    assert book.http("customization.status", None).error is None
 
 
 def test_rate_is_seeded() -> None:

@@ -1,0 +1,51 @@
+"""The run's last word on the platform: nothing it started may outlive it.
+
+Teardowns and trigger ``on_kill`` release GPU work in the normal and the user-killed cases, but two paths
+reach neither: a failed setup gets no teardown, and a trigger cancelled (run marked failed) before the
+triggerer started it never runs ``on_kill``. ``sweep_run`` runs in ``check_results`` (a teardown that
+always runs, after every other task) and deletes any candidate deployment this run still owns and
+cancels its customization jobs that are still running.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flywheel.airflow.triggers import is_own_candidate
+
+log = logging.getLogger(__name__)
+
+
+def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: str) -> dict[str, list[str]]:
+    from flywheel.airflow.hooks import NemoHook
+    from flywheel.config import load_config
+    from flywheel.nemo.errors import is_unobserved
+
+    owner = f"{dag_id}/{run_id}"
+    deleted: list[str] = []
+    cancelled: list[str] = []
+    try:
+        with NemoHook.from_config(load_config(config_path)).get_conn() as c:
+            for d in c.list_deployments():
+                if is_own_candidate(d.custom_fields, owner):
+                    c.delete_deployment(d.name)
+                    deleted.append(d.name)
+            for job_id, state, fields in c.list_customizations():
+                if not state.terminal and _is_ours(fields, workload_id, run_id):
+                    c.cancel_customization(job_id)
+                    cancelled.append(job_id)
+    except Exception as exc:
+        if not is_unobserved(exc):
+            raise
+        # the teardowns normally left nothing; an outage now must not fail a good run's verdict
+        log.warning("could not check the platform for GPU work run %s left behind: %s", owner, exc)
+    if deleted or cancelled:
+        log.warning("run %s left GPU work behind: deleted %s, cancelled %s", owner, deleted, cancelled)
+    return {"deleted": deleted, "cancelled": cancelled}
+
+
+def _is_ours(fields: dict[str, Any], workload_id: str, run_id: str) -> bool:
+    # customization jobs are marked with the workload and "<run_id>-<map index>"
+    run = str(fields.get("flywheel_run") or "")
+    return fields.get("flywheel_workload") == workload_id and run.rsplit("-", 1)[0] == run_id

@@ -1,0 +1,105 @@
+"""Refuse unknown ``conf`` keys when a flywheel DAG is triggered through the REST API (and so the UI).
+
+Airflow validates the Params a DAG declares but silently keeps any other ``conf`` key, so a misspelt
+override (``"eval_sise": 10``) would start a run with the defaults. This API-server middleware answers such
+a trigger with a 400 naming the unknown key(s) and the accepted ones. The accepted keys are the Params of
+the DAG as serialized (so they follow the DAG, not a copy of its list); DAGs not tagged ``flywheel`` are
+left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_TRIGGER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/~]+)/dagRuns/?$")
+TAG = "flywheel"
+
+
+def unknown_conf_problem(conf: Any, accepted: set[str]) -> str | None:
+    """The 400 message for ``conf`` given the accepted keys, or None when every key is known."""
+    if not isinstance(conf, dict):
+        return None
+    unknown = sorted(k for k in conf if k not in accepted)
+    if not unknown:
+        return None
+    return f"unknown conf key(s) {', '.join(repr(k) for k in unknown)}; accepted keys: {', '.join(sorted(accepted))}"
+
+
+def flywheel_params(dag_id: str) -> set[str] | None:
+    """The Param names of a flywheel DAG as serialized, or None for other (or unknown) DAGs."""
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    dag = SerializedDagModel.get_dag(dag_id)
+    if dag is None or TAG not in (dag.tags or ()):
+        return None
+    return set(dag.params.keys())
+
+
+def _problem_for(dag_id: str, body: bytes) -> str | None:
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return None  # the API itself answers malformed JSON
+    conf = payload.get("conf") if isinstance(payload, dict) else None
+    if not conf:
+        return None
+    accepted = flywheel_params(dag_id)
+    return None if accepted is None else unknown_conf_problem(conf, accepted)
+
+
+class RefuseUnknownConf:
+    """Pure ASGI middleware: buffers the body of a DAG-run trigger, checks it, then replays it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _TRIGGER_PATH.search(scope.get("path", "")) if scope["type"] == "http" else None
+        headers = dict(scope.get("headers") or []) if match else {}
+        # unauthenticated callers get the API's own 401, not our list of accepted keys
+        if not match or scope.get("method") != "POST" or not (b"authorization" in headers or b"cookie" in headers):
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+
+        import anyio.to_thread
+
+        problem = await anyio.to_thread.run_sync(_problem_for, match["dag_id"], body)
+        if problem:
+            reply = json.dumps({"detail": problem}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(reply)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": reply})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
