@@ -184,7 +184,7 @@ class DeployNimOperator(_ExperimentOperator):
                     f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}"
                 ),
             )
-        every = max(p.lease_poll_s, p.min_defer_s)
+        every = max(p.lease_poll_s, self.defer_floor_s())
         self.log.info(
             "waiting for the GPU lease: %s is held by run %s (waited %.0fs); re-checking in %.0fs",
             holder.name,

@@ -32,6 +32,19 @@ class NemoOperator(BaseOperator):
         """The owner mark put on what this DAG run creates on the platform."""
         return f"{context['dag'].dag_id}/{context['run_id']}"
 
+    def defer_floor_s(self) -> float:
+        """No wait ends sooner than this after deferring (config ``platform.min_defer_s``).
+
+        The executor reports the deferring execution's exit only when this worker's task supervisor
+        returns: up to ``[workers] min_heartbeat_interval`` after the task process exited (it sleeps that
+        long in ``select`` when the process closed its sockets before it could be reaped). If the scheduler
+        handles that report after the resumed try was queued, Airflow 3.3 fails the task
+        (apache/airflow#72716), so the trigger must not fire before then.
+        """
+        from airflow.sdk.configuration import conf
+
+        return conf.getfloat("workers", "min_heartbeat_interval") + self.cfg().platform.min_defer_s
+
     def wait_trigger(self, kind: str, ref: str, timeout_s: float, **kw: Any) -> Any:
         """A :class:`NemoWaitTrigger` with the platform settings from config."""
         from flywheel.airflow.triggers import NemoWaitTrigger
@@ -49,6 +62,6 @@ class NemoOperator(BaseOperator):
             sync_timeout_s=p.model_sync_timeout_s,
             request_timeout_s=p.request_timeout_s,
             max_retries=p.max_retries,
-            settle_s=p.min_defer_s,
+            settle_s=self.defer_floor_s(),
             **kw,
         )

@@ -88,7 +88,7 @@ class NemoWaitTrigger(BaseTrigger):
                 polls = event.get("polls", polls)
         except Exception as exc:  # surface as an event: the operator turns it into a clear task failure
             event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": polls}
-        # Never resume sooner than settle_s after deferring (works around apache/airflow#72716).
+        # Never resume sooner than settle_s after deferring (NemoOperator.defer_floor_s; apache/airflow#72716).
         await asyncio.sleep(max(0.0, self.settle_s - (time.monotonic() - started)))
         event.update(kind=self.kind, ref=self.ref, elapsed_s=round(time.monotonic() - started, 1))
         yield TriggerEvent(event)
