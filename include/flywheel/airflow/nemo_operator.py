@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -62,6 +63,6 @@ class NemoOperator(BaseOperator):
             sync_timeout_s=p.model_sync_timeout_s,
             request_timeout_s=p.request_timeout_s,
             max_retries=p.max_retries,
-            settle_s=self.defer_floor_s(),
+            not_before=time.time() + self.defer_floor_s(),
             **kw,
         )
