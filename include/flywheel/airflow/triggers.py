@@ -35,7 +35,7 @@ class NemoWaitTrigger(BaseTrigger):
         sync_timeout_s: float = 1800.0,
         request_timeout_s: float = 30.0,
         max_retries: int = 5,
-        settle_s: float = 0.0,
+        settle_s: float = 0.0,  # the older relative floor; kept so triggers deferred before an upgrade load
         not_before: float = 0.0,
     ) -> None:
         super().__init__()
