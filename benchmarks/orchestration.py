@@ -89,6 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--min-defer-s", type=float, default=None, help="platform.min_defer_s (default: config's)")
     ap.add_argument("--env", action="append", default=[], help="extra Airflow setting, e.g. AIRFLOW__X__Y=1")
+    ap.add_argument("--ratio-only", action="store_true", help="figure 1 only (skips the slow-jobs run)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     logs = work / "logs.jsonl"
@@ -151,6 +152,11 @@ def main() -> None:
             f"shape {noop:.1f}s -> ratio {fast / noop:.2f}x"
         )
 
+        if args.ratio_only:
+            print(
+                json.dumps({"noop_s": round(noop, 1), "zero_latency_s": round(fast, 1), "ratio": round(fast / noop, 2)})
+            )
+            return
         stack.emulator("POST", "/emulator/reset")
         stack.emulator(
             "POST",
