@@ -8,10 +8,12 @@ Prints:
 3. NMP polling requests per job-hour.
 
 Run: .venv/bin/python benchmarks/orchestration.py   (about 6 minutes on 2 cores)
+     [--min-defer-s S] [--env AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL=5]   (e.g. the settings before issue 12)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -39,9 +41,12 @@ STATUS_ENDPOINTS = (
 )
 
 
-def config(logs: Path) -> dict[str, Any]:
+def config(logs: Path, min_defer_s: float | None) -> dict[str, Any]:
+    platform: dict[str, Any] = {"namespace": "bench", "poll_initial_s": 5.0, "poll_max_s": 60.0, "lease_poll_s": 5.0}
+    if min_defer_s is not None:
+        platform["min_defer_s"] = min_defer_s
     return {
-        "platform": {"namespace": "bench", "poll_initial_s": 5.0, "poll_max_s": 60.0, "lease_poll_s": 5.0},
+        "platform": platform,
         "log_source": {"kind": "file", "path": str(logs)},
         "judge": {"mode": "remote"},
         "airflow": {"retries": 0},
@@ -81,6 +86,11 @@ def worker_seconds(api: Any, rid: str) -> tuple[float, float]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--min-defer-s", type=float, default=None, help="platform.min_defer_s (default: config's)")
+    ap.add_argument("--env", action="append", default=[], help="extra Airflow setting, e.g. AIRFLOW__X__Y=1")
+    ap.add_argument("--ratio-only", action="store_true", help="figure 1 only (skips the slow-jobs run)")
+    args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     logs = work / "logs.jsonl"
     subprocess.run(
@@ -106,7 +116,7 @@ def main() -> None:
     (dags / "flywheel.py").symlink_to(ROOT / "dags" / "flywheel.py")
     (dags / "noop_flywheel_shape.py").symlink_to(ROOT / "benchmarks" / "dags" / "noop_flywheel_shape.py")
     cfg_path = work / "flywheel.yaml"
-    cfg_path.write_text(yaml.safe_dump(config(logs)))
+    cfg_path.write_text(yaml.safe_dump(config(logs, args.min_defer_s)))
     emu = work / "emulator.yaml"
     emu.write_text(
         yaml.safe_dump(
@@ -128,6 +138,7 @@ def main() -> None:
         pools_file=ROOT / "config" / "pools.json",
         emulator_args=["--config", str(emu)],
         parallelism=8,
+        extra_env=dict(e.split("=", 1) for e in args.env),
     )
     stack.start()
     try:
@@ -141,6 +152,11 @@ def main() -> None:
             f"shape {noop:.1f}s -> ratio {fast / noop:.2f}x"
         )
 
+        if args.ratio_only:
+            print(
+                json.dumps({"noop_s": round(noop, 1), "zero_latency_s": round(fast, 1), "ratio": round(fast / noop, 2)})
+            )
+            return
         stack.emulator("POST", "/emulator/reset")
         stack.emulator(
             "POST",

@@ -199,9 +199,11 @@ class PlatformConfig(_Model):
     customization_timeout_s: Annotated[float, Field(gt=0)] = 6 * 3600.0
     evaluation_timeout_s: Annotated[float, Field(gt=0)] = 3 * 3600.0
     lease_poll_s: Annotated[float, Field(gt=0)] = 15.0
-    # Airflow 3.3 fails a resumed task when its trigger fires before the scheduler has processed the
-    # deferring execution's exit (apache/airflow#72716): no wait ends sooner than this after deferring.
-    min_defer_s: Annotated[float, Field(ge=0)] = 10.0
+    # Airflow 3.3 fails a resumed task that is already queued or running when the scheduler handles the
+    # executor's "success" of the execution that deferred (apache/airflow#72716). That event comes when the
+    # worker's supervisor returns, which can be up to [workers] min_heartbeat_interval after the task
+    # process exited. So no wait ends sooner than that interval plus this margin after deferring.
+    min_defer_s: Annotated[float, Field(ge=0)] = 2.0
     lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
     # how long a task step keeps retrying (deferred, no worker slot held) while the platform cannot be
     # observed (unreachable, 429, 5xx) before it fails; waits on jobs use their own absolute deadlines

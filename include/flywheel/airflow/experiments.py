@@ -279,7 +279,7 @@ class DeployNimOperator(_ExperimentOperator):
                     f"If that run is gone, remove it: {remedy}"
                 ),
             )
-        every = max(p.lease_poll_s, p.min_defer_s)
+        every = max(p.lease_poll_s, self.defer_floor_s())
         self.log.info(
             "waiting for the GPU lease: %s of run %s holds it (waited %.0fs); re-checking in %.0fs",
             holder,
@@ -616,7 +616,7 @@ class TeardownNimOperator(_ExperimentOperator):
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         p = self.cfg().platform
-        every = max(p.poll_initial_s, p.min_defer_s)
+        every = max(p.poll_initial_s, self.defer_floor_s())
         self.log.info("waiting for %s to stop before deleting the deployment; re-checking in %.0fs", stopping, every)
         self.defer(
             trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="retry_step", kwargs={"step": "execute"}

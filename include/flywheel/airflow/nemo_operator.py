@@ -65,6 +65,19 @@ class NemoOperator(BaseOperator):
         method = getattr(self, step)
         return method(context) if step == "execute" else method(context, event=original)
 
+    def defer_floor_s(self) -> float:
+        """No wait ends sooner than this after deferring (config ``platform.min_defer_s``).
+
+        The executor reports the deferring execution's exit only when this worker's task supervisor
+        returns: up to ``[workers] min_heartbeat_interval`` after the task process exited (it sleeps that
+        long in ``select`` when the process closed its sockets before it could be reaped). If the scheduler
+        handles that report after the resumed try was queued, Airflow 3.3 fails the task
+        (apache/airflow#72716), so the trigger must not fire before then.
+        """
+        from airflow.sdk.configuration import conf
+
+        return conf.getfloat("workers", "min_heartbeat_interval") + self.cfg().platform.min_defer_s
+
     def wait_trigger(self, kind: str, ref: str, timeout_s: float, **kw: Any) -> Any:
         """A :class:`NemoWaitTrigger` with the platform settings from config."""
         from flywheel.airflow.triggers import NemoWaitTrigger
@@ -82,7 +95,7 @@ class NemoOperator(BaseOperator):
             sync_timeout_s=p.model_sync_timeout_s,
             request_timeout_s=p.request_timeout_s,
             max_retries=p.max_retries,
-            settle_s=p.min_defer_s,
+            not_before=time.time() + self.defer_floor_s(),
             **kw,
         )
 
@@ -118,7 +131,7 @@ def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:
             pauses = int(store.get("outage_pauses") or 0) + 1
             store.set("outage_pauses", pauses)
             pause = min(p.poll_max_s, p.poll_initial_s * 2 ** min(pauses, 10)) * random.uniform(0.85, 1.15)
-            pause = max(pause, p.min_defer_s)
+            pause = max(pause, self.defer_floor_s())
             self.log.warning(
                 "%s: cannot observe the platform (%s); trying again in %.0fs (outage for %.0fs, limit %.0fs)",
                 step.__name__,

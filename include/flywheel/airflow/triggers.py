@@ -45,7 +45,8 @@ class NemoWaitTrigger(BaseTrigger):
         sync_timeout_s: float = 1800.0,
         request_timeout_s: float = 30.0,
         max_retries: int = 5,
-        settle_s: float = 0.0,
+        settle_s: float = 0.0,  # the older relative floor; kept so triggers deferred before an upgrade load
+        not_before: float = 0.0,
         end_time: float | None = None,
         owner: str | None = None,
     ) -> None:
@@ -57,7 +58,7 @@ class NemoWaitTrigger(BaseTrigger):
         self.timeout_s, self.pending_timeout_s = timeout_s, pending_timeout_s
         self.model_id, self.sync_timeout_s = model_id, sync_timeout_s
         self.request_timeout_s, self.max_retries = request_timeout_s, max_retries
-        self.settle_s = settle_s
+        self.settle_s, self.not_before = settle_s, not_before
         self.end_time, self.owner = end_time, owner
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -77,6 +78,7 @@ class NemoWaitTrigger(BaseTrigger):
                 "request_timeout_s": self.request_timeout_s,
                 "max_retries": self.max_retries,
                 "settle_s": self.settle_s,
+                "not_before": self.not_before,
                 "end_time": self.end_time,
                 "owner": self.owner,
             },
@@ -107,8 +109,9 @@ class NemoWaitTrigger(BaseTrigger):
                 polls = event.get("polls", polls)
         except Exception as exc:  # surface as an event: the operator turns it into a clear task failure
             event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": polls}
-        # Never resume sooner than settle_s after deferring (works around apache/airflow#72716).
-        await asyncio.sleep(max(0.0, self.settle_s - (time.monotonic() - started)))
+        # No event before not_before (epoch seconds, deferral time + NemoOperator.defer_floor_s) nor settle_s
+        # after this run started: an earlier resume can be failed by Airflow (apache/airflow#72716).
+        await asyncio.sleep(max(0.0, self.not_before - time.time(), self.settle_s - (time.monotonic() - started)))
         event.update(kind=self.kind, ref=self.ref, elapsed_s=round(time.monotonic() - started, 1))
         yield TriggerEvent(event)
 

@@ -44,6 +44,8 @@ def airflow_env(
         # heartbeat every few seconds, and waits are deferred (the triggerer does not need task heartbeats)
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        # The task supervisor reports a deferring execution's exit up to this late (NemoOperator.defer_floor_s).
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "2",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "NO_PROXY": "*",

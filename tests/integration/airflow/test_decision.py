@@ -63,7 +63,6 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "poll_initial_s": 0.5,
             "poll_max_s": 2.0,
             "lease_poll_s": 8.0,
-            "min_defer_s": 8.0,
             "request_timeout_s": 10,
             "max_retries": 3,
         },

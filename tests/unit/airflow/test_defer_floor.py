@@ -1,0 +1,36 @@
+"""Every NeMo wait stays deferred at least the worker's supervisor heartbeat interval plus min_defer_s."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from flywheel.airflow.nemo_operator import NemoOperator
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _operator(tmp_path: Path, min_defer_s: float) -> NemoOperator:
+    raw = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    raw.setdefault("platform", {})["min_defer_s"] = min_defer_s
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return NemoOperator(task_id="wait", config_path=str(path))
+
+
+def test_floor_follows_the_workers_heartbeat_interval(tmp_path, monkeypatch):
+    op = _operator(tmp_path, 1.5)
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "5")
+    assert op.defer_floor_s() == 6.5
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")
+    assert op.defer_floor_s() == 2.5
+
+
+def test_wait_trigger_fires_no_sooner_than_the_floor_after_deferral(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")
+    op = _operator(tmp_path, 2.0)
+    before = time.time()
+    trigger = op.wait_trigger("evaluation", "eval-1", 60.0)
+    assert before + 3.0 <= trigger.not_before <= time.time() + 3.0
