@@ -21,7 +21,7 @@ import yaml
 
 from flywheel.decision import per_1m_output_tokens_usd, savings, wilson_interval
 from flywheel.localstack.stack import LocalStack
-from tests.support.processes import ManagedProcess, free_port, port_open
+from tests.support.mongo import mongo_server
 from tests.support.waiting import wait_for
 
 from .stack import make_stack, reset_emulator
@@ -112,14 +112,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     emulator_cfg.write_text(
         yaml.safe_dump({"gpus": 2, "latency": {"base_ms": 30.0, "scale": {SMALL: 1.0, LARGE: RATIO}}})
     )
-    port = free_port()
-    mongo = ManagedProcess(
-        "nx-27017",
-        [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
-        work,
-        ready=port_open(port),
-    )
-    conn = {"conn_type": "mongo", "host": "127.0.0.1", "port": port, "schema": "flywheel"}
+    mongo, conn = mongo_server(work)
     s = make_stack(
         work,
         stack_config(logs),
@@ -131,7 +124,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         },
     )
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
-    s.mongo_url = f"mongodb://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    s.mongo_url = f"mongodb://127.0.0.1:{conn['port']}"  # type: ignore[attr-defined]
     with mongo:
         try:
             s.start()

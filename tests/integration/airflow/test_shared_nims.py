@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from flywheel.localstack.stack import LocalStack
-from tests.support.processes import ManagedProcess, free_port, port_open
+from tests.support.mongo import mongo_server
 from tests.support.waiting import wait_for
 
 from .stack import make_stack, reset_emulator
@@ -87,21 +87,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
             out.write(part.read_text())
     emulator_cfg = work / "emulator.yaml"
     emulator_cfg.write_text(yaml.safe_dump({"gpus": 3, "hosted_shared_models": False}))
-    port = free_port()
-    mongo = ManagedProcess(
-        "nx-27017",
-        [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
-        work,
-        ready=port_open(port),
-    )
-    conn = {"conn_type": "mongo", "host": "127.0.0.1", "port": port, "schema": "flywheel"}
+    mongo, conn = mongo_server(work)
     s = make_stack(
         work,
         stack_config(logs),
         emulator_args=["--config", str(emulator_cfg)],
         extra_env={"AIRFLOW_CONN_FLYWHEEL_MONGO": json.dumps(conn)},
     )
-    s.mongo_url = f"mongodb://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    s.mongo_url = f"mongodb://127.0.0.1:{conn['port']}"  # type: ignore[attr-defined]
     with mongo:
         try:
             s.start()

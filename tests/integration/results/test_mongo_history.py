@@ -4,15 +4,14 @@ MongoDB-wire-protocol server (``nx-27017``), read back by the page backend throu
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from flywheel.airflow.results import store_in_mongo
 from flywheel.airflow.results_page import AirflowBackend, mongo_history
-from flywheel.localstack.processes import ManagedProcess, free_port, port_open
 from flywheel.ui.view import RunReport, workload_view
+from tests.support.mongo import mongo_server
 from tests.unit.ui.reports import plain_report
 
 pytestmark = pytest.mark.integration
@@ -20,20 +19,8 @@ DAG = "flywheel_customer_service"
 
 
 def test_history_reads_every_stored_run_in_airflow_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
-    mongo = ManagedProcess(
-        "nx-27017",
-        [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
-        tmp_path,
-        ready=port_open(port),
-    )
-    conn = {
-        "conn_type": "mongo",
-        "host": "127.0.0.1",
-        "port": port,
-        "schema": "flywheel",
-        "extra": {"serverSelectionTimeoutMS": 2000},
-    }
+    mongo, conn = mongo_server(tmp_path)
+    conn["extra"] = {"serverSelectionTimeoutMS": 2000}
     monkeypatch.setenv("AIRFLOW_CONN_FLYWHEEL_MONGO", json.dumps(conn))
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
     monkeypatch.setenv("FLYWHEEL_CONFIG", str(tmp_path / "absent.yaml"))  # defaults: flywheel.results
