@@ -23,7 +23,7 @@ GROUP = "nim_experiment"
 
 def measure_latency(config_path: str | None, plan: dict[str, Any], built: dict[str, Any], ti: Any) -> dict[str, Any]:
     from flywheel.airflow import artifacts
-    from flywheel.airflow.connections import nemo_endpoints
+    from flywheel.airflow.hooks import NemoHook
     from flywheel.config import load_config
     from flywheel.nemo.latency import measure_sync, prompts_from_jsonl
 
@@ -44,7 +44,7 @@ def measure_latency(config_path: str | None, plan: dict[str, Any], built: dict[s
         targets["icl"] = (nim, files["icl"])
     if custom.get("output_model"):
         targets["customized"] = (str(custom["output_model"]), files["eval"])
-    endpoints = nemo_endpoints(cfg)
+    endpoints = NemoHook.from_config(cfg).endpoints()
     started = time.monotonic()
     for experiment, (model, file_name) in targets.items():
         prompts = prompts_from_jsonl(local / file_name, k)

@@ -147,8 +147,7 @@ def _mark_on_platform(
     """Mark the customized adapter's model entity; a base model is a NIM image with no entity to mark."""
     if experiment != "customized":
         return {"model_id": model_id, "marked": False, "why": "base model: served by its NIM image, nothing to mark"}
-    from flywheel.airflow.connections import nemo_endpoints
-    from flywheel.nemo import NemoClient
+    from flywheel.airflow.hooks import NemoHook
     from flywheel.nemo.client import PROMOTED_MARK
 
     fields = {
@@ -158,7 +157,7 @@ def _mark_on_platform(
         "flywheel_promoted_at": decision.get("at"),
         "flywheel_promoted_run": f"{dag_id}/{run_id}",
     }
-    with NemoClient(nemo_endpoints(cfg)) as c:
+    with NemoHook.from_config(cfg).get_conn() as c:
         c.mark_model(model_id, fields)
     log.info("marked %s as promoted on the platform", model_id)
     return {"model_id": model_id, "marked": True, "custom_fields": fields}
