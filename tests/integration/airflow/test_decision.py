@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 SMALL, LARGE = "meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct"
 RATIO = 2.5
 DAG, EXPIRING = "flywheel_customer_service", "flywheel_cs_expiring"
-BAR = 0.6
+# The emulator's answers are a deterministic draw per (seed, conversation): on this eval set the 1B base model
+# agrees 0.65 on name+args and ICL / customized 0.85, so the bar sits between them.
+BAR = 0.75
 GPU_HOUR = {"L40S": 1.2}
 
 
@@ -110,7 +112,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     make_logs(logs)
     emulator_cfg = work / "emulator.yaml"
     emulator_cfg.write_text(
-        yaml.safe_dump({"gpus": 2, "latency": {"base_ms": 30.0, "scale": {SMALL: 1.0, LARGE: RATIO}}})
+        yaml.safe_dump(
+            # prompt tokens weigh enough that ICL prompts are clearly slower (costlier) than the adapter's
+            {"gpus": 2, "latency": {"base_ms": 30.0, "ms_per_prompt_token": 0.3, "scale": {SMALL: 1.0, LARGE: RATIO}}}
+        )
     )
     mongo, conn = mongo_server(work)
     s = make_stack(

@@ -43,7 +43,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("flywheel-page")
     logs = work / "logs.jsonl"
     make_logs(logs)
-    s = make_stack(work, stack_config(logs), emulator_args=["--gpus", "2"])
+    config = stack_config(logs)
+    # a bar the emulator's candidates meet, decided without a person: every run has a recommendation to mark
+    config["defaults"]["selection"] = {"min_quality": 0.5, "approval": "auto"}
+    s = make_stack(work, config, emulator_args=["--gpus", "2"])
     try:
         s.start()
         s.api.wait_for_dag(TOOLS)
@@ -190,7 +193,10 @@ def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> 
     expected = [f"{r['nim']} / {r['experiment']}" for r in completed_with_metric(latest)]
     assert drawn["experiments"] == expected and drawn["drawn"] == len(expected)
     rec = latest.get("recommendation")
-    assert drawn["recommended"] == ([f"{rec['nim']} / {rec['experiment']}"] if rec else [])
+    assert rec, latest.get("recommendation_note")
+    assert drawn["recommended"] == [f"{rec['nim']} / {rec['experiment']}"]
+    decision = stack.api.xcom(TOOLS, runs[-1], "approve_promotion", key="decision")
+    assert (decision["status"], decision["nim"], decision["experiment"]) == ("auto", rec["nim"], rec["experiment"])
 
     # every table value equals the report XCom, shown as the page formats it
     assert len(cells) == len(latest["results"]) * 11
