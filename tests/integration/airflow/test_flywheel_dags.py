@@ -74,6 +74,8 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "split": {"eval_size": 20, "min_total_records": 20, "limit": 400, "random_seed": 7},
             "icl": {"max_examples": 2, "reserved_tokens": 1024},
             "training": {"epochs": 1},
+            # these runs are about the pipeline, not the decision: a recommendation never waits for a person
+            "selection": {"approval": "off"},
         },
         "workloads": [
             {"workload_id": "customer_service", "client_id": "aiva-1", "workload_type": "tool_calling"},

@@ -50,6 +50,7 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "schedule": None,
             "split": {"eval_size": 10, "min_total_records": 20, "limit": 120, "random_seed": 3},
             "icl": {"max_examples": 2, "reserved_tokens": 1024, "selection": "semantic_similarity"},
+            "selection": {"approval": "off"},  # about shared NIMs: a recommendation never waits for a person
         },
         "workloads": [
             {"workload_id": "generic_qa", "client_id": "qa-1", "workload_type": "generic"},
