@@ -274,7 +274,8 @@ def test_e3_a_90s_outage_of_status_reads_is_survived_with_one_retry(fresh: Local
     assert stats["live_deployments"] == 0, stats
     results = by_key(report_of(fresh, TOOLS, rid))
     assert results[(SMALL, "customized")]["status"] == "completed", results
-    assert all(t["try_number"] == 1 for t in fresh.api.task_instances(TOOLS, rid)), [
+    # no task needed a second try (a task skipped before it ran, like ``promote``, has try 0)
+    assert all(t["try_number"] <= 1 for t in fresh.api.task_instances(TOOLS, rid)), [
         (t["task_id"], t["try_number"]) for t in fresh.api.task_instances(TOOLS, rid)
     ]
 
