@@ -137,28 +137,11 @@ def scan(jobs: list[ScanJob], workers: int = 1) -> Scan:
     re-import the caller's main module (a script, an Airflow task runner) in every worker."""
     if len(jobs) == 1 or workers <= 1:
         return _merge([scan_part(job) for job in jobs])
-    import subprocess
-    import sys
+    from flywheel.datasets.workers import worker_processes
 
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
+    with worker_processes("flywheel.datasets.scan", "scan") as start:
         for job in jobs:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "flywheel.datasets.scan", _encode_job(job)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-        for proc in procs:
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                raise RuntimeError(f"scan worker failed: {err.decode(errors='replace').strip()[-500:]}")
-    finally:
-        for proc in procs:  # only on failure are any still running
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            start(_encode_job(job))
     parts = [_load_part(job) for job in jobs]
     return _merge(parts)
 

@@ -8,7 +8,6 @@ order with in-kernel copies, so the file is the same as one writer would make.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from flywheel.datasets import formats
 from flywheel.datasets.scan import RecordReader
+from flywheel.datasets.workers import worker_processes
 from flywheel.records import jsonio
 
 PARALLEL_WRITE_ROWS = 100_000  # fewer rows are not worth starting a process for
@@ -42,28 +42,12 @@ def write_file(
         return
     chunks = np.array_split(offsets, workers)
     parts = [tmp / f"{out.stem}-part-{i}.jsonl" for i in range(workers)]
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
+    with worker_processes("flywheel.datasets.write", "write") as start:
         for i in range(1, workers):
             np.save(parts[i].with_suffix(".npy"), chunks[i])
             job = {"spills": [[str(p), b] for p, b in spills], "kind": kind, "wtype": wtype, "out": str(parts[i])}
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "flywheel.datasets.write", jsonio.dumps_compact(job).decode()],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
+            start(jsonio.dumps_compact(job).decode())
         write_rows(spills, chunks[0], kind, wtype, parts[0])
-        for proc in procs:
-            _, err = proc.communicate()
-            if proc.returncode != 0:
-                raise RuntimeError(f"write worker failed: {err.decode(errors='replace').strip()[-500:]}")
-    finally:
-        for proc in procs:  # only on failure are any still running
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     with out.open("wb") as dst:
         for part in parts:
             with part.open("rb") as src:

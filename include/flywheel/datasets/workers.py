@@ -1,0 +1,35 @@
+"""Worker subprocesses for the parallel scan and write: ``python -m <module> <job>``, joined in order.
+
+Plain subprocesses, not ``multiprocessing``: that would re-import the caller's main module (a script, an
+Airflow task runner) in every worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def worker_processes(module: str, what: str) -> Iterator[Callable[[str], None]]:
+    """Yields ``start(job)``; on leaving, waits for every started worker and raises when one failed. Workers
+    still running when the body (or another worker) failed are killed."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(job: str) -> None:
+        procs.append(
+            subprocess.Popen([sys.executable, "-m", module, job], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        )
+
+    try:
+        yield start
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"{what} worker failed: {err.decode(errors='replace').strip()[-500:]}")
+    finally:
+        for proc in procs:  # only on failure are any still running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
