@@ -36,10 +36,12 @@ test: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long fault scenarios under a real scheduler (each ends with a leak check); see tests/integration/airflow/test_faults.py
+# Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
+# run in `make test`; prints the scenario → outcome → cleanup table (.cache/fault-table.md). See leaks.py.
 test-faults: venv
 	bash scripts/test-services.sh
-	$(BIN)/python -m pytest -m faults tests/integration/airflow/test_faults.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "faults or leaks" tests/integration/airflow/test_faults.py \
+		tests/integration/airflow/test_flywheel_dags.py $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit tests/dags $(PYTEST_ARGS)

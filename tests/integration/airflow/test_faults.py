@@ -1,23 +1,20 @@
 """Fault suite: the flywheel DAG under a real scheduler against the emulator's fault injection.
 
-Every scenario ends with the same leak check: no live candidate deployment, no non-terminal job, at most
-one customization job per experiment, and a shared (non-candidate) NIM left untouched. These scenarios
-are long, so they run with ``make test-faults`` (marker ``faults``, deselected from ``make test``); the
-two leak reproductions of issue 12 (mark-failed in the deploy wait, a 90 s outage) run in ``make test``
-(tests/integration/airflow/test_flywheel_dags.py). Each scenario records its outcome and the time from
-the run's end to a clean platform in ``$FLYWHEEL_FAULT_TABLE`` (a JSON-lines file) when set.
+Every scenario ends with the same leak check (leaks.py): no live candidate deployment, no non-terminal
+job, at most one customization job per experiment, and a shared (non-candidate) NIM left untouched; it
+records the run's state, its outcome and the time from the run's end to a clean platform for the table
+printed at the end of the session. These scenarios are long, so they run with ``make test-faults``
+(marker ``faults``, deselected from ``make test``); the fast ones, among them the two leak reproductions
+of issue 12 (mark-failed in the deploy wait, a 90 s outage), run in ``make test`` too
+(tests/integration/airflow/test_flywheel_dags.py, marker ``leaks``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
-import time
 import uuid
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,14 +22,16 @@ import pytest
 from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
+from .leaks import leak_check
 from .stack import make_stack, reset_emulator
 from .test_flywheel_dags import SMALL, TOOLS, make_logs, stack_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(900)]
 
 SHARED = "nvidia/nv-embedqa-e5-v5"  # stands in for a shared judge/embedder: never ours to delete
+SHARED_NAME = SHARED.replace("/", "-")
+JUDGE = "meta/llama-3.3-70b-instruct"  # the remote (hosted) judge of stack_config
 RUN = {"nims": [SMALL], "icl_enabled": False}
-TERMINAL = {"completed", "failed", "cancelled"}
 _wait = functools.partial(wait_for, interval=0.5)
 
 
@@ -80,38 +79,15 @@ def state_of(stack: LocalStack, rid: str, task: str) -> str | None:
     return stack.api.task_states(TOOLS, rid).get(task)
 
 
-def leak_check(stack: LocalStack, scenario: str, rid: str, outcome: str, within: float = 60) -> None:
-    """The platform is clean within ``within`` s of the run's end; records the row of the closing table."""
-    ended = time.monotonic()
-
-    def clean() -> bool:
-        s = stack.stats()
-        live = {
-            f"{kind}:{st}": n
-            for kind in ("customization", "evaluation")
-            for st, n in s["jobs"][kind].items()
-            if st not in TERMINAL
-        }
-        return s["live_flywheel_deployments"] == 0 and not live
-
-    _wait(clean, within, f"{scenario}: no live candidate deployment and no running job")
-    cleanup_s = round(time.monotonic() - ended, 1)
-    jobs = stack.emulator("GET", "/v1/customization/jobs")["data"]
-    per_experiment = Counter((j.get("custom_fields") or {}).get("flywheel_run") for j in jobs)
-    assert all(n == 1 for n in per_experiment.values()), per_experiment
-    names = [d["name"] for d in stack.emulator("GET", "/v1/deployment/model-deployments")["data"]]
-    assert SHARED.replace("/", "-") in names, names
-    table = os.environ.get("FLYWHEEL_FAULT_TABLE")
-    if table:
-        with Path(table).open("a") as f:
-            f.write(json.dumps({"scenario": scenario, "outcome": outcome, "cleanup_s": cleanup_s}) + "\n")
-
-
-def finish(stack: LocalStack, scenario: str, rid: str, expected: str | None) -> dict[str, Any]:
+def finish(stack: LocalStack, scenario: str, rid: str, expected: str | None, note: str = "") -> dict[str, Any]:
     outcome = stack.api.wait_run(TOOLS, rid, timeout=600)
     assert expected is None or outcome == expected, (scenario, stack.api.task_states(TOOLS, rid))
-    leak_check(stack, scenario, rid, outcome)
-    return {(r["nim"], r["experiment"]): r for r in stack.api.xcom(TOOLS, rid, "report")["results"]}
+    leak_check(stack, scenario, TOOLS, rid, shared=(SHARED_NAME,), note=note)
+    try:
+        report = stack.api.xcom(TOOLS, rid, "report")
+    except Exception:  # the report task did not run (nothing upstream of it got that far)
+        return {}
+    return {(r["nim"], r["experiment"]): r for r in report["results"]}
 
 
 # ------------------------------------------------------------------------------------------- mark failed
@@ -150,6 +126,15 @@ def test_429_with_retry_after(fresh: LocalStack) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- failures
+def test_judge_down(fresh: LocalStack) -> None:
+    # the hosted judge answers 503 to every chat: prepare_judge fails (both tries) before any GPU work
+    faults = [{"kind": "http_error", "endpoint": "nim.chat", "model": JUDGE, "status": 503, "message": "judge down"}]
+    rid = start(fresh, "judge-down", faults)
+    finish(fresh, "judge down (503 on every judge chat)", rid, "failed")
+    assert fresh.api.task_states(TOOLS, rid)["prepare_judge[-1]"] == "failed"
+    assert fresh.stats()["jobs_created"]["deployment"] == 1, fresh.stats()  # only the shared NIM: no candidate
+
+
 def test_deployment_failure_carries_the_platform_message(fresh: LocalStack) -> None:
     faults = [{"kind": "job_failure", "job": "deployment", "model": SMALL, "message": "ImagePullBackOff: no such tag"}]
     results = finish(fresh, "deployment failure", start(fresh, "dep-fail", faults), "failed")
@@ -166,6 +151,14 @@ def test_evaluation_timeout_cancels_the_job(fresh: LocalStack) -> None:
     faults = [{"kind": "slow_job", "job": "evaluation", "seconds": 600, "count": 1}]
     results = finish(fresh, "evaluation timeout", start(fresh, "ev-timeout", faults), "failed")
     assert "deadline" in str([r["error"] for r in results.values()]), results
+
+
+def test_deployment_pending_timeout_deletes_it(fresh: LocalStack) -> None:
+    # the deployment stays pending past platform.deployment_pending_timeout_s (60 s in this stack)
+    faults = [{"kind": "stuck", "job": "deployment", "model": SMALL}]
+    results = finish(fresh, "deployment pending past its timeout", start(fresh, "dep-timeout", faults), "failed")
+    assert results[(SMALL, "base")]["status"] == "failed", results
+    assert "pending" in str(results[(SMALL, "base")]["error"]).lower(), results
 
 
 def test_model_never_syncs(fresh: LocalStack) -> None:

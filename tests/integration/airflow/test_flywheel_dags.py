@@ -22,6 +22,7 @@ import pytest
 from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
+from .leaks import ROWS, leak_check
 from .stack import make_stack, reset_emulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -161,6 +162,7 @@ def test_a_tool_calling_two_nims_completes_with_scores(fresh: LocalStack) -> Non
     assert results[(SMALL, "base")]["job_id"] in log and "RESULT" in log
 
 
+@pytest.mark.leaks
 def test_b_rest_trigger_validates_params(fresh: LocalStack) -> None:
     for bad in ({"eval_size": 0}, {"workload_type": "poetry"}, {"nims": ["meta/not-configured"]}, {"val_ratio": 1.5}):
         r = fresh.api.trigger(TOOLS, bad, run_id("bad"))
@@ -172,6 +174,14 @@ def test_b_rest_trigger_validates_params(fresh: LocalStack) -> None:
         assert r.status_code == 400, (bad, r.status_code, r.text)
         detail = r.json()["detail"]
         assert repr(next(iter(bad))) in detail and "eval_size" in detail and "nims" in detail, detail
+    ROWS.append(
+        {
+            "scenario": "unknown conf keys (foo, eval_sise)",
+            "run": "not created",
+            "cleanup_s": "-",
+            "outcome": f"400: {' '.join(detail.split())[:90]}",
+        }
+    )
     # a valid override is accepted and applies to that run only
     rid = trigger(fresh, NEWS, "b", {"nims": [LARGE], "eval_size": 15, "icl_enabled": False})
     assert fresh.api.wait_run(NEWS, rid) == "success", fresh.api.task_states(NEWS, rid)
@@ -192,6 +202,7 @@ def test_c_two_workloads_at_once_hold_one_lease(fresh: LocalStack) -> None:
     assert stats["live_deployments"] == 0
 
 
+@pytest.mark.leaks
 def test_d_failed_customization_fails_only_that_experiment(fresh: LocalStack) -> None:
     fresh.emulator("POST", "/emulator/faults", json=[{"kind": "job_failure", "job": "customization", "model": SMALL}])
     rid = trigger(fresh, TOOLS, "d")
@@ -204,12 +215,14 @@ def test_d_failed_customization_fails_only_that_experiment(fresh: LocalStack) ->
     states = fresh.api.task_states(TOOLS, rid)
     assert [states[f"nim_experiment.teardown_nim[{i}]"] for i in (0, 1)] == ["success", "success"]
     assert states["check_results[-1]"] == "failed"
+    leak_check(fresh, "customization failure", TOOLS, rid)
     assert fresh.stats()["live_deployments"] == 0
 
 
 _wait = functools.partial(wait_for, interval=0.5)  # polls the Airflow API and the emulator: no busy loop
 
 
+@pytest.mark.leaks
 def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack) -> None:
     fresh.emulator("POST", "/emulator/faults", json=[{"kind": "slow_job", "job": "customization", "seconds": 300}])
     rid = trigger(fresh, TOOLS, "e", {"nims": [SMALL]})
@@ -229,8 +242,10 @@ def test_e_mark_failed_mid_customization_cancels_and_cleans_up(fresh: LocalStack
     _wait(cleaned, 60, "customization cancelled and no live deployment")
     assert time.monotonic() - marked <= 60
     assert fresh.api.wait_run(TOOLS, rid, timeout=180) == "failed", fresh.api.task_states(TOOLS, rid)
+    leak_check(fresh, "mark failed during customization", TOOLS, rid)
 
 
+@pytest.mark.leaks
 def test_e2_mark_failed_while_deploy_waits_ends_failed_without_a_leak(fresh: LocalStack) -> None:
     # Before: the run ended `success` (mark-failed skips report/check_results, the run's verdict) and the
     # pending deployment stayed live (a failed setup gets no teardown; the trigger's on_kill ignored it).
@@ -250,8 +265,10 @@ def test_e2_mark_failed_while_deploy_waits_ends_failed_without_a_leak(fresh: Loc
     _wait(lambda: fresh.stats()["live_deployments"] == 0, 60, "no live candidate deployment")
     assert time.monotonic() - ended <= 60
     assert fresh.api.task_states(TOOLS, rid)["check_results[-1]"] == "failed"
+    leak_check(fresh, "mark failed during the deploy wait", TOOLS, rid)
 
 
+@pytest.mark.leaks
 def test_e3_a_90s_outage_of_status_reads_is_survived_with_one_retry(fresh: LocalStack) -> None:
     # Before: the trigger turned "could not observe" into a task failure (AirflowFailException, no retry);
     # customize and teardown failed and the ready deployment leaked.
@@ -268,6 +285,7 @@ def test_e3_a_90s_outage_of_status_reads_is_survived_with_one_retry(fresh: Local
     ]
     fresh.emulator("POST", "/emulator/faults", json=outage)  # replaces the slow_job fault (already bound)
     assert fresh.api.wait_run(TOOLS, rid, timeout=600) == "success", fresh.api.task_states(TOOLS, rid)
+    leak_check(fresh, "90 s outage of status reads (1 retry after 1 s)", TOOLS, rid)
     stats = fresh.stats()
     assert stats["requests"].get("customization.status", 0) > 0
     assert sum(stats["jobs"]["customization"].values()) == 1, stats
@@ -280,6 +298,7 @@ def test_e3_a_90s_outage_of_status_reads_is_survived_with_one_retry(fresh: Local
     ]
 
 
+@pytest.mark.leaks
 def test_e4_a_same_named_shared_nim_is_never_adopted_nor_deleted(fresh: LocalStack) -> None:
     # A shared NIM (a local judge of another setup) under the candidate's deployment name. Before: deploy_nim
     # adopted it, the lease saw no candidate so the other NIM deployed at the same time, and the candidate's
@@ -297,11 +316,13 @@ def test_e4_a_same_named_shared_nim_is_never_adopted_nor_deleted(fresh: LocalSta
         results[(SMALL, "base")]["error"]
     ), results
     assert results[(LARGE, "base")]["status"] == "completed", results
+    leak_check(fresh, "candidate = a shared NIM's model (local judge case)", TOOLS, rid, shared=(judge["name"],))
     names = [d["name"] for d in fresh.emulator("GET", "/v1/deployment/model-deployments")["data"]]
     assert names == [judge["name"]], names
     assert fresh.stats()["max_live_flywheel_deployments"] == 1
 
 
+@pytest.mark.leaks
 def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> None:
     # A slow first status read holds the customize task inside execute() right after it stored the job id.
     # The kill must land in that window: once the task has deferred (or is finishing a resumed phase) a
@@ -326,6 +347,7 @@ def test_f_killed_worker_retry_reattaches_to_the_same_job(fresh: LocalStack) -> 
     assert pid, ti
     os.kill(int(pid), signal.SIGKILL)
     assert fresh.api.wait_run(TOOLS, rid) == "success", fresh.api.task_states(TOOLS, rid)
+    leak_check(fresh, "kill -9 of customize in execute (retry re-attaches)", TOOLS, rid)
     stats = fresh.stats()
     assert sum(stats["jobs"]["customization"].values()) == 1, stats
     assert _try_number(fresh, rid, "nim_experiment.customize") == 2, fresh.api.task_instances(TOOLS, rid)
