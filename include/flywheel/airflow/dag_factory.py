@@ -115,6 +115,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         @task_group(group_id=GROUP)
         def nim_experiment(plan: Any) -> Any:
             deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
+            judge >> deploy  # no GPU work while the judge is unchecked or down
             evals = {
                 exp: EvaluationOperator(
                     task_id=f"{exp}_eval",
@@ -136,8 +137,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             [evals["base"], evals["icl"], evals["customized"]] >> measure_latency(plan, built) >> teardown
             return teardown
 
-        experiments = nim_experiment.expand(plan=plans)
-        judge >> experiments
+        experiments = nim_experiment.expand(plan=plans)  # the group's teardown (what the group returns)
 
         @task(trigger_rule="all_done", multiple_outputs=False)
         def report(ti: Any = None, dag_run: Any = None) -> Any:

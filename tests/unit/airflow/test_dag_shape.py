@@ -50,6 +50,8 @@ def test_task_graph(dags):
     assert t["build_datasets"].upstream_task_ids == {"extract_records", "prepare_embedder"}
     assert embedder_down.upstream_task_ids == {"build_datasets", "prepare_embedder"}
     assert "prepare_judge" in t["nim_experiment.base_eval"].upstream_task_ids
+    # no GPU work (deployment, customization) while the judge is unchecked or down
+    assert "prepare_judge" in deploy.upstream_task_ids
 
 
 def test_params_form(dags):
