@@ -132,7 +132,8 @@ def test_judge_down(fresh: LocalStack) -> None:
     rid = start(fresh, "judge-down", faults)
     finish(fresh, "judge down (503 on every judge chat)", rid, "failed")
     assert fresh.api.task_states(TOOLS, rid)["prepare_judge[-1]"] == "failed"
-    assert fresh.stats()["jobs_created"]["deployment"] == 1, fresh.stats()  # only the shared NIM: no candidate
+    # no GPU work while the judge is down: only the shared NIM was deployed, no customization ran
+    assert fresh.stats()["jobs_created"] == {"deployment": 1, "customization": 0, "evaluation": 0}, fresh.stats()
 
 
 def test_deployment_failure_carries_the_platform_message(fresh: LocalStack) -> None:
