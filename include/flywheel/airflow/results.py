@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 EXPERIMENTS = ("base", "icl", "customized")
+# the tasks whose failure stops an experiment while it runs (customize is part of the customized one)
+EXPERIMENT_TASKS = {"base": ("base_eval",), "icl": ("icl_eval",), "customized": ("customize", "customized_eval")}
+STOPPED = "stopped while running: its task ended failed without a result (run marked failed, or task killed)"
 
 
 def normalise(
-    plans: list[dict[str, Any]], found: dict[tuple[str, str], dict[str, Any]], deploy_errors: dict[str, str]
+    plans: list[dict[str, Any]],
+    found: dict[tuple[str, str], dict[str, Any]],
+    deploy_errors: dict[str, str],
+    stopped: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[dict[str, Any]]:
     """One entry per (NIM, experiment), whatever happened: missing entries become failed or skipped.
 
     ``found`` maps (nim, experiment) to the entry an experiment task left; ``deploy_errors`` maps a NIM to
-    its deployment failure. An experiment with no entry never ran: failed when its NIM's deployment
-    failed (or anything upstream did), skipped when the plan did not include it.
+    its deployment failure. An experiment with no entry either was stopped while it ran (``stopped``: its
+    own task failed without leaving a result, as when a person marks the run failed) or never ran: failed
+    when its NIM's deployment failed (or anything upstream did), skipped when the plan did not include it.
     """
     out = []
     for plan in plans:
@@ -25,12 +32,27 @@ def normalise(
             if e is None:
                 if not wanted[exp]:
                     e = _entry(nim, exp, "skipped", "not planned for this NIM/run")
+                elif (nim, exp) in stopped:
+                    e = _entry(nim, exp, "failed", STOPPED)
                 elif nim in deploy_errors:
                     e = _entry(nim, exp, "failed", f"not run: {deploy_errors[nim]}")
                 else:
                     e = _entry(nim, exp, "failed", "not run: an upstream task failed (see task logs)")
             out.append(_clean(e))
     return out
+
+
+def stopped_experiments(
+    group: str, plans: list[dict[str, Any]], task_states: dict[str, str | None]
+) -> frozenset[tuple[str, str]]:
+    """(nim, experiment) whose own task failed (not upstream_failed); ``task_states`` as Airflow's
+    ``get_task_states`` gives them (``<group>.<task>_<map index>`` for mapped tasks)."""
+    return frozenset(
+        (plan["model_name"], exp)
+        for i, plan in enumerate(plans)
+        for exp, tasks in EXPERIMENT_TASKS.items()
+        if any(task_states.get(f"{group}.{task}_{i}") == "failed" for task in tasks)
+    )
 
 
 def _entry(nim: str, exp: str, status: str, error: str | None) -> dict[str, Any]:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.airflow import artifacts
-from flywheel.airflow.results import EXPERIMENTS, PRIMARY_METRIC, best_candidates, normalise, store_in_mongo
+from flywheel.airflow.results import (
+    EXPERIMENTS,
+    PRIMARY_METRIC,
+    best_candidates,
+    normalise,
+    stopped_experiments,
+    store_in_mongo,
+)
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.config import FlywheelConfig, load_config
 
@@ -245,7 +252,8 @@ def report(
     settings = _settings(extracted) if extracted else None
     plans = list(plans or [])
     found, deploy_errors = collect_entries(ti, "nim_experiment", len(plans))
-    results = normalise(plans, found, deploy_errors)
+    states = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]) or {}).get(run_id) or {}
+    results = normalise(plans, found, deploy_errors, stopped_experiments("nim_experiment", plans, states))
     wtype = (built or {}).get("workload_type")
     decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted)
     summary = {

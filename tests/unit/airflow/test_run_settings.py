@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.airflow.results import best_candidates, normalise
+from flywheel.airflow.results import STOPPED, best_candidates, normalise, stopped_experiments
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.airflow.shared_nims import judge_needed
 from flywheel.airflow.tasks import dataset_names
@@ -70,6 +70,24 @@ def test_dataset_names_are_unique_per_run_and_valid():
 def test_judge_only_when_a_metric_needs_it():
     assert judge_needed("generic", CFG) and judge_needed("tool_calling", CFG)
     assert not judge_needed("classification", CFG)
+
+
+def test_report_tells_a_stopped_experiment_from_one_that_never_ran():
+    # a person marked the run failed while base_eval and customize waited: both tasks ``failed``, icl_eval
+    # and customized_eval never started (skipped / upstream_failed)
+    plans = [{"model_name": "a/x", "icl": True, "customize": True}]
+    states = {
+        "nim_experiment.deploy_nim_0": "success",
+        "nim_experiment.base_eval_0": "failed",
+        "nim_experiment.icl_eval_0": "upstream_failed",
+        "nim_experiment.customize_0": "failed",
+        "nim_experiment.customized_eval_0": "upstream_failed",
+    }
+    stopped = stopped_experiments("nim_experiment", plans, states)
+    assert stopped == {("a/x", "base"), ("a/x", "customized")}
+    out = {r["experiment"]: r for r in normalise(plans, {}, {}, stopped)}
+    assert out["base"]["error"] == out["customized"]["error"] == STOPPED
+    assert out["icl"]["error"].startswith("not run:")
 
 
 def test_report_normalises_partial_results():
