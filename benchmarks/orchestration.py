@@ -53,7 +53,12 @@ def config(logs: Path, min_defer_s: float | None, inline_wait_s: float | None) -
         "log_source": {"kind": "file", "path": str(logs)},
         "judge": {"mode": "remote"},
         "airflow": {"retries": 0},
-        "defaults": {"schedule": None, "split": {"eval_size": 20, "min_total_records": 20}},
+        # the run is measured, not decided: a recommendation must not wait for a person
+        "defaults": {
+            "schedule": None,
+            "split": {"eval_size": 20, "min_total_records": 20},
+            "selection": {"approval": "off"},
+        },
         "workloads": [{"workload_id": "customer_service", "client_id": "aiva-1", "workload_type": "tool_calling"}],
         "nims": [{"model_name": n, "customization_enabled": True, "customizer": {"target": f"{n}@2.0"}} for n in NIMS],
     }
