@@ -162,7 +162,8 @@ class PlatformWaitTrigger(BaseTrigger):
         except Exception as exc:
             if is_unobserved(exc):
                 return None
-            raise
+            # as in run(): an answer we cannot use ends the wait as failed, so the operator records it
+            event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": 1}
         event.update(kind=self.kind, ref=self.ref, elapsed_s=0.0)
         return event
 

@@ -221,3 +221,11 @@ def test_a_model_that_never_syncs_times_out_at_the_deadline(emulator: Emulator, 
     event = fire(make(ModelSyncTrigger, conn, "dfwbp/never-trained@x", deadline_s=2))
     assert event["status"] == "timeout" and event["state"] == "not-synced", event
     assert 1.5 <= time.monotonic() - started <= 10
+
+
+def test_check_once_turns_an_unusable_answer_into_a_failed_event(emulator: Emulator, conn: str) -> None:
+    # a job the platform does not know (404) is an answer, not an outage: the operator records the failure
+    trigger = make(NemoJobTrigger, conn, "cust-does-not-exist", job_type="customization")
+    with emulator.client() as c:
+        event = asyncio.run(trigger.check_once(c))
+    assert event is not None and event["status"] == "failed" and "NotFound" in event["detail"], event
