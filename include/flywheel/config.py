@@ -204,6 +204,9 @@ class PlatformConfig(_Model):
     # worker's supervisor returns, which can be up to [workers] min_heartbeat_interval after the task
     # process exited. So no wait ends sooner than that interval plus this margin after deferring.
     min_defer_s: Annotated[float, Field(ge=0)] = 2.0
+    # before deferring, a wait that is over within this many seconds continues in the task (a deferral
+    # round trip costs several seconds; 0 = always defer)
+    inline_wait_s: Annotated[float, Field(ge=0)] = 1.0
     lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
     # how long a task step keeps retrying (deferred, no worker slot held) while the platform cannot be
     # observed (unreachable, 429, 5xx) before it fails; waits on jobs use their own absolute deadlines

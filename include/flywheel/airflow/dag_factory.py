@@ -104,18 +104,24 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         common = {"run": extracted, "config_path": config_path, "map_index_template": "{{ nim_label }}"}
 
         @task(trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
-        def measure_latency(plan: Any, built: Any, ti: Any = None) -> Any:
+        def measure_latency(plan: Any, built: Any, deploy_task: str, customized: Any, ti: Any = None) -> Any:
             from airflow.sdk import get_current_context
 
             from flywheel.airflow.latency_task import measure_latency as measure
 
             get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[index]
-            return measure(config_path, plan, built, ti)
+            # the deploy task's output by its id: an XComArg would make this all_done task follow a setup
+            deployed = ti.xcom_pull(task_ids=deploy_task, key="return_value", map_indexes=ti.map_index)
+            return measure(config_path, plan, built, deployed, customized)
+
+        inner: dict[str, Any] = {}  # the group's tasks, for the report's and promote's inputs
 
         @task_group(group_id=GROUP)
         def nim_experiment(plan: Any) -> Any:
             deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
-            judge >> deploy  # no GPU work while the judge is unchecked or down
+            # no GPU work while the judge is unchecked or down, or the datasets are not on the platform
+            [judge, uploaded] >> deploy
+            customize = CustomizeOperator(task_id="customize", plan=plan, datasets=uploaded, **common)
             evals = {
                 exp: EvaluationOperator(
                     task_id=f"{exp}_eval",
@@ -124,17 +130,22 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
                     datasets=uploaded,
                     judge=judge,
                     built=built,
+                    customized=customize.output if exp == "customized" else None,
                     **common,
                 )
                 for exp in ("base", "icl", "customized")
             }
-            customize = CustomizeOperator(task_id="customize", plan=plan, datasets=uploaded, **common)
-            teardown = TeardownNimOperator(task_id="teardown_nim", plan=plan, **common)
+            jobs = {customize.task_id: "customization", **{e.task_id: "evaluation" for e in evals.values()}}
+            teardown = TeardownNimOperator(
+                task_id="teardown_nim", plan=plan, deployment=deploy.output, job_tasks=jobs, **common
+            )
             deploy >> [evals["base"], evals["icl"], customize]
             customize >> evals["customized"]
             [evals["base"], evals["icl"], evals["customized"]] >> teardown.as_teardown(setups=deploy)
             # the decision: latency of each served experiment, still inside the lease
-            [evals["base"], evals["icl"], evals["customized"]] >> measure_latency(plan, built) >> teardown
+            latency = measure_latency(plan, built, deploy.task_id, customize.output)
+            [evals["base"], evals["icl"], evals["customized"]] >> latency >> teardown
+            inner.update(customize=customize.task_id, latency=latency.operator.task_id)
             return teardown
 
         experiments = nim_experiment.expand(plan=plans)  # the group's teardown (what the group returns)
@@ -149,10 +160,11 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
                 ti,
                 w.dag_id,
                 dag_run.run_id,
-                pull("extract_records"),
-                pull("build_datasets"),
-                pull("upload_datasets"),
-                pull("select_nims"),
+                pull(extracted.operator.task_id),
+                pull(built.operator.task_id),
+                pull(uploaded.operator.task_id),
+                pull(plans.operator.task_id),
+                {"latency": inner["latency"], "customize": inner["customize"]},
             )
 
         @task(trigger_rule="all_done", retries=0)
@@ -187,8 +199,15 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         def promote(decision: Any, ti: Any = None, dag_run: Any = None, outlet_events: Any = None) -> Any:
             from flywheel.airflow.promotion import promote as act
 
-            return act(config_path, w.workload_id, decision, ti, w.dag_id, dag_run.run_id, outlet_events)
+            return act(config_path, w.workload_id, decision, ti, w.dag_id, dag_run.run_id, outlet_events, sources)
 
+        sources = {
+            "report": summary.operator.task_id,
+            "plans": plans.operator.task_id,
+            "customize": inner["customize"],
+            "built": built.operator.task_id,
+            "extracted": extracted.operator.task_id,
+        }
         summary >> approval
         promote(approval.output)
     return dag

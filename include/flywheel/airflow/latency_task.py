@@ -18,10 +18,17 @@ import time
 from typing import Any
 
 log = logging.getLogger(__name__)
-GROUP = "nim_experiment"
 
 
-def measure_latency(config_path: str | None, plan: dict[str, Any], built: dict[str, Any], ti: Any) -> dict[str, Any]:
+def measure_latency(
+    config_path: str | None,
+    plan: dict[str, Any],
+    built: dict[str, Any],
+    deployed: dict[str, Any] | None,
+    customized: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """``deployed`` / ``customized``: the outputs of this NIM's deploy and customize tasks (None when they
+    produced none), handed over by the DAG factory."""
     from flywheel.airflow import artifacts
     from flywheel.airflow.hooks import NemoHook
     from flywheel.config import load_config
@@ -30,12 +37,11 @@ def measure_latency(config_path: str | None, plan: dict[str, Any], built: dict[s
     cfg = load_config(config_path)
     nim = str(plan["model_name"])
     out: dict[str, Any] = {"nim": nim, "latency": {}, "models": {}}
-    deployed = ti.xcom_pull(task_ids=f"{GROUP}.deploy_nim", key="return_value", map_indexes=ti.map_index)
     if not deployed:
         log.info("%s was not deployed by this run: nothing to measure", nim)
         out["note"] = "not deployed"
         return out
-    custom = ti.xcom_pull(task_ids=f"{GROUP}.customize", key="return_value", map_indexes=ti.map_index) or {}
+    custom = customized or {}
     local = artifacts.fetch(built["uri"])
     files = built["files"]
     k = cfg.latency.prompts

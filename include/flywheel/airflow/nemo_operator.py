@@ -9,6 +9,7 @@ outage and still fails the task.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 import time
@@ -78,26 +79,45 @@ class NemoOperator(BaseOperator):
 
         return conf.getfloat("workers", "min_heartbeat_interval") + self.cfg().platform.min_defer_s
 
-    def wait_trigger(self, kind: str, ref: str, timeout_s: float, **kw: Any) -> Any:
-        """A :class:`NemoWaitTrigger` with the platform settings from config."""
-        from flywheel.airflow.triggers import NemoWaitTrigger
-
+    def platform_wait(self, cls: Any, ref: str, end_time: float, **kw: Any) -> Any:
+        """A wait trigger of class ``cls`` on ``ref`` with the platform settings from config."""
         p = self.cfg().platform
-        return NemoWaitTrigger(
-            kind=kind,
+        return cls(
             ref=ref,
             conn_id=self.conn_id,
             namespace=p.namespace,
+            end_time=end_time,
             poll_initial_s=p.poll_initial_s,
             poll_max_s=p.poll_max_s,
-            timeout_s=timeout_s,
-            pending_timeout_s=p.deployment_pending_timeout_s,
-            sync_timeout_s=p.model_sync_timeout_s,
             request_timeout_s=p.request_timeout_s,
             max_retries=p.max_retries,
-            not_before=time.time() + self.defer_floor_s(),
             **kw,
         )
+
+    def wait_for(self, context: Any, trigger: Any, method_name: str) -> Any:
+        """Continue with ``method_name`` once ``trigger``'s wait is over: inline when it already is (or gets
+        there within ``platform.inline_wait_s``), since a deferral round trip costs seconds; else deferred."""
+        event = self.already_over(trigger)
+        if event is not None:
+            self.log.info("%s: %s without deferring", trigger.label(), event["status"])
+            return getattr(self, method_name)(context, event=event)
+        trigger.not_before = time.time() + self.defer_floor_s()
+        self.defer(trigger=trigger, method_name=method_name)
+
+    def already_over(self, trigger: Any) -> dict[str, Any] | None:
+        """The wait's event if it is over within ``platform.inline_wait_s`` (short polls with the sync
+        client, through the trigger's own observation code), else None."""
+        budget = self.cfg().platform.inline_wait_s
+        if budget <= 0:
+            return None
+        give_up, pause = time.monotonic() + budget, 0.1
+        with self.client() as c:
+            while True:
+                event = asyncio.run(trigger.check_once(c))
+                if event is not None or time.monotonic() + pause > give_up:
+                    return event
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
 
 def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:

@@ -73,17 +73,26 @@ def promote(
     dag_id: str,
     run_id: str,
     outlet_events: Any,
+    sources: dict[str, str],
 ) -> dict[str, Any]:
+    """``sources``: the task ids of this run's report, plans, customize, built and extracted outputs, handed
+    over by the DAG factory."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     cfg = load_config(config_path)
-    report = ti.xcom_pull(task_ids="report", key="return_value") or {}
-    plans = ti.xcom_pull(task_ids="select_nims", key="return_value") or []
+
+    def pull(what: str, map_index: int | None = None) -> Any:
+        if map_index is None:
+            return ti.xcom_pull(task_ids=sources[what], key="return_value")
+        return ti.xcom_pull(task_ids=sources[what], key="return_value", map_indexes=map_index)
+
+    report = pull("report") or {}
+    plans = pull("plans") or []
     nim, experiment = decision.get("nim"), decision.get("experiment")
     custom: dict[str, Any] = {}
     for i, plan in enumerate(plans):
         if plan["model_name"] == nim:
-            custom = ti.xcom_pull(task_ids="nim_experiment.customize", key="return_value", map_indexes=i) or {}
+            custom = pull("customize", i) or {}
     model_id = custom.get("output_model") if experiment == "customized" else nim
     entry = _entry(report, nim, experiment)
     audit = {
@@ -96,7 +105,7 @@ def promote(
         "latency": entry.get("latency"),
         "cost": entry.get("cost"),
         "recommendation": report.get("recommendation"),
-        "datasets": dataset_artifacts(ti.xcom_pull(task_ids="build_datasets", key="return_value")),
+        "datasets": dataset_artifacts(pull("built")),
         # a list, not a mapping: model names contain dots, which MongoDB field names should not
         "job_ids": [
             {"nim": r["nim"], "experiment": r["experiment"], "job_id": r.get("job_id")}
@@ -104,7 +113,7 @@ def promote(
             if r.get("job_id")
         ],
         "customization_job_id": custom.get("job_id"),
-        "settings_sha256": settings_hash(ti.xcom_pull(task_ids="extract_records", key="return_value")),
+        "settings_sha256": settings_hash(pull("extracted")),
         "by": decision.get("by"),
         "at": decision.get("at"),
         "comment": decision.get("comment"),

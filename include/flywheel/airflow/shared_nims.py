@@ -83,12 +83,24 @@ class _SharedNimOperator(NemoOperator):
 
     def defer_wait(self, context: Any, kind: str, nim: Any, method_name: str) -> None:
         """Hand the wait for ``nim``'s deployment (ready and served, or gone) to the triggerer."""
+        from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
+
         context["task_state_store"].set("wait_started", time.time())
-        served = {"model_id": nim.model_name} if kind == "deployment_ready" else {}
-        self.defer(
-            trigger=self.wait_trigger(kind, nim.deployment_name, self.cfg().platform.deployment_timeout_s, **served),
-            method_name=method_name,
-        )
+        p = self.cfg().platform
+        end_time = self.deadline(context, f"{kind}:{nim.deployment_name}", p.deployment_timeout_s)
+        if kind == "deployment_ready":
+            trigger = self.platform_wait(
+                DeploymentReadyTrigger,
+                nim.deployment_name,
+                end_time,
+                pending_timeout_s=p.deployment_pending_timeout_s,
+                model_id=nim.model_name,
+                sync_timeout_s=p.model_sync_timeout_s,
+            )
+        else:
+            trigger = self.platform_wait(DeploymentGoneTrigger, nim.deployment_name, end_time)
+        trigger.not_before = time.time() + self.defer_floor_s()
+        self.defer(trigger=trigger, method_name=method_name)
 
     def check_event(self, context: Any, event: dict[str, Any] | None, what: str, hint: str = "") -> None:
         event = event or {}

@@ -244,7 +244,9 @@ def report(
     built: dict[str, Any] | None,
     uploaded: dict[str, Any] | None,
     plans: list[dict[str, Any]] | None,
+    sources: dict[str, str],
 ) -> dict[str, Any]:
+    """``sources``: the task ids of the experiment group's ``latency`` and ``customize`` tasks."""
     from flywheel.airflow.connections import MONGO_CONN, optional_connection
     from flywheel.airflow.run_report import publish_run_report
 
@@ -255,7 +257,7 @@ def report(
     states = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]) or {}).get(run_id) or {}
     results = normalise(plans, found, deploy_errors, stopped_experiments("nim_experiment", plans, states))
     wtype = (built or {}).get("workload_type")
-    decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted)
+    decision = _decision(cfg, ti, sources, settings, plans, results, wtype, uploaded, extracted)
     summary = {
         "workload_id": settings.workload_id if settings else None,
         "client_id": settings.client_id if settings else None,
@@ -290,6 +292,7 @@ def report(
 def _decision(
     cfg: FlywheelConfig,
     ti: Any,
+    sources: dict[str, str],
     settings: RunSettings | None,
     plans: list[dict[str, Any]],
     results: list[dict[str, Any]],
@@ -303,10 +306,10 @@ def _decision(
     measured: dict[str, Any] = {}
     customize_s: dict[str, float | None] = {}
     for i, plan in enumerate(plans):
-        m = ti.xcom_pull(task_ids="nim_experiment.measure_latency", key="return_value", map_indexes=i)
+        m = ti.xcom_pull(task_ids=sources["latency"], key="return_value", map_indexes=i)
         if isinstance(m, dict):
             measured[plan["model_name"]] = m
-        c = ti.xcom_pull(task_ids="nim_experiment.customize", key="return_value", map_indexes=i)
+        c = ti.xcom_pull(task_ids=sources["customize"], key="return_value", map_indexes=i)
         customize_s[plan["model_name"]] = (c or {}).get("duration_s") if isinstance(c, dict) else None
     workload = cfg.workload(settings.workload_id) if settings else None
     selection = settings.selection if settings else cfg.defaults.selection

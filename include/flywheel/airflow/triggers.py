@@ -1,16 +1,20 @@
-"""Async trigger that waits for a NeMo platform object, so no worker slot is held while NMP works.
+"""Async triggers that wait for NeMo platform objects, so no worker slot is held while NMP works.
 
-One trigger class serves every wait (design §2): a deployment becoming ready (then its model syncing in
-the NIM proxy), a deployment being gone, a customization or evaluation job finishing, a model syncing.
-It polls with capped, jittered backoff, logs progress when it changes, and fires one event:
+One small trigger per resource (design §2), the way Airflow's providers split them:
+``DeploymentReadyTrigger`` (ready, then its model served by the NIM proxy), ``DeploymentGoneTrigger``,
+``NemoJobTrigger`` (a customization or evaluation job finishing) and ``ModelSyncTrigger`` (a model appearing
+in ``/v1/models``). Each fires one event:
 ``{"status": "success" | "failed" | "timeout", "kind", "ref", "state", "detail", "progress", "polls",
 "elapsed_s"}``.
 
-Two kinds of trouble are kept apart: the platform *saying* the object failed ends the wait (``failed``);
-*not being able to observe it* (unreachable, 429, 5xx after the client's own retries) does not — the
-trigger keeps polling with backoff until its absolute ``end_time`` (epoch seconds, fixed by the operator
-when the wait first started, so a restarted triggerer or a retried task does not restart the clock). An
-outage shorter than the deadline therefore never fails a task, whatever the task retry settings.
+Their shared base keeps two kinds of trouble apart: the platform *saying* the object failed ends the wait
+(``failed``); *not being able to observe it* (unreachable, 429, 5xx after the client's own retries) does
+not — the trigger keeps polling with capped, jittered backoff until its absolute ``end_time`` (epoch
+seconds, fixed by the operator when the wait first started, so a restarted triggerer or a retried task does
+not restart the clock). An outage shorter than the deadline therefore never fails a task.
+
+``check_once`` is the same observation done once, with the task's sync client: an operator about to defer
+asks it first and continues inline when the wait is already over (a deferral round trip costs seconds).
 
 ``on_kill`` (a user marked the task or run failed / success or cleared it) cancels the NMP job, and for a
 deployment wait deletes the deployment when it carries this run's candidate mark (``owner``): a failed
@@ -20,69 +24,99 @@ setup gets no teardown, so this is the only place that can release the GPU lease
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-KINDS = ("deployment_ready", "deployment_gone", "customization", "evaluation", "model_sync")
+JOB_TYPES = ("customization", "evaluation")
 
 
-class NemoWaitTrigger(BaseTrigger):
+@dataclass(frozen=True)
+class Seen:
+    """One observation of the watched object."""
+
+    state: str
+    terminal: bool = False
+    succeeded: bool = False
+    progress: float | None = None
+    detail: str | None = None
+
+
+async def _answer(value: Any) -> Any:
+    """The value of a client call, sync (tasks) or async (triggers): one observation code path for both."""
+    return await value if inspect.isawaitable(value) else value
+
+
+def is_own_candidate(custom_fields: dict[str, str], owner: str) -> bool:
+    """The deployment is a flywheel candidate created by run ``owner``: the only kind a run may delete."""
+    return custom_fields.get("flywheel_role") == "candidate" and custom_fields.get("flywheel_run") == owner
+
+
+class PlatformWaitTrigger(BaseTrigger):
+    """Base of the NeMo waits: connection, polling with backoff through outages, the absolute deadline."""
+
+    kind: ClassVar[str] = "platform"
+
     def __init__(
         self,
-        kind: str,
         ref: str,
         conn_id: str,
         namespace: str,
+        end_time: float,
         poll_initial_s: float = 5.0,
         poll_max_s: float = 60.0,
-        timeout_s: float = 3600.0,
-        pending_timeout_s: float = 1800.0,
-        model_id: str | None = None,
-        sync_timeout_s: float = 1800.0,
         request_timeout_s: float = 30.0,
         max_retries: int = 5,
-        settle_s: float = 0.0,  # the older relative floor; kept so triggers deferred before an upgrade load
         not_before: float = 0.0,
-        end_time: float | None = None,
-        owner: str | None = None,
     ) -> None:
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"unknown wait kind '{kind}' (one of {', '.join(KINDS)})")
-        self.kind, self.ref, self.conn_id, self.namespace = kind, ref, conn_id, namespace
+        self.ref, self.conn_id, self.namespace, self.end_time = ref, conn_id, namespace, float(end_time)
         self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
-        self.timeout_s, self.pending_timeout_s = timeout_s, pending_timeout_s
-        self.model_id, self.sync_timeout_s = model_id, sync_timeout_s
-        self.request_timeout_s, self.max_retries = request_timeout_s, max_retries
-        self.settle_s, self.not_before = settle_s, not_before
-        self.end_time, self.owner = end_time, owner
+        self.request_timeout_s, self.max_retries, self.not_before = request_timeout_s, max_retries, not_before
 
+    # ------------------------------------------------------------------ what a subclass provides
+    def own_params(self) -> dict[str, Any]:
+        """The subclass's own constructor arguments (for ``serialize``)."""
+        return {}
+
+    async def observe(self, client: Any) -> Seen:
+        """One look at the watched object (``client`` is the sync or the async platform client)."""
+        raise NotImplementedError
+
+    def stuck(self, seen: Seen, since: dict[str, float]) -> str | None:
+        """A reason to give up before the deadline although the object is not terminal (default: none)."""
+        return None
+
+    async def after_success(self, client: Any, event: dict[str, Any], once: bool = False) -> dict[str, Any] | None:
+        """A second phase after the object succeeded (default: none). ``once``: look once, without waiting,
+        and return None when that phase is not over yet."""
+        return event
+
+    # ------------------------------------------------------------------ shared machinery
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "kind": self.kind,
                 "ref": self.ref,
                 "conn_id": self.conn_id,
                 "namespace": self.namespace,
+                "end_time": self.end_time,
                 "poll_initial_s": self.poll_initial_s,
                 "poll_max_s": self.poll_max_s,
-                "timeout_s": self.timeout_s,
-                "pending_timeout_s": self.pending_timeout_s,
-                "model_id": self.model_id,
-                "sync_timeout_s": self.sync_timeout_s,
                 "request_timeout_s": self.request_timeout_s,
                 "max_retries": self.max_retries,
-                "settle_s": self.settle_s,
                 "not_before": self.not_before,
-                "end_time": self.end_time,
-                "owner": self.owner,
+                **self.own_params(),
             },
         )
+
+    def label(self) -> str:
+        return f"{self.kind} {self.ref}"
 
     async def _client(self) -> Any:
         from flywheel.airflow.hooks import NemoHook
@@ -97,31 +131,57 @@ class NemoWaitTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
-        polls = 0
         try:
             async with await self._client() as client:
-                if self.kind == "model_sync":
-                    event = await self._wait_model(client, started)
-                else:
-                    event = await self._wait_object(client, started)
-                    if event["status"] == "success" and self.kind == "deployment_ready" and self.model_id:
-                        event = await self._wait_model(client, time.monotonic())
-                polls = event.get("polls", polls)
+                event = await self._wait(client, self.observe, self.end_time)
+                if event["status"] == "success":
+                    event = await self.after_success(client, event) or event
         except Exception as exc:  # surface as an event: the operator turns it into a clear task failure
-            event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": polls}
-        # No event before not_before (epoch seconds, deferral time + NemoOperator.defer_floor_s) nor settle_s
-        # after this run started: an earlier resume can be failed by Airflow (apache/airflow#72716).
-        await asyncio.sleep(max(0.0, self.not_before - time.time(), self.settle_s - (time.monotonic() - started)))
+            event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": 0}
+        # No event before not_before (epoch seconds, deferral time + NemoOperator.defer_floor_s): an
+        # earlier resume can be failed by Airflow (apache/airflow#72716).
+        await asyncio.sleep(max(0.0, self.not_before - time.time()))
         event.update(kind=self.kind, ref=self.ref, elapsed_s=round(time.monotonic() - started, 1))
         yield TriggerEvent(event)
 
-    def _deadline(self, started: float) -> float:
-        """Wall-clock deadline: the operator's absolute ``end_time``, else ``timeout_s`` from now."""
-        return (
-            self.end_time if self.end_time is not None else time.time() + self.timeout_s - (time.monotonic() - started)
-        )
+    async def check_once(self, client: Any) -> dict[str, Any] | None:
+        """The wait's event if it is already over (one observation, no waiting), else None. An outage is
+        not an answer: None, and the deferred wait deals with it."""
+        from flywheel.nemo.errors import is_unobserved
 
-    async def _observe(self, call: Any, backoff: Any, deadline: float) -> Any:
+        try:
+            seen = await self.observe(client)
+            if not seen.terminal:
+                return None
+            event = self._event(seen, 1)
+            if event["status"] == "success":
+                done = await self.after_success(client, event, once=True)
+                if done is None:
+                    return None
+                event = done
+        except Exception as exc:
+            if is_unobserved(exc):
+                return None
+            # as in run(): an answer we cannot use ends the wait as failed, so the operator records it
+            event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": 1}
+        event.update(kind=self.kind, ref=self.ref, elapsed_s=0.0)
+        return event
+
+    def _event(self, seen: Seen, polls: int) -> dict[str, Any]:
+        return {
+            "status": "success" if seen.succeeded else "failed",
+            "state": seen.state,
+            "detail": seen.detail,
+            "progress": seen.progress,
+            "polls": polls,
+        }
+
+    def _backoff(self, seed: str) -> Any:
+        from flywheel.nemo.states import Backoff
+
+        return Backoff(initial_s=self.poll_initial_s, cap_s=self.poll_max_s, rng=random.Random(seed))
+
+    async def _observed(self, call: Callable[[], Awaitable[Seen]], backoff: Any, deadline: float) -> Seen | None:
         """``await call()``, retried with backoff while the platform cannot be observed, until ``deadline``.
         Returns None when the deadline passed without a single answer."""
         from flywheel.nemo.errors import is_unobserved
@@ -135,133 +195,186 @@ class NemoWaitTrigger(BaseTrigger):
                     raise
                 failures += 1
                 if time.time() >= deadline:
-                    self.log.warning("%s %s: still cannot observe it at the deadline: %s", self.kind, self.ref, exc)
+                    self.log.warning("%s: still cannot observe it at the deadline: %s", self.label(), exc)
                     return None
-                wait = min(backoff.next(), max(0.0, deadline - time.time()))
                 if failures == 1 or failures % 10 == 0:
                     self.log.warning(
-                        "%s %s: cannot observe it (%s); retrying until the deadline (%.0fs left)",
-                        self.kind,
-                        self.ref,
+                        "%s: cannot observe it (%s); retrying until the deadline (%.0fs left)",
+                        self.label(),
                         exc,
                         deadline - time.time(),
                     )
-                await asyncio.sleep(wait)
+                await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.time())))
 
-    async def _poll(self, client: Any) -> tuple[str, bool, bool, float | None, str | None]:
-        """(state, terminal, succeeded, progress, detail) of the watched object."""
-        if self.kind in ("deployment_ready", "deployment_gone"):
-            info = await client.get_deployment(self.ref)
-            if info is None:
-                gone = self.kind == "deployment_gone"
-                return "deleted", True, gone, None, None if gone else "deployment no longer exists"
-            if self.kind == "deployment_gone":
-                if self.owner and not is_own_candidate(info.custom_fields, self.owner):
-                    # ours is gone; a same-named deployment someone else made since is not ours to wait for
-                    return "deleted", True, True, None, None
-                return info.status, False, False, None, None
-            return info.status, info.is_terminal, info.is_ready, None, info.detail if info.is_failed else None
-        job = await (
-            client.get_customization(self.ref) if self.kind == "customization" else client.get_evaluation(self.ref)
-        )
-        return job.status, job.terminal, job.succeeded, job.progress, job.detail
-
-    def _backoff(self, seed: str) -> Any:
-        from flywheel.nemo.states import Backoff
-
-        return Backoff(initial_s=self.poll_initial_s, cap_s=self.poll_max_s, rng=random.Random(seed))
-
-    def _timed_out(self, state: str, progress: float | None, polls: int, what: str) -> dict[str, Any]:
-        return {
-            "status": "timeout",
-            "state": state,
-            "progress": progress,
-            "polls": polls,
-            "detail": f"{what} not finished by its deadline ({self.timeout_s:.0f}s after it started; last '{state}')",
-        }
-
-    async def _wait_object(self, client: Any, started: float) -> dict[str, Any]:
-        backoff = self._backoff(f"{self.kind}:{self.ref}")
-        deadline = self._deadline(started)
+    async def _wait(
+        self, client: Any, observe: Callable[[Any], Awaitable[Seen]], deadline: float, what: str | None = None
+    ) -> dict[str, Any]:
+        """Poll ``observe`` until the object is terminal, something is stuck, or the absolute deadline."""
+        what = what or self.label()
+        backoff = self._backoff(what)
         last: tuple[str, float | None] | None = None
-        pending_since: float | None = None
+        since: dict[str, float] = {}
         polls = 0
-        state, progress = "unknown", None
+        seen = Seen("unknown")
         while True:
-            seen = await self._observe(lambda: self._poll(client), backoff, deadline)
-            if seen is None:
-                return self._timed_out(state, progress, polls, f"{self.kind} {self.ref}")
-            state, terminal, ok, progress, detail = seen
-            polls += 1
-            if (state, progress) != last:
-                pct = f" {progress:.0f}%" if progress is not None else ""
-                self.log.info("%s %s: %s%s", self.kind, self.ref, state, pct)
-                last = (state, progress)
-            if terminal:
-                return {
-                    "status": "success" if ok else "failed",
-                    "state": state,
-                    "detail": detail,
-                    "progress": progress,
-                    "polls": polls,
-                }
-            now = time.monotonic()
-            if self.kind == "deployment_ready" and state in ("pending", "created"):
-                pending_since = pending_since or now
-                if now - pending_since > self.pending_timeout_s:
-                    return {
-                        "status": "timeout",
-                        "state": state,
-                        "polls": polls,
-                        "detail": f"deployment {self.ref} stuck in '{state}' for more than "
-                        f"{self.pending_timeout_s:.0f}s (no GPU capacity or image pull problem?)",
-                    }
-            else:
-                pending_since = None
-            if time.time() >= deadline:
-                return self._timed_out(state, progress, polls, f"{self.kind} {self.ref}")
-            await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.time())))
-
-    async def _wait_model(self, client: Any, started: float) -> dict[str, Any]:
-        model = self.model_id or self.ref
-        backoff = self._backoff(f"sync:{model}")
-        deadline = min(self._deadline(started), time.time() + self.sync_timeout_s)
-        polls = 0
-        while True:
-            models = await self._observe(client.list_models, backoff, deadline)
-            polls += 1
-            if models is not None and model in models:
-                self.log.info("model %s is served by the NIM proxy", model)
-                return {"status": "success", "state": "synced", "polls": polls}
-            if time.time() >= deadline:
+            answer = await self._observed(lambda: observe(client), backoff, deadline)
+            if answer is not None:
+                seen, polls = answer, polls + 1
+                if (seen.state, seen.progress) != last:
+                    pct = f" {seen.progress:.0f}%" if seen.progress is not None else ""
+                    self.log.info("%s: %s%s", what, seen.state, pct)
+                    last = (seen.state, seen.progress)
+                if seen.terminal:
+                    return self._event(seen, polls)
+                reason = self.stuck(seen, since)
+                if reason:
+                    return {"status": "timeout", "state": seen.state, "polls": polls, "detail": reason}
+            if answer is None or time.time() >= deadline:
                 return {
                     "status": "timeout",
-                    "state": "not-synced",
+                    "state": seen.state,
+                    "progress": seen.progress,
                     "polls": polls,
-                    "detail": f"model {model} did not appear in /v1/models within {self.sync_timeout_s:.0f}s",
+                    "detail": f"{what} not finished by its deadline (last '{seen.state}')",
                 }
             await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.time())))
 
+
+async def _model_served(client: Any, model_id: str) -> Seen:
+    served = model_id in await _answer(client.list_models())
+    return Seen("synced", True, True) if served else Seen("not-synced")
+
+
+class ModelSyncTrigger(PlatformWaitTrigger):
+    """A model (``ref``) appearing in the NIM proxy's ``/v1/models``."""
+
+    kind = "model_sync"
+
+    async def observe(self, client: Any) -> Seen:
+        return await _model_served(client, self.ref)
+
+    def label(self) -> str:
+        return f"model {self.ref} in /v1/models"
+
+
+class DeploymentReadyTrigger(PlatformWaitTrigger):
+    """A deployment becoming ready, then (``model_id``) its model being served by the NIM proxy."""
+
+    kind = "deployment_ready"
+
+    def __init__(
+        self,
+        *,
+        pending_timeout_s: float = 1800.0,
+        model_id: str | None = None,
+        sync_timeout_s: float = 1800.0,
+        owner: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pending_timeout_s, self.model_id, self.sync_timeout_s, self.owner = (
+            pending_timeout_s,
+            model_id,
+            sync_timeout_s,
+            owner,
+        )
+
+    def own_params(self) -> dict[str, Any]:
+        return {
+            "pending_timeout_s": self.pending_timeout_s,
+            "model_id": self.model_id,
+            "sync_timeout_s": self.sync_timeout_s,
+            "owner": self.owner,
+        }
+
+    async def observe(self, client: Any) -> Seen:
+        info = await _answer(client.get_deployment(self.ref))
+        if info is None:
+            return Seen("deleted", True, False, detail="deployment no longer exists")
+        return Seen(info.status, info.is_terminal, info.is_ready, detail=info.detail if info.is_failed else None)
+
+    def stuck(self, seen: Seen, since: dict[str, float]) -> str | None:
+        if seen.state not in ("pending", "created"):
+            since.pop("pending", None)
+            return None
+        first = since.setdefault("pending", time.monotonic())
+        if time.monotonic() - first <= self.pending_timeout_s:
+            return None
+        return (
+            f"deployment {self.ref} stuck in '{seen.state}' for more than {self.pending_timeout_s:.0f}s "
+            "(no GPU capacity or image pull problem?)"
+        )
+
+    async def after_success(self, client: Any, event: dict[str, Any], once: bool = False) -> dict[str, Any] | None:
+        if not self.model_id:
+            return event
+        model = self.model_id
+        if once:
+            return event if (await _model_served(client, model)).succeeded else None
+        deadline = min(self.end_time, time.time() + self.sync_timeout_s)
+        synced = await self._wait(client, lambda c: _model_served(c, model), deadline, f"model {model} in /v1/models")
+        if synced["status"] == "success":
+            self.log.info("model %s is served by the NIM proxy", model)
+        return {**synced, "polls": event["polls"] + synced["polls"]}
+
     async def on_kill(self) -> None:
-        """A user killed the task: stop the GPU work we started (the teardown deletes a ready deployment,
-        but a deployment whose setup never succeeded gets no teardown, so it is deleted here)."""
-        if self.kind not in ("customization", "evaluation", "deployment_ready"):
+        """A user killed the task: a deployment whose setup never succeeded gets no teardown, so this run's
+        candidate is deleted here (releases the GPU lease)."""
+        if not self.owner:
             return
         async with await self._client() as client:
-            if self.kind == "customization":
-                await client.cancel_customization(self.ref)
-            elif self.kind == "evaluation":
-                await client.cancel_evaluation(self.ref)
-            else:
-                info = await client.get_deployment(self.ref)
-                if info is None or not self.owner or not is_own_candidate(info.custom_fields, self.owner):
-                    return
-                await client.delete_deployment(self.ref)
-                self.log.info("deleted deployment %s (its wait was killed; releases the GPU lease)", self.ref)
+            info = await client.get_deployment(self.ref)
+            if info is None or not is_own_candidate(info.custom_fields, self.owner):
                 return
-        self.log.info("cancelled %s job %s", self.kind, self.ref)
+            await client.delete_deployment(self.ref)
+        self.log.info("deleted deployment %s (its wait was killed; releases the GPU lease)", self.ref)
 
 
-def is_own_candidate(custom_fields: dict[str, str], owner: str) -> bool:
-    """The deployment is a flywheel candidate created by run ``owner``: the only kind a run may delete."""
-    return custom_fields.get("flywheel_role") == "candidate" and custom_fields.get("flywheel_run") == owner
+class DeploymentGoneTrigger(PlatformWaitTrigger):
+    """A deployment this run deleted being gone (a same-named deployment someone else made since is not
+    ours to wait for)."""
+
+    kind = "deployment_gone"
+
+    def __init__(self, *, owner: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.owner = owner
+
+    def own_params(self) -> dict[str, Any]:
+        return {"owner": self.owner}
+
+    async def observe(self, client: Any) -> Seen:
+        info = await _answer(client.get_deployment(self.ref))
+        if info is None or (self.owner and not is_own_candidate(info.custom_fields, self.owner)):
+            return Seen("deleted", True, True)
+        return Seen(info.status)
+
+
+class NemoJobTrigger(PlatformWaitTrigger):
+    """A customization or evaluation job reaching a terminal state; killing the wait cancels the job."""
+
+    def __init__(self, *, job_type: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if job_type not in JOB_TYPES:
+            raise ValueError(f"unknown job type '{job_type}' (one of {', '.join(JOB_TYPES)})")
+        self.job_type = job_type
+
+    @property  # type: ignore[override]
+    def kind(self) -> str:  # type: ignore[override]
+        return self.job_type
+
+    def own_params(self) -> dict[str, Any]:
+        return {"job_type": self.job_type}
+
+    async def observe(self, client: Any) -> Seen:
+        read = client.get_customization if self.job_type == "customization" else client.get_evaluation
+        job = await _answer(read(self.ref))
+        return Seen(job.status, job.terminal, job.succeeded, job.progress, job.detail)
+
+    async def on_kill(self) -> None:
+        async with await self._client() as client:
+            if self.job_type == "customization":
+                await client.cancel_customization(self.ref)
+            else:
+                await client.cancel_evaluation(self.ref)
+        self.log.info("cancelled %s job %s", self.job_type, self.ref)

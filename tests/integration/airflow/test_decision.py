@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,11 @@ def awaiting_approval(stack: LocalStack, dag_id: str, rid: str) -> dict[str, Any
 
 
 def answer(stack: LocalStack, dag_id: str, rid: str, option: str, comment: str) -> None:
-    """Exactly what the UI's button does: PATCH the task instance's hitlDetails."""
+    """Exactly what the UI's button does: PATCH the task instance's hitlDetails. Not sooner than a person
+    could: an answer within ``[workers] min_heartbeat_interval`` (1 s here) of the task pausing resumes it
+    before the executor has reported the paused execution, and Airflow 3.3 then fails the resumed task
+    (apache/airflow#72716, the race the defer floor avoids for triggers; seen once in this test)."""
+    time.sleep(3)
     r = stack.api.http.patch(
         hitl_path(dag_id, rid), json={"chosen_options": [option], "params_input": {"comment": comment}}
     )

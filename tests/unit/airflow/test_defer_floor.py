@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import yaml
@@ -28,9 +27,33 @@ def test_floor_follows_the_workers_heartbeat_interval(tmp_path, monkeypatch):
     assert op.defer_floor_s() == 2.5
 
 
-def test_wait_trigger_fires_no_sooner_than_the_floor_after_deferral(tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")
+def test_platform_wait_gets_the_configured_poll_settings_and_deadline(tmp_path):
+    from flywheel.airflow.triggers import NemoJobTrigger
+
     op = _operator(tmp_path, 2.0)
+    trigger = op.platform_wait(NemoJobTrigger, "eval-1", 1234.0, job_type="evaluation")
+    p = op.cfg().platform
+    assert trigger.end_time == 1234.0 and trigger.namespace == p.namespace
+    assert (trigger.poll_initial_s, trigger.poll_max_s) == (p.poll_initial_s, p.poll_max_s)
+
+
+def test_a_deferred_wait_fires_no_sooner_than_the_floor_after_deferral(tmp_path, monkeypatch):
+    import time
+
+    import pytest
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from flywheel.airflow.triggers import NemoJobTrigger
+
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")
+    raw = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    raw.setdefault("platform", {}).update(min_defer_s=2.0, inline_wait_s=0)  # 0: no inline look, defer at once
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    op = NemoOperator(task_id="wait", config_path=str(path))
+    trigger = op.platform_wait(NemoJobTrigger, "eval-1", time.time() + 60, job_type="evaluation")
     before = time.time()
-    trigger = op.wait_trigger("evaluation", "eval-1", 60.0)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.wait_for({}, trigger, "done")
+    assert deferred.value.trigger is trigger and deferred.value.method_name == "done"
     assert before + 3.0 <= trigger.not_before <= time.time() + 3.0
