@@ -58,6 +58,11 @@ class Scan:
     pii_records: int = 0
     spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
 
+    def release(self) -> None:
+        """Drop the per-record arrays (the spill files stay): the build keeps only what it took from them."""
+        for name in _ARRAYS:
+            setattr(self, name, getattr(self, name)[:0].copy())
+
     def key_hex(self, row: int) -> str:
         return int(self.keys[row, 0]).to_bytes(8, "big").hex() + int(self.keys[row, 1]).to_bytes(8, "big").hex()
 

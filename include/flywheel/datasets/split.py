@@ -51,7 +51,7 @@ def strata_codes(codes: np.ndarray, names: list[str], max_classes: int) -> tuple
     fallback = names[keep[0]] if pooled and pool_size < 2 and keep else POOLED  # a lone pooled record joins
     out_names = sorted(set(target.values()) | ({fallback} if pooled else set()))
     index = {name: i for i, name in enumerate(out_names)}
-    table = np.array([index[target.get(c, fallback)] if counts[c] else -1 for c in range(len(names))], dtype=np.int64)
+    table = np.array([index[target.get(c, fallback)] if counts[c] else -1 for c in range(len(names))], dtype=np.int32)
     return table[codes], out_names, pooled
 
 
@@ -92,6 +92,19 @@ def shuffled_sample(idx: np.ndarray, test_size: int, seed: int) -> tuple[np.ndar
     return np.sort(idx[permutation[test_size:]]), np.sort(idx[permutation[:test_size]])
 
 
+def _n_classes(codes: np.ndarray) -> int:
+    return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+
+
+def _compact(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True, return_counts=True)[1:]`` for small non-negative codes, without
+    sorting a copy (int32 ranks instead of int64)."""
+    counts = np.bincount(codes)
+    present = counts > 0
+    rank = (np.cumsum(present) - 1).astype(np.int32)
+    return rank[codes], counts[present]
+
+
 def stratified_sample(idx: np.ndarray, codes: np.ndarray, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(rest, test) as sets equal to ``train_test_split(idx, test_size=..., stratify=codes, random_state=seed)``,
     sorted, in O(n) machine integers: scikit-learn gathers the members in Python lists (~40 bytes per record),
@@ -102,11 +115,14 @@ def stratified_sample(idx: np.ndarray, codes: np.ndarray, test_size: int, seed: 
     n_train = len(idx) - n_test
     if n_test <= 0 or n_train <= 0:
         raise ValueError(f"test_size {test_size} does not fit {len(idx)} records")
-    _, inverse, class_counts = np.unique(codes, return_inverse=True, return_counts=True)
+    inverse, class_counts = _compact(codes)
     n_classes = len(class_counts)
     if class_counts.min() < 2 or n_train < n_classes or n_test < n_classes:
         raise ValueError("too few members per class or too many classes to stratify")
-    members = np.argsort(inverse.reshape(-1), kind="stable")
+    members = np.argsort(inverse, kind="stable")
+    del inverse
+    if len(members) < 2**31:
+        members = members.astype(np.int32)
     starts = np.concatenate(([0], np.cumsum(class_counts)[:-1]))
     rng = np.random.RandomState(seed)
     n_i = _shares(class_counts, n_train, rng)
@@ -123,9 +139,9 @@ def _split(
     idx: np.ndarray, codes: np.ndarray | None, names: list[str], test_size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, bool, list[str]]:
     pooled: list[str] = []
-    if codes is not None and len(np.unique(codes)) > 1:
+    if codes is not None and _n_classes(codes) > 1:
         sub, _, pooled = strata_codes(codes, names, min(test_size, len(idx) - test_size))
-        if len(np.unique(sub)) > 1:
+        if _n_classes(sub) > 1:
             try:
                 rest, test = stratified_sample(idx, sub, test_size, seed)
                 return rest, test, True, pooled

@@ -227,3 +227,22 @@ def test_line_order_of_equal_timestamps_does_not_change_the_datasets(tmp_path):
     assert a.stats == b.stats and a.stats["used"] == 35 and a.stats["duplicates"] == 1
     for name in ("eval", "train", "val", "icl"):
         assert a.files[name].read_bytes() == b.files[name].read_bytes(), name
+
+
+def test_semantic_selection_streamed_in_small_batches_picks_the_same_examples(tmp_path, monkeypatch):
+    from flywheel.datasets import icl as icl_module
+
+    class Embedder:
+        def embed(self, texts):  # equal vectors for some texts: ties between train records are exercised too
+            return [[1.0, float(len(t) % 3), float("refund" in t)] for t in texts]
+
+    rows = [
+        tool(f"{['lookup', 'refund'][i % 3 == 0]} {i}", name=["lookup", "refund"][i % 3 == 0], ts=i) for i in range(90)
+    ]
+    src = write(tmp_path / "in.jsonl", rows)
+    cfg = IclConfig(selection="semantic_similarity", max_examples=3, relevance_ratio=0.5)
+    whole = build_datasets(src, opts(eval_size=8, icl=cfg), tmp_path / "whole", Embedder())
+    monkeypatch.setattr(icl_module, "EMBED_BATCH", 7)
+    batched = build_datasets(src, opts(eval_size=8, icl=cfg), tmp_path / "batched", Embedder())
+    assert whole.stats["icl"]["with_examples"] == 8
+    assert batched.files["icl"].read_bytes() == whole.files["icl"].read_bytes()
