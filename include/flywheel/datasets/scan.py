@@ -2,9 +2,11 @@
 
 Every line is parsed once (orjson); a line of this workload is validated, redacted and reduced to what the
 decisions need (timestamp, dedup digest, class labels). The normalised, redacted record goes to a spill
-file (plain JSONL next to the outputs, deleted after the build) and :class:`RecordReader` reads the chosen
-ones back by offset when the files are written: no second validation or redaction, and a cheap seek
-whatever the input format (a gzip stream cannot seek backwards; Parquet has no lines).
+file (next to the outputs, deleted after the build), followed by its train / val line already encoded, and
+:class:`RecordReader` reads the chosen ones back by offset when the files are written: no second parse,
+validation or redaction, and a cheap seek whatever the input format (a gzip stream cannot seek backwards;
+Parquet has no lines). Most records end up in train / val, so the encoding is done here, in the parallel
+scan, and writing those files is a copy.
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ from typing import IO, Any
 
 import numpy as np
 
+from flywheel.datasets import formats
 from flywheel.datasets.keys import answer, classification_label, tool_label
+from flywheel.datasets.types import TOOL_CALLING
 from flywheel.records import jsonio
 from flywheel.records.keys import dedup_digest
 from flywheel.records.sources import attribution_problem
 from flywheel.records.validation import Rejected, parse_line, validate
 
 HAS_CALL, TRUNCATED = 1, 2  # flag bits
+# First byte of a spilled train / val line: the record offers tools (the line carries them, as a tool-calling
+# workload's does) or not (the line is the same for every workload type).
+WITH_TOOLS, NO_TOOLS = b"T", b"N"
 _SPACE_START = (b"", b"\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c")  # a blank line starts with one of these
 CONTAINS_PII = "contains_pii"  # invalid reason under pii.mode drop_record
 
@@ -113,6 +120,18 @@ class RecordReader:
         f.seek(offset - self._bases[part])
         rec: dict[str, Any] = jsonio.loads(f.readline())
         return rec
+
+    def train_line(self, offset: int, workload_type: str) -> bytes:
+        """The record's train / val line with its newline: the one encoded during the scan, or encoded now for
+        a record offering tools in a workload that is not tool calling (its line leaves the tools out)."""
+        part = bisect_right(self._bases, offset) - 1
+        f = self._files[part]
+        f.seek(offset - self._bases[part])
+        record = f.readline()
+        line = f.readline()
+        if line[:1] == NO_TOOLS or workload_type == TOOL_CALLING:
+            return line[1:]
+        return formats.dumps_bytes(formats.train_line(jsonio.loads(record), workload_type)) + b"\n"
 
     def close(self) -> None:
         for f in self._files:
@@ -332,7 +351,15 @@ def scan_part(job: ScanJob) -> Scan:
                 flags.append(0)
                 continue
             assert not isinstance(rec, Rejected)
-            data = jsonio.dumps_compact(rec) + b"\n"
+            offered = rec["request"].get("tools")
+            data = b"".join(
+                (
+                    jsonio.dumps_compact(rec),
+                    b"\n" + (WITH_TOOLS if offered else NO_TOOLS),
+                    formats.dumps_bytes(formats.train_line(rec, TOOL_CALLING)),
+                    b"\n",
+                )
+            )
             out.write(data)
             offsets.append(position)
             position += len(data)
@@ -343,7 +370,7 @@ def scan_part(job: ScanJob) -> Scan:
             tool_code.append(tools.code(tool_label(rec)))
             class_code.append(classes.code(classification_label(rec)))
             flags.append(
-                (HAS_CALL if rec["request"].get("tools") and a.get("tool_calls") else 0)
+                (HAS_CALL if offered and a.get("tool_calls") else 0)
                 | (TRUNCATED if rec["response"]["choices"][0].get("finish_reason") == "length" else 0)
             )
     other += counts["other"]
