@@ -2,11 +2,12 @@
 
 Every line is parsed once (orjson); a line of this workload is validated, redacted and reduced to what the
 decisions need (timestamp, dedup digest, class labels). The normalised, redacted record goes to a spill
-file (next to the outputs, deleted after the build), followed by its train / val line already encoded, and
+file (next to the outputs, deleted after the build) as two lines: its train / val line, already encoded (most
+records end up in train / val: the encoding is done here, in the parallel scan, and writing those files is
+a copy), then the rest of the record (what the train line leaves out or changes, a few hundred bytes).
 :class:`RecordReader` reads the chosen ones back by offset when the files are written: no second parse,
 validation or redaction, and a cheap seek whatever the input format (a gzip stream cannot seek backwards;
-Parquet has no lines). Most records end up in train / val, so the encoding is done here, in the parallel
-scan, and writing those files is a copy.
+Parquet has no lines).
 """
 
 from __future__ import annotations
@@ -107,6 +108,42 @@ def _parquet_lines(path: Path, workload_id: str, counts: Counter[str]) -> Iterat
             yield jsonio.dumps_compact_default(row)
 
 
+def split_record(rec: dict[str, Any]) -> bytes:
+    """The two spill lines of a normalised record: its train line (as a tool-calling workload's, after a
+    :data:`WITH_TOOLS` / :data:`NO_TOOLS` byte) and the rest, from which :func:`joined` rebuilds the record."""
+    request, response = rec["request"], rec["response"]
+    tools = request.get("tools")
+    choice = response["choices"][0]
+    rest = {
+        "record": {k: v for k, v in rec.items() if k not in ("request", "response")},
+        "request": {k: v for k, v in request.items() if k != "messages" and not (k == "tools" and tools)},
+        "response": {k: v for k, v in response.items() if k != "choices"},
+        "choice": {k: v for k, v in choice.items() if k != "message"},
+        "answer": choice["message"],
+        "null_content": [  # the train line writes "" for these
+            i for i, m in enumerate(request["messages"]) if m["role"] == "assistant" and m.get("content") is None
+        ],
+    }
+    train = formats.dumps_bytes(formats.train_line(rec, TOOL_CALLING))
+    return b"".join((WITH_TOOLS if tools else NO_TOOLS, train, b"\n", jsonio.dumps_compact(rest), b"\n"))
+
+
+def joined(train_line: bytes, rest_line: bytes) -> dict[str, Any]:
+    """The record :func:`split_record` split (key order aside: every output is written with sorted keys)."""
+    train, rest = jsonio.loads(train_line[1:]), jsonio.loads(rest_line)
+    history = train["messages"][:-1]
+    for i in rest["null_content"]:
+        history[i]["content"] = None
+    request = rest["request"]
+    request["messages"] = history
+    if "tools" in train:
+        request["tools"] = train["tools"]
+    response = rest["response"]
+    response["choices"] = [{**rest["choice"], "message": rest["answer"]}]
+    record: dict[str, Any] = {**rest["record"], "request": request, "response": response}
+    return record
+
+
 class RecordReader:
     """A validated (and redacted) record from the spill files, read back by its global offset."""
 
@@ -114,24 +151,24 @@ class RecordReader:
         self._files: list[IO[bytes]] = [path.open("rb") for path, _ in spills]
         self._bases = [base for _, base in spills]
 
-    def record(self, offset: int) -> dict[str, Any]:
+    def _seek(self, offset: int) -> IO[bytes]:
         part = bisect_right(self._bases, offset) - 1
         f = self._files[part]
         f.seek(offset - self._bases[part])
-        rec: dict[str, Any] = jsonio.loads(f.readline())
-        return rec
+        return f
+
+    def record(self, offset: int) -> dict[str, Any]:
+        f = self._seek(offset)
+        return joined(f.readline(), f.readline())
 
     def train_line(self, offset: int, workload_type: str) -> bytes:
         """The record's train / val line with its newline: the one encoded during the scan, or encoded now for
         a record offering tools in a workload that is not tool calling (its line leaves the tools out)."""
-        part = bisect_right(self._bases, offset) - 1
-        f = self._files[part]
-        f.seek(offset - self._bases[part])
-        record = f.readline()
+        f = self._seek(offset)
         line = f.readline()
         if line[:1] == NO_TOOLS or workload_type == TOOL_CALLING:
             return line[1:]
-        return formats.dumps_bytes(formats.train_line(jsonio.loads(record), workload_type)) + b"\n"
+        return formats.dumps_bytes(formats.train_line(joined(line, f.readline()), workload_type)) + b"\n"
 
     def close(self) -> None:
         for f in self._files:
@@ -352,14 +389,7 @@ def scan_part(job: ScanJob) -> Scan:
                 continue
             assert not isinstance(rec, Rejected)
             offered = rec["request"].get("tools")
-            data = b"".join(
-                (
-                    jsonio.dumps_compact(rec),
-                    b"\n" + (WITH_TOOLS if offered else NO_TOOLS),
-                    formats.dumps_bytes(formats.train_line(rec, TOOL_CALLING)),
-                    b"\n",
-                )
-            )
+            data = split_record(rec)
             out.write(data)
             offsets.append(position)
             position += len(data)
