@@ -1,12 +1,14 @@
 """Logs -> eval / train / val (+ ICL) dataset files and stats.json; memory grows by tens of bytes per record.
 
 1. **Scan** (:mod:`flywheel.datasets.scan`): one sequential pass parses every line once, validates it
-   (counting every rejection by reason), redacts PII, keeps tens of bytes per record and spills the
-   normalised record to disk (byte ranges of a large plain JSONL input in worker processes).
+   (counting every rejection by reason), redacts PII, keeps ~51 bytes per record and spills the
+   normalised record to disk as its encoded train line plus the rest of it (byte ranges of a large plain
+   JSONL input in worker processes).
 2. **Decide** (:mod:`flywheel.datasets.decide`), on those arrays: newest-first order, the ``limit``, dedup
-   (newest wins); then the workload type, the quality filters, the stratified split and ICL ordering.
+   (newest wins); then the workload type, the quality filters, the stratified split and ICL ordering. Each
+   array is dropped once decided; from the split on, a record is its spill offset and label code.
 3. **Write** (:mod:`flywheel.datasets.write`): the chosen records are read back by offset and written
-   (large files in slices by worker processes, joined in order).
+   (large files in slices by worker processes, joined in order; train / val lines are copied).
 
 ``read = used + invalid + duplicates + filtered`` always holds, and when the whole input is read
 ``read + other_workloads + blank_lines = lines in the file``.
