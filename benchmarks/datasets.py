@@ -11,9 +11,11 @@ unique record is used; ICL on) on each, in a fresh process per run:
   only up to ``--baseline-max`` lines (it holds every record in memory: ~10 KB each).
 
 Prints wall time of ``build_datasets`` (imports included), records/s (lines / wall time), peak RSS of the
-build process and of its scan workers, and whether the streaming files equal the baseline's byte for byte.
+build process and of its worker processes, the 1-minute load average before the run, and whether the
+streaming files equal the baseline's byte for byte. Outputs are deleted once compared, and the inputs at
+the end unless ``--work`` names a folder to keep them in.
 
-Run: .venv/bin/python benchmarks/datasets.py [--sizes 100000,1000000] [--baseline-max 1000000]
+Run: .venv/bin/python benchmarks/datasets.py [--sizes 100000,1000000] [--baseline-max 1000000] [--pii-max N]
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import filecmp
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +93,16 @@ def main() -> None:
     sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
     from tests.unit.datasets.factory import write_logs
 
+    keep = args.work is not None
     work = Path(args.work or tempfile.mkdtemp(prefix="flywheel-bench-ds-"))
+    try:
+        _run_all(args, sizes, work, write_logs)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_all(args: argparse.Namespace, sizes: list[int], work: Path, write_logs: Callable[..., object]) -> None:
     work.mkdir(parents=True, exist_ok=True)
     big = work / f"logs-{sizes[-1]}.jsonl"
     t0 = time.perf_counter()
@@ -113,11 +126,12 @@ def main() -> None:
         results = {}
         for name, pii, path in runs:
             out = work / f"out-{n}-{name}"
+            load = os.getloadavg()[0]
             r = results[name] = run(inputs[n], out, pii, path)
             if "error" in r:
                 print(f"{n:>10,} {name:>14} failed: {r['error']}")
                 continue
-            notes = f"used {r['used']:,} of {r['read']:,} read"
+            notes = f"load {load:.2f}; used {r['used']:,} of {r['read']:,} read"
             if r.get("pii") is not None:
                 notes += f"; pii {r['pii']}"
             if name == "baseline" and "error" not in results.get("streaming", {"error": 1}):
@@ -129,8 +143,11 @@ def main() -> None:
                 f"{r['workers_rss_mb']:>6.0f}MB  {notes}",
                 flush=True,
             )
+            if name != "streaming":  # disk: 5M lines make ~6 GB of outputs (and ~13 GB of spill while building)
+                shutil.rmtree(out, ignore_errors=True)
         if baseline_path is not None and n > args.baseline_max:
             print(f"{n:>10,} {'baseline':>14} skipped (needs ~10 KB of memory per used record)")
+        shutil.rmtree(work / f"out-{n}-streaming", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,15 @@ def eval_line(record: dict[str, Any], messages: list[dict[str, Any]] | None = No
 
 
 def train_line(record: dict[str, Any], workload_type: str) -> dict[str, Any]:
-    history = [_msg(m, args_as_string=False) for m in record["request"]["messages"]]
-    for m in history:
-        if m["role"] == "assistant" and m.get("content") is None:
-            m["content"] = ""
-    target = _msg(answer(record), args_as_string=False)
-    target = {k: v for k, v in target.items() if k in ("role", "content", "tool_calls")}
+    """The train / val line of a normalised record (:mod:`flywheel.records.validation`: every tool call is
+    ``{id, type, function: {name, arguments}}`` with object arguments). It shares the record's unchanged
+    parts instead of copying them: it is built for every record during the scan."""
+    history = [
+        {**m, "content": ""} if m["role"] == "assistant" and m.get("content") is None else m
+        for m in record["request"]["messages"]
+    ]
+    a = answer(record)
+    target = {k: a[k] for k in ("role", "content", "tool_calls") if k in a and (k != "tool_calls" or a[k])}
     if target.get("content") is None or target.get("tool_calls"):
         target["content"] = target.get("content") or ""
     out: dict[str, Any] = {"messages": [*history, target]}

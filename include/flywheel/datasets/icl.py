@@ -63,14 +63,19 @@ def inject(messages: list[dict[str, Any]], examples: list[str]) -> list[dict[str
     return [{"role": "system", "content": block}, *out]
 
 
+EMBED_BATCH = 4096  # train texts embedded (and scored) at a time: memory is one batch, not the train set
+
+
 class IclSelector:
-    """Picks examples among the train records without holding them: per train record only its dedup digest,
-    class code and (once looked at) its ICL cost are in memory; a candidate is rendered when first looked at,
-    which for uniform selection is a few thousand records whatever the train size."""
+    """Picks examples among the train records without holding them: per train record only its id (spill
+    offset), class code and (once looked at) its ICL cost are in memory; a candidate is rendered when first
+    looked at, which for uniform selection is a few thousand records whatever the train size. Semantic
+    selection streams the train texts through the embedder a batch at a time and keeps, per eval record, only
+    its best-scoring candidates (score descending; equal scores: the later train record first)."""
 
     def __init__(
         self,
-        digests: np.ndarray,
+        ids: np.ndarray,
         label_codes: np.ndarray,
         label_names: Sequence[str],
         render: Callable[[int], str],
@@ -78,27 +83,48 @@ class IclSelector:
         context_length: int,
         seed: int,
         embedder: Embedder | None = None,
-        texts: Callable[[], list[str]] | None = None,
+        texts: Callable[[int, int], list[str]] | None = None,
+        evals: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.cfg, self.seed = cfg, seed
         self.window = cfg.max_context_length or context_length
-        self.cost = np.full(len(digests), -1, dtype=np.int64)  # -1: not rendered yet
-        self.keys = digests
+        self.cost = np.full(len(ids), -1, dtype=np.int64)  # -1: not rendered yet
+        self.ids = ids
         self.label_codes, self.label_names = label_codes, list(label_names)
         self._render = render
         self._rendered: dict[int, str] = {}
         self.order = self._uniform_order()
-        self.embedder = embedder
-        self.vectors: Any = None
+        self.nearest: np.ndarray | None = None
         if cfg.selection == "semantic_similarity":
             if embedder is None or texts is None:
                 raise ValueError("icl.selection semantic_similarity needs an embedder (the embedding NIM)")
-            self.vectors = self._normalised(embedder.embed(texts()))
+            self.nearest = self._nearest(embedder, texts, evals)
 
     @staticmethod
     def _normalised(vectors: list[list[float]]) -> Any:
         m = np.asarray(vectors, dtype=np.float32)
         return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+    def _nearest(
+        self, embedder: Embedder, texts: Callable[[int, int], list[str]], evals: Sequence[dict[str, Any]]
+    ) -> np.ndarray:
+        """Per eval record, the ``max(50, 5 * max_examples)`` train positions most similar to it (cosine)."""
+        n, top = len(self.ids), max(50, 5 * self.cfg.max_examples)
+        best_scores = np.zeros((len(evals), 0), dtype=np.float32)
+        best = np.zeros((len(evals), 0), dtype=np.int64)
+        if not len(evals):
+            return best
+        queries = self._normalised(embedder.embed([last_user_text(r) for r in evals]))
+        for start in range(0, n, EMBED_BATCH):
+            stop = min(n, start + EMBED_BATCH)
+            vectors = self._normalised(embedder.embed(texts(start, stop)))
+            scores = np.stack([vectors @ q for q in queries])  # one dot per (eval, train) pair, as before
+            scores = np.concatenate([best_scores, scores], axis=1)
+            positions = np.concatenate([best, np.broadcast_to(np.arange(start, stop), (len(evals), stop - start))], 1)
+            ranked = np.lexsort((-positions, -scores), axis=1)[:, :top]
+            best_scores = np.take_along_axis(scores, ranked, axis=1)
+            best = np.take_along_axis(positions, ranked, axis=1)
+        return best
 
     def _uniform_order(self) -> np.ndarray:
         """Round-robin across classes (sorted names), seeded order within each class: balanced examples."""
@@ -106,23 +132,22 @@ class IclSelector:
         codes = self.label_codes
         by_code = np.argsort(codes, kind="stable").astype(np.int32)  # ascending train position within a class
         bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(self.label_names)))))
-        queues, ranks, slots = [], [], []
-        for slot, code in enumerate(sorted(range(len(self.label_names)), key=lambda c: self.label_names[c])):
+        queues = []
+        for code in sorted(range(len(self.label_names)), key=lambda c: self.label_names[c]):
             q = array("i")
             q.frombytes(by_code[bounds[code] : bounds[code + 1]].tobytes())
             if not q:
                 continue
             rng.shuffle(q)  # the same draws as shuffling a list of the same length
             queues.append(np.frombuffer(q, dtype=np.int32))
-            ranks.append(np.arange(len(q), dtype=np.int32))
-            slots.append(np.full(len(q), slot, dtype=np.int32))
         del by_code
-        if not queues:
-            return np.zeros(0, dtype=np.int32)
-        members = np.concatenate(queues)
-        del queues
-        order = np.lexsort((np.concatenate(slots), np.concatenate(ranks)))
-        return members[order]
+        order = np.empty(sum(len(q) for q in queues), dtype=np.int32)
+        at = rank = 0
+        for end in sorted({len(q) for q in queues}):  # ranks [rank, end): every queue at least `end` long takes part
+            block = np.stack([q[rank:end] for q in queues if len(q) >= end], axis=1).ravel()
+            order[at : at + len(block)] = block
+            at, rank = at + len(block), end
+        return order
 
     def label(self, i: int) -> str:
         return self.label_names[int(self.label_codes[i])]
@@ -141,11 +166,10 @@ class IclSelector:
     def budget(self, record: dict[str, Any]) -> int:
         return self.window - self.cfg.reserved_tokens - prompt_tokens(record)
 
-    def candidates(self, query_vectors: Any, row: int) -> Sequence[int]:
-        if self.vectors is None:
+    def candidates(self, row: int) -> Sequence[int]:
+        if self.nearest is None:
             return self.order
-        scores = self.vectors @ query_vectors[row]
-        ranked = [int(i) for i in scores.argsort()[::-1][: max(50, 5 * self.cfg.max_examples)]]
+        ranked = self.nearest[row].tolist()
         n_relevant = int(self.cfg.max_examples * self.cfg.relevance_ratio)
         picked, seen = ranked[:n_relevant], {self.label(i) for i in ranked[:n_relevant]}
         for i in ranked[n_relevant:]:  # coverage: the best example of each class not yet represented
@@ -154,18 +178,17 @@ class IclSelector:
                 seen.add(self.label(i))
         return picked + [i for i in ranked if i not in picked]
 
-    def select(self, record: dict[str, Any], digest: np.ndarray, candidates: Sequence[int]) -> list[str]:
+    def select(self, record: dict[str, Any], own_id: int, candidates: Sequence[int]) -> list[str]:
         left = self.budget(record)
         chosen: list[str] = []
-        hi, lo = int(digest[0]), int(digest[1])
-        cost, keys = self.cost, self.keys
+        cost, ids = self.cost, self.ids
         if not isinstance(candidates, np.ndarray):
             self.costs(np.asarray(candidates, dtype=np.int64))
         for i in self._fitting(candidates, left):
             if len(chosen) >= self.cfg.max_examples:
                 break
             c = int(cost[i])
-            if c > left or (int(keys[i, 0]) == hi and int(keys[i, 1]) == lo):
+            if c > left or int(ids[i]) == own_id:
                 continue  # never the record itself; a smaller example may still fit
             chosen.append(self.rendered(int(i)))
             left -= c
@@ -179,8 +202,3 @@ class IclSelector:
         for start in range(0, len(candidates), 4096):
             chunk = candidates[start : start + 4096]
             yield from chunk[self.costs(chunk) <= left].tolist()
-
-    def query_vectors(self, records: Sequence[dict[str, Any]]) -> Any:
-        if self.vectors is None or self.embedder is None:
-            return None
-        return self._normalised(self.embedder.embed([last_user_text(r) for r in records]))

@@ -1,12 +1,14 @@
 """Logs -> eval / train / val (+ ICL) dataset files and stats.json; memory grows by tens of bytes per record.
 
 1. **Scan** (:mod:`flywheel.datasets.scan`): one sequential pass parses every line once, validates it
-   (counting every rejection by reason), redacts PII, keeps tens of bytes per record and spills the
-   normalised record to disk (byte ranges of a large plain JSONL input in worker processes).
+   (counting every rejection by reason), redacts PII, keeps ~51 bytes per record and spills the
+   normalised record to disk as its encoded train line plus the rest of it (byte ranges of a large plain
+   JSONL input in worker processes).
 2. **Decide** (:mod:`flywheel.datasets.decide`), on those arrays: newest-first order, the ``limit``, dedup
-   (newest wins); then the workload type, the quality filters, the stratified split and ICL ordering.
+   (newest wins); then the workload type, the quality filters, the stratified split and ICL ordering. Each
+   array is dropped once decided; from the split on, a record is its spill offset and label code.
 3. **Write** (:mod:`flywheel.datasets.write`): the chosen records are read back by offset and written
-   (large files in slices by worker processes, joined in order).
+   (large files in slices by worker processes, joined in order; train / val lines are copied).
 
 ``read = used + invalid + duplicates + filtered`` always holds, and when the whole input is read
 ``read + other_workloads + blank_lines = lines in the file``.
@@ -169,16 +171,22 @@ def _build(
     if (unlabelled & ~truncated).any():
         filtered[MISSING_LABEL] = int((unlabelled & ~truncated).sum())
     usable = d.kept[~(truncated | unlabelled)]
+    del truncated, unlabelled, d
     coded = _labels(s, usable, wtype)
+    offsets = s.offsets[usable]  # from here on a record is its spill offset
+    n_usable = len(usable)
+    del usable
+    s.release()
     sp = options.split
-    tail = f"(read {d.read}: {n_invalid} invalid, {d.duplicates} duplicates, {sum(filtered.values())} filtered)"
-    if len(usable) < sp.min_total_records:
-        raise DatasetError(f"only {len(usable)} usable records, min_total_records is {sp.min_total_records} {tail}")
+    n_filtered = sum(filtered.values())
+    tail = f"(read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} duplicates, {n_filtered} filtered)"
+    if n_usable < sp.min_total_records:
+        raise DatasetError(f"only {n_usable} usable records, min_total_records is {sp.min_total_records} {tail}")
     try:
-        parts = split_coded(len(usable), coded, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
+        parts = split_coded(n_usable, coded, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
     except SplitError as exc:
         raise DatasetError(f"{exc} {tail}") from None
-    files = _write(out_dir, s, reader, usable, coded, parts, wtype, options, embedder, tmp, workers)
+    files = _write(out_dir, s.spills, reader, offsets, coded, parts, wtype, options, embedder, tmp, workers)
     classes: dict[str, dict[str, int]] = {}
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         if coded is None:
@@ -192,7 +200,7 @@ def _build(
         **counts,
         "filtered": sum(filtered.values()),
         "filtered_by_reason": dict(sorted(filtered.items())),
-        "used": len(usable),
+        "used": n_usable,
         "workload_type": wtype,
         "classes": dict(sorted(classes.items())),
         "sizes": {"eval": len(parts.eval), "train": len(parts.train), "val": len(parts.val)},
@@ -216,9 +224,9 @@ def _build(
 
 def _write(
     out_dir: Path,
-    s: Scan,
+    spills: list[tuple[Path, int]],
     reader: RecordReader,
-    usable: np.ndarray,
+    offsets: np.ndarray,
     coded: tuple[np.ndarray, list[str]] | None,
     parts: Any,
     wtype: str,
@@ -228,21 +236,21 @@ def _write(
     workers: int,
 ) -> dict[str, Any]:
     files: dict[str, Any] = {}
-    offsets = s.offsets[usable]
     with_icl = bool(options.icl.enabled and len(parts.train))
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
-        write_file(s.spills, offsets[idx], name, wtype, path, tmp, workers)
+        write_file(spills, offsets[idx], name, wtype, path, tmp, workers)
         files[name] = path
     if with_icl:
-        train_rows = usable[parts.train]
-        train_offsets = s.offsets[train_rows]
+        train_offsets = offsets[parts.train]
         if coded is not None:
             codes, names = coded[0][parts.train], coded[1]
         else:
-            codes, names = np.zeros(len(train_rows), dtype=np.int64), ["_"]
+            codes, names = np.zeros(len(train_offsets), dtype=np.int32), ["_"]
+        eval_offsets = offsets[parts.eval].tolist()
+        evals = [reader.record(off) for off in eval_offsets]
         selector = icl.IclSelector(
-            s.keys[train_rows],
+            train_offsets,
             codes,
             names,
             lambda j: icl.render_example(reader.record(int(train_offsets[j]))),
@@ -250,16 +258,14 @@ def _write(
             options.context_length,
             options.split.random_seed,
             embedder,
-            lambda: [last_user_text(reader.record(off)) for off in train_offsets.tolist()],
+            lambda start, stop: [last_user_text(reader.record(off)) for off in train_offsets[start:stop].tolist()],
+            evals,
         )
-        eval_rows = usable[parts.eval]
-        evals = [reader.record(off) for off in s.offsets[eval_rows].tolist()]
-        vectors = selector.query_vectors(evals)
         with_examples, total = 0, 0
         path = out_dir / "icl.jsonl"
         with path.open("wb") as f:
             for row, rec in enumerate(evals):
-                examples = selector.select(rec, s.keys[eval_rows[row]], selector.candidates(vectors, row))
+                examples = selector.select(rec, eval_offsets[row], selector.candidates(row))
                 messages = icl.inject(rec["request"]["messages"], examples) if examples else None
                 with_examples += bool(examples)
                 total += len(examples)

@@ -2,9 +2,12 @@
 
 Every line is parsed once (orjson); a line of this workload is validated, redacted and reduced to what the
 decisions need (timestamp, dedup digest, class labels). The normalised, redacted record goes to a spill
-file (plain JSONL next to the outputs, deleted after the build) and :class:`RecordReader` reads the chosen
-ones back by offset when the files are written: no second validation or redaction, and a cheap seek
-whatever the input format (a gzip stream cannot seek backwards; Parquet has no lines).
+file (next to the outputs, deleted after the build) as two lines: its train / val line, already encoded (most
+records end up in train / val: the encoding is done here, in the parallel scan, and writing those files is
+a copy), then the rest of the record (what the train line leaves out or changes, a few hundred bytes).
+:class:`RecordReader` reads the chosen ones back by offset when the files are written: no second parse,
+validation or redaction, and a cheap seek whatever the input format (a gzip stream cannot seek backwards;
+Parquet has no lines).
 """
 
 from __future__ import annotations
@@ -22,13 +25,18 @@ from typing import IO, Any
 
 import numpy as np
 
+from flywheel.datasets import formats
 from flywheel.datasets.keys import answer, classification_label, tool_label
+from flywheel.datasets.types import TOOL_CALLING
 from flywheel.records import jsonio
 from flywheel.records.keys import dedup_digest
 from flywheel.records.sources import attribution_problem
 from flywheel.records.validation import Rejected, parse_line, validate
 
 HAS_CALL, TRUNCATED = 1, 2  # flag bits
+# First byte of a spilled train / val line: the record offers tools (the line carries them, as a tool-calling
+# workload's does) or not (the line is the same for every workload type).
+WITH_TOOLS, NO_TOOLS = b"T", b"N"
 _SPACE_START = (b"", b"\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c")  # a blank line starts with one of these
 CONTAINS_PII = "contains_pii"  # invalid reason under pii.mode drop_record
 
@@ -57,6 +65,11 @@ class Scan:
     pii: Counter[str] = field(default_factory=Counter)
     pii_records: int = 0
     spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
+
+    def release(self) -> None:
+        """Drop the per-record arrays (the spill files stay): the build keeps only what it took from them."""
+        for name in _ARRAYS:
+            setattr(self, name, getattr(self, name)[:0].copy())
 
     def key_hex(self, row: int) -> str:
         return int(self.keys[row, 0]).to_bytes(8, "big").hex() + int(self.keys[row, 1]).to_bytes(8, "big").hex()
@@ -95,6 +108,42 @@ def _parquet_lines(path: Path, workload_id: str, counts: Counter[str]) -> Iterat
             yield jsonio.dumps_compact_default(row)
 
 
+def split_record(rec: dict[str, Any]) -> bytes:
+    """The two spill lines of a normalised record: its train line (as a tool-calling workload's, after a
+    :data:`WITH_TOOLS` / :data:`NO_TOOLS` byte) and the rest, from which :func:`joined` rebuilds the record."""
+    request, response = rec["request"], rec["response"]
+    tools = request.get("tools")
+    choice = response["choices"][0]
+    rest = {
+        "record": {k: v for k, v in rec.items() if k not in ("request", "response")},
+        "request": {k: v for k, v in request.items() if k != "messages" and not (k == "tools" and tools)},
+        "response": {k: v for k, v in response.items() if k != "choices"},
+        "choice": {k: v for k, v in choice.items() if k != "message"},
+        "answer": choice["message"],
+        "null_content": [  # the train line writes "" for these
+            i for i, m in enumerate(request["messages"]) if m["role"] == "assistant" and m.get("content") is None
+        ],
+    }
+    train = formats.dumps_bytes(formats.train_line(rec, TOOL_CALLING))
+    return b"".join((WITH_TOOLS if tools else NO_TOOLS, train, b"\n", jsonio.dumps_compact(rest), b"\n"))
+
+
+def joined(train_line: bytes, rest_line: bytes) -> dict[str, Any]:
+    """The record :func:`split_record` split (key order aside: every output is written with sorted keys)."""
+    train, rest = jsonio.loads(train_line[1:]), jsonio.loads(rest_line)
+    history = train["messages"][:-1]
+    for i in rest["null_content"]:
+        history[i]["content"] = None
+    request = rest["request"]
+    request["messages"] = history
+    if "tools" in train:
+        request["tools"] = train["tools"]
+    response = rest["response"]
+    response["choices"] = [{**rest["choice"], "message": rest["answer"]}]
+    record: dict[str, Any] = {**rest["record"], "request": request, "response": response}
+    return record
+
+
 class RecordReader:
     """A validated (and redacted) record from the spill files, read back by its global offset."""
 
@@ -102,12 +151,24 @@ class RecordReader:
         self._files: list[IO[bytes]] = [path.open("rb") for path, _ in spills]
         self._bases = [base for _, base in spills]
 
-    def record(self, offset: int) -> dict[str, Any]:
+    def _seek(self, offset: int) -> IO[bytes]:
         part = bisect_right(self._bases, offset) - 1
         f = self._files[part]
         f.seek(offset - self._bases[part])
-        rec: dict[str, Any] = jsonio.loads(f.readline())
-        return rec
+        return f
+
+    def record(self, offset: int) -> dict[str, Any]:
+        f = self._seek(offset)
+        return joined(f.readline(), f.readline())
+
+    def train_line(self, offset: int, workload_type: str) -> bytes:
+        """The record's train / val line with its newline: the one encoded during the scan, or encoded now for
+        a record offering tools in a workload that is not tool calling (its line leaves the tools out)."""
+        f = self._seek(offset)
+        line = f.readline()
+        if line[:1] == NO_TOOLS or workload_type == TOOL_CALLING:
+            return line[1:]
+        return formats.dumps_bytes(formats.train_line(joined(line, f.readline()), workload_type)) + b"\n"
 
     def close(self) -> None:
         for f in self._files:
@@ -327,7 +388,8 @@ def scan_part(job: ScanJob) -> Scan:
                 flags.append(0)
                 continue
             assert not isinstance(rec, Rejected)
-            data = jsonio.dumps_compact(rec) + b"\n"
+            offered = rec["request"].get("tools")
+            data = split_record(rec)
             out.write(data)
             offsets.append(position)
             position += len(data)
@@ -338,7 +400,7 @@ def scan_part(job: ScanJob) -> Scan:
             tool_code.append(tools.code(tool_label(rec)))
             class_code.append(classes.code(classification_label(rec)))
             flags.append(
-                (HAS_CALL if rec["request"].get("tools") and a.get("tool_calls") else 0)
+                (HAS_CALL if offered and a.get("tool_calls") else 0)
                 | (TRUNCATED if rec["response"]["choices"][0].get("finish_reason") == "length" else 0)
             )
     other += counts["other"]

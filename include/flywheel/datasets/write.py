@@ -1,4 +1,5 @@
-"""Pass 3 of the build: dataset lines for chosen records, read back from the spill files by offset.
+"""Pass 3 of the build: dataset lines for chosen records, read back from the spill files by offset (train /
+val lines were encoded during the scan: for them this is mostly a copy).
 
 A large file is written by several processes (the caller plus ``python -m flywheel.datasets.write``
 workers), each formatting a contiguous slice of the rows into its own part; the parts are then joined in
@@ -26,10 +27,11 @@ def write_rows(spills: list[tuple[Path, int]], offsets: np.ndarray, kind: str, w
     try:
         with out.open("wb") as f:
             for start in range(0, len(offsets), 65_536):
-                for off in offsets[start : start + 65_536].tolist():
-                    rec = reader.record(off)
-                    line = formats.eval_line(rec) if kind == "eval" else formats.train_line(rec, wtype)
-                    f.write(formats.dumps_bytes(line) + b"\n")
+                if kind == "eval":
+                    for off in offsets[start : start + 65_536].tolist():
+                        f.write(formats.dumps_bytes(formats.eval_line(reader.record(off))) + b"\n")
+                else:
+                    f.writelines(reader.train_line(off, wtype) for off in offsets[start : start + 65_536].tolist())
     finally:
         reader.close()
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 from flywheel.records import jsonio
-
-_SPACE = re.compile(r"\s+")
 
 
 def text_of(content: Any) -> str:
@@ -29,7 +26,7 @@ _NORMALISED: dict[str, str] = {}  # system prompts and templated turns repeat ac
 def normalised_text(text: str) -> str:
     out = _NORMALISED.get(text)
     if out is None:
-        out = _SPACE.sub(" ", text).strip().casefold()
+        out = " ".join(text.split()).casefold()  # = re.sub(r"\s+", " ", text).strip(): same whitespace set
         if len(_NORMALISED) >= 4096:
             _NORMALISED.clear()
         _NORMALISED[text] = out
@@ -38,9 +35,14 @@ def normalised_text(text: str) -> str:
 
 def dedup_digest(record: dict[str, Any]) -> bytes:
     """16 bytes: normalised system prompt + user turns + offered tools (whitespace- and case-insensitive)."""
-    messages = record["request"]["messages"]
-    system = [normalised_text(text_of(m.get("content"))) for m in messages if m["role"] == "system"]
-    users = [normalised_text(text_of(m.get("content"))) for m in messages if m["role"] == "user"]
+    system: list[str] = []
+    users: list[str] = []
+    for m in record["request"]["messages"]:
+        role = m["role"]
+        if role == "system":
+            system.append(normalised_text(text_of(m.get("content"))))
+        elif role == "user":
+            users.append(normalised_text(text_of(m.get("content"))))
     tools = sorted(
         (t.get("function") or t).get("name", "") for t in record["request"].get("tools") or [] if isinstance(t, dict)
     )

@@ -94,9 +94,9 @@ def _message(m: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m["role"], "content": m.get("content")}
     if out["content"] is not None and not isinstance(out["content"], str | list):
         raise Invalid(BAD_MESSAGE, "content must be a string, a list of parts or null")
-    calls = _tool_calls(m.get("tool_calls"))
-    if calls:
-        out["tool_calls"] = calls
+    calls = m.get("tool_calls")
+    if calls is not None and calls != []:
+        out["tool_calls"] = _tool_calls(calls)
     if m.get("tool_call_id"):
         out["tool_call_id"] = m["tool_call_id"]
     if m.get("name"):
@@ -108,9 +108,10 @@ def offered_functions(request: dict[str, Any]) -> set[str]:
     names = set()
     for tool in request.get("tools") or []:
         if isinstance(tool, dict):
-            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
-            if isinstance(fn.get("name"), str):
-                names.add(fn["name"])
+            fn = tool.get("function")
+            name = (fn if isinstance(fn, dict) else tool).get("name")
+            if isinstance(name, str):
+                names.add(name)
     return names
 
 
@@ -142,8 +143,9 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     content = answer.get("content")
     if not answer.get("tool_calls") and (content is None or (isinstance(content, str) and not content.strip())):
         raise Invalid(EMPTY_RESPONSE)
-    offered = offered_functions(request)
-    for call in answer.get("tool_calls", []):
+    calls = answer.get("tool_calls")
+    offered = offered_functions(request) if calls else set()
+    for call in calls or ():
         if call["function"]["name"] not in offered:
             raise Invalid(UNKNOWN_FUNCTION, call["function"]["name"])
     out_request = {k: v for k, v in request.items() if k != "messages"}

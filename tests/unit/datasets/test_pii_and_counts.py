@@ -163,3 +163,27 @@ def test_parquet_input_gives_the_same_files_as_jsonl(tmp_path):
     assert a == b
     for f in OUTPUTS:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def _in_workers(monkeypatch) -> None:
+    """Scan in 3 worker processes over byte ranges of even a small file, and write in workers too."""
+    from flywheel.datasets import pipeline, write
+
+    monkeypatch.setattr(pipeline, "PARALLEL_SCAN_BYTES", 0)
+    monkeypatch.setattr(write, "PARALLEL_WRITE_ROWS", 0)
+    monkeypatch.setenv("FLYWHEEL_SCAN_WORKERS", "3")
+
+
+def test_redaction_and_its_counts_are_the_same_when_scanned_by_worker_processes(tmp_path, monkeypatch):
+    src, expected = planted_corpus(tmp_path / "logs.jsonl")
+    one = run_cli(src, tmp_path / "one", "--pii", "redact")
+    _in_workers(monkeypatch)
+    three = run_cli(src, tmp_path / "three", "--pii", "redact")
+    assert three == one and three["pii"] == expected
+    for f in OUTPUTS:
+        assert (tmp_path / "three" / f).read_bytes() == (tmp_path / "one" / f).read_bytes()
+
+
+def test_every_line_of_a_mixed_file_is_accounted_for_by_worker_processes(tmp_path, monkeypatch):
+    _in_workers(monkeypatch)
+    test_every_line_of_a_mixed_file_is_accounted_for(tmp_path)

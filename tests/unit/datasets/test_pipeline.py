@@ -227,3 +227,39 @@ def test_line_order_of_equal_timestamps_does_not_change_the_datasets(tmp_path):
     assert a.stats == b.stats and a.stats["used"] == 35 and a.stats["duplicates"] == 1
     for name in ("eval", "train", "val", "icl"):
         assert a.files[name].read_bytes() == b.files[name].read_bytes(), name
+
+
+def test_semantic_selection_streamed_in_small_batches_picks_the_same_examples(tmp_path, monkeypatch):
+    from flywheel.datasets import icl as icl_module
+
+    class Embedder:
+        def embed(self, texts):  # equal vectors for some texts: ties between train records are exercised too
+            return [[1.0, float(len(t) % 3), float("refund" in t)] for t in texts]
+
+    rows = [
+        tool(f"{['lookup', 'refund'][i % 3 == 0]} {i}", name=["lookup", "refund"][i % 3 == 0], ts=i) for i in range(90)
+    ]
+    src = write(tmp_path / "in.jsonl", rows)
+    cfg = IclConfig(selection="semantic_similarity", max_examples=3, relevance_ratio=0.5)
+    whole = build_datasets(src, opts(eval_size=8, icl=cfg), tmp_path / "whole", Embedder())
+    monkeypatch.setattr(icl_module, "EMBED_BATCH", 7)
+    batched = build_datasets(src, opts(eval_size=8, icl=cfg), tmp_path / "batched", Embedder())
+    assert whole.stats["icl"]["with_examples"] == 8
+    assert batched.files["icl"].read_bytes() == whole.files["icl"].read_bytes()
+
+
+def test_train_lines_leave_offered_tools_out_unless_the_workload_is_tool_calling(tmp_path):
+    """The scan encodes train lines as a tool-calling workload's; another type re-encodes them without tools."""
+    rows = [tool(f"question {i}", name=["lookup", "refund"][i % 2], ts=i) for i in range(40)]
+    src = write(tmp_path / "in.jsonl", rows)
+    as_tools = build_datasets(src, opts(eval_size=4, wtype="tool_calling"), tmp_path / "tools")
+    as_generic = build_datasets(src, opts(eval_size=4, wtype="generic"), tmp_path / "generic")
+
+    def by_question(result):  # the split differs (generic is not stratified): compare record by record
+        rows = lines(result.files["train"]) + lines(result.files["val"])
+        return {line["messages"][1]["content"]: line for line in rows}
+
+    with_tools, without = by_question(as_tools), by_question(as_generic)
+    shared = with_tools.keys() & without.keys()
+    assert len(shared) >= 30 and all(line["tools"] for line in with_tools.values())
+    assert all(without[q] == {"messages": with_tools[q]["messages"]} for q in shared)
