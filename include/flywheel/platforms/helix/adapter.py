@@ -40,6 +40,15 @@ def served_names(providers: list[dict[str, Any]], gateway: list[str]) -> dict[st
     return out
 
 
+def provider_for(info: DeploymentInfo, config: dict[str, Any], host_url: str) -> dict[str, Any] | None:
+    """The provider body serving a deployment of ours (None for one without our marks)."""
+    if not info.custom_fields:
+        return None
+    spec = config.get("model_spec") or {}
+    model = "/".join(p for p in (spec.get("model_namespace"), spec.get("model_name")) if p)
+    return P.provider_body(info.name, host_url, [model], dict(info.custom_fields))
+
+
 def _policy(ep: HelixEndpoints) -> RetryPolicy:
     return RetryPolicy(max_retries=ep.max_retries)
 
@@ -90,13 +99,23 @@ class HelixPlatform:
         name = nim.deployment_name
         marks = {str(k): str(v) for k, v in custom_fields.items()}
         body = P.deployment_config_body(nim, name, marks, lora=nim.customizer is not None)
-        info = self.client.create_deployment(body, name)
-        if self.endpoints.provider_url:
-            self.client.register_provider(P.provider_body(name, self.endpoints.provider_url, [nim.model_name], marks))
-        return info
+        return self.client.create_deployment(body, name)
 
     def get_deployment(self, name: str) -> DeploymentInfo | None:
-        return self.client.deployment(name)
+        info = self.client.deployment(name)
+        if info is not None and info.is_ready and self.endpoints.provider_url:
+            self._ensure_provider(info)
+        return info
+
+    def _ensure_provider(self, info: DeploymentInfo) -> None:
+        """What Helix does for a READY deployment on its own cluster, done for a stand-in one: register
+        the provider that serves it (marked like the deployment)."""
+        if self.client.provider(info.name) is not None:
+            return
+        config = self.client._call("GET", self.client.paths.deployment_config(str(info.raw["config"]))).data
+        body = provider_for(info, config, str(self.endpoints.provider_url))
+        if body is not None:
+            self.client.register_provider(body)
 
     def list_deployments(self) -> list[DeploymentInfo]:
         return self.client.deployments()
@@ -241,7 +260,19 @@ class AsyncHelixPlatform:
         return f"AsyncHelixPlatform({self.endpoints!r})"
 
     async def get_deployment(self, name: str) -> DeploymentInfo | None:
-        return await self.client.deployment(name)
+        info = await self.client.deployment(name)
+        if info is not None and info.is_ready and self.endpoints.provider_url:
+            await self._ensure_provider(info)
+        return info
+
+    async def _ensure_provider(self, info: DeploymentInfo) -> None:
+        paths = self.client.paths
+        if (await self.client._call("GET", paths.provider(info.name), allow=(404,))).status != 404:
+            return
+        config = (await self.client._call("GET", paths.deployment_config(str(info.raw["config"])))).data
+        body = provider_for(info, config, str(self.endpoints.provider_url))
+        if body is not None:
+            await self.client._call("POST", paths.providers(), json_body=body, idempotent=False, allow=(409,))
 
     async def delete_deployment(self, name: str) -> bool:
         deleted = await self.client.delete_deployment(name)
