@@ -63,7 +63,8 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-demo: venv
+# FLYWHEEL_PLATFORM=helix: the same demo on the real NeMo Helix services (installed by `make helix`).
+demo: venv $(if $(filter helix,$(FLYWHEEL_PLATFORM)),helix)
 	$(BIN)/python scripts/demo.py up
 
 demo-stop:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flywheel.localstack.helix import HelixServices
+from flywheel.localstack.helix import HelixServices, teach_stand_in
 from flywheel.localstack.stack import LocalStack
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.payloads import read_marks
@@ -85,8 +85,19 @@ def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture
 def hx(helix: HelixServices, stack: LocalStack) -> Iterator[HelixClient]:
     reset_emulator(stack)
+    teach_stand_in(stack.emulator_url, stack.workdir / "logs.jsonl")
     with HelixClient(helix.url, WS, gpu_base_url=stack.emulator_url) as c:
         yield c
+
+
+def why(stack: LocalStack, dag_id: str, rid: str) -> str:
+    """Failed task instances with the tail of their logs (what a red run needs to be understood)."""
+    out = []
+    for ti in stack.api.task_instances(dag_id, rid):
+        if ti["state"] in ("failed", "upstream_failed"):
+            log = stack.api.log(dag_id, rid, ti["task_id"], max(ti["try_number"], 1), ti["map_index"])
+            out.append(f"== {ti['task_id']}[{ti['map_index']}] {ti['state']}\n{log[-3000:]}")
+    return "\n".join(out) or str(stack.api.task_states(dag_id, rid))
 
 
 def ours(client: HelixClient) -> dict[str, list[str]]:
@@ -102,7 +113,7 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
     rid = f"helix-{uuid.uuid4().hex[:8]}"
     assert stack.api.trigger(TOOLS, {"customization_enabled": False}, rid).status_code == 200
     state = stack.api.wait_run(TOOLS, rid, timeout=600)
-    assert state == "success", stack.api.task_states(TOOLS, rid)
+    assert state == "success", why(stack, TOOLS, rid)
     report = stack.api.xcom(TOOLS, rid, "report")
     results = {(r["nim"], r["experiment"]): r for r in report["results"]}
     assert results[(SMALL, "customized")]["status"] == "skipped"
