@@ -92,12 +92,16 @@ def hx(helix: HelixServices, stack: LocalStack) -> Iterator[HelixClient]:
 
 def why(stack: LocalStack, dag_id: str, rid: str) -> str:
     """Failed task instances with the tail of their logs (what a red run needs to be understood)."""
-    out = []
+    out = [str(stack.api.task_states(dag_id, rid))]
     for ti in stack.api.task_instances(dag_id, rid):
-        if ti["state"] in ("failed", "upstream_failed"):
-            log = stack.api.log(dag_id, rid, ti["task_id"], max(ti["try_number"], 1), ti["map_index"])
-            out.append(f"== {ti['task_id']}[{ti['map_index']}] {ti['state']}\n{log[-3000:]}")
-    return "\n".join(out) or str(stack.api.task_states(dag_id, rid))
+        if ti["state"] == "failed":
+            for attempt in range(1, max(ti["try_number"], 1) + 1):
+                try:
+                    log = stack.api.log(dag_id, rid, ti["task_id"], attempt, ti["map_index"])
+                except Exception as exc:  # a try without a log must not hide the others
+                    log = f"(no log: {exc})"
+                out.append(f"== {ti['task_id']}[{ti['map_index']}] try {attempt}\n{log[-4000:]}")
+    return "\n".join(out)
 
 
 def ours(client: HelixClient) -> dict[str, list[str]]:

@@ -40,10 +40,21 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         created = c.create_deployment(nim, MARKS)
         assert created.custom_fields == MARKS
         assert [d.name for d in c.list_deployments()] == [nim.deployment_name]
-        info = wait_for(lambda: (d := c.get_deployment(nim.deployment_name)) and d.is_ready and d, 60, "READY")
-        assert info.custom_fields == MARKS
-        # served through the gateway under its own name, once its provider (registered at READY) is
-        wait_for(lambda: CANDIDATE in c.list_models() or None, 90, "candidate served through the gateway", 0.5)
+
+        async def served() -> None:
+            """What the deferred deploy task's trigger does: READY, then listed (its provider registered)."""
+            async with AsyncHelixPlatform(ep) as ac:
+                for _ in range(180):
+                    d = await ac.get_deployment(nim.deployment_name)
+                    if d is not None and d.is_ready and CANDIDATE in await ac.list_models():
+                        return
+                    await asyncio.sleep(0.5)
+            raise TimeoutError("candidate not served through the gateway within 90s")
+
+        asyncio.run(served())
+        info = c.get_deployment(nim.deployment_name)
+        assert info is not None and info.is_ready and info.custom_fields == MARKS
+        assert CANDIDATE in c.list_models()
         assert c.chat(CANDIDATE, [{"role": "user", "content": "hi"}], max_tokens=8)["choices"]
 
         config = evaluation_config("tool_calling", f"{files_url}/eval_data.jsonl", None, None)

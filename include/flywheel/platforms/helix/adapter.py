@@ -272,7 +272,7 @@ class AsyncHelixPlatform:
         config = (await self.client._call("GET", paths.deployment_config(str(info.raw["config"])))).data
         body = provider_for(info, config, str(self.endpoints.provider_url))
         if body is not None:
-            await self.client._call("POST", paths.providers(), json_body=body, idempotent=False, allow=(409,))
+            await self.client._call("POST", paths.providers(), json_body=body, allow=(409,))
 
     async def delete_deployment(self, name: str) -> bool:
         deleted = await self.client.delete_deployment(name)
