@@ -146,7 +146,8 @@ def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(
     stack: LocalStack, hx: HelixClient, helix
 ) -> None:
     # a provider someone else registered stays; ours goes with its deployment
-    hx.register_provider({"name": "not-ours", "host_url": stack.emulator_url, "enabled_models": [SMALL]})
+    foreign = {"name": "not-ours", "host_url": stack.emulator_url, "enabled_models": ["meta/llama-3.2-3b-instruct"]}
+    hx.register_provider(foreign)
     rid = f"helix-cancel-{uuid.uuid4().hex[:8]}"
     assert stack.api.trigger(TOOLS, {"customization_enabled": False}, rid).status_code == 200
     wait_for(lambda: hx.active_jobs() or None, 300, "a Helix evaluation job running", interval=0.5)
