@@ -136,7 +136,7 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         target = hx._call("GET", hx.paths.evaluate_job(job)).data["spec"]["target"]
         assert target["name"].startswith(f"{WS}/") and "/inference-gateway/" in target["url"], target
     # datasets are Helix filesets of our workspace
-    eval_set = report["datasets"]["eval"]["files_url"]
+    eval_set = stack.api.xcom(TOOLS, rid, "upload_datasets")["eval"]["files_url"]
     assert eval_set.startswith(f"{WS}/") and hx.list_files(eval_set.split("/", 1)[1]) == ["eval_data.jsonl"]
     assert results[(SMALL, "base")]["latency"]["requests"] > 0
     assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
