@@ -5,9 +5,12 @@ up:   generate sample logs (customer-service agent + financial-news classifier),
       trigger both workload DAGs over the REST API, show progress, print the results table and each
       workload's recommendation, approve the first one through the REST API exactly as the UI's button
       does and show the promotion's Asset event; the other approval is left for you in the UI.
-      Writes .demo/state.json (airflow_url, username, password, emulator_url, pids).
-down: stop exactly the processes listed in .demo/state.json.
-Ports: AIRFLOW_PORT (default 8080), EMULATOR_PORT (default 8100).
+      Writes .demo/state.json (platform, airflow_url, username, password, emulator_url, pids; on Helix
+      helix_url).
+      FLYWHEEL_PLATFORM=helix: the same runs on the real NeMo Helix services (``make helix``), with the
+      emulator standing in only for the GPU cluster (v2 deployments, the NIM a Helix provider serves).
+down: stop exactly the processes listed in .demo/state.json (Helix with its job subprocesses).
+Ports: AIRFLOW_PORT (default 8080), EMULATOR_PORT (default 8100), HELIX_PORT (default 8200).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ TIMEOUT_S = 540
 # ≈ 0.7): the demo sets the bar where its candidates can meet it.
 DEMO_MIN_QUALITY = 0.6
 APPROVAL = "approve_promotion"
+PLATFORMS = ("nmp", "helix")
+HELIX_CMD = "nemo services run"
 
 
 def say(msg: str) -> None:
@@ -42,20 +47,30 @@ def say(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ down
-def _ours(pid: int) -> bool:
+def _cmdline(pid: int) -> str:
     try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
-        return False
-    return any(word in cmd for word in ("airflow", "flywheel", "postgres", "redis"))
+        return ""
+
+
+def _ours(pid: int) -> bool:
+    return any(word in _cmdline(pid) for word in ("airflow", "flywheel", "postgres", "redis", HELIX_CMD))
 
 
 def down() -> int:
+    from flywheel.localstack.helix import descendants
+
     if not STATE.exists():
         say("nothing to stop (no .demo/state.json)")
         return 0
     pids = json.loads(STATE.read_text()).get("pids", {})
     for name, pid in pids.items():
+        if HELIX_CMD in _cmdline(pid):
+            # Helix runs each evaluation job in a session of its own: stop those first, by pid
+            for job in descendants(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(job, signal.SIGTERM)
         if _ours(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
@@ -73,8 +88,13 @@ def down() -> int:
 
 
 # -------------------------------------------------------------------------------------------------- up
-def demo_config(logs: Path) -> dict[str, Any]:
+def demo_config(logs: Path, platform: str = "nmp") -> dict[str, Any]:
     cfg = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    if platform == "helix":
+        cfg.setdefault("platform", {})["kind"] = "helix"
+        # the stand-in cluster trains adapters but cannot yet serve them through the Helix gateway
+        for nim in cfg["nims"]:
+            nim["customization_enabled"] = False
     cfg["log_source"] = {"kind": "file", "path": str(logs)}
     cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0)
     cfg["airflow"] = {"retries": 1, "retry_delay_s": 5}
@@ -116,9 +136,19 @@ def make_logs(target: Path) -> None:
     say(f"sample logs: {RECORDS} records per workload -> {target.relative_to(ROOT)}")
 
 
+def helix_connection(helix_url: str, emulator_url: str, workspace: str) -> str:
+    """``flywheel_nemo`` on Helix: the services, and the emulator as the GPU cluster and the NIM."""
+    extra = {"namespace": workspace, "gpu_url": emulator_url, "provider_url": emulator_url}
+    return json.dumps({"conn_type": "http", "host": helix_url, "extra": extra})
+
+
 def up() -> int:
     from flywheel.localstack.stack import LocalStack
 
+    platform = os.environ.get("FLYWHEEL_PLATFORM", "nmp")
+    if platform not in PLATFORMS:
+        say(f"FLYWHEEL_PLATFORM must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+        return 2
     if STATE.exists():
         say("a previous demo is running: stopping it first")
         down()
@@ -126,7 +156,8 @@ def up() -> int:
     logs = DEMO / "logs" / "all.jsonl"
     make_logs(logs)
     config_path = DEMO / "flywheel.yaml"
-    config_path.write_text(yaml.safe_dump(demo_config(logs), sort_keys=False))
+    cfg = demo_config(logs, platform)
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     stack = LocalStack(
         workdir=DEMO / "run",
         config_path=config_path,
@@ -137,15 +168,36 @@ def up() -> int:
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
     )
+    helix = None
+    if platform == "helix":
+        from flywheel.localstack.helix import HelixServices, teach_stand_in
+
+        helix = HelixServices(DEMO / "helix", port=int(os.environ.get("HELIX_PORT", "8200")))
+        say(f"starting NeMo Helix ({helix.url}; Python 3.13 venv from `make helix`)")
+        helix.start()
+        STATE.write_text(json.dumps({"platform": platform, "helix_url": helix.url, "pids": {"helix": helix.pid}}))
+        say(f"Helix ready in {helix.ready_s:.0f}s, {helix.rss_mb():.0f} MB resident")
+        workspace = cfg["platform"].get("namespace", "dfwbp")
+        stack.extra_env["AIRFLOW_CONN_FLYWHEEL_NEMO"] = helix_connection(helix.url, stack.emulator_url, workspace)
     say(f"starting the NeMo emulator ({stack.emulator_url}) and Airflow ({stack.api_url})")
-    stack.start()
+    try:
+        stack.start()
+    except BaseException:
+        if helix is not None:
+            helix.stop()
+            STATE.unlink(missing_ok=True)
+        raise
+    if helix is not None:
+        teach_stand_in(stack.emulator_url, logs)
     state = {
+        "platform": platform,
+        **({"helix_url": helix.url} if helix is not None else {}),
         "airflow_url": stack.api_url,
         "username": "admin",
         "password": stack.admin_password,
         "emulator_url": stack.emulator_url,
         "flywheel_page_url": f"{stack.api_url}/flywheel/",
-        "pids": stack.pids(),
+        "pids": {**stack.pids(), **({"helix": helix.pid} if helix is not None else {})},
     }
     STATE.write_text(json.dumps(state, indent=2))
     api = stack.api

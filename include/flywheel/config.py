@@ -186,8 +186,12 @@ class EmbeddingConfig(_SharedNimConfig):
 
 
 class PlatformConfig(_Model):
-    """NeMo platform behaviour. URLs and keys come from the ``flywheel_nemo`` connection."""
+    """NeMo platform behaviour. URLs and keys come from the ``flywheel_nemo`` connection.
 
+    ``kind`` picks the backend: ``nmp`` (NeMo Microservices 25.x) or ``helix`` (NeMo Helix v2, where
+    ``namespace`` is the workspace)."""
+
+    kind: Literal["nmp", "helix"] = "nmp"
     namespace: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "dfwbp"
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     max_retries: Annotated[int, Field(ge=0)] = 5

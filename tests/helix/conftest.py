@@ -21,6 +21,11 @@ __all__ = ["_no_xet"]  # autouse: the emulator's Data Store speaks classic HF (n
 SDK_CHECK = Path(__file__).with_name("sdk_check.py")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Helix tests run last: the session-wide Helix (~650 MB) then lives only while they run."""
+    items.sort(key=lambda item: item.get_closest_marker("helix") is not None)
+
+
 @pytest.fixture(scope="session")
 def helix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelixServices]:
     if not helix_installed():

@@ -1,7 +1,9 @@
 """Endpoints and secrets from Airflow Connections (never from config files, XCom or logs).
 
 - ``flywheel_nemo``  (http): host = NeMo base URL, password = API key (optional),
-  extra ``{"nim_url": ..., "datastore_url": ..., "namespace": ...}`` (both URLs default to the host).
+  extra ``{"nim_url": ..., "datastore_url": ..., "namespace": ...}`` (both URLs default to the host);
+  on Helix (``platform.kind: helix``): host = Helix base URL, extra ``{"namespace": <workspace>,
+  "gpu_url": ..., "provider_url": ...}`` (see :class:`flywheel.platforms.helix.endpoints.HelixEndpoints`).
 - ``flywheel_judge`` (http): host = full chat-completions URL of a remote judge, password = API key.
 - ``flywheel_embedding`` (http): host = full embeddings URL of a remote embedding model, password = API key.
 - ``flywheel_es``    (elasticsearch): the log store.
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flywheel.config import FlywheelConfig
     from flywheel.nemo import NemoEndpoints
+    from flywheel.platforms.helix.endpoints import HelixEndpoints
 
 NEMO_CONN = "flywheel_nemo"
 JUDGE_CONN = "flywheel_judge"
@@ -49,6 +52,23 @@ def endpoints_from_connection(
         datastore_url=str(extra.get("datastore_url") or base).rstrip("/"),
         api_key=conn.password or None,
         namespace=str(extra.get("namespace") or namespace),
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+    )
+
+
+def helix_endpoints_from_connection(
+    conn: Any, workspace: str, timeout_s: float = 30.0, max_retries: int = 5
+) -> HelixEndpoints:
+    from flywheel.platforms.helix.endpoints import HelixEndpoints
+
+    extra = conn.extra_dejson or {}
+    return HelixEndpoints(
+        base_url=_url_of(conn),
+        workspace=str(extra.get("namespace") or workspace),
+        api_key=conn.password or None,
+        gpu_url=extra.get("gpu_url") or None,
+        provider_url=extra.get("provider_url") or None,
         timeout_s=timeout_s,
         max_retries=max_retries,
     )

@@ -206,3 +206,18 @@ class HelixServices:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def teach_stand_in(emulator_url: str, logs: Path, namespace: str = "stand-in") -> None:
+    """Let the emulator's NIM (the candidate a Helix provider serves) know the logged answers.
+
+    On NMP the emulator sees every dataset the flywheel uploads to its Data Store and answers those
+    prompts like a model of its size would; on Helix the datasets go to Helix filesets, so the stand-in
+    learns the same records from the log file instead (HF upload to its Data Store, as NMP would)."""
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+    from flywheel.nemo.datastore import upload_files
+    from flywheel.nemo.retry import RetryPolicy
+
+    httpx.post(f"{emulator_url}/v1/datastore/namespaces", data={"namespace": namespace}, timeout=30)
+    repo = f"{namespace}/logged-answers"
+    upload_files(f"{emulator_url}/v1/hf", None, repo, {"logs.jsonl": logs}, 60.0, RetryPolicy(max_retries=2))

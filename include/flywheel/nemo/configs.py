@@ -99,9 +99,18 @@ def judge_ref(mode: str, model_name: str, url: str | None, api_key: str | None) 
     return JudgeRef("local", model_name)
 
 
+# a Helix fileset file as the DAG names it (``ws/fileset`` + ``/<file>``); the helix adapter turns it
+# into Helix's own ``ws/fileset#<file>``
+_HELIX_FILE = re.compile(r"^[a-z0-9][a-z0-9\-@.+_]*/[a-z][a-z0-9\-@.+_]*/[^/#:][^#:]*[^/]$")
+
+
 def _dataset(files_url: str, limit: int | None) -> dict[str, Any]:
-    if not files_url.startswith("hf://datasets/") or files_url.endswith("/"):
-        raise ValueError(f"files_url must point at a file, hf://datasets/<ns>/<name>/<file>; got {files_url!r}")
+    nmp = files_url.startswith("hf://datasets/") and not files_url.endswith("/")
+    if not (nmp or _HELIX_FILE.match(files_url)):
+        raise ValueError(
+            "files_url must point at a file, hf://datasets/<ns>/<name>/<file> (NMP) or "
+            f"<workspace>/<fileset>/<file> (Helix); got {files_url!r}"
+        )
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be ≥ 1 or None, got {limit}")
     return {"files_url": files_url} if limit is None else {"files_url": files_url, "limit": int(limit)}

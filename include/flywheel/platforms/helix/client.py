@@ -125,7 +125,10 @@ class HelixClient:
         return self._create(self.paths.providers(), body, self.paths.provider(body["name"]))
 
     def provider(self, name: str) -> dict[str, Any] | None:
-        return self._call("GET", self.paths.provider(name), allow=(404,)).data if name else None
+        if not name:
+            return None
+        reply = self._call("GET", self.paths.provider(name), allow=(404,))
+        return None if reply.status == 404 else reply.data
 
     def served_entity(self, provider: str, model: str) -> str | None:
         """``ws/entity`` under which the gateway serves ``model`` of a provider, or None until it does: the

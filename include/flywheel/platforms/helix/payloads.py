@@ -28,7 +28,6 @@ from flywheel.nemo.configs import (
     SIMILARITY_PATTERN,
     SIMILARITY_SYSTEM,
     TOOLS,
-    TRUTH_CALLS,
     WORKLOAD_TYPES,
     slug,
 )
@@ -58,6 +57,15 @@ CORRECTNESS_USER = (
     + _CALLS.replace("CALLS", "item.response.choices[0].message.tool_calls")
     + "\nPredicted tool calls:\n"
     + _CALLS.replace("CALLS", "sample.response.choices[0].message.tool_calls")
+)
+# The logged tool calls as Helix's tool-calling metric needs them: it compares the reference's
+# ``arguments`` with the JSON-*parsed* arguments of the answer, while logs carry OpenAI's arguments string.
+# Written out raw, that string is JSON text, so the decoded reference holds the parsed object.
+TRUTH_CALLS = (
+    "[{% for c in item.response.choices[0].message.tool_calls or [] %}{% if not loop.first %}, {% endif %}"
+    '{"type": "function", "function": {"name": {{ c.function.name | tojson }}, "arguments": '
+    "{% if c.function.arguments is string %}{{ c.function.arguments or '{}' }}"
+    "{% else %}{{ (c.function.arguments or {}) | tojson }}{% endif %} } }{% endfor %}]"
 )
 NAME_RE = re.compile(r"^[a-z](?!.*--)[a-z0-9\-@.+_]{1,62}(?<!-)$")
 

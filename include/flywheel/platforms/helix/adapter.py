@@ -1,0 +1,300 @@
+"""The ``helix`` adapter of the platform port (:mod:`flywheel.platforms.port`) over :class:`HelixClient`.
+
+Objects are named from the DAG's deterministic request ids (``eval-<id>``, ``cust-<id>``), so finding
+the job an earlier try created is one GET by name, and Helix's 409 on a second create is the proof
+that no duplicate exists. Ownership marks go where NMP keeps ``custom_fields``: on jobs as such, on
+deployment configs and providers in their description (:func:`payloads.mark_text`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flywheel.config import NimConfig, TrainingConfig
+from flywheel.nemo.embeddings import embed_texts
+from flywheel.nemo.errors import NemoError, NemoNotFoundError
+from flywheel.nemo.http import Reply
+from flywheel.nemo.retry import RetryPolicy
+from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.helix import payloads as P
+from flywheel.platforms.helix import translate as T
+from flywheel.platforms.helix.aclient import AsyncHelixClient
+from flywheel.platforms.helix.client import HelixClient
+from flywheel.platforms.helix.endpoints import HelixEndpoints
+from flywheel.platforms.helix.states import job_state
+
+
+def served_names(providers: list[dict[str, Any]], gateway: list[str]) -> dict[str, str]:
+    """{model name as its provider serves it: ``ws/entity`` in the gateway}, for READY providers whose
+    model the gateway lists."""
+    listed, out = set(gateway), {}
+    for p in providers:
+        if str(p.get("status", "")).upper() != "READY":
+            continue
+        for served in p.get("served_models") or []:
+            entity = str(served.get("model_entity_id") or "")
+            if entity in listed and served.get("served_model_name"):
+                out[str(served["served_model_name"])] = entity
+    return out
+
+
+def provider_for(info: DeploymentInfo, config: dict[str, Any], host_url: str) -> dict[str, Any] | None:
+    """The provider body serving a deployment of ours (None for one without our marks)."""
+    if not info.custom_fields:
+        return None
+    spec = config.get("model_spec") or {}
+    model = "/".join(p for p in (spec.get("model_namespace"), spec.get("model_name")) if p)
+    return P.provider_body(info.name, host_url, [model], dict(info.custom_fields))
+
+
+def _policy(ep: HelixEndpoints) -> RetryPolicy:
+    return RetryPolicy(max_retries=ep.max_retries)
+
+
+class HelixPlatform:
+    """Sync port on Helix v2 (tasks and operators)."""
+
+    def __init__(self, endpoints: HelixEndpoints) -> None:
+        self.endpoints = endpoints
+        self.ns = endpoints.workspace
+        self.client = HelixClient(
+            endpoints.base_url,
+            endpoints.workspace,
+            timeout_s=endpoints.timeout_s,
+            policy=_policy(endpoints),
+            api_key=endpoints.api_key,
+            gpu_base_url=endpoints.gpu_url,
+        )
+
+    def __enter__(self) -> HelixPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"HelixPlatform({self.endpoints!r})"
+
+    def _get(self, path: str) -> Reply:
+        return self.client._call("GET", path, allow=(404,))
+
+    # ------------------------------------------------------------------ workspace and datasets
+    def ensure_namespace(self) -> None:
+        self.client.ensure_workspace("flywheel")
+
+    def upload_dataset(self, name: str, files: dict[str, Path], description: str = "") -> str:
+        """One fileset per dataset; returns ``ws/fileset`` (files are ``ws/fileset/<path>`` to the DAG)."""
+        if not files:
+            raise ValueError(f"dataset {name}: no files to upload")
+        content = {path: Path(local).read_bytes() for path, local in files.items()}
+        return self.client.upload_files(T.fileset_name(name), content, description)
+
+    # ------------------------------------------------------------------ deployments (+ their provider)
+    def create_deployment(self, nim: NimConfig, custom_fields: dict[str, str]) -> DeploymentInfo:
+        name = nim.deployment_name
+        marks = {str(k): str(v) for k, v in custom_fields.items()}
+        body = P.deployment_config_body(nim, name, marks, lora=nim.customizer is not None)
+        return self.client.create_deployment(body, name)
+
+    def get_deployment(self, name: str) -> DeploymentInfo | None:
+        info = self.client.deployment(name)
+        if info is not None and info.is_ready and self.endpoints.provider_url:
+            self._ensure_provider(info)
+        return info
+
+    def _ensure_provider(self, info: DeploymentInfo) -> None:
+        """What Helix does for a READY deployment on its own cluster, done for a stand-in one: register
+        the provider that serves it (marked like the deployment)."""
+        if self.client.provider(info.name) is not None:
+            return
+        config = self.client._call("GET", self.client.paths.deployment_config(str(info.raw["config"]))).data
+        body = provider_for(info, config, str(self.endpoints.provider_url))
+        if body is not None:
+            self.client.register_provider(body)
+
+    def list_deployments(self) -> list[DeploymentInfo]:
+        return self.client.deployments()
+
+    def delete_deployment(self, name: str) -> bool:
+        """Delete our deployment, its config and the provider we registered for it; False if already gone."""
+        deleted = self.client.delete_deployment(name)
+        self.client.delete_provider(name)
+        return deleted
+
+    # ------------------------------------------------------------------ serving
+    def served(self) -> dict[str, str]:
+        return served_names(self.client.providers(), self.client.gateway_models())
+
+    def list_models(self) -> list[str]:
+        """What the gateway answers for: its ``ws/entity`` names and the names providers serve them under."""
+        gateway = self.client.gateway_models()
+        return sorted({*gateway, *served_names(self.client.providers(), gateway)})
+
+    def gateway_name(self, model: str) -> str:
+        """The gateway's name for ``model`` (a served model name, or already ``ws/...``)."""
+        if model.startswith(f"{self.ns}/"):
+            return model
+        found = self.served().get(model)
+        if found is None:
+            raise NemoNotFoundError(f"model {model} is not served through the gateway of workspace {self.ns}")
+        return found
+
+    def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+        return self.client.chat(self.gateway_name(model), messages, **params)[1]
+
+    def embed(self, texts: list[str], model: str, batch_size: int = 32) -> list[list[float]]:
+        url = f"{self.endpoints.gateway_url}/v1/embeddings"
+        return embed_texts(self.client.http, url, self.gateway_name(model), texts, batch_size)
+
+    # ------------------------------------------------------------------ customization (automodel)
+    def ensure_customization_config(self, nim: NimConfig, training: TrainingConfig) -> str:
+        """Helix has no customization configs: a job names its base model (``ws/entity``) directly."""
+        served = self.served().get(nim.model_name)
+        return served or f"{self.ns}/{P.entity_name(nim.model_name)}"
+
+    def create_customization(self, payload: dict[str, Any], request_id: str | None = None) -> tuple[str, str]:
+        request_id = request_id or uuid.uuid4().hex
+        name = P.helix_name("cust", request_id)
+        training, lora = T.training_settings(payload)
+        output = P.helix_name(str(payload["output_model"]).rsplit("/", 1)[-1])
+        marks = {**(payload.get("custom_fields") or {}), T.REQUEST_ID: request_id}
+        dataset = f"{self.ns}/{T.fileset_name(payload['dataset']['name'])}"
+        body = P.automodel_job(name, str(payload["config"]), dataset, None, output, training, lora, marks)
+        return self.client.start_customization(body), self._adapter(body)
+
+    def _adapter(self, job: dict[str, Any]) -> str:
+        spec = job.get("spec") or {}
+        return f"{spec['model']}&adapters/{self.ns}/{spec['output']['name']}"
+
+    def find_customization(self, request_id: str) -> tuple[str, str] | None:
+        reply = self._get(self.client.paths.automodel_job(P.helix_name("cust", request_id)))
+        return None if reply.status == 404 else (str(reply.data["name"]), self._adapter(reply.data))
+
+    def list_customizations(self) -> list[tuple[str, JobState, dict[str, str]]]:
+        data = self.client._call("GET", self.client.paths.automodel_jobs()).data
+        out = []
+        for j in data.get("data") or []:
+            fields = {str(k): str(v) for k, v in (j.get("custom_fields") or {}).items()}
+            out.append((str(j["name"]), job_state(j, "customization"), fields))
+        return out
+
+    def get_customization(self, job_id: str) -> JobState:
+        return self.client.customization_state(job_id)
+
+    def cancel_customization(self, job_id: str) -> None:
+        self.client.cancel_customization(job_id)
+
+    def mark_model(self, model_id: str, custom_fields: dict[str, Any]) -> dict[str, Any]:
+        raise NemoError(f"marking model {model_id} as promoted is not supported on Helix yet")
+
+    # ------------------------------------------------------------------ evaluation
+    def create_evaluation(self, config: dict[str, Any], target: dict[str, Any], request_id: str | None = None) -> str:
+        request_id = request_id or uuid.uuid4().hex
+        workload_type, task = T.evaluation_parts(config)
+        dataset = task.get("dataset") or {}
+        judge = T.judge_model(task)
+        if isinstance(judge, dict):
+            endpoint = judge.get("api_endpoint") or {}
+            if endpoint.get("api_key"):
+                raise NemoError("a remote judge with an API key needs a Helix secret: not supported yet")
+            judge_target = P.ModelTarget(str(endpoint["url"]), str(endpoint["model_id"]))
+        else:
+            judge_target = self.client.target(self.gateway_name(judge)) if judge else None
+        spec = P.evaluation_spec(
+            workload_type,
+            T.file_ref(str(dataset["files_url"])),
+            self.client.target(self.gateway_name(str(target["model"]))),
+            judge_target,
+            dataset.get("limit"),
+        )
+        marks = {T.REQUEST_ID: request_id, "flywheel_workload_type": workload_type}
+        return self.client.start_evaluation(P.evaluation_job(P.helix_name("eval", request_id), spec, marks))
+
+    def find_evaluation(self, request_id: str) -> str | None:
+        reply = self._get(self.client.paths.evaluate_job(P.helix_name("eval", request_id)))
+        return None if reply.status == 404 else str(reply.data["name"])
+
+    def get_evaluation(self, job_id: str) -> JobState:
+        return self.client.evaluation_state(job_id)
+
+    def evaluation_results(self, job_id: str) -> dict[str, Any]:
+        job = self.client._call("GET", self.client.paths.evaluate_job(job_id)).data
+        workload_type = str((job.get("custom_fields") or {}).get("flywheel_workload_type") or "")
+        rows = self.client.row_scores(job_id) if workload_type == "classification" else None
+        return T.nmp_results(workload_type, self.client.eval_result(job_id), rows)
+
+    def cancel_evaluation(self, job_id: str) -> None:
+        self.client.cancel_evaluation(job_id)
+
+
+class AsyncHelixPlatform:
+    """Async port on Helix v2 (deferrable triggers)."""
+
+    def __init__(self, endpoints: HelixEndpoints) -> None:
+        self.endpoints = endpoints
+        self.ns = endpoints.workspace
+        self.client = AsyncHelixClient(
+            endpoints.base_url,
+            endpoints.workspace,
+            timeout_s=endpoints.timeout_s,
+            policy=_policy(endpoints),
+            api_key=endpoints.api_key,
+            gpu_base_url=endpoints.gpu_url,
+        )
+
+    async def __aenter__(self) -> AsyncHelixPlatform:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncHelixPlatform({self.endpoints!r})"
+
+    async def get_deployment(self, name: str) -> DeploymentInfo | None:
+        info = await self.client.deployment(name)
+        if info is not None and info.is_ready and self.endpoints.provider_url:
+            await self._ensure_provider(info)
+        return info
+
+    async def _ensure_provider(self, info: DeploymentInfo) -> None:
+        paths = self.client.paths
+        if (await self.client._call("GET", paths.provider(info.name), allow=(404,))).status != 404:
+            return
+        config = (await self.client._call("GET", paths.deployment_config(str(info.raw["config"])))).data
+        body = provider_for(info, config, str(self.endpoints.provider_url))
+        if body is not None:
+            await self.client._call("POST", paths.providers(), json_body=body, allow=(409,))
+
+    async def delete_deployment(self, name: str) -> bool:
+        deleted = await self.client.delete_deployment(name)
+        found = await self.client._call("GET", self.client.paths.provider(name), allow=(404,))
+        if found.status != 404 and P.read_marks(found.data.get("description")) is not None:
+            await self.client._call("DELETE", self.client.paths.provider(name), allow=(404,), parse=False)
+        return deleted
+
+    async def list_models(self) -> list[str]:
+        paths = self.client.paths
+        gateway = [str(m["id"]) for m in (await self.client._call("GET", paths.gateway_v1() + "/models")).data["data"]]
+        providers = (await self.client._call("GET", paths.providers())).data.get("data") or []
+        return sorted({*gateway, *served_names(providers, gateway)})
+
+    async def get_customization(self, job_id: str) -> JobState:
+        return await self.client.customization_state(job_id)
+
+    async def get_evaluation(self, job_id: str) -> JobState:
+        return await self.client.evaluation_state(job_id)
+
+    async def cancel_customization(self, job_id: str) -> None:
+        await self.client.cancel_customization(job_id)
+
+    async def cancel_evaluation(self, job_id: str) -> None:
+        await self.client.cancel_evaluation(job_id)

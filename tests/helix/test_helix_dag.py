@@ -1,0 +1,164 @@
+"""A whole flywheel DAG on NeMo Helix under the real Airflow scheduler (``platform.kind: helix``).
+
+Workspaces, filesets, providers, the inference gateway and the evaluation jobs are the real Helix
+services; the flywheel emulator stands in only for what needs a GPU cluster: the v2 deployment routes
+and the NIM that answers (registered as a Helix provider when its deployment is READY). The same DAG
+the NMP tests run, unchanged; Helix's own API is the witness.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from flywheel.localstack.helix import HelixServices, teach_stand_in
+from flywheel.localstack.stack import LocalStack
+from flywheel.platforms.helix.client import HelixClient
+from flywheel.platforms.helix.payloads import read_marks
+from flywheel.platforms.helix.scores import read_scores
+from tests.integration.airflow.stack import make_stack, reset_emulator
+from tests.integration.airflow.test_flywheel_dags import make_logs
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(900)]
+
+SMALL = "meta/llama-3.2-1b-instruct"
+TOOLS = "flywheel_customer_service"
+WS = "fwhelix"
+
+
+def helix_config(logs: Path) -> dict[str, Any]:
+    return {
+        "platform": {
+            "kind": "helix",
+            "namespace": WS,
+            "poll_initial_s": 1.0,
+            "poll_max_s": 3.0,
+            "lease_poll_s": 8.0,
+            "deployment_pending_timeout_s": 120,
+            "request_timeout_s": 30,
+            "max_retries": 3,
+        },
+        "log_source": {"kind": "file", "path": str(logs)},
+        "judge": {"mode": "none"},
+        "airflow": {"retries": 1, "retry_delay_s": 1},
+        "defaults": {
+            "schedule": None,
+            "split": {"eval_size": 12, "min_total_records": 20, "limit": 200, "random_seed": 7},
+            "icl": {"max_examples": 2, "reserved_tokens": 1024},
+            "selection": {"approval": "off"},
+        },
+        "workloads": [{"workload_id": "customer_service", "client_id": "aiva-1", "workload_type": "tool_calling"}],
+        "nims": [{"model_name": SMALL, "context_length": 8192}],
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    work = tmp_path_factory.mktemp("flywheel-helix-stack")
+    logs = work / "logs.jsonl"
+    make_logs(logs)
+    s = make_stack(work, helix_config(logs))
+    conn = {
+        "conn_type": "http",
+        "host": helix.url,
+        "extra": {"namespace": WS, "gpu_url": s.emulator_url, "provider_url": s.emulator_url},
+    }
+    s.extra_env["AIRFLOW_CONN_FLYWHEEL_NEMO"] = json.dumps(conn)
+    s.run_cli(["flywheel", "check-config", str(s.config_path)])
+    try:
+        s.start()
+        s.api.wait_for_dag(TOOLS)
+        yield s
+    finally:
+        s.stop()
+    assert not s.alive(), f"stack processes left running: {s.alive()}"
+
+
+@pytest.fixture
+def hx(helix: HelixServices, stack: LocalStack) -> Iterator[HelixClient]:
+    reset_emulator(stack)
+    teach_stand_in(stack.emulator_url, stack.workdir / "logs.jsonl")
+    with HelixClient(helix.url, WS, gpu_base_url=stack.emulator_url) as c:
+        yield c
+
+
+def why(stack: LocalStack, dag_id: str, rid: str) -> str:
+    """Failed task instances with the tail of their logs (what a red run needs to be understood)."""
+    out = [str(stack.api.task_states(dag_id, rid))]
+    for ti in stack.api.task_instances(dag_id, rid):
+        if ti["state"] == "failed":
+            for attempt in range(1, max(ti["try_number"], 1) + 1):
+                try:
+                    log = stack.api.log(dag_id, rid, ti["task_id"], attempt, ti["map_index"])
+                except Exception as exc:  # a try without a log must not hide the others
+                    log = f"(no log: {exc})"
+                out.append(f"== {ti['task_id']}[{ti['map_index']}] try {attempt}\n{log[-4000:]}")
+    return "\n".join(out)
+
+
+def ours(client: HelixClient) -> dict[str, list[str]]:
+    """What the flywheel left on the platform: unfinished jobs, deployments, providers with our marks."""
+    return {
+        "active_jobs": [j["name"] for j in client.active_jobs()],
+        "deployments": [d.name for d in client.deployments()],
+        "providers": [p["name"] for p in client.providers() if read_marks(p.get("description")) is not None],
+    }
+
+
+def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: HelixClient, helix) -> None:
+    rid = f"helix-{uuid.uuid4().hex[:8]}"
+    assert stack.api.trigger(TOOLS, {"customization_enabled": False}, rid).status_code == 200
+    state = stack.api.wait_run(TOOLS, rid, timeout=600)
+    assert state == "success", why(stack, TOOLS, rid)
+    report = stack.api.xcom(TOOLS, rid, "report")
+    results = {(r["nim"], r["experiment"]): r for r in report["results"]}
+    assert results[(SMALL, "customized")]["status"] == "skipped"
+    jobs_api = f"{helix.url}/apis/jobs/v2/workspaces/{WS}/jobs"
+    for experiment in ("base", "icl"):
+        entry = results[(SMALL, experiment)]
+        assert entry["status"] == "completed", entry
+        job = entry["job_id"]
+        # Helix's own services ran the job and hold the scores we report
+        assert httpx.get(f"{jobs_api}/{job}", timeout=10).json()["status"] == "completed"
+        assert hx.evaluation_state(job).status == "completed"
+        result = hx.eval_result(job)
+        assert result["row_count"] == report["datasets"]["eval"]["records"] == 12
+        assert entry["scores"] == read_scores("tool_calling", result), (experiment, result)
+        assert entry["scores"]["function_name_accuracy"] > 0, entry  # the candidate answered with tool calls
+        target = hx._call("GET", hx.paths.evaluate_job(job)).data["spec"]["target"]
+        assert target["name"].startswith(f"{WS}/") and "/inference-gateway/" in target["url"], target
+    # datasets are Helix filesets of our workspace
+    eval_set = stack.api.xcom(TOOLS, rid, "upload_datasets")["eval"]["files_url"]
+    assert eval_set.startswith(f"{WS}/") and hx.list_files(eval_set.split("/", 1)[1]) == ["eval_data.jsonl"]
+    assert results[(SMALL, "base")]["latency"]["requests"] > 0
+    assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
+
+
+def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(
+    stack: LocalStack, hx: HelixClient, helix
+) -> None:
+    # a provider someone else registered stays; ours goes with its deployment
+    foreign = {"name": "not-ours", "host_url": stack.emulator_url, "enabled_models": ["meta/llama-3.2-3b-instruct"]}
+    hx.register_provider(foreign)
+    rid = f"helix-cancel-{uuid.uuid4().hex[:8]}"
+    assert stack.api.trigger(TOOLS, {"customization_enabled": False}, rid).status_code == 200
+    wait_for(lambda: hx.active_jobs() or None, 300, "a Helix evaluation job running", interval=0.5)
+    running = [j["name"] for j in hx.active_jobs()]
+    assert stack.api.set_run_state(TOOLS, rid, "failed").status_code == 200
+    assert stack.api.wait_run(TOOLS, rid, timeout=300) == "failed", stack.api.task_states(TOOLS, rid)
+    deadline = time.monotonic() + 120
+    while ours(hx) != {"active_jobs": [], "deployments": [], "providers": []} and time.monotonic() < deadline:
+        time.sleep(1)
+    assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
+    assert {hx.evaluation_state(j).status for j in running} <= {"cancelled", "completed"}
+    assert "cancelled" in {hx.evaluation_state(j).status for j in running}, running
+    assert [p["name"] for p in hx.providers()] == ["not-ours"]
+    hx.delete_provider("not-ours", only_ours=False)

@@ -1,0 +1,81 @@
+"""The ``helix`` adapter of the platform port, driven with the DAG's own NMP-shaped calls against real
+Helix (the emulator stands in for the GPU cluster and the NIM): what the operators do, step by step."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from flywheel.config import NimConfig
+from flywheel.localstack.helix import HelixServices
+from flywheel.nemo.configs import evaluation_config, evaluation_target, read_scores
+from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform
+from flywheel.platforms.helix.endpoints import HelixEndpoints
+from flywheel.platforms.helix.scores import read_scores as helix_read_scores
+from tests.integration.emulator.conftest import Emulator
+from tests.support.waiting import wait_for
+from tests.unit.emulator.records import jsonl, tool_record
+
+from .helpers import CANDIDATE
+
+pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(300)]
+MARKS = {"flywheel_role": "candidate", "flywheel_run": "flywheel_x/run-1", "flywheel_map_index": "0"}
+
+
+def test_the_dag_calls_run_a_candidate_through_real_helix(
+    helix: HelixServices, emu: Emulator, workspace: str, tmp_path: Path
+) -> None:
+    ep = HelixEndpoints(helix.url, workspace=workspace, gpu_url=emu.url, provider_url=emu.url, timeout_s=30)
+    nim = NimConfig(model_name=CANDIDATE)
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_bytes(jsonl([tool_record(i) for i in range(8)]))
+    with HelixPlatform(ep) as c:
+        c.ensure_namespace()
+        c.ensure_namespace()  # a retried task: no error
+        files_url = c.upload_dataset("flywheel-eval-x", {"eval_data.jsonl": eval_file})
+        assert files_url == f"{workspace}/flywheel-eval-x"
+
+        created = c.create_deployment(nim, MARKS)
+        assert created.custom_fields == MARKS
+        assert [d.name for d in c.list_deployments()] == [nim.deployment_name]
+
+        async def served() -> None:
+            """What the deferred deploy task's trigger does: READY, then listed (its provider registered)."""
+            async with AsyncHelixPlatform(ep) as ac:
+                for _ in range(180):
+                    d = await ac.get_deployment(nim.deployment_name)
+                    if d is not None and d.is_ready and CANDIDATE in await ac.list_models():
+                        return
+                    await asyncio.sleep(0.5)
+            raise TimeoutError("candidate not served through the gateway within 90s")
+
+        asyncio.run(served())
+        info = c.get_deployment(nim.deployment_name)
+        assert info is not None and info.is_ready and info.custom_fields == MARKS
+        assert CANDIDATE in c.list_models()
+        assert c.chat(CANDIDATE, [{"role": "user", "content": "hi"}], max_tokens=8)["choices"]
+
+        config = evaluation_config("tool_calling", f"{files_url}/eval_data.jsonl", None, None)
+        job = c.create_evaluation(config, evaluation_target(CANDIDATE), "req-1")
+        assert c.create_evaluation(config, evaluation_target(CANDIDATE), "req-1") == job  # no duplicate
+        assert c.find_evaluation("req-1") == job and c.find_evaluation("req-2") is None
+        done = wait_for(lambda: (s := c.get_evaluation(job)).terminal and s, 180, "evaluation finished", 1.0)
+        assert done.succeeded, done
+        results = c.evaluation_results(job)
+        assert read_scores("tool_calling", results) == helix_read_scores("tool_calling", results["helix"])
+        assert results["helix"]["row_count"] == 8
+
+        async def watch() -> tuple[list[str], bool, bool]:
+            async with AsyncHelixPlatform(ep) as ac:
+                models = await ac.list_models()
+                state = await ac.get_evaluation(job)
+                deleted = await ac.delete_deployment(nim.deployment_name)
+                return models, state.succeeded, deleted
+
+        models, succeeded, deleted = asyncio.run(watch())
+        assert CANDIDATE in models and succeeded and deleted
+        assert c.get_deployment(nim.deployment_name) is None
+        assert c.client.provider(nim.deployment_name) is None  # our provider went with our deployment
+        assert c.client.active_jobs() == []
