@@ -36,7 +36,7 @@ test: venv helix
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -m 'not faults' --deselect tests/helix/test_helix_dag.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'not faults' $(PYTEST_ARGS)
 
 # Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
 # run in `make test`; prints the scenario → outcome → cleanup table (.cache/fault-table.md). See leaks.py.
