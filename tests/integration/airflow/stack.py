@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +33,23 @@ def reset_emulator(stack: LocalStack, faults: list[dict[str, Any]] | None = None
     stack.emulator("POST", "/emulator/reset")
     if faults:
         stack.emulator("POST", "/emulator/faults", json=faults)
+
+
+@contextmanager
+def running(
+    stack: LocalStack, *dag_ids: str, alongside: AbstractContextManager[Any] | None = None
+) -> Iterator[LocalStack]:
+    """Start the stack (and ``alongside``, e.g. a MongoDB server), wait until ``dag_ids`` are parsed, and stop
+    exactly what was started, by pid, even when the test fails; then check nothing is left running."""
+    with ExitStack() as exits:
+        if alongside is not None:
+            exits.enter_context(alongside)
+        exits.callback(stack.stop)
+        stack.start()
+        for dag_id in dag_ids:
+            stack.api.wait_for_dag(dag_id)
+        yield stack
+    left = stack.alive()
+    assert not left, f"stack processes left running: {left}"
+    if alongside is not None and hasattr(alongside, "alive"):
+        assert not alongside.alive(), "a server started beside the stack is still running"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .stack import make_stack
+from .stack import make_stack, running
 from .test_flywheel_dags import SMALL, TOOLS, make_logs, stack_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -26,13 +26,10 @@ def celery_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     make_logs(logs)
     s = make_stack(work, stack_config(logs), executor="celery", parallelism=4)
     try:
-        s.start()
-        s.api.wait_for_dag(TOOLS)
-        yield s
+        with running(s, TOOLS):
+            yield s
     finally:
-        s.stop()
         s.remove_scratch()
-    assert not s.alive(), f"left running: {s.alive()}"
 
 
 def test_flywheel_run_on_celery_redis_postgres(celery_stack: Any) -> None:

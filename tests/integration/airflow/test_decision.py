@@ -25,7 +25,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.mongo import mongo_server
 from tests.support.waiting import wait_for
 
-from .stack import make_stack, reset_emulator
+from .stack import make_stack, reset_emulator, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -131,16 +131,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
     s.mongo_url = f"mongodb://127.0.0.1:{conn['port']}"  # type: ignore[attr-defined]
-    with mongo:
-        try:
-            s.start()
-            for dag_id in (DAG, EXPIRING):
-                s.api.wait_for_dag(dag_id)
-            reset_emulator(s)
-            yield s
-        finally:
-            s.stop()
-    assert not s.alive() and not mongo.alive(), f"processes left running: {s.alive()}"
+    with running(s, DAG, EXPIRING, alongside=mongo):
+        reset_emulator(s)
+        yield s
 
 
 def trigger(stack: LocalStack, dag_id: str, tag: str, conf: dict[str, Any]) -> str:

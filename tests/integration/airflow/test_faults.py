@@ -23,7 +23,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
 from .leaks import leak_check
-from .stack import make_stack, reset_emulator
+from .stack import make_stack, reset_emulator, running
 from .test_flywheel_dags import SMALL, TOOLS, make_logs, stack_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(900)]
@@ -46,13 +46,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     # 3 GPUs: the shared NIM, the candidate and its customization job at once
     s = make_stack(work, config, emulator_args=["--gpus", "3"])
-    try:
-        s.start()
-        s.api.wait_for_dag(TOOLS)
+    with running(s, TOOLS):
         yield s
-    finally:
-        s.stop()
-    assert not s.alive(), f"stack processes left running: {s.alive()}"
 
 
 @pytest.fixture

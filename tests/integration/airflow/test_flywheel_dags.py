@@ -23,7 +23,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
 from .leaks import ROWS, leak_check
-from .stack import make_stack, reset_emulator
+from .stack import make_stack, reset_emulator, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -101,14 +101,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     make_logs(logs)
     s = make_stack(work, stack_config(logs), emulator_args=["--gpus", "2"])
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
-    try:
-        s.start()
-        for dag_id in (TOOLS, NEWS):
-            s.api.wait_for_dag(dag_id)
+    with running(s, TOOLS, NEWS):
         yield s
-    finally:
-        s.stop()
-    assert not s.alive(), f"stack processes left running: {s.alive()}"
 
 
 @pytest.fixture

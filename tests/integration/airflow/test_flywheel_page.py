@@ -19,7 +19,7 @@ import pytest
 from flywheel.localstack.stack import LocalStack
 from flywheel.ui.view import PRIMARY_METRIC, fmt
 
-from .stack import make_stack
+from .stack import make_stack, running
 from .test_flywheel_dags import SMALL, TOOLS, make_logs, run_id, stack_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -47,9 +47,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # a bar the emulator's candidates meet, decided without a person: every run has a recommendation to mark
     config["defaults"]["selection"] = {"min_quality": 0.5, "approval": "auto"}
     s = make_stack(work, config, emulator_args=["--gpus", "2"])
-    try:
-        s.start()
-        s.api.wait_for_dag(TOOLS)
+    with running(s, TOOLS):
         runs = []
         for tag in ("page1", "page2"):  # one after the other: each run's history must include the earlier one
             rid = run_id(tag)
@@ -58,9 +56,6 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Any:
             assert s.api.wait_run(TOOLS, rid) == "success", s.api.task_states(TOOLS, rid)
             runs.append(rid)
         yield s, runs
-    finally:
-        s.stop()
-    assert not s.alive(), f"stack processes left running: {s.alive()}"
 
 
 def token(stack: LocalStack) -> str:

@@ -23,7 +23,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.mongo import mongo_server
 from tests.support.waiting import wait_for
 
-from .stack import make_stack, reset_emulator
+from .stack import make_stack, reset_emulator, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -96,15 +96,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         extra_env={"AIRFLOW_CONN_FLYWHEEL_MONGO": json.dumps(conn)},
     )
     s.mongo_url = f"mongodb://127.0.0.1:{conn['port']}"  # type: ignore[attr-defined]
-    with mongo:
-        try:
-            s.start()
-            s.api.wait_for_dag(DAG)
-            s.api.wait_for_dag(NEWS)
-            yield s
-        finally:
-            s.stop()
-    assert not s.alive() and not mongo.alive(), f"processes left running: {s.alive()}"
+    with running(s, DAG, NEWS, alongside=mongo):
+        yield s
 
 
 def deployments(stack: LocalStack) -> dict[str, dict[str, Any]]:
