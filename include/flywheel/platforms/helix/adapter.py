@@ -49,8 +49,15 @@ def provider_for(info: DeploymentInfo, config: dict[str, Any], host_url: str) ->
     return P.provider_body(info.name, host_url, [model], dict(info.custom_fields))
 
 
-def _policy(ep: HelixEndpoints) -> RetryPolicy:
-    return RetryPolicy(max_retries=ep.max_retries)
+def _client_args(ep: HelixEndpoints) -> tuple[tuple[str, str], dict[str, Any]]:
+    """What the sync and the async Helix client are both built from."""
+    kwargs = {
+        "timeout_s": ep.timeout_s,
+        "policy": RetryPolicy(max_retries=ep.max_retries),
+        "api_key": ep.api_key,
+        "gpu_base_url": ep.gpu_url,
+    }
+    return (ep.base_url, ep.workspace), kwargs
 
 
 class HelixPlatform:
@@ -59,14 +66,8 @@ class HelixPlatform:
     def __init__(self, endpoints: HelixEndpoints) -> None:
         self.endpoints = endpoints
         self.ns = endpoints.workspace
-        self.client = HelixClient(
-            endpoints.base_url,
-            endpoints.workspace,
-            timeout_s=endpoints.timeout_s,
-            policy=_policy(endpoints),
-            api_key=endpoints.api_key,
-            gpu_base_url=endpoints.gpu_url,
-        )
+        args, kwargs = _client_args(endpoints)
+        self.client = HelixClient(*args, **kwargs)
 
     def __enter__(self) -> HelixPlatform:
         return self
@@ -238,14 +239,8 @@ class AsyncHelixPlatform:
     def __init__(self, endpoints: HelixEndpoints) -> None:
         self.endpoints = endpoints
         self.ns = endpoints.workspace
-        self.client = AsyncHelixClient(
-            endpoints.base_url,
-            endpoints.workspace,
-            timeout_s=endpoints.timeout_s,
-            policy=_policy(endpoints),
-            api_key=endpoints.api_key,
-            gpu_base_url=endpoints.gpu_url,
-        )
+        args, kwargs = _client_args(endpoints)
+        self.client = AsyncHelixClient(*args, **kwargs)
 
     async def __aenter__(self) -> AsyncHelixPlatform:
         return self
