@@ -140,6 +140,8 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
             entry["scores"]["function_name_and_args_accuracy"] == means["tool-calling.function_name_and_args_accuracy"]
         )
         assert 0 < entry["scores"]["function_name_and_args_accuracy"] <= entry["scores"]["function_name_accuracy"]
+        if "correctness" in entry["scores"]:  # the judge rates each row, not every row 1
+            assert entry["scores"]["correctness"] <= entry["scores"]["function_name_accuracy"], entry
         target = hx._call("GET", hx.paths.evaluate_job(job)).data["spec"]["target"]
         assert target["name"].startswith(f"{WS}/") and "/inference-gateway/" in target["url"], target
     # datasets are Helix filesets of our workspace
