@@ -90,6 +90,8 @@ def test_evaluations_are_executed_by_real_helix(client: HelixClient, emu: Emulat
                 "correctness": means["llm-judge.rating"],
             }
             assert ours["function_name_accuracy"] > 0  # the candidate answered the eval prompts with tool calls
+            # the stand-in judge rates each row (a wrong call gets 0), like Helix's own name+args comparison
+            assert ours["correctness"] == ours["function_name_and_args_accuracy"]
         else:
             assert rows is not None and len(rows) == len(records[wt])
             truth = [label(r["item"]["response"]["choices"][0]["message"]["content"]) for r in rows]

@@ -22,7 +22,7 @@ from flywheel.localstack.helix import HelixServices, teach_stand_in
 from flywheel.localstack.stack import LocalStack
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.payloads import read_marks
-from flywheel.platforms.helix.scores import read_scores
+from flywheel.platforms.helix.scores import aggregates, read_scores
 from tests.integration.airflow.stack import make_stack, reset_emulator
 from tests.integration.airflow.test_flywheel_dags import make_logs
 from tests.support.waiting import wait_for
@@ -133,6 +133,15 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         assert result["row_count"] == report["datasets"]["eval"]["records"] == 12
         assert entry["scores"] == read_scores("tool_calling", result), (experiment, result)
         assert entry["scores"]["function_name_accuracy"] > 0, entry  # the candidate answered with tool calls
+        # the tools take different arguments, so Helix's dataset table fills absent ones with nulls; the
+        # reference must drop them or no answer's arguments ever match
+        means = {k: v["mean"] for k, v in aggregates(result).items()}
+        assert (
+            entry["scores"]["function_name_and_args_accuracy"] == means["tool-calling.function_name_and_args_accuracy"]
+        )
+        assert 0 < entry["scores"]["function_name_and_args_accuracy"] <= entry["scores"]["function_name_accuracy"]
+        if "correctness" in entry["scores"]:  # the judge rates each row, not every row 1
+            assert entry["scores"]["correctness"] <= entry["scores"]["function_name_accuracy"], entry
         target = hx._call("GET", hx.paths.evaluate_job(job)).data["spec"]["target"]
         assert target["name"].startswith(f"{WS}/") and "/inference-gateway/" in target["url"], target
     # datasets are Helix filesets of our workspace

@@ -11,6 +11,7 @@ superset of the items a lower one answers correctly: larger/ICL/customized never
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -284,10 +285,45 @@ def _norm(value: Any) -> Any:
     return value
 
 
+_LISTED_CALL = re.compile(r"^\s*([\w.\-]+)\((.*)\)\s*$")
+
+
+def _listed_calls(block: str) -> list[tuple[str, Any]]:
+    """``name(arguments)`` lines as a prompt lists tool calls (arguments as JSON text or a Python dict)."""
+    calls = []
+    for line in block.splitlines():
+        found = _LISTED_CALL.match(line)
+        if found is None:
+            continue
+        raw, args = found.group(2), None
+        try:
+            args = json.loads(raw)
+        except ValueError:
+            try:
+                args = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                args = raw
+        if isinstance(args, dict):  # null arguments stand for absent ones (tabular datasets add them)
+            args = {k: v for k, v in args.items() if v is not None}
+        calls.append((found.group(1), _norm(args)))
+    return calls
+
+
+def _listed_calls_agree(text: str) -> bool | None:
+    """Whether the expected and predicted tool calls a correctness prompt lists agree; None if it lists none."""
+    if "Expected tool calls:" not in text or "Predicted tool calls:" not in text:
+        return None
+    expected, predicted = text.split("Expected tool calls:", 1)[1].split("Predicted tool calls:", 1)
+    return _listed_calls(expected) == _listed_calls(predicted)
+
+
 def judge_chat_reply(messages: list[dict[str, Any]]) -> str:
     """What a judge model answers over chat: a rating when asked for one, otherwise a short acknowledgement."""
     text = "\n".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
     if "RATING" in text:
+        ok = _listed_calls_agree(text)
+        if ok is False:
+            return "RATING: 0\nEXPLANATION: the prediction differs from the ground truth."
         return "RATING: 1\nEXPLANATION: the prediction matches the ground truth."
     if "CANDIDATE" in text.upper() and "REFERENCE" in text.upper():
         return "7"

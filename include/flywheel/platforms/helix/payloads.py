@@ -61,11 +61,15 @@ CORRECTNESS_USER = (
 # The logged tool calls as Helix's tool-calling metric needs them: it compares the reference's
 # ``arguments`` with the JSON-*parsed* arguments of the answer, while logs carry OpenAI's arguments string.
 # Written out raw, that string is JSON text, so the decoded reference holds the parsed object.
+# Parsed arguments lose their null keys: Helix loads the dataset as one table, so every row's arguments
+# carry every argument name of any row (null where the call had none), which no answer ever matches.
 TRUTH_CALLS = (
     "[{% for c in item.response.choices[0].message.tool_calls or [] %}{% if not loop.first %}, {% endif %}"
     '{"type": "function", "function": {"name": {{ c.function.name | tojson }}, "arguments": '
     "{% if c.function.arguments is string %}{{ c.function.arguments or '{}' }}"
-    "{% else %}{{ (c.function.arguments or {}) | tojson }}{% endif %} } }{% endfor %}]"
+    "{% elif c.function.arguments is mapping %}{ {% for k, v in c.function.arguments.items() if v is not none %}"
+    "{% if not loop.first %}, {% endif %}{{ k | tojson }}: {{ v | tojson }}{% endfor %} }"
+    "{% else %}{}{% endif %} } }{% endfor %}]"
 )
 NAME_RE = re.compile(r"^[a-z](?!.*--)[a-z0-9\-@.+_]{1,62}(?<!-)$")
 
