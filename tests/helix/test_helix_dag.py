@@ -23,7 +23,7 @@ from flywheel.localstack.stack import LocalStack
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.payloads import read_marks
 from flywheel.platforms.helix.scores import aggregates, read_scores
-from tests.integration.airflow.stack import make_stack, reset_emulator
+from tests.integration.airflow.stack import make_stack, reset_emulator, running
 from tests.integration.airflow.test_flywheel_dags import make_logs
 from tests.support.waiting import wait_for
 
@@ -73,13 +73,8 @@ def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Ite
     }
     s.extra_env["AIRFLOW_CONN_FLYWHEEL_NEMO"] = json.dumps(conn)
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
-    try:
-        s.start()
-        s.api.wait_for_dag(TOOLS)
+    with running(s, TOOLS):
         yield s
-    finally:
-        s.stop()
-    assert not s.alive(), f"stack processes left running: {s.alive()}"
 
 
 @pytest.fixture
