@@ -31,7 +31,7 @@ lock: $(UV)
 	$(UV) pip compile requirements-dev.in -p 3.11 -c requirements.txt -o requirements-dev.lock --no-header -q
 
 # The whole suite with the real-Helix tests (Helix installed once into .cache/helix). Out of it: the long
-# fault suite (make test-faults) and, until it has run green here, the Helix DAG run (make test-helix).
+# fault suite (make test-faults).
 test: venv helix
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .

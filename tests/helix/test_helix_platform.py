@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.config import NimConfig
+from flywheel.config import LoraConfig, NimConfig, TrainingConfig
 from flywheel.localstack.helix import HelixServices
-from flywheel.nemo.configs import evaluation_config, evaluation_target, read_scores
+from flywheel.nemo.configs import customization_job, evaluation_config, evaluation_target, read_scores
+from flywheel.nemo.latency import measure_sync
 from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform
 from flywheel.platforms.helix.endpoints import HelixEndpoints
 from flywheel.platforms.helix.scores import read_scores as helix_read_scores
@@ -67,6 +68,51 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         assert read_scores("tool_calling", results) == helix_read_scores("tool_calling", results["helix"])
         assert results["helix"]["row_count"] == 8
 
+        # the customized experiment: automodel job (stand-in GPU) → adapter routed by the real gateway
+        train_url = c.upload_dataset("flywheel-train-x", {"training/train.jsonl": eval_file})
+        base_entity = c.ensure_customization_config(nim, TrainingConfig())
+        assert base_entity == c.served()[CANDIDATE]
+        payload = customization_job(
+            "wl", "run-1", nim, base_entity, train_url.split("/", 1)[1], workspace, TrainingConfig(), LoraConfig()
+        )
+        cust, adapter = c.create_customization(payload, "req-c")
+        assert adapter.startswith(f"{base_entity}&adapters/{workspace}/")
+        assert c.find_customization("req-c") == (cust, adapter)
+
+        async def trained() -> None:
+            """What the customize task's triggers do: the job completes, then its adapter is served."""
+            async with AsyncHelixPlatform(ep) as ac:
+                for _ in range(240):
+                    if (await ac.get_customization(cust)).succeeded and adapter in await ac.list_models():
+                        return
+                    await asyncio.sleep(0.5)
+            raise TimeoutError("adapter not routed by the gateway within 120s")
+
+        asyncio.run(trained())
+        assert adapter in c.list_models()
+        assert c.client.provider(cust)["model_deployment_id"] == f"{workspace}/{nim.deployment_name}"
+        answered = c.chat(adapter, [{"role": "user", "content": "hi"}], max_tokens=8)
+        assert answered["choices"] and answered["model"] in (
+            adapter,
+            f"{workspace}/{payload['output_model'].split('/')[-1]}",
+        )
+        custom_job = c.create_evaluation(config, evaluation_target(adapter), "req-ce")
+        done = wait_for(lambda: (s := c.get_evaluation(custom_job)).terminal and s, 180, "evaluation finished", 1.0)
+        assert done.succeeded, done
+        assert 0 < read_scores("tool_calling", c.evaluation_results(custom_job))["function_name_accuracy"] <= 1
+
+        # latency goes through the gateway under its names, adapter included
+        assert c.inference_name(CANDIDATE) == base_entity and c.inference_name(adapter) == adapter
+        timed = measure_sync(ep.gateway_url, adapter, [{"messages": [{"role": "user", "content": "hi"}]}] * 4)
+        assert timed.requests == 4 and timed.errors == 0
+
+        # promotion marks the adapter on its base entity (an adapter has no entity of its own)
+        fields = {"flywheel_promoted": True, "flywheel_promoted_for": "wl"}
+        c.mark_model(adapter, fields)
+        entity = c.client._call("GET", c.client.paths.model(base_entity.split("/", 1)[1])).data
+        assert entity["custom_fields"]["flywheel_adapters"] == {adapter: fields}
+        assert "flywheel_promoted" not in entity["custom_fields"]  # the base model itself is not promoted
+
         async def watch() -> tuple[list[str], bool, bool]:
             async with AsyncHelixPlatform(ep) as ac:
                 models = await ac.list_models()
@@ -78,4 +124,6 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         assert CANDIDATE in models and succeeded and deleted
         assert c.get_deployment(nim.deployment_name) is None
         assert c.client.provider(nim.deployment_name) is None  # our provider went with our deployment
+        assert c.client.provider(cust) is None  # and so did the adapter's
+        assert adapter not in c.list_models()
         assert c.client.active_jobs() == []

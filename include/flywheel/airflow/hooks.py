@@ -78,11 +78,10 @@ class NemoHook(BaseHook):
             from flywheel.nemo import NemoEndpoints
 
             h = self._helix(conn)
-            # latency is measured against the candidate itself when we know where it answers, else
-            # through the gateway (base URL, key and workspace are Helix's)
+            # inference (latency) goes through the workspace's gateway, as the application's would
             return NemoEndpoints(
                 base_url=h.base_url,
-                nim_url=h.provider_url or h.gateway_url,
+                nim_url=h.gateway_url,
                 datastore_url=h.base_url,
                 api_key=h.api_key,
                 namespace=h.workspace,

@@ -50,7 +50,10 @@ def measure_latency(
         targets["icl"] = (nim, files["icl"])
     if custom.get("output_model"):
         targets["customized"] = (str(custom["output_model"]), files["eval"])
-    endpoints = NemoHook.from_config(cfg).endpoints()
+    hook = NemoHook.from_config(cfg)
+    endpoints = hook.endpoints()
+    with hook.get_conn() as c:
+        targets = {exp: (c.inference_name(model), f) for exp, (model, f) in targets.items()}
     started = time.monotonic()
     for experiment, (model, file_name) in targets.items():
         prompts = prompts_from_jsonl(local / file_name, k)

@@ -251,6 +251,10 @@ class NemoClient:
                 raise NemoJobError(f"model {model_id} not served by the NIM proxy after {timeout_s:.0f}s")
             self._sleep(backoff.next())
 
+    def inference_name(self, model: str) -> str:
+        """The name the inference URL (``nim_url``) answers to for ``model``: the NIM proxy takes it as is."""
+        return model
+
     def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         """One chat completion through the NIM proxy (OpenAI shape); the reply must carry ``choices``."""
         reply = self.http.call(

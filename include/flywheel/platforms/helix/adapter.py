@@ -23,7 +23,18 @@ from flywheel.platforms.helix import translate as T
 from flywheel.platforms.helix.aclient import AsyncHelixClient
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.endpoints import HelixEndpoints
+from flywheel.platforms.helix.paths import HelixPaths
+from flywheel.platforms.helix.standin import (
+    ADAPTER_MARKS,
+    adapter_names,
+    adapter_providers_of,
+    adapter_route,
+    base_of,
+    provider_for,
+)
 from flywheel.platforms.helix.states import job_state
+
+PROBE = [{"role": "user", "content": "ping"}]
 
 
 def served_names(providers: list[dict[str, Any]], gateway: list[str]) -> dict[str, str]:
@@ -38,15 +49,6 @@ def served_names(providers: list[dict[str, Any]], gateway: list[str]) -> dict[st
             if entity in listed and served.get("served_model_name"):
                 out[str(served["served_model_name"])] = entity
     return out
-
-
-def provider_for(info: DeploymentInfo, config: dict[str, Any], host_url: str) -> dict[str, Any] | None:
-    """The provider body serving a deployment of ours (None for one without our marks)."""
-    if not info.custom_fields:
-        return None
-    spec = config.get("model_spec") or {}
-    model = "/".join(p for p in (spec.get("model_namespace"), spec.get("model_name")) if p)
-    return P.provider_body(info.name, host_url, [model], dict(info.custom_fields))
 
 
 def _client_args(ep: HelixEndpoints) -> tuple[tuple[str, str], dict[str, Any]]:
@@ -124,6 +126,8 @@ class HelixPlatform:
     def delete_deployment(self, name: str) -> bool:
         """Delete our deployment, its config and the provider we registered for it; False if already gone."""
         deleted = self.client.delete_deployment(name)
+        for adapter in adapter_providers_of(name, self.client.providers(), self.ns):
+            self.client.delete_provider(adapter)
         self.client.delete_provider(name)
         return deleted
 
@@ -132,9 +136,20 @@ class HelixPlatform:
         return served_names(self.client.providers(), self.client.gateway_models())
 
     def list_models(self) -> list[str]:
-        """What the gateway answers for: its ``ws/entity`` names and the names providers serve them under."""
-        gateway = self.client.gateway_models()
-        return sorted({*gateway, *served_names(self.client.providers(), gateway)})
+        """What the gateway answers for: its ``ws/entity`` names, the names providers serve them under,
+        and the adapters it routes (one-token probe: Helix lists no adapter names)."""
+        gateway, providers = self.client.gateway_models(), self.client.providers()
+        adapters = [a for a in adapter_names(providers, gateway) if self._routes(a)]
+        return sorted({*gateway, *served_names(providers, gateway), *adapters})
+
+    def _routes(self, model: str) -> bool:
+        reply = self.client._call(
+            "POST",
+            self.client.paths.gateway_v1() + "/chat/completions",
+            json_body={"model": model, "messages": PROBE, "max_tokens": 1},
+            allow=(404,),
+        )
+        return reply.status != 404
 
     def gateway_name(self, model: str) -> str:
         """The gateway's name for ``model`` (a served model name, or already ``ws/...``)."""
@@ -144,6 +159,10 @@ class HelixPlatform:
         if found is None:
             raise NemoNotFoundError(f"model {model} is not served through the gateway of workspace {self.ns}")
         return found
+
+    def inference_name(self, model: str) -> str:
+        """Inference on Helix goes through the workspace's gateway, under its ``ws/...`` names."""
+        return self.gateway_name(model)
 
     def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         return self.client.chat(self.gateway_name(model), messages, **params)[1]
@@ -185,13 +204,42 @@ class HelixPlatform:
         return out
 
     def get_customization(self, job_id: str) -> JobState:
-        return self.client.customization_state(job_id)
+        state = self.client.customization_state(job_id)
+        if state.succeeded and self.endpoints.provider_url:
+            self._serve_adapter(job_id)
+        return state
+
+    def _serve_adapter(self, job_id: str) -> None:
+        """See :mod:`flywheel.platforms.helix.standin`: route a finished adapter on a stand-in cluster."""
+        if self.client.provider(job_id) is not None:
+            return
+        route = adapter_route(self.client.customization(job_id), self.client.providers(), self.ns)
+        if route is not None:
+            provider, status = route
+            self.client.register_provider(provider)
+            self.client._call("PUT", self.client.paths.provider_status(job_id), json_body=status)
 
     def cancel_customization(self, job_id: str) -> None:
         self.client.cancel_customization(job_id)
 
     def mark_model(self, model_id: str, custom_fields: dict[str, Any]) -> dict[str, Any]:
-        raise NemoError(f"marking model {model_id} as promoted is not supported on Helix yet")
+        """Merge ``custom_fields`` into the model entity's; for an adapter (which has no entity of its
+        own on Helix) into its base entity's, under ``flywheel_adapters.<adapter gateway name>``."""
+        entity = self.gateway_name(model_id)
+        base = base_of(entity)
+        ws, _, name = (base or entity).partition("/")
+        path = HelixPaths(ws).model(name)
+        current = self._get(path)
+        if current.status == 404:
+            raise NemoNotFoundError(f"model entity {base or entity} not found in Helix (marking {model_id})")
+        fields = dict(current.data.get("custom_fields") or {})
+        if base is None:
+            fields.update(custom_fields)
+        else:
+            adapters = dict(fields.get(ADAPTER_MARKS) or {})
+            adapters[entity] = {**(adapters.get(entity) or {}), **custom_fields}
+            fields[ADAPTER_MARKS] = adapters
+        return self.client._call("PATCH", path, json_body={"custom_fields": fields}).data
 
     # ------------------------------------------------------------------ evaluation
     def create_evaluation(self, config: dict[str, Any], target: dict[str, Any], request_id: str | None = None) -> str:
@@ -271,19 +319,44 @@ class AsyncHelixPlatform:
 
     async def delete_deployment(self, name: str) -> bool:
         deleted = await self.client.delete_deployment(name)
-        found = await self.client._call("GET", self.client.paths.provider(name), allow=(404,))
-        if found.status != 404 and P.read_marks(found.data.get("description")) is not None:
-            await self.client._call("DELETE", self.client.paths.provider(name), allow=(404,), parse=False)
+        providers = await self._providers()
+        ours = {str(p["name"]) for p in providers if P.read_marks(p.get("description")) is not None}
+        for provider in [*adapter_providers_of(name, providers, self.ns), name]:
+            if provider in ours:
+                await self.client._call("DELETE", self.client.paths.provider(provider), allow=(404,), parse=False)
         return deleted
+
+    async def _providers(self) -> list[dict[str, Any]]:
+        return list((await self.client._call("GET", self.client.paths.providers())).data.get("data") or [])
 
     async def list_models(self) -> list[str]:
         paths = self.client.paths
         gateway = [str(m["id"]) for m in (await self.client._call("GET", paths.gateway_v1() + "/models")).data["data"]]
-        providers = (await self.client._call("GET", paths.providers())).data.get("data") or []
-        return sorted({*gateway, *served_names(providers, gateway)})
+        providers = await self._providers()
+        adapters = [a for a in adapter_names(providers, gateway) if await self._routes(a)]
+        return sorted({*gateway, *served_names(providers, gateway), *adapters})
+
+    async def _routes(self, model: str) -> bool:
+        body = {"model": model, "messages": PROBE, "max_tokens": 1}
+        path = self.client.paths.gateway_v1() + "/chat/completions"
+        return (await self.client._call("POST", path, json_body=body, allow=(404,))).status != 404
 
     async def get_customization(self, job_id: str) -> JobState:
-        return await self.client.customization_state(job_id)
+        state = await self.client.customization_state(job_id)
+        if state.succeeded and self.endpoints.provider_url:
+            await self._serve_adapter(job_id)
+        return state
+
+    async def _serve_adapter(self, job_id: str) -> None:
+        paths = self.client.paths
+        if (await self.client._call("GET", paths.provider(job_id), allow=(404,))).status != 404:
+            return
+        job = (await self.client._call("GET", paths.automodel_job(job_id))).data
+        route = adapter_route(job, await self._providers(), self.ns)
+        if route is not None:
+            provider, status = route
+            await self.client._call("POST", paths.providers(), json_body=provider, allow=(409,))
+            await self.client._call("PUT", paths.provider_status(job_id), json_body=status)
 
     async def get_evaluation(self, job_id: str) -> JobState:
         return await self.client.evaluation_state(job_id)

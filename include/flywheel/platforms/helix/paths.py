@@ -48,6 +48,9 @@ class HelixPaths:
     def provider(self, name: str) -> str:
         return f"{self.providers()}/{_q(name)}"
 
+    def provider_status(self, name: str) -> str:
+        return f"{self.provider(name)}/status"
+
     def deployment_configs(self) -> str:
         return f"{self._ws('models')}/deployment-configs"
 
@@ -62,6 +65,9 @@ class HelixPaths:
 
     def models(self) -> str:
         return f"{self._ws('models')}/models"
+
+    def model(self, name: str) -> str:
+        return f"{self.models()}/{_q(name)}"
 
     # customization (automodel)
     def automodel_jobs(self) -> str:
