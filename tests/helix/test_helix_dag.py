@@ -53,10 +53,17 @@ def helix_config(logs: Path) -> dict[str, Any]:
             "schedule": None,
             "split": {"eval_size": 12, "min_total_records": 20, "limit": 200, "random_seed": 7},
             "icl": {"max_examples": 2, "reserved_tokens": 1024},
-            "selection": {"approval": "off"},
+            "selection": {"approval": "auto", "min_quality": 0.05},
         },
         "workloads": [{"workload_id": "customer_service", "client_id": "aiva-1", "workload_type": "tool_calling"}],
-        "nims": [{"model_name": SMALL, "context_length": 8192}],
+        "nims": [
+            {
+                "model_name": SMALL,
+                "context_length": 8192,
+                "customization_enabled": True,
+                "customizer": {"target": f"{SMALL}@2.0", "gpus": 1},
+            }
+        ],
     }
 
 
@@ -110,14 +117,16 @@ def ours(client: HelixClient) -> dict[str, list[str]]:
 
 def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: HelixClient, helix) -> None:
     rid = f"helix-{uuid.uuid4().hex[:8]}"
-    assert stack.api.trigger(TOOLS, {"customization_enabled": False}, rid).status_code == 200
+    assert stack.api.trigger(TOOLS, {"customization_enabled": True}, rid).status_code == 200
     state = stack.api.wait_run(TOOLS, rid, timeout=600)
     assert state == "success", why(stack, TOOLS, rid)
     report = stack.api.xcom(TOOLS, rid, "report")
     results = {(r["nim"], r["experiment"]): r for r in report["results"]}
-    assert results[(SMALL, "customized")]["status"] == "skipped"
     jobs_api = f"{helix.url}/apis/jobs/v2/workspaces/{WS}/jobs"
-    for experiment in ("base", "icl"):
+    customized = stack.api.xcom(TOOLS, rid, "nim_experiment.customize", map_index=0)
+    adapter = customized["output_model"]
+    assert "&adapters/" in adapter and adapter.startswith(f"{WS}/"), customized
+    for experiment in ("base", "icl", "customized"):
         entry = results[(SMALL, experiment)]
         assert entry["status"] == "completed", entry
         job = entry["job_id"]
@@ -139,11 +148,29 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
             assert entry["scores"]["correctness"] <= entry["scores"]["function_name_accuracy"], entry
         target = hx._call("GET", hx.paths.evaluate_job(job)).data["spec"]["target"]
         assert target["name"].startswith(f"{WS}/") and "/inference-gateway/" in target["url"], target
+        # latency was measured through the gateway, for the adapter too
+        assert entry["latency"]["requests"] > 0 and entry["latency"]["errors"] == 0, entry
+    # the customized experiment evaluated the adapter the automodel job produced, through the gateway
+    assert (
+        hx._call("GET", hx.paths.evaluate_job(results[(SMALL, "customized")]["job_id"])).data["spec"]["target"]["name"]
+        == adapter
+    )
+    assert hx.customization_state(customized["job_id"]).status == "completed"
     # datasets are Helix filesets of our workspace
     eval_set = stack.api.xcom(TOOLS, rid, "upload_datasets")["eval"]["files_url"]
     assert eval_set.startswith(f"{WS}/") and hx.list_files(eval_set.split("/", 1)[1]) == ["eval_data.jsonl"]
-    assert results[(SMALL, "base")]["latency"]["requests"] > 0
     assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
+    # approval auto: the recommendation is promoted; a customized winner is marked on Helix
+    audit = stack.api.xcom(TOOLS, rid, "promote", key="audit")
+    assert audit["decision"]["status"] == "auto", audit
+    base_entity = adapter.split("&adapters/", 1)[0]
+    fields = hx._call("GET", hx.paths.model(base_entity.split("/", 1)[1]), allow=(404,)).data or {}
+    marks = (fields.get("custom_fields") or {}).get("flywheel_adapters") or {}
+    if audit["decision"]["experiment"] == "customized":
+        assert audit["platform_mark"]["marked"] and audit["model_id"] == adapter, audit
+        assert marks[adapter]["flywheel_promoted_run"] == f"{TOOLS}/{rid}", marks
+    else:
+        assert audit["platform_mark"]["marked"] is False and adapter not in marks, (audit, marks)
 
 
 def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(

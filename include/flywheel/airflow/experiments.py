@@ -109,9 +109,6 @@ class _ExperimentOperator(NemoOperator):
     def store(context: Any) -> Any:
         return context["task_state_store"]
 
-    def base_url(self) -> str:
-        return str(self.hook().endpoints().base_url).rstrip("/")
-
     # ------------------------------------------------------------ the one resume decision
     def request_id(self, context: Any) -> str:
         """Deterministic id of the object this task instance creates: the same for every try (so a try that
@@ -216,7 +213,7 @@ class _JobOperator(_ExperimentOperator):
             create=create,
             wait=lambda ref: self.deadline_trigger(context, NemoJobTrigger, ref, timeout_s, job_type=self.job_type),
             resume=resume,
-            link=lambda ref: f"{self.base_url()}/v1/{self.job_type}/jobs/{ref}",
+            link=lambda ref: self.hook().resource_url(self.job_type, ref),
             publish=lambda ref: context["ti"].xcom_push(key="job", value=ref),
         )
 
@@ -285,7 +282,7 @@ class DeployNimOperator(_ExperimentOperator):
                 owner=owner,
             ),
             resume="ready",
-            link=lambda ref: f"{self.base_url()}/v1/deployment/model-deployments/{p.namespace}/{ref}",
+            link=lambda ref: self.hook().resource_url("deployment", ref),
             publish=lambda ref: context["ti"].xcom_push(key="deployment", value={"name": ref, "owner": owner}),
             # the owner mark on the platform is the truth: a deleted deployment is created again
             stored=False,
@@ -304,7 +301,7 @@ class DeployNimOperator(_ExperimentOperator):
                 context,
                 f"deployment {holder.namespace}/{holder.name}",
                 holder.custom_fields.get("flywheel_run", "?"),
-                f"curl -X DELETE <nemo>/v1/deployment/model-deployments/{holder.namespace}/{holder.name}",
+                f"curl -X DELETE {self.hook().resource_url('deployment', holder.name)}",
             )
         # a cancelled or still running customization of another experiment may still hold its GPU
         run_tag = f"{context['run_id']}-{context['ti'].map_index}"
@@ -314,7 +311,7 @@ class DeployNimOperator(_ExperimentOperator):
                     context,
                     f"customization job {job_id}",
                     fields.get("flywheel_run", "?"),
-                    f"curl -X POST <nemo>/v1/customization/jobs/{job_id}/cancel",
+                    f"curl -X POST {self.hook().resource_url('customization', job_id)}/cancel",
                 )
         squatter = c.get_deployment(nim.deployment_name)
         if squatter is not None:

@@ -93,6 +93,16 @@ class NemoHook(BaseHook):
     def _helix(self, conn: Any) -> Any:
         return helix_endpoints_from_connection(conn, self.namespace, self.request_timeout_s, self.max_retries)
 
+    def resource_url(self, kind: str, ref: str) -> str:
+        """URL of a ``deployment`` / ``customization`` / ``evaluation`` on the configured platform."""
+        conn = self.get_connection(self.nemo_conn_id)
+        if self.platform_kind == "helix":
+            return str(self._helix(conn).resource_url(kind, ref))
+        e = self._endpoints(conn)
+        if kind == "deployment":
+            return f"{e.base_url}/v1/deployment/model-deployments/{e.namespace}/{ref}"
+        return f"{e.base_url}/v1/{kind}/jobs/{ref}"
+
     def endpoints(self) -> NemoEndpoints:
         """Base URL (links), inference URL and key (latency measurement) of the platform."""
         return self._endpoints(self.get_connection(self.nemo_conn_id))

@@ -39,6 +39,9 @@ def test_nmp_is_the_default_and_unchanged(conn: str) -> None:
         assert isinstance(c, NemoClient) and c.ns == "ws-1"
     assert isinstance(_async(hook), AsyncNemoClient)
     assert hook.endpoints().nim_url == "http://127.0.0.1:1"
+    assert hook.resource_url("deployment", "d1") == "http://127.0.0.1:1/v1/deployment/model-deployments/ws-1/d1"
+    assert hook.resource_url("customization", "c1") == "http://127.0.0.1:1/v1/customization/jobs/c1"
+    assert hook.resource_url("evaluation", "e1") == "http://127.0.0.1:1/v1/evaluation/jobs/e1"
 
 
 def test_helix_kind_gives_the_helix_adapter(conn: str) -> None:
@@ -47,9 +50,16 @@ def test_helix_kind_gives_the_helix_adapter(conn: str) -> None:
         assert isinstance(c, HelixPlatform) and c.ns == "ws-1"
         assert c.endpoints.gpu_url == "http://127.0.0.1:2" and c.endpoints.api_key == "k3y"
     assert isinstance(_async(hook), AsyncHelixPlatform)
-    # latency is measured where the candidate answers (provider_url), links point at Helix
+    # latency goes through the workspace's gateway; links point at Helix (GPU routes at the GPU stand-in)
     ep = hook.endpoints()
-    assert (ep.base_url, ep.nim_url, ep.namespace) == ("http://127.0.0.1:1", "http://127.0.0.1:3", "ws-1")
+    gateway = "http://127.0.0.1:1/apis/inference-gateway/v2/workspaces/ws-1/openai/-"
+    assert (ep.base_url, ep.nim_url, ep.namespace) == ("http://127.0.0.1:1", gateway, "ws-1")
+    assert hook.resource_url("deployment", "d1") == "http://127.0.0.1:2/apis/models/v2/workspaces/ws-1/deployments/d1"
+    assert (
+        hook.resource_url("customization", "c1")
+        == "http://127.0.0.1:2/apis/customization/v2/workspaces/ws-1/automodel/jobs/c1"
+    )
+    assert hook.resource_url("evaluation", "e1") == "http://127.0.0.1:1/apis/evals/v2/workspaces/ws-1/evaluate/jobs/e1"
 
 
 def test_a_hook_without_a_kind_reads_the_config(conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -230,6 +230,11 @@ class HelixPlatform:
         ws, _, name = (base or entity).partition("/")
         path = HelixPaths(ws).model(name)
         current = self._get(path)
+        if current.status == 404 and self.endpoints.provider_url and ws == self.ns:
+            # a cluster keeps the entity a deployment was made from; Helix deletes the one its discovery
+            # made for a stand-in NIM with that NIM's provider, so the stand-in puts it back
+            created = self.client._call("POST", HelixPaths(ws).models(), json_body={"name": name}, allow=(409,))
+            current = created if created.status != 409 else self._get(path)
         if current.status == 404:
             raise NemoNotFoundError(f"model entity {base or entity} not found in Helix (marking {model_id})")
         fields = dict(current.data.get("custom_fields") or {})

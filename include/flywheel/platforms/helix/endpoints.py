@@ -44,3 +44,16 @@ class HelixEndpoints:
     def gateway_url(self) -> str:
         """OpenAI-compatible base of the workspace's inference gateway (``<it>/v1/chat/completions``)."""
         return f"{self.base_url}/apis/inference-gateway/v2/workspaces/{self.workspace}/openai/-"
+
+    def resource_url(self, kind: str, ref: str) -> str:
+        """Where a deployment / customization / evaluation of ours lives (task links, hints in logs)."""
+        from flywheel.platforms.helix.paths import HelixPaths
+
+        paths = HelixPaths(self.workspace)
+        path = {
+            "deployment": paths.deployment,
+            "customization": paths.automodel_job,
+            "evaluation": paths.evaluate_job,
+        }[kind](ref)
+        base = self.gpu_url if self.gpu_url and paths.needs_gpu(path) else self.base_url
+        return f"{base}{path}"
