@@ -94,6 +94,7 @@ def hx(helix: HelixServices, stack: LocalStack) -> Iterator[HelixClient]:
     reset_emulator(stack)
     teach_stand_in(stack.emulator_url, stack.workdir / "logs.jsonl")
     with HelixClient(helix.url, WS, gpu_base_url=stack.emulator_url) as c:
+        c.ensure_workspace("flywheel")  # what a run's first task does; a test may need it before that
         yield c
 
 
@@ -196,8 +197,12 @@ def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(
     foreign = {"name": "not-ours", "host_url": stack.emulator_url, "enabled_models": ["meta/llama-3.2-3b-instruct"]}
     hx.register_provider(foreign)
     rid = f"helix-cancel-{uuid.uuid4().hex[:8]}"
-    assert stack.api.trigger(TOOLS, {"customization_enabled": False}, rid).status_code == 200
-    wait_for(lambda: hx.active_jobs() or None, 300, "a Helix evaluation job running", interval=0.5)
+    assert stack.api.trigger(TOOLS, {"customization_enabled": True}, rid).status_code == 200
+
+    def automodel() -> list[dict[str, Any]]:
+        return stack.emulator("GET", f"/apis/customization/v2/workspaces/{WS}/automodel/jobs")["data"]
+
+    wait_for(lambda: (hx.active_jobs() and automodel()) or None, 300, "Helix evaluating, LoRA job made", interval=0.5)
     running = [j["name"] for j in hx.active_jobs()]
     assert stack.api.set_run_state(TOOLS, rid, "failed").status_code == 200
     assert stack.api.wait_run(TOOLS, rid, timeout=300) == "failed", stack.api.task_states(TOOLS, rid)
@@ -205,7 +210,12 @@ def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(
     while ours(hx) != {"active_jobs": [], "deployments": [], "providers": []} and time.monotonic() < deadline:
         time.sleep(1)
     assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
-    assert {hx.evaluation_state(j).status for j in running} <= {"cancelled", "completed"}
+    ended = {j: hx._call("GET", f"{hx.paths.jobs()}/{j}").data for j in running}
+    assert {hx.evaluation_state(j).status for j in running} <= {"cancelled", "completed"}, {
+        j: (d.get("status"), d.get("status_details"), d.get("error_details")) for j, d in ended.items()
+    }
     assert "cancelled" in {hx.evaluation_state(j).status for j in running}, running
     assert [p["name"] for p in hx.providers()] == ["not-ours"]
+    # the automodel job (on the stand-in cluster) was stopped or had finished, never left running
+    assert {j["status"] for j in automodel()} <= {"cancelled", "completed"}, automodel()
     hx.delete_provider("not-ours", only_ours=False)
