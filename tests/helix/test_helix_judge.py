@@ -117,7 +117,8 @@ def test_remote_judge_with_an_api_key_runs_through_a_helix_secret(
             for key in (wrong, right):
                 assert key not in views and key not in returned
             assert secret in views
-        print(f"\nremote judge via Helix secret: refused job failed in {failed_s:.1f}s, scored in {scored_s:.1f}s")
+        print(f"\nremote judge via Helix secret: refused job failed in {failed_s:.1f}s ({failed.detail})")
+        print(f"remote judge via Helix secret: scored job completed in {scored_s:.1f}s")
 
 
 def _emulator_judge_wants_the_key(emu: Emulator, key: str) -> None:
