@@ -92,9 +92,6 @@ def demo_config(logs: Path, platform: str = "nmp") -> dict[str, Any]:
     cfg = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
     if platform == "helix":
         cfg.setdefault("platform", {})["kind"] = "helix"
-        # the stand-in cluster trains adapters but cannot yet serve them through the Helix gateway
-        for nim in cfg["nims"]:
-            nim["customization_enabled"] = False
     cfg["log_source"] = {"kind": "file", "path": str(logs)}
     cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0)
     cfg["airflow"] = {"retries": 1, "retry_delay_s": 5}

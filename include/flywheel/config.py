@@ -99,7 +99,8 @@ class CustomizerConfig(_Model):
 
 
 class NimConfig(_Model):
-    """A candidate NIM: deployed, evaluated (base / ICL / customized) and torn down per run."""
+    """A candidate NIM: deployed, evaluated (base / ICL / customized) and torn down per run; or, with
+    ``served_url``, already served elsewhere (evaluated where it answers: no deployment, no GPU lease)."""
 
     model_name: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
     image: str | None = None
@@ -111,11 +112,18 @@ class NimConfig(_Model):
     customizer: CustomizerConfig | None = None
     additional_envs: dict[str, str] = Field(default_factory=dict)
     gpu_type: str = "H100"  # priced by pricing.gpu_hour_usd
+    # an OpenAI-compatible base URL (``<it>/v1/chat/completions``) that already answers for model_name
+    served_url: Annotated[str, Field(pattern=r"^https?://\S*[^/\s]$")] | None = None
 
     @model_validator(mode="after")
     def _customizer_required(self) -> NimConfig:
         if self.customization_enabled and self.customizer is None:
             raise ValueError("customization_enabled needs a 'customizer' block (target, gpus, ...)")
+        if self.served_url and self.customization_enabled:
+            raise ValueError(
+                f"{self.model_name}: an already served candidate (served_url) cannot be customized: "
+                "there is no deployment of ours to load a LoRA adapter into"
+            )
         return self
 
     @property

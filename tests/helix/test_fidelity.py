@@ -16,6 +16,7 @@ from flywheel.config import LoraConfig, NimConfig, TrainingConfig
 from flywheel.localstack.helix import HelixServices
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import HelixClient
+from flywheel.platforms.helix.standin import adapter_route
 from tests.integration.emulator.conftest import Emulator
 from tests.support.waiting import wait_for
 
@@ -128,6 +129,40 @@ def automodel_cases(emu: Emulator, ws: str) -> list[dict[str, Any]]:
     return out
 
 
+def standin_cases(ws: str) -> list[dict[str, Any]]:
+    """What the adapter sends to route a stand-in adapter, serve a candidate from elsewhere, and mark a model."""
+    base = f"{ws}/{P.entity_name(CANDIDATE)}"
+    job = {"name": "cust-abc", "spec": {"model": base, "output": {"name": "my-adapter"}}}
+    ours = {**P.provider_body("dep", "http://127.0.0.1:9", [CANDIDATE], MARKS), "served_models": []}
+    ours["served_models"] = [{"model_entity_id": base, "served_model_name": CANDIDATE}]
+    route = adapter_route(job, [ours], ws)
+    assert route is not None
+    served = NimConfig(model_name="meta/llama-3.3-70b-instruct", served_url="http://127.0.0.1:9")
+    name = P.served_provider_name(served, MARKS["flywheel_run"])
+    return [
+        case("adapter-provider-request", f"{TYPES}:CreateModelProviderRequest", "CreateModelProviderRequest", route[0]),
+        case(
+            "adapter-route-request",
+            f"{TYPES}:UpdateModelProviderStatusRequest",
+            "UpdateModelProviderStatusRequest",
+            route[1],
+        ),
+        case(
+            "served-provider-request",
+            f"{TYPES}:CreateModelProviderRequest",
+            "CreateModelProviderRequest",
+            P.provider_body(name, str(served.served_url), [served.model_name], MARKS),
+        ),
+        case("entity-request", f"{TYPES}:CreateModelEntityRequest", "CreateModelEntityRequest", {"name": "m-1"}),
+        case(
+            "mark-request",
+            f"{TYPES}:UpdateModelEntityRequest",
+            "UpdateModelEntityRequest",
+            {"custom_fields": {"flywheel_adapters": {f"{base}&adapters/{ws}/a": {"flywheel_promoted": True}}}},
+        ),
+    ]
+
+
 def request_cases(helix: HelixServices, ws: str) -> list[dict[str, Any]]:
     out = [
         case("workspace-request", None, "WorkspaceInput", P.workspace_body(ws, "flywheel")),
@@ -143,6 +178,7 @@ def request_cases(helix: HelixServices, ws: str) -> list[dict[str, Any]]:
             "CreateModelProviderRequest",
             P.provider_body("emu", "http://127.0.0.1:9", [CANDIDATE], MARKS),
         ),
+        *standin_cases(ws),
     ]
     client = HelixClient(helix.url, ws)
     target, judge = client.target(f"{ws}/cand"), client.target(f"{ws}/judge")

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from flywheel.localstack.helix import HelixServices, teach_stand_in
 from flywheel.localstack.stack import LocalStack
@@ -30,11 +31,12 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(900)]
 
 SMALL = "meta/llama-3.2-1b-instruct"
+SERVED = "meta/llama-3.3-70b-instruct"  # already served elsewhere (the emulator's hosted model)
 TOOLS = "flywheel_customer_service"
 WS = "fwhelix"
 
 
-def helix_config(logs: Path) -> dict[str, Any]:
+def helix_config(logs: Path, served_url: str) -> dict[str, Any]:
     return {
         "platform": {
             "kind": "helix",
@@ -62,7 +64,8 @@ def helix_config(logs: Path) -> dict[str, Any]:
                 "context_length": 8192,
                 "customization_enabled": True,
                 "customizer": {"target": f"{SMALL}@2.0", "gpus": 1},
-            }
+            },
+            {"model_name": SERVED, "context_length": 8192, "served_url": served_url},
         ],
     }
 
@@ -72,7 +75,9 @@ def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Ite
     work = tmp_path_factory.mktemp("flywheel-helix-stack")
     logs = work / "logs.jsonl"
     make_logs(logs)
-    s = make_stack(work, helix_config(logs))
+    s = make_stack(work, helix_config(logs, "http://127.0.0.1:9"))
+    # the served candidate answers at the emulator, whose port the stack has just chosen
+    s.config_path.write_text(yaml.safe_dump(helix_config(logs, s.emulator_url), sort_keys=False))
     conn = {
         "conn_type": "http",
         "host": helix.url,
@@ -123,7 +128,8 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
     report = stack.api.xcom(TOOLS, rid, "report")
     results = {(r["nim"], r["experiment"]): r for r in report["results"]}
     jobs_api = f"{helix.url}/apis/jobs/v2/workspaces/{WS}/jobs"
-    customized = stack.api.xcom(TOOLS, rid, "nim_experiment.customize", map_index=0)
+    plans = [p["model_name"] for p in stack.api.xcom(TOOLS, rid, "select_nims")]
+    customized = stack.api.xcom(TOOLS, rid, "nim_experiment.customize", map_index=plans.index(SMALL))
     adapter = customized["output_model"]
     assert "&adapters/" in adapter and adapter.startswith(f"{WS}/"), customized
     for experiment in ("base", "icl", "customized"):
@@ -156,6 +162,16 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         == adapter
     )
     assert hx.customization_state(customized["job_id"]).status == "completed"
+    # the candidate served elsewhere was evaluated through a provider of ours: no deployment, no GPU lease
+    for experiment in ("base", "icl"):
+        entry = results[(SERVED, experiment)]
+        assert entry["status"] == "completed" and entry["latency"]["requests"] > 0, entry
+        target = hx._call("GET", hx.paths.evaluate_job(entry["job_id"])).data["spec"]["target"]
+        assert target["name"] == f"{WS}/meta-llama-3-3-70b-instruct" and "/inference-gateway/" in target["url"]
+    assert results[(SERVED, "customized")]["status"] == "skipped"
+    assert stack.emulator("GET", "/emulator/stats")["jobs_created"]["deployment"] == 1  # SMALL's only
+    served_deploy = stack.api.xcom(TOOLS, rid, "nim_experiment.deploy_nim", map_index=plans.index(SERVED))
+    assert served_deploy["deployment"] is None and served_deploy["served_url"] == stack.emulator_url
     # datasets are Helix filesets of our workspace
     eval_set = stack.api.xcom(TOOLS, rid, "upload_datasets")["eval"]["files_url"]
     assert eval_set.startswith(f"{WS}/") and hx.list_files(eval_set.split("/", 1)[1]) == ["eval_data.jsonl"]

@@ -3,8 +3,9 @@
 Teardowns and trigger ``on_kill`` release GPU work in the normal and the user-killed cases, but two paths
 reach neither: a failed setup gets no teardown, and a trigger cancelled (run marked failed) before the
 triggerer started it never runs ``on_kill``. ``sweep_run`` runs in ``check_results`` (a teardown that
-always runs, after every other task) and deletes any candidate deployment this run still owns and
-cancels its customization jobs that are still running.
+always runs, after every other task) and deletes any candidate deployment this run still owns, cancels
+its customization jobs that are still running and releases what it registered for candidates served
+elsewhere (Helix providers).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: st
     owner = f"{dag_id}/{run_id}"
     deleted: list[str] = []
     cancelled: list[str] = []
+    cfg = load_config(config_path)
     try:
-        with NemoHook.from_config(load_config(config_path)).get_conn() as c:
+        with NemoHook.from_config(cfg).get_conn() as c:
+            for nim in cfg.nims:
+                if nim.served_url and c.release_candidate(nim, {"flywheel_role": "candidate", "flywheel_run": owner}):
+                    deleted.append(f"registration of {nim.model_name}")
             for d in c.list_deployments():
                 if is_own_candidate(d.custom_fields, owner):
                     c.delete_deployment(d.name)

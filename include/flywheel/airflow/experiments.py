@@ -239,6 +239,52 @@ class DeployNimOperator(_ExperimentOperator):
         """Resume point of a lease wait: the same decision again."""
         return self.execute(context)
 
+    def execute(self, context: Any) -> Any:
+        nim = self.cfg().nim(self.nim_name())
+        if nim.served_url:
+            return self.use_served(context)
+        return super().execute(context)
+
+    @on_worker
+    @tolerates_outage
+    def use_served(self, context: Any) -> Any:
+        """A candidate already served elsewhere: no deployment and no GPU lease; the platform is told where
+        it answers (if it routes inference itself) and the run waits until it does."""
+        self.show_nim(context)
+        nim, owner, store = self.cfg().nim(self.nim_name()), self.run_key(context), self.store(context)
+        fields = {
+            "flywheel_role": ROLE_CANDIDATE,
+            "flywheel_run": owner,
+            "flywheel_map_index": str(context["ti"].map_index),
+        }
+        if store.get("started") is None:
+            store.set("started", time.time())
+        with self.client() as c:
+            wait = c.serve_candidate(nim, fields)
+        push_link(context, str(nim.served_url))
+        self.log.info("%s is already served at %s: no deployment, no GPU lease", nim.model_name, nim.served_url)
+        if wait is None:
+            return self.served(context, {"status": "success"})
+        timeout_s = self.cfg().platform.model_sync_timeout_s
+        return self.wait_for(context, self.deadline_trigger(context, ModelSyncTrigger, wait, timeout_s), "served")
+
+    @on_worker
+    @tolerates_outage
+    def served(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.show_nim(context)
+        event, nim = event or {}, self.cfg().nim(self.nim_name())
+        if event.get("status") != "success":
+            owner = {"flywheel_role": ROLE_CANDIDATE, "flywheel_run": self.run_key(context)}
+
+            def release(_: str) -> None:
+                with self.client() as c:
+                    c.release_candidate(nim, owner)
+
+            self.fail_wait(context, "deploy", f"served candidate {nim.model_name}", event, release)
+        ready_s = round(self.elapsed(context) or 0.0, 1)
+        self.log.info("%s answers through the platform after %.0fs", nim.model_name, ready_s)
+        return {"nim": nim.model_name, "deployment": None, "served_url": nim.served_url, "ready_s": ready_s}
+
     def resource(self, context: Any, c: Any) -> Resource:
         cfg, owner = self.cfg(), self.run_key(context)
         nim = cfg.nim(self.nim_name())
@@ -433,7 +479,8 @@ class EvaluationOperator(_JobOperator):
             ref = judge_ref(judge.mode, judge.model_name, judge.url, judge.api_key) if judge else None
             limit = cfg.platform.evaluation_limit or int(self.datasets["eval"]["records"])
             config = evaluation_config(str(self.workload_type), f"{files_url}/eval_data.jsonl", ref, limit)
-            self._ref = c.create_evaluation(config, evaluation_target(model), request_id)
+            served = None if self.experiment == "customized" else cfg.nim(self.nim_name()).served_url
+            self._ref = c.create_evaluation(config, evaluation_target(model, served), request_id)
             self.log.info("%s eval of %s: job %s on %s", self.experiment, model, self._ref, files_url)
             return str(self._ref)
 
@@ -579,14 +626,24 @@ class TeardownNimOperator(_ExperimentOperator):
     @tolerates_outage
     def execute(self, context: Any) -> Any:
         self.show_nim(context)
-        name = self.name()
-        if not name:
+        name, served = self.name(), self.cfg().nim(self.nim_name()).served_url
+        if not name and not served:
             self.log.info("nothing to tear down: %s was never deployed by this run", self.nim_name())
             return {"nim": self.nim_name(), "deleted": None}
         with self.client() as c:
             stopping = self._cancel_running_jobs(context, c)
             if stopping and time.time() < self.deadline(context, "jobs_stop", self.cfg().platform.deployment_timeout_s):
                 return self._wait_jobs_stopped(stopping)
+            if served:
+                owner = {"flywheel_role": ROLE_CANDIDATE, "flywheel_run": self.run_key(context)}
+                released = c.release_candidate(self.cfg().nim(self.nim_name()), owner)
+                self.log.info(
+                    "%s is served at %s: nothing deployed; released our registration: %s",
+                    self.nim_name(),
+                    served,
+                    released,
+                )
+                return {"nim": self.nim_name(), "deleted": None, "released": released}
             info = c.get_deployment(name)
             if info is None:
                 self.log.info("deployment %s already gone", name)

@@ -50,21 +50,20 @@ def measure_latency(
         targets["icl"] = (nim, files["icl"])
     if custom.get("output_model"):
         targets["customized"] = (str(custom["output_model"]), files["eval"])
-    hook = NemoHook.from_config(cfg)
-    endpoints = hook.endpoints()
-    with hook.get_conn() as c:
+    with NemoHook.from_config(cfg).get_conn() as c:
+        url, api_key = c.inference_endpoint(cfg.nim(nim).served_url)
         targets = {exp: (c.inference_name(model), f) for exp, (model, f) in targets.items()}
     started = time.monotonic()
     for experiment, (model, file_name) in targets.items():
         prompts = prompts_from_jsonl(local / file_name, k)
         result = measure_sync(
-            endpoints.nim_url,
+            url,
             model,
             prompts,
             concurrency=cfg.latency.concurrency,
             max_seconds=cfg.latency.max_seconds,
             max_tokens=cfg.latency.max_tokens,
-            api_key=endpoints.api_key,
+            api_key=api_key,
             timeout_s=cfg.platform.request_timeout_s,
         )
         out["latency"][experiment] = {**result.as_entry(), "elapsed_s": result.elapsed_s}

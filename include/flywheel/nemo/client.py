@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.configs import customization_config, deployment_body
 from flywheel.nemo.datastore import upload_files
@@ -26,6 +28,7 @@ from flywheel.nemo.errors import (
     NemoDeploymentError,
     NemoError,
     NemoJobError,
+    NemoNotFoundError,
     NemoResponseError,
 )
 from flywheel.nemo.http import Reply, SyncHttp
@@ -254,6 +257,31 @@ class NemoClient:
     def inference_name(self, model: str) -> str:
         """The name the inference URL (``nim_url``) answers to for ``model``: the NIM proxy takes it as is."""
         return model
+
+    def inference_endpoint(self, served_url: str | None) -> tuple[str, str | None]:
+        """(OpenAI base URL, API key) where a candidate answers: the NIM proxy, or the candidate's own URL
+        (never given the platform's key)."""
+        return (served_url, None) if served_url else (self.endpoints.nim_url, self.endpoints.api_key)
+
+    # ------------------------------------------------------------------ candidates served elsewhere
+    def serve_candidate(self, nim: NimConfig, custom_fields: dict[str, str]) -> str | None:
+        """NMP evaluates an already served candidate where it answers (``api_endpoint`` targets): nothing to
+        create, nothing to wait for. Checks that it answers for the model now rather than an hour later."""
+        url = f"{nim.served_url}/v1/models"
+        try:
+            resp = httpx.get(url, timeout=self.endpoints.timeout_s)
+            listed = [str(m.get("id")) for m in resp.json().get("data") or []] if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            raise NemoError(f"served candidate {nim.model_name}: {url} unreachable ({type(exc).__name__})") from exc
+        if listed is None:
+            raise NemoError(f"served candidate {nim.model_name}: {url} answered HTTP {resp.status_code}")
+        if nim.model_name not in listed:
+            raise NemoNotFoundError(f"served candidate {nim.model_name} is not among the models {url} lists")
+        return None
+
+    def release_candidate(self, nim: NimConfig, owner_fields: dict[str, str]) -> bool:
+        """Nothing was created for an already served candidate on NMP."""
+        return False
 
     def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         """One chat completion through the NIM proxy (OpenAI shape); the reply must carry ``choices``."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
@@ -28,6 +29,7 @@ from .stack import make_stack, reset_emulator, running
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SMALL, LARGE = "meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct"
+SERVED = "meta/llama-3.3-70b-instruct"  # already served elsewhere: the emulator's hosted model, by URL
 TOOLS, NEWS = "flywheel_customer_service", "flywheel_news_classifier"
 
 
@@ -56,7 +58,9 @@ def make_logs(path: Path) -> None:
             out.write(part.read_text())
 
 
-def stack_config(logs: Path) -> dict[str, Any]:
+def stack_config(logs: Path, served_url: str | None = None) -> dict[str, Any]:
+    """``served_url``: also a candidate already served there (NEWS evaluates it; TOOLS does not)."""
+    served = [{"model_name": SERVED, "context_length": 8192, "served_url": served_url}] if served_url else []
     return {
         "platform": {
             "namespace": "fwtest",
@@ -79,7 +83,12 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "selection": {"approval": "off"},
         },
         "workloads": [
-            {"workload_id": "customer_service", "client_id": "aiva-1", "workload_type": "tool_calling"},
+            {
+                "workload_id": "customer_service",
+                "client_id": "aiva-1",
+                "workload_type": "tool_calling",
+                "nims": [SMALL, LARGE],
+            },
             {"workload_id": "news_classifier", "client_id": "news-classifier", "workload_type": "classification"},
         ],
         "nims": [
@@ -90,6 +99,7 @@ def stack_config(logs: Path) -> dict[str, Any]:
                 "customizer": {"target": f"{SMALL}@2.0", "gpus": 1},
             },
             {"model_name": LARGE, "context_length": 8192},
+            *served,
         ],
     }
 
@@ -99,7 +109,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("flywheel-stack")
     logs = work / "logs.jsonl"
     make_logs(logs)
-    s = make_stack(work, stack_config(logs), emulator_args=["--gpus", "2"])
+    s = make_stack(work, stack_config(logs, "http://127.0.0.1:9"), emulator_args=["--gpus", "2"])
+    # the served candidate answers at the emulator, whose port the stack has just chosen
+    s.config_path.write_text(yaml.safe_dump(stack_config(logs, s.emulator_url), sort_keys=False))
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
     with running(s, TOOLS, NEWS):
         yield s
@@ -194,6 +206,19 @@ def test_c_two_workloads_at_once_hold_one_lease(fresh: LocalStack) -> None:
     stats = fresh.stats()
     assert stats["max_live_flywheel_deployments"] == 1, stats
     assert stats["live_deployments"] == 0
+    # NEWS also evaluated a candidate already served elsewhere: where it answers, without a deployment
+    served = by_key(report_of(fresh, NEWS, b))
+    for experiment in ("base", "icl"):
+        assert served[(SERVED, experiment)]["status"] == "completed", served[(SERVED, experiment)]
+        assert set(served[(SERVED, experiment)]["scores"]) >= {"f1", "accuracy"}
+        job = fresh.emulator("GET", f"/v1/evaluation/jobs/{served[(SERVED, experiment)]['job_id']}")
+        assert job["target"]["model"]["api_endpoint"] == {
+            "url": f"{fresh.emulator_url}/v1/chat/completions",
+            "model_id": SERVED,
+        }
+    assert served[(SERVED, "base")]["latency"]["requests"] > 0
+    assert served[(SERVED, "customized")]["status"] == "skipped"
+    assert stats["jobs_created"]["deployment"] == 4  # SMALL and LARGE for each run; SERVED none
 
 
 @pytest.mark.leaks

@@ -437,3 +437,20 @@ def test_jobs_are_found_again_by_their_request_id_and_listed_with_marks(emulator
         assert c.find_evaluation("rq-eval") == ev and c.find_evaluation("rq-other") is None
         c.cancel_customization(job_id)
         assert next(s for j, s, _ in c.list_customizations() if j == job_id).terminal
+
+
+def test_a_served_candidate_is_checked_where_it_answers(emulator: Emulator) -> None:
+    from flywheel.nemo.errors import NemoError
+    from tests.support.processes import free_port
+
+    with emulator.client() as c:
+        served = NimConfig(model_name="meta/llama-3.3-70b-instruct", served_url=emulator.url)
+        assert c.serve_candidate(served, {"flywheel_run": "r"}) is None  # nothing to create, nothing to wait for
+        assert c.inference_endpoint(emulator.url) == (emulator.url, None)  # never the platform's key
+        assert c.release_candidate(served, {"flywheel_run": "r"}) is False
+        absent = NimConfig(model_name="meta/not-served", served_url=emulator.url)
+        with pytest.raises(NemoNotFoundError, match="meta/not-served is not among the models"):
+            c.serve_candidate(absent, {})
+        down = NimConfig(model_name="meta/llama-3.3-70b-instruct", served_url=f"http://127.0.0.1:{free_port()}")
+        with pytest.raises(NemoError, match="unreachable"):
+            c.serve_candidate(down, {})

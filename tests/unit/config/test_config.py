@@ -239,3 +239,18 @@ def test_a_candidate_cannot_be_the_local_judge_or_embedder():
         "candidate cannot share the judge's deployment: use a remote judge or another model"
     ]
     assert validate_config(with_(judge={"mode": "remote", "model_name": "meta/llama-3.2-1b-instruct"}))
+
+
+def test_a_served_candidate_needs_an_http_url_and_cannot_be_customized():
+    ok = validate_config(with_(nims=[{"model_name": "a/b", "served_url": "https://nim.example:8000"}]))
+    assert ok.nims[0].served_url == "https://nim.example:8000"
+    [bad_url] = problems(with_(nims=[{"model_name": "a/b", "served_url": "nim.example/"}]))
+    assert bad_url.startswith("nims[0].served_url:"), bad_url
+    customized = {
+        "model_name": "a/b",
+        "served_url": "http://x",
+        "customization_enabled": True,
+        "customizer": {"target": "t"},
+    }
+    [why] = problems(with_(nims=[customized]))
+    assert "cannot be customized" in why and "a/b" in why, why

@@ -225,3 +225,16 @@ def test_sdk_types_do_reject_wrong_payloads() -> None:
     job["hyperparameters"]["finetuning_type"] = "qlora-ish"
     with pytest.raises(ValidationError):
         sdk("customization.job_create_params", "JobCreateParams").validate_python(job)
+
+
+def test_a_candidate_served_elsewhere_is_reached_at_its_own_url() -> None:
+    assert evaluation_target("meta/llama-3.3-70b-instruct", "http://nim.example:8000/") == {
+        "type": "model",
+        "model": {
+            "api_endpoint": {
+                "url": "http://nim.example:8000/v1/chat/completions",
+                "model_id": "meta/llama-3.3-70b-instruct",
+            }
+        },
+    }
+    assert evaluation_target("meta/a", None) == {"type": "model", "model": "meta/a"}

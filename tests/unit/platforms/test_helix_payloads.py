@@ -145,6 +145,20 @@ def test_states_map_onto_the_flywheel_ones() -> None:
     assert deployment_info({"name": "d", "workspace": "ws", "status": "READY"}, None).is_ready
 
 
+def test_a_served_candidate_gets_one_provider_per_run() -> None:
+    from flywheel.platforms.helix.translate import target_model
+
+    nim = NimConfig(model_name="meta/llama-3.3-70b-instruct", served_url="http://nim:8000")
+    first, again, other = (P.served_provider_name(nim, o) for o in ("dag/run-1", "dag/run-1", "dag/run-2"))
+    assert first == again != other and P.NAME_RE.match(first) and first.startswith("served-")
+    assert target_model({"model": "meta/a"}) == "meta/a"
+    assert (
+        target_model({"model": {"api_endpoint": {"url": "http://x/v1/chat/completions", "model_id": "m/b"}}}) == "m/b"
+    )
+    with pytest.raises(ValueError, match="names no model"):
+        target_model({"model": {"api_endpoint": {}}})
+
+
 def test_a_remote_judge_key_is_named_by_a_workspace_secret() -> None:
     url = "https://judge.example/v1/chat/completions"
     name = P.judge_secret_name(url, "meta/llama-3.3-70b-instruct")

@@ -164,6 +164,29 @@ class HelixPlatform:
         """Inference on Helix goes through the workspace's gateway, under its ``ws/...`` names."""
         return self.gateway_name(model)
 
+    def inference_endpoint(self, served_url: str | None) -> tuple[str, str | None]:
+        """Every candidate, served elsewhere or not, answers through the workspace's gateway."""
+        return self.endpoints.gateway_url, self.endpoints.api_key
+
+    # ------------------------------------------------------------------ candidates served elsewhere
+    def serve_candidate(self, nim: NimConfig, custom_fields: dict[str, str]) -> str | None:
+        """Register the candidate's endpoint as a provider of ours (one per run, so two workloads can
+        evaluate the same endpoint at once); returns the name the DAG waits for in :meth:`list_models`."""
+        marks = {str(k): str(v) for k, v in custom_fields.items()}
+        name = P.served_provider_name(nim, marks.get("flywheel_run", ""))
+        if self.client.provider(name) is None:
+            self.client.register_provider(P.provider_body(name, str(nim.served_url), [nim.model_name], marks))
+        return nim.model_name
+
+    def release_candidate(self, nim: NimConfig, owner_fields: dict[str, str]) -> bool:
+        """Remove the provider :meth:`serve_candidate` registered for this run (never anyone else's)."""
+        name = P.served_provider_name(nim, owner_fields.get("flywheel_run", ""))
+        found = self.client.provider(name)
+        marks = P.read_marks((found or {}).get("description")) or {}
+        if found is None or any(marks.get(k) != v for k, v in owner_fields.items()):
+            return False
+        return self.client.delete_provider(name)
+
     def chat(self, model: str, messages: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
         return self.client.chat(self.gateway_name(model), messages, **params)[1]
 
@@ -265,7 +288,7 @@ class HelixPlatform:
         spec = P.evaluation_spec(
             workload_type,
             T.file_ref(str(dataset["files_url"])),
-            self.client.target(self.gateway_name(str(target["model"]))),
+            self.client.target(self.gateway_name(T.target_model(target))),
             judge_target,
             dataset.get("limit"),
         )

@@ -178,6 +178,12 @@ def provider_body(name: str, host_url: str, models: list[str], marks: dict[str, 
     return {"name": name, "host_url": host_url.rstrip("/"), "enabled_models": models, "description": mark_text(marks)}
 
 
+def served_provider_name(nim: NimConfig, owner: str) -> str:
+    """Our provider for a candidate already served elsewhere: one per run (``owner``) and NIM."""
+    digest = hashlib.sha256(owner.encode()).hexdigest()[:10]
+    return helix_name("served", digest, nim.deployment_name)
+
+
 # ------------------------------------------------------------------------------------------- customization
 def automodel_job(
     name: str,

@@ -47,6 +47,17 @@ def evaluation_parts(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return WORKLOAD_OF_TASK[task_name], dict(task)
 
 
+def target_model(target: Mapping[str, Any]) -> str:
+    """The model an NMP evaluation target names: an id, or an ``api_endpoint``'s ``model_id`` (on Helix a
+    candidate served elsewhere is reached through the provider we registered for it)."""
+    model = target.get("model")
+    if isinstance(model, Mapping):
+        model = (model.get("api_endpoint") or {}).get("model_id")
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"evaluation target names no model: {dict(target)!r}")
+    return model
+
+
 def judge_model(task: Mapping[str, Any]) -> str | dict[str, Any] | None:
     """The judge an NMP task names (``llm-judge`` or ``correctness`` metric), or None."""
     for metric in (task.get("metrics") or {}).values():
