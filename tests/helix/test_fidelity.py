@@ -182,15 +182,33 @@ def request_cases(helix: HelixServices, ws: str) -> list[dict[str, Any]]:
     ]
     client = HelixClient(helix.url, ws)
     target, judge = client.target(f"{ws}/cand"), client.target(f"{ws}/judge")
+    remote = "https://judge.example/v1/chat/completions"
+    secret = P.judge_secret_name(remote, "meta/llama-3.3-70b-instruct")
+    keyed = P.ModelTarget(remote, "meta/llama-3.3-70b-instruct", secret)  # a remote judge whose key is a secret
     for wt in ("generic", "tool_calling", "classification"):
-        for with_judge in (True, False):
-            if wt == "generic" and not with_judge:
+        for tag, with_judge in (("judge", judge), ("nojudge", None), ("keyed-judge", keyed)):
+            if (wt == "generic" and not with_judge) or (wt == "classification" and with_judge is keyed):
                 continue
-            spec = P.evaluation_spec(wt, f"{ws}/eval", target, judge if with_judge else None, 50)
+            spec = P.evaluation_spec(wt, f"{ws}/eval", target, with_judge, 50)
             body = P.evaluation_job(P.helix_name("eval", wt), spec, MARKS)
-            tag = f"{wt}-{'judge' if with_judge else 'nojudge'}"
-            out.append(case(f"evaluate-request-{tag}", None, "EvaluateJobRequest", body))
-            out.append(case(f"evaluate-spec-{tag}", "nemo_evals.jobs.evaluate:EvaluateInputSpec", None, spec))
+            out.append(case(f"evaluate-request-{wt}-{tag}", None, "EvaluateJobRequest", body))
+            out.append(case(f"evaluate-spec-{wt}-{tag}", "nemo_evals.jobs.evaluate:EvaluateInputSpec", None, spec))
+    secrets = "nemo_helix_plugin.secrets.types"
+    description = P.judge_secret_description(remote, keyed.name)
+    out += [
+        case(
+            "secret-create-request",
+            f"{secrets}:HelixSecretCreateRequest",
+            "HelixSecretCreateRequest",
+            P.secret_body(secret, "sk-test", description),
+        ),
+        case(
+            "secret-update-request",
+            f"{secrets}:HelixSecretUpdateRequest",
+            "HelixSecretUpdateRequest",
+            P.secret_update_body("sk-test-2", description),
+        ),
+    ]
     client.close()
     return out
 
@@ -224,5 +242,11 @@ def test_emulator_v2_and_adapter_payloads_match_the_helix_sdk_and_openapi(
     evaluate = copy.deepcopy(by_id["evaluate-spec-tool_calling-judge"])
     del evaluate["payload"]["metrics"][0]["payload"]["metric"]["type"]
     mutated.append({**evaluate, "id": "metric-without-type"})
+    keyed = copy.deepcopy(by_id["evaluate-spec-generic-keyed-judge"])
+    keyed["payload"]["metrics"][0]["secrets"] = {"FLYWHEEL_JUDGE": {"name": "x"}}  # a secret is named by a string
+    mutated.append({**keyed, "id": "judge-secret-not-a-name"})
+    secret = copy.deepcopy(by_id["secret-create-request"])
+    secret["payload"]["secret"] = secret["payload"].pop("value")
+    mutated.append({**secret, "id": "secret-without-value"})
     found = sdk_check(helix, openapi, mutated, tmp_path)
     assert {cid for cid, p in found.items() if not p} == set(), found

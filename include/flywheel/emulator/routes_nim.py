@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from typing import Annotated, Any
 
@@ -60,6 +61,12 @@ async def list_models(
     return page(data, page_no, page_size)
 
 
+def _authorized(request: Request, key: str) -> bool:
+    """The request carries ``Authorization: Bearer <key>`` (compared in constant time)."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), key.encode())
+
+
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -70,6 +77,8 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
     model = p.served_models().get(body.model)
     if model is None or body.model in p.settings.embedding_models:
         raise http_error(404, f"The model `{body.model}` does not exist or is not ready.")
+    if model.judge and p.settings.judge_api_key and not _authorized(request, p.settings.judge_api_key):
+        raise http_error(401, "Invalid or missing API key for the judge model (send Authorization: Bearer <key>).")
     if model.judge and conversation_key(body.messages) not in p.index.records:
         # a judge asked something that is not an eval item: a judging prompt or a health check
         message = {"role": "assistant", "content": judge_chat_reply(body.messages)}

@@ -80,6 +80,9 @@ class EmulatorSettings(BaseModel):
     # true: judge and embedding models are hosted (served without a deployment, like a remote API);
     # false: they are served only once deployed through DMS (a local judge / embedding NIM)
     hosted_shared_models: bool = True
+    # when set, judge models answer chat only with ``Authorization: Bearer <judge_api_key>`` (else 401),
+    # like a hosted judge API; other models never ask for a key
+    judge_api_key: str | None = None
     embedding_dims: Annotated[int, Field(ge=1, le=16384)] = 2048
     icl_marker: str = "Here are examples of how to respond:"
     seed: int = 0

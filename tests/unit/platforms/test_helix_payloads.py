@@ -8,8 +8,10 @@ import json
 import pytest
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
+from flywheel.nemo.errors import NemoAmbiguousError, NemoBadRequestError, NemoServerError
 from flywheel.nemo.scores import ScoreError
 from flywheel.platforms.helix import payloads as P
+from flywheel.platforms.helix.client import _without
 from flywheel.platforms.helix.scores import label, macro_f1, read_scores
 from flywheel.platforms.helix.states import deployment_info, job_state
 
@@ -155,3 +157,61 @@ def test_a_served_candidate_gets_one_provider_per_run() -> None:
     )
     with pytest.raises(ValueError, match="names no model"):
         target_model({"model": {"api_endpoint": {}}})
+
+
+def test_a_remote_judge_key_is_named_by_a_workspace_secret() -> None:
+    url = "https://judge.example/v1/chat/completions"
+    name = P.judge_secret_name(url, "meta/llama-3.3-70b-instruct")
+    assert name == P.judge_secret_name(url, "meta/llama-3.3-70b-instruct")  # deterministic: updated in place
+    assert P.NAME_RE.match(name) and name.startswith("flywheel-judge-")
+    others = {P.judge_secret_name(url, "other/model"), P.judge_secret_name(url.replace("judge", "j2"), "m")}
+    assert name not in others and len(others) == 2
+    assert (
+        P.secret_env(name) == name.replace("-", "_")
+        and P.secret_env("ws/1-key") == "ws_1_key"
+        and P.secret_env("1-key") == "_1_key"
+    )
+
+    judge = P.ModelTarget(url, "meta/llama-3.3-70b-instruct", name)
+    spec = P.evaluation_spec("generic", "ws/eval", TARGET, judge, None)
+    (bundle,) = spec["metrics"]
+    assert bundle["payload"]["metric"]["model"] == {"url": url, "name": judge.name, "api_key_secret": name}
+    assert bundle["secrets"] == {P.secret_env(name): name}
+    assert spec["target"] == TARGET.as_json() and "api_key_secret" not in spec["target"]
+    keyless = P.evaluation_spec("generic", "ws/eval", TARGET, P.ModelTarget(url, judge.name), None)
+    assert keyless["metrics"][0]["secrets"] == {} and "api_key_secret" not in keyless["metrics"][0]["payload"]["metric"]
+
+    assert P.secret_body(name, "k", "d") == {"name": name, "value": "k", "description": "d"}
+    assert P.secret_update_body("k", "d") == {"value": "k", "description": "d"}
+    assert url in P.judge_secret_description(url, judge.name)
+
+
+def test_a_failed_job_says_which_exception_ended_it() -> None:
+    stack = (
+        '0/lib/python3.13/asyncio/runners.py\\", line 194, in run     return runner.run(main)   ...<4 lines>...'
+        "     ) from e nhx_evals_sdk.execution.values.EvaluationError: Evaluation failed during metric scoring "
+        "for metric 'llm-judge' on row 2: Unable to complete inference because a 401 error occurred.\"}\n"
+    )
+    failed = {
+        "status": "error",
+        "error_details": {"message": "Job exited with code 1"},
+        "steps": [{"name": "evaluate", "tasks": [{"status": "error", "error_stack": stack}]}],
+    }
+    state = job_state(failed, "evaluation")
+    assert state.detail == (
+        "Job exited with code 1: EvaluationError: Evaluation failed during metric scoring for metric "
+        "'llm-judge' on row 2: Unable to complete inference because a 401 error occurred."
+    )
+    assert job_state({**failed, "steps": []}, "evaluation").detail == "Job exited with code 1"
+    assert job_state({**failed, "status": "completed"}, "evaluation").detail == "Job exited with code 1"
+
+
+def test_helix_errors_about_a_secret_never_show_its_value() -> None:
+    """An error the platform raised while the key was being written (it may echo the body) loses the key."""
+    key = "sk-live-0123456789abcdef"
+    err = NemoBadRequestError(f"value {key!r} rejected", status=422, url="http://h/secrets", method="POST")
+    clean = _without(err, key)
+    assert type(clean) is NemoBadRequestError and key not in str(clean) and clean.status == 422
+    assert str(clean) == "POST http://h/secrets -> 422: value '***' rejected"
+    ambiguous = _without(NemoAmbiguousError(NemoServerError(f"echo {key}", status=502)), key)
+    assert isinstance(ambiguous, NemoAmbiguousError) and key not in str(ambiguous) and key not in str(ambiguous.cause)

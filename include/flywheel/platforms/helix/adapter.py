@@ -14,7 +14,7 @@ from typing import Any
 
 from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.embeddings import embed_texts
-from flywheel.nemo.errors import NemoError, NemoNotFoundError
+from flywheel.nemo.errors import NemoNotFoundError
 from flywheel.nemo.http import Reply
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
@@ -277,9 +277,12 @@ class HelixPlatform:
         judge = T.judge_model(task)
         if isinstance(judge, dict):
             endpoint = judge.get("api_endpoint") or {}
-            if endpoint.get("api_key"):
-                raise NemoError("a remote judge with an API key needs a Helix secret: not supported yet")
-            judge_target = P.ModelTarget(str(endpoint["url"]), str(endpoint["model_id"]))
+            url, model = str(endpoint["url"]), str(endpoint["model_id"])
+            secret = None
+            if endpoint.get("api_key"):  # the key goes to a workspace secret; the job names only the secret
+                secret = P.judge_secret_name(url, model)
+                self.client.put_secret(secret, str(endpoint["api_key"]), P.judge_secret_description(url, model))
+            judge_target = P.ModelTarget(url, model, secret)
         else:
             judge_target = self.client.target(self.gateway_name(judge)) if judge else None
         spec = P.evaluation_spec(

@@ -8,6 +8,7 @@ task never creates a second job or deployment.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from collections.abc import Mapping
@@ -15,12 +16,26 @@ from typing import Any
 
 import httpx
 
-from flywheel.nemo.errors import NemoConflictError, NemoNotFoundError, error_for_status, platform_message
+from flywheel.nemo.errors import (
+    NemoAmbiguousError,
+    NemoConflictError,
+    NemoError,
+    NemoNotFoundError,
+    error_for_status,
+    platform_message,
+)
 from flywheel.nemo.http import Reply, SyncHttp
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
 from flywheel.platforms.helix.paths import HelixPaths
-from flywheel.platforms.helix.payloads import ModelTarget, fileset_body, read_marks, workspace_body
+from flywheel.platforms.helix.payloads import (
+    ModelTarget,
+    fileset_body,
+    read_marks,
+    secret_body,
+    secret_update_body,
+    workspace_body,
+)
 from flywheel.platforms.helix.states import JOB_ACTIVE, deployment_info, job_state
 
 
@@ -83,6 +98,35 @@ class HelixClient:
 
     def delete_workspace(self) -> bool:
         return self._delete(self.paths.workspace_path())
+
+    # ------------------------------------------------------------------ secrets
+    def put_secret(self, name: str, value: str, description: str) -> str:
+        """Make the workspace secret ``name`` hold ``value``: ``created``, ``updated`` (its value differed)
+        or ``unchanged``. Its current value is read through ``/access`` and compared here; where the caller
+        may not read secrets, the value is written anyway. No error raised from here carries ``value``."""
+        try:
+            current = self._call("GET", self.paths.secret_access(name), allow=(403, 404))
+            if current.status == 404:
+                body = secret_body(name, value, description)
+                created = self._call("POST", self.paths.secrets(), json_body=body, allow=(409,))
+                if created.status != 409:
+                    return "created"
+            elif current.status == 200 and hmac.compare_digest(
+                str((current.data or {}).get("value", "")).encode(), value.encode()
+            ):
+                return "unchanged"
+            self._call("PATCH", self.paths.secret(name), json_body=secret_update_body(value, description))
+            return "updated"
+        except NemoError as err:
+            raise _without(err, value) from None
+
+    def secret(self, name: str) -> dict[str, Any] | None:
+        """A secret's metadata (Helix never returns the value here), or None."""
+        reply = self._call("GET", self.paths.secret(name), allow=(404,))
+        return None if reply.status == 404 else reply.data
+
+    def delete_secret(self, name: str) -> bool:
+        return self._delete(self.paths.secret(name))
 
     # ------------------------------------------------------------------ filesets
     def ensure_fileset(self, name: str, description: str = "") -> dict[str, Any]:
@@ -264,3 +308,11 @@ class HelixClient:
         t0 = time.perf_counter()
         data = self._call("POST", self.paths.gateway_v1() + "/chat/completions", json_body=body).data
         return time.perf_counter() - t0, data
+
+
+def _without(err: NemoError, value: str) -> NemoError:
+    """A copy of ``err`` whose message cannot show ``value`` (a platform may echo a request body)."""
+    if isinstance(err, NemoAmbiguousError):
+        return NemoAmbiguousError(_without(err.cause, value))
+    message = err.message.replace(value, "***") if value else err.message
+    return type(err)(message, status=err.status, url=err.url, method=err.method)

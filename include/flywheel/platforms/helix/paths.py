@@ -86,6 +86,16 @@ class HelixPaths:
     def eval_result(self, name: str) -> str:
         return f"{self._ws('evals')}/eval-results/{_q(name)}"
 
+    # secrets (values are write-only except through ``/access``)
+    def secrets(self) -> str:
+        return f"{self._ws('secrets')}/secrets"
+
+    def secret(self, name: str) -> str:
+        return f"{self.secrets()}/{_q(name)}"
+
+    def secret_access(self, name: str) -> str:
+        return f"{self.secret(name)}/access"
+
     # jobs service (every platform job, whatever started it)
     def jobs(self) -> str:
         return f"{self._ws('jobs')}/jobs"

@@ -10,6 +10,10 @@ that config's canonical JSON). Per workload type, with the same prompts and pars
 - ``classification``: ``exact-match`` on the bracketed label of reference and answer; Helix has no
   classification F1 (its ``f1`` is token overlap), so macro F1 is computed from the row scores
   (:mod:`flywheel.platforms.helix.scores`).
+
+A remote judge's API key never goes into a job: it is a Helix secret of the workspace
+(:func:`judge_secret_name`), which the judge model names (``api_key_secret``) and its metric bundle maps
+to an environment variable (``secrets``); Helix injects the value into the evaluation job's process.
 """
 
 from __future__ import annotations
@@ -116,6 +120,33 @@ def fileset_body(name: str, description: str = "") -> dict[str, Any]:
     return {"name": name, "purpose": "dataset", "description": description}
 
 
+# ------------------------------------------------------------------------------------------- secrets
+def judge_secret_name(url: str, model: str) -> str:
+    """The workspace secret holding the API key of the remote judge ``model`` at ``url``: one per
+    endpoint and model, so a changed key replaces the value of the same secret."""
+    digest = hashlib.sha256(f"{url}\x1f{model}".encode()).hexdigest()[:12]
+    return f"flywheel-judge-{digest}"
+
+
+def judge_secret_description(url: str, model: str) -> str:
+    return f"API key of the flywheel's remote LLM judge {model} at {url}"
+
+
+def secret_body(name: str, value: str, description: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "description": description}
+
+
+def secret_update_body(value: str, description: str) -> dict[str, Any]:
+    return {"value": value, "description": description}
+
+
+def secret_env(secret: str) -> str:
+    """The environment variable a job reads a secret from, named as Helix's evaluator SDK names it for a
+    model's ``api_key_secret`` (``-`` and ``/`` become ``_``; a leading digit gets a ``_``)."""
+    env = secret.replace("-", "_").replace("/", "_")
+    return f"_{env}" if env[:1].isdigit() else env
+
+
 # ------------------------------------------------------------------------------------------- deployments
 def deployment_config_body(nim: NimConfig, name: str, marks: dict[str, str], lora: bool) -> dict[str, Any]:
     org, _, model = nim.model_name.partition("/")
@@ -197,27 +228,36 @@ def automodel_job(
 # ------------------------------------------------------------------------------------------- evaluation
 @dataclass(frozen=True)
 class ModelTarget:
-    """An OpenAI-compatible chat endpoint (full ``.../chat/completions`` URL) and the model name it serves."""
+    """An OpenAI-compatible chat endpoint (full ``.../chat/completions`` URL), the model name it serves and,
+    for an endpoint that wants an API key, the workspace secret holding it."""
 
     url: str
     name: str
+    api_key_secret: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"url": self.url, "name": self.name}
+        out = {"url": self.url, "name": self.name}
+        if self.api_key_secret:
+            out["api_key_secret"] = self.api_key_secret
+        return out
+
+    def secrets(self) -> dict[str, str]:
+        """{environment variable: workspace secret} the job needs to call this endpoint."""
+        return {secret_env(self.api_key_secret): self.api_key_secret} if self.api_key_secret else {}
 
 
 def _digest(metric: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(metric, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def metric_bundle(metric: dict[str, Any], outputs: list[str]) -> dict[str, Any]:
+def metric_bundle(metric: dict[str, Any], outputs: list[str], secrets: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "bundle_kind": "metric-bundle",
         "bundle_format_version": "v1",
         "metric_type": metric["type"],
         "metadata": {"description": None, "labels": {}},
         "outputs": [{"name": o, "description": None, "value_json_schema": dict(_CONTINUOUS)} for o in outputs],
-        "secrets": {},
+        "secrets": dict(secrets or {}),
         "payload": {"kind": "inline", "metric": metric, "digest": _digest(metric)},
     }
 
@@ -236,7 +276,7 @@ def judge_metric(judge: ModelTarget, system: str, user: str, score: str, pattern
         ],
         "prompt_template": {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]},
     }
-    return metric_bundle(metric, [score])
+    return metric_bundle(metric, [score], judge.secrets())
 
 
 def evaluation_spec(

@@ -8,6 +8,7 @@ Deployments: ``CREATED → PENDING → READY | ERROR`` (+ ``DELETING DELETED LOS
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ JOB_STATUS = {
     "error": "failed",
     "completed": "completed",
 }
+# the last exception a task raised, in the tail of its ``error_stack`` (e.g. ``pkg.mod.EvaluationError: ...``)
+_RAISED = re.compile(r"(?<![\w.])(?:[a-z_]\w*\.)*([A-Z]\w*(?:Error|Exception)): ")
 JOB_ACTIVE = frozenset({"created", "pending", "active", "paused", "pausing", "resuming", "cancelling"})
 DEPLOYMENT_STATUS = {
     "UNKNOWN": "unknown",
@@ -51,8 +54,23 @@ def job_state(raw: Mapping[str, Any], kind: str) -> JobState:
     errors = raw.get("error_details") if isinstance(raw.get("error_details"), Mapping) else {}
     message = errors.get("message") or details.get("message") or details.get("error")
     detail = str(message) if message else (f"{kind} {helix}" if terminal and not ok else None)
+    raised = task_error(raw) if terminal and not ok else None
+    if raised and detail and raised not in detail:  # Helix's own message is only "Job exited with code 1"
+        detail = f"{detail}: {raised}"
     progress = 100.0 if ok else None
     return JobState(status, terminal, ok, progress, detail, dict(raw))
+
+
+def task_error(raw: Mapping[str, Any]) -> str | None:
+    """The exception that ended a failed job, from the ``error_stack`` of its tasks in a ``/status``."""
+    for step in raw.get("steps") or []:
+        for task in (step.get("tasks") if isinstance(step, Mapping) else None) or []:
+            stack = task.get("error_stack") if isinstance(task, Mapping) else None
+            found = list(_RAISED.finditer(stack)) if isinstance(stack, str) else []
+            if found:
+                text = stack[found[-1].end() :].strip().rstrip('\\"}').strip()
+                return f"{found[-1][1]}: {text}" if text else found[-1][1]
+    return None
 
 
 def deployment_info(raw: Mapping[str, Any], config: Mapping[str, Any] | None) -> DeploymentInfo:

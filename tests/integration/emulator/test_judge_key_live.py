@@ -1,0 +1,34 @@
+"""``judge_api_key``: the emulator's judge answers chat only with that Bearer key, like a hosted judge API;
+unset (the default), nothing asks for a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import FAST, Emulator, run_emulator
+
+pytestmark = pytest.mark.integration
+JUDGE, EMBEDDER = "meta/llama-3.3-70b-instruct", "nvidia/llama-3.2-nv-embedqa-1b-v2"
+ASK = {"model": JUDGE, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 4}
+
+
+def test_without_a_judge_key_the_judge_answers_anyone(emu: Emulator) -> None:
+    assert emu.http.post("/v1/chat/completions", json=ASK).status_code == 200
+
+
+def test_with_a_judge_key_only_its_bearer_is_answered(tmp_path: Path) -> None:
+    key = "sk-judge-0123456789"
+    with run_emulator(tmp_path, {**FAST, "judge_api_key": key}) as emu:
+        refused = [
+            emu.http.post("/v1/chat/completions", json=ASK, headers=h)
+            for h in ({}, {"Authorization": "Bearer sk-other"}, {"Authorization": key}, {"X-Api-Key": key})
+        ]
+        assert [r.status_code for r in refused] == [401] * 4
+        assert all("API key" in r.json()["detail"] and key not in r.text for r in refused)
+        ok = emu.http.post("/v1/chat/completions", json=ASK, headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"]
+        # only judges ask for the key: the embedding model (and any deployed candidate) does not
+        embedded = emu.http.post("/v1/embeddings", json={"model": EMBEDDER, "input": "x"})
+        assert embedded.status_code == 200
