@@ -114,6 +114,8 @@ class NimConfig(_Model):
     gpu_type: str = "H100"  # priced by pricing.gpu_hour_usd
     # an OpenAI-compatible base URL (``<it>/v1/chat/completions``) that already answers for model_name
     served_url: Annotated[str, Field(pattern=r"^https?://\S*[^/\s]$")] | None = None
+    # the Airflow connection whose password is served_url's API key (sent as ``Authorization: Bearer``)
+    served_conn_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
 
     @model_validator(mode="after")
     def _customizer_required(self) -> NimConfig:
@@ -124,6 +126,8 @@ class NimConfig(_Model):
                 f"{self.model_name}: an already served candidate (served_url) cannot be customized: "
                 "there is no deployment of ours to load a LoRA adapter into"
             )
+        if self.served_conn_id and not self.served_url:
+            raise ValueError(f"{self.model_name}: served_conn_id names the key of a served_url, and there is none")
         return self
 
     @property

@@ -8,6 +8,7 @@
 - ``flywheel_embedding`` (http): host = full embeddings URL of a remote embedding model, password = API key.
 - ``flywheel_es``    (elasticsearch): the log store.
 - ``flywheel_mongo`` (mongo): optional results store.
+- ``nims[].served_conn_id`` (any type, e.g. http): password = API key of that candidate's ``served_url``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flywheel.config import FlywheelConfig
+    from flywheel.config import FlywheelConfig, NimConfig
     from flywheel.nemo import NemoEndpoints
     from flywheel.platforms.helix.endpoints import HelixEndpoints
 
@@ -107,6 +108,21 @@ def _hosted_endpoint(conn: Any | None, config_url: str | None) -> tuple[str | No
     if conn is None:
         return config_url, None
     return (_url_of(conn) if conn.host else config_url), conn.password or None
+
+
+def served_api_key(nim: NimConfig) -> str | None:
+    """The API key of a candidate already served elsewhere: the password of its ``served_conn_id``."""
+    if not nim.served_conn_id:
+        return None
+    conn = optional_connection(nim.served_conn_id)
+    if conn is None:
+        raise ValueError(f"{nim.model_name}: connection '{nim.served_conn_id}' (served_conn_id) is not defined")
+    if not conn.password:
+        raise ValueError(
+            f"{nim.model_name}: connection '{nim.served_conn_id}' (served_conn_id) has no password: "
+            "put the served endpoint's API key there"
+        )
+    return str(conn.password)
 
 
 def optional_connection(conn_id: str) -> Any | None:

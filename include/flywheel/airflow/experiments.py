@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from flywheel.airflow.connections import served_api_key
 from flywheel.airflow.links import NemoJobLink, push_link
 from flywheel.airflow.nemo_operator import NemoOperator, tolerates_outage
 from flywheel.airflow.triggers import (
@@ -169,7 +170,7 @@ class _ExperimentOperator(NemoOperator):
         """A wait on ``ref`` whose absolute deadline was fixed when any try first waited on it."""
         return self.platform_wait(cls, ref, self.deadline(context, f"{cls.__name__}:{ref}", timeout_s), **kw)
 
-    def fail(self, context: Any, experiment: str, message: str, **kw: Any) -> None:
+    def fail(self, context: Any, experiment: str, message: str, **kw: Any) -> NoReturn:
         context["ti"].xcom_push(key="entry", value=entry(self.nim_name(), experiment, "failed", error=message, **kw))
         self.log.error("%s %s failed: %s", self.nim_name(), experiment, message)
         raise AirflowFailException(message)
@@ -259,8 +260,12 @@ class DeployNimOperator(_ExperimentOperator):
         }
         if store.get("started") is None:
             store.set("started", time.time())
+        try:
+            api_key = served_api_key(nim)
+        except ValueError as exc:
+            self.fail(context, "deploy", str(exc))
         with self.client() as c:
-            wait = c.serve_candidate(nim, fields)
+            wait = c.serve_candidate(nim, fields, api_key)
         push_link(context, str(nim.served_url))
         self.log.info("%s is already served at %s: no deployment, no GPU lease", nim.model_name, nim.served_url)
         if wait is None:
@@ -479,8 +484,10 @@ class EvaluationOperator(_JobOperator):
             ref = judge_ref(judge.mode, judge.model_name, judge.url, judge.api_key) if judge else None
             limit = cfg.platform.evaluation_limit or int(self.datasets["eval"]["records"])
             config = evaluation_config(str(self.workload_type), f"{files_url}/eval_data.jsonl", ref, limit)
-            served = None if self.experiment == "customized" else cfg.nim(self.nim_name()).served_url
-            self._ref = c.create_evaluation(config, evaluation_target(model, served), request_id)
+            nim = cfg.nim(self.nim_name())
+            served = None if self.experiment == "customized" else nim.served_url
+            target = evaluation_target(model, served, served_api_key(nim) if served else None)
+            self._ref = c.create_evaluation(config, target, request_id)
             self.log.info("%s eval of %s: job %s on %s", self.experiment, model, self._ref, files_url)
             return str(self._ref)
 

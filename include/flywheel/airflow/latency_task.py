@@ -30,6 +30,7 @@ def measure_latency(
     """``deployed`` / ``customized``: the outputs of this NIM's deploy and customize tasks (None when they
     produced none), handed over by the DAG factory."""
     from flywheel.airflow import artifacts
+    from flywheel.airflow.connections import served_api_key
     from flywheel.airflow.hooks import NemoHook
     from flywheel.config import load_config
     from flywheel.nemo.latency import measure_sync, prompts_from_jsonl
@@ -51,7 +52,8 @@ def measure_latency(
     if custom.get("output_model"):
         targets["customized"] = (str(custom["output_model"]), files["eval"])
     with NemoHook.from_config(cfg).get_conn() as c:
-        url, api_key = c.inference_endpoint(cfg.nim(nim).served_url)
+        served = cfg.nim(nim)
+        url, api_key = c.inference_endpoint(served.served_url, served_api_key(served))
         targets = {exp: (c.inference_name(model), f) for exp, (model, f) in targets.items()}
     started = time.monotonic()
     for experiment, (model, file_name) in targets.items():

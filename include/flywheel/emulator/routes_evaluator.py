@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from flywheel.emulator.faults import JobFailureFault
 from flywheel.emulator.metrics import METRIC_TYPES, TASK_TYPES
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.state import TERMINAL, EvaluationJob
@@ -106,6 +108,30 @@ def _validate_metric(where: str, metric: Any, served: dict[str, Any]) -> None:
                 raise _fail(f"{where}.params.scores.{sname}.parser.pattern: {exc}") from exc
 
 
+def _endpoints(body: EvalJobIn) -> list[dict[str, Any]]:
+    """The ``api_endpoint`` blocks the job would call: its target's and its judges'."""
+    refs = [body.target.get("model")]
+    for task in (body.config.get("tasks") or {}).values():
+        for metric in ((task or {}).get("metrics") or {}).values():
+            refs.append(((metric or {}).get("params") or {}).get("model"))
+    return [r["api_endpoint"] for r in refs if isinstance(r, dict) and isinstance(r.get("api_endpoint"), dict)]
+
+
+def refused_endpoint(p: Any, body: EvalJobIn) -> JobFailureFault | None:
+    """With ``judge_api_key`` set, an ``api_endpoint`` of a judge model without that key gets a 401 once the
+    job calls it: the job fails, as the platform's does."""
+    key = p.settings.judge_api_key
+    if not key:
+        return None
+    for api in _endpoints(body):
+        given = str(api.get("api_key") or "")
+        if api.get("model_id") in p.settings.judge_models and not hmac.compare_digest(given.encode(), key.encode()):
+            why = "invalid" if given else "missing"
+            message = f"{api.get('url')} answered 401 Unauthorized for {api.get('model_id')}: {why} API key"
+            return JobFailureFault(kind="job_failure", job="evaluation", at_percent=0.0, message=message)
+    return None
+
+
 def job_json(e: EvaluationJob) -> dict[str, Any]:
     body = e.body
     task_state = {"created": "pending", "running": "running", "completed": "completed"}.get(e.status, "failed")
@@ -139,6 +165,7 @@ async def create_job(body: EvalJobIn, request: Request) -> dict[str, Any]:
     served = p.served_models()[model]
     models = {model, served.base}
     failure, slow = p.faults.bind_job("evaluation", models)
+    failure = refused_endpoint(p, body) or failure
     e = EvaluationJob(
         new_id("eval"), body.model_dump(exclude_none=True), model, time.monotonic(), failure, slow, models
     )

@@ -258,23 +258,27 @@ class NemoClient:
         """The name the inference URL (``nim_url``) answers to for ``model``: the NIM proxy takes it as is."""
         return model
 
-    def inference_endpoint(self, served_url: str | None) -> tuple[str, str | None]:
+    def inference_endpoint(self, served_url: str | None, api_key: str | None = None) -> tuple[str, str | None]:
         """(OpenAI base URL, API key) where a candidate answers: the NIM proxy, or the candidate's own URL
-        (never given the platform's key)."""
-        return (served_url, None) if served_url else (self.endpoints.nim_url, self.endpoints.api_key)
+        with its own key (never the platform's)."""
+        return (served_url, api_key) if served_url else (self.endpoints.nim_url, self.endpoints.api_key)
 
     # ------------------------------------------------------------------ candidates served elsewhere
-    def serve_candidate(self, nim: NimConfig, custom_fields: dict[str, str]) -> str | None:
+    def serve_candidate(self, nim: NimConfig, custom_fields: dict[str, str], api_key: str | None = None) -> str | None:
         """NMP evaluates an already served candidate where it answers (``api_endpoint`` targets): nothing to
         create, nothing to wait for. Checks that it answers for the model now rather than an hour later."""
         url = f"{nim.served_url}/v1/models"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         try:
-            resp = httpx.get(url, timeout=self.endpoints.timeout_s)
+            resp = httpx.get(url, headers=headers, timeout=self.endpoints.timeout_s)
             listed = [str(m.get("id")) for m in resp.json().get("data") or []] if resp.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             raise NemoError(f"served candidate {nim.model_name}: {url} unreachable ({type(exc).__name__})") from exc
         if listed is None:
-            raise NemoError(f"served candidate {nim.model_name}: {url} answered HTTP {resp.status_code}")
+            hint = ""
+            if resp.status_code in (401, 403):
+                hint = ": its key was rejected" if api_key else ": it wants an API key (nims[].served_conn_id)"
+            raise NemoError(f"served candidate {nim.model_name}: {url} answered HTTP {resp.status_code}{hint}")
         if nim.model_name not in listed:
             raise NemoNotFoundError(f"served candidate {nim.model_name} is not among the models {url} lists")
         return None

@@ -167,12 +167,15 @@ def evaluation_config(workload_type: str, files_url: str, judge: JudgeRef | None
     return {"type": "custom", "tasks": {TASKS[workload_type]: task}}
 
 
-def evaluation_target(model_id: str, served_url: str | None = None) -> dict[str, Any]:
-    """A model the NIM proxy serves, or (``served_url``) one already served elsewhere, reached directly."""
+def evaluation_target(model_id: str, served_url: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+    """A model the NIM proxy serves, or (``served_url``) one already served elsewhere, reached directly
+    with its own ``api_key`` (the platform calls it, so the job carries the key: log only :func:`redacted`)."""
     if not model_id or not isinstance(model_id, str):
         raise ValueError("evaluation target needs a model id")
     if served_url:
         endpoint = {"url": f"{served_url.rstrip('/')}/v1/chat/completions", "model_id": model_id}
+        if api_key:
+            endpoint["api_key"] = api_key
         return {"type": "model", "model": {"api_endpoint": endpoint}}
     return {"type": "model", "model": model_id}
 

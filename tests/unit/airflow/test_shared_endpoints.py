@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.airflow.connections import embedding_endpoint, judge_endpoint
+from flywheel.airflow.connections import embedding_endpoint, judge_endpoint, served_api_key
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.airflow.shared_nims import embedder_needed
-from flywheel.config import load_config
+from flywheel.config import NimConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[3]
 CFG = load_config(ROOT / "config" / "flywheel.yaml")
@@ -42,6 +42,21 @@ def test_judge_key_never_in_the_public_view(monkeypatch: pytest.MonkeyPatch) -> 
     judge = judge_endpoint(CFG)
     assert judge.api_key == "k3y" and "k3y" not in json.dumps(judge.public())
     assert judge.public()["url"] == "https://judge.example/v1/chat/completions"
+
+
+def test_served_key_comes_from_its_connection_with_a_clear_error_when_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nim = NimConfig(model_name="a/b", served_url="https://nim.example", served_conn_id="served_ab")
+    assert served_api_key(NimConfig(model_name="a/b", served_url="https://nim.example")) is None
+    monkeypatch.delenv("AIRFLOW_CONN_SERVED_AB", raising=False)
+    with pytest.raises(ValueError, match=r"^a/b: connection 'served_ab' \(served_conn_id\) is not defined$"):
+        served_api_key(nim)
+    monkeypatch.setenv("AIRFLOW_CONN_SERVED_AB", json.dumps({"conn_type": "http"}))
+    with pytest.raises(ValueError, match="has no password"):
+        served_api_key(nim)
+    monkeypatch.setenv("AIRFLOW_CONN_SERVED_AB", json.dumps({"conn_type": "http", "password": "k3y"}))
+    assert served_api_key(nim) == "k3y"
 
 
 @pytest.mark.parametrize(

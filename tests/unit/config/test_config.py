@@ -254,3 +254,7 @@ def test_a_served_candidate_needs_an_http_url_and_cannot_be_customized():
     }
     [why] = problems(with_(nims=[customized]))
     assert "cannot be customized" in why and "a/b" in why, why
+    keyed = validate_config(with_(nims=[{"model_name": "a/b", "served_url": "http://x", "served_conn_id": "k_1"}]))
+    assert keyed.nims[0].served_conn_id == "k_1"
+    [keyless_url] = problems(with_(nims=[{"model_name": "a/b", "served_conn_id": "k_1"}]))
+    assert "served_conn_id" in keyless_url and "a/b" in keyless_url, keyless_url

@@ -238,3 +238,13 @@ def test_a_candidate_served_elsewhere_is_reached_at_its_own_url() -> None:
         },
     }
     assert evaluation_target("meta/a", None) == {"type": "model", "model": "meta/a"}
+
+
+def test_a_served_candidate_with_a_key_carries_it_for_the_platform_and_logs_hide_it() -> None:
+    keyed = evaluation_target("meta/b", "https://nim.example", "sk-served-1")
+    assert keyed["model"]["api_endpoint"]["api_key"] == "sk-served-1"
+    assert "sk-served-1" not in str(redacted(keyed))
+    assert evaluation_target("meta/b", None, "sk-served-1") == {"type": "model", "model": "meta/b"}
+    sdk("evaluation.job_create_params", "JobCreateParams").validate_python(
+        {"config": evaluation_config("tool_calling", EVAL_FILE, REMOTE, 10), "target": keyed}
+    )

@@ -157,6 +157,13 @@ def test_a_served_candidate_gets_one_provider_per_run() -> None:
     )
     with pytest.raises(ValueError, match="names no model"):
         target_model({"model": {"api_endpoint": {}}})
+    # with a key, the provider names a workspace secret (per URL and model), never the key
+    secret = P.served_secret_name("http://nim:8000", nim.model_name)
+    assert P.NAME_RE.match(secret) and secret.startswith("flywheel-served-")
+    assert secret not in (P.judge_secret_name("http://nim:8000", nim.model_name), P.served_secret_name("http://n", "m"))
+    keyed = P.provider_body(first, "http://nim:8000/", [nim.model_name], {"flywheel_run": "r"}, secret)
+    assert keyed["api_key_secret_name"] == secret and keyed["host_url"] == "http://nim:8000"
+    assert "api_key_secret_name" not in P.provider_body(first, "http://nim:8000", [nim.model_name], {})
 
 
 def test_a_remote_judge_key_is_named_by_a_workspace_secret() -> None:

@@ -164,18 +164,24 @@ class HelixPlatform:
         """Inference on Helix goes through the workspace's gateway, under its ``ws/...`` names."""
         return self.gateway_name(model)
 
-    def inference_endpoint(self, served_url: str | None) -> tuple[str, str | None]:
-        """Every candidate, served elsewhere or not, answers through the workspace's gateway."""
+    def inference_endpoint(self, served_url: str | None, api_key: str | None = None) -> tuple[str, str | None]:
+        """Every candidate, served elsewhere or not, answers through the workspace's gateway (which holds a
+        served candidate's own key as a secret: see :meth:`serve_candidate`)."""
         return self.endpoints.gateway_url, self.endpoints.api_key
 
     # ------------------------------------------------------------------ candidates served elsewhere
-    def serve_candidate(self, nim: NimConfig, custom_fields: dict[str, str]) -> str | None:
+    def serve_candidate(self, nim: NimConfig, custom_fields: dict[str, str], api_key: str | None = None) -> str | None:
         """Register the candidate's endpoint as a provider of ours (one per run, so two workloads can
-        evaluate the same endpoint at once); returns the name the DAG waits for in :meth:`list_models`."""
+        evaluate the same endpoint at once); returns the name the DAG waits for in :meth:`list_models`.
+        Its ``api_key`` goes to a workspace secret (kept, like the judge's: one per URL and model) that the
+        provider names; the key itself is in no provider, job or log."""
         marks = {str(k): str(v) for k, v in custom_fields.items()}
-        name = P.served_provider_name(nim, marks.get("flywheel_run", ""))
+        name, url = P.served_provider_name(nim, marks.get("flywheel_run", "")), str(nim.served_url)
+        secret = P.served_secret_name(url, nim.model_name) if api_key else None
+        if secret and api_key:
+            self.client.put_secret(secret, api_key, P.served_secret_description(url, nim.model_name))
         if self.client.provider(name) is None:
-            self.client.register_provider(P.provider_body(name, str(nim.served_url), [nim.model_name], marks))
+            self.client.register_provider(P.provider_body(name, url, [nim.model_name], marks, secret))
         return nim.model_name
 
     def release_candidate(self, nim: NimConfig, owner_fields: dict[str, str]) -> bool:

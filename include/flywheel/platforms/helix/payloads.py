@@ -14,6 +14,8 @@ that config's canonical JSON). Per workload type, with the same prompts and pars
 A remote judge's API key never goes into a job: it is a Helix secret of the workspace
 (:func:`judge_secret_name`), which the judge model names (``api_key_secret``) and its metric bundle maps
 to an environment variable (``secrets``); Helix injects the value into the evaluation job's process.
+The key of a candidate served elsewhere is a secret too (:func:`served_secret_name`), named by our provider
+(``api_key_secret_name``): the gateway sends it upstream.
 """
 
 from __future__ import annotations
@@ -124,12 +126,25 @@ def fileset_body(name: str, description: str = "") -> dict[str, Any]:
 def judge_secret_name(url: str, model: str) -> str:
     """The workspace secret holding the API key of the remote judge ``model`` at ``url``: one per
     endpoint and model, so a changed key replaces the value of the same secret."""
-    digest = hashlib.sha256(f"{url}\x1f{model}".encode()).hexdigest()[:12]
-    return f"flywheel-judge-{digest}"
+    return _endpoint_secret("judge", url, model)
 
 
 def judge_secret_description(url: str, model: str) -> str:
     return f"API key of the flywheel's remote LLM judge {model} at {url}"
+
+
+def served_secret_name(url: str, model: str) -> str:
+    """The workspace secret holding the API key of a candidate ``model`` already served at ``url``."""
+    return _endpoint_secret("served", url, model)
+
+
+def served_secret_description(url: str, model: str) -> str:
+    return f"API key of the flywheel's candidate {model} served at {url}"
+
+
+def _endpoint_secret(role: str, url: str, model: str) -> str:
+    digest = hashlib.sha256(f"{url}\x1f{model}".encode()).hexdigest()[:12]
+    return f"flywheel-{role}-{digest}"
 
 
 def secret_body(name: str, value: str, description: str) -> dict[str, Any]:
@@ -172,10 +187,16 @@ def deployment_body(name: str, config: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- providers
-def provider_body(name: str, host_url: str, models: list[str], marks: dict[str, str]) -> dict[str, Any]:
+def provider_body(
+    name: str, host_url: str, models: list[str], marks: dict[str, str], api_key_secret: str | None = None
+) -> dict[str, Any]:
+    """A provider of ours; ``api_key_secret`` names the workspace secret the gateway sends upstream."""
     if not host_url.startswith(("http://", "https://")):
         raise ValueError(f"a provider needs an http(s) base URL, got {host_url!r}")
-    return {"name": name, "host_url": host_url.rstrip("/"), "enabled_models": models, "description": mark_text(marks)}
+    body = {"name": name, "host_url": host_url.rstrip("/"), "enabled_models": models, "description": mark_text(marks)}
+    if api_key_secret:
+        body["api_key_secret_name"] = api_key_secret
+    return body
 
 
 def served_provider_name(nim: NimConfig, owner: str) -> str:
