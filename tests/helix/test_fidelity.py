@@ -153,6 +153,18 @@ def standin_cases(ws: str) -> list[dict[str, Any]]:
             "CreateModelProviderRequest",
             P.provider_body(name, str(served.served_url), [served.model_name], MARKS),
         ),
+        case(
+            "served-keyed-provider-request",
+            f"{TYPES}:CreateModelProviderRequest",
+            "CreateModelProviderRequest",
+            P.provider_body(
+                name,
+                str(served.served_url),
+                [served.model_name],
+                MARKS,
+                P.served_secret_name(str(served.served_url), served.model_name),
+            ),
+        ),
         case("entity-request", f"{TYPES}:CreateModelEntityRequest", "CreateModelEntityRequest", {"name": "m-1"}),
         case(
             "mark-request",

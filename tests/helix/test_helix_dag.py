@@ -22,9 +22,9 @@ import yaml
 from flywheel.localstack.helix import HelixServices, teach_stand_in
 from flywheel.localstack.stack import LocalStack
 from flywheel.platforms.helix.client import HelixClient
-from flywheel.platforms.helix.payloads import read_marks
+from flywheel.platforms.helix.payloads import read_marks, served_secret_name
 from flywheel.platforms.helix.scores import aggregates, read_scores
-from tests.integration.airflow.stack import make_stack, reset_emulator, running
+from tests.integration.airflow.stack import assert_not_in_run, make_stack, reset_emulator, running
 from tests.integration.airflow.test_flywheel_dags import make_logs
 from tests.support.waiting import wait_for
 
@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(90
 
 SMALL = "meta/llama-3.2-1b-instruct"
 SERVED = "meta/llama-3.3-70b-instruct"  # already served elsewhere (the emulator's hosted model)
+SERVED_KEY = "sk-served-" + uuid.uuid4().hex  # which that model answers only with, like a hosted API
 TOOLS = "flywheel_customer_service"
 WS = "fwhelix"
 
@@ -65,7 +66,7 @@ def helix_config(logs: Path, served_url: str) -> dict[str, Any]:
                 "customization_enabled": True,
                 "customizer": {"target": f"{SMALL}@2.0", "gpus": 1},
             },
-            {"model_name": SERVED, "context_length": 8192, "served_url": served_url},
+            {"model_name": SERVED, "context_length": 8192, "served_url": served_url, "served_conn_id": "served_70b"},
         ],
     }
 
@@ -75,7 +76,9 @@ def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Ite
     work = tmp_path_factory.mktemp("flywheel-helix-stack")
     logs = work / "logs.jsonl"
     make_logs(logs)
-    s = make_stack(work, helix_config(logs, "http://127.0.0.1:9"))
+    emulator_cfg = work / "emulator.yaml"
+    emulator_cfg.write_text(yaml.safe_dump({"judge_api_key": SERVED_KEY}))
+    s = make_stack(work, helix_config(logs, "http://127.0.0.1:9"), emulator_args=["--config", str(emulator_cfg)])
     # the served candidate answers at the emulator, whose port the stack has just chosen
     s.config_path.write_text(yaml.safe_dump(helix_config(logs, s.emulator_url), sort_keys=False))
     conn = {
@@ -84,6 +87,7 @@ def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "extra": {"namespace": WS, "gpu_url": s.emulator_url, "provider_url": s.emulator_url},
     }
     s.extra_env["AIRFLOW_CONN_FLYWHEEL_NEMO"] = json.dumps(conn)
+    s.extra_env["AIRFLOW_CONN_SERVED_70B"] = json.dumps({"conn_type": "http", "password": SERVED_KEY})
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
     with running(s, TOOLS):
         yield s
@@ -163,12 +167,19 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         == adapter
     )
     assert hx.customization_state(customized["job_id"]).status == "completed"
-    # the candidate served elsewhere was evaluated through a provider of ours: no deployment, no GPU lease
+    # the candidate served elsewhere was evaluated through a provider of ours: no deployment, no GPU lease;
+    # it answers only with its key, which the gateway sent from a workspace secret our provider named
     for experiment in ("base", "icl"):
         entry = results[(SERVED, experiment)]
-        assert entry["status"] == "completed" and entry["latency"]["requests"] > 0, entry
-        target = hx._call("GET", hx.paths.evaluate_job(entry["job_id"])).data["spec"]["target"]
+        assert entry["status"] == "completed" and entry["scores"]["function_name_accuracy"] > 0, entry
+        assert entry["latency"]["requests"] > 0 and entry["latency"]["errors"] == 0, entry
+        job = hx._call("GET", hx.paths.evaluate_job(entry["job_id"])).data
+        target = job["spec"]["target"]
         assert target["name"] == f"{WS}/meta-llama-3-3-70b-instruct" and "/inference-gateway/" in target["url"]
+        assert SERVED_KEY not in json.dumps(job)
+    secret = served_secret_name(stack.emulator_url, SERVED)
+    assert hx.secret(secret) is not None  # kept for the next run, like the judge's
+    assert_not_in_run(stack, TOOLS, rid, SERVED_KEY, report)
     assert results[(SERVED, "customized")]["status"] == "skipped"
     assert stack.emulator("GET", "/emulator/stats")["jobs_created"]["deployment"] == 1  # SMALL's only
     served_deploy = stack.api.xcom(TOOLS, rid, "nim_experiment.deploy_nim", map_index=plans.index(SERVED))

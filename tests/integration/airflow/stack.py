@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -53,3 +54,16 @@ def running(
     assert not left, f"stack processes left running: {left}"
     if alongside is not None and hasattr(alongside, "alive"):
         assert not alongside.alive(), "a server started beside the stack is still running"
+
+
+def assert_not_in_run(stack: LocalStack, dag_id: str, run_id: str, secret: str, *outputs: Any) -> None:
+    """``secret`` is in none of the run's task logs (every field of every line, every try) nor in ``outputs``."""
+    seen = [json.dumps(o) for o in outputs]
+    for ti in stack.api.task_instances(dag_id, run_id):
+        for attempt in range(1, ti["try_number"] + 1):
+            path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{attempt}"
+            r = stack.api.http.get(path, params={"map_index": ti["map_index"]})
+            assert r.status_code == 200, (path, r.status_code)
+            seen.append(r.text)
+    assert len(seen) > 10, f"only {len(seen)} logs and outputs to look at"
+    assert not [text[:200] for text in seen if secret in text], "the secret is in a log or output"

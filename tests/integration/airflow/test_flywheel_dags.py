@@ -24,12 +24,14 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
 from .leaks import ROWS, leak_check
-from .stack import make_stack, reset_emulator, running
+from .stack import assert_not_in_run, make_stack, reset_emulator, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SMALL, LARGE = "meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct"
 SERVED = "meta/llama-3.3-70b-instruct"  # already served elsewhere: the emulator's hosted model, by URL
+# the hosted model (judge and served candidate) answers only with this key, as a hosted API does
+HOSTED_KEY = "sk-hosted-" + uuid.uuid4().hex
 TOOLS, NEWS = "flywheel_customer_service", "flywheel_news_classifier"
 
 
@@ -60,7 +62,11 @@ def make_logs(path: Path) -> None:
 
 def stack_config(logs: Path, served_url: str | None = None) -> dict[str, Any]:
     """``served_url``: also a candidate already served there (NEWS evaluates it; TOOLS does not)."""
-    served = [{"model_name": SERVED, "context_length": 8192, "served_url": served_url}] if served_url else []
+    served = (
+        [{"model_name": SERVED, "context_length": 8192, "served_url": served_url, "served_conn_id": "served_70b"}]
+        if served_url
+        else []
+    )
     return {
         "platform": {
             "namespace": "fwtest",
@@ -109,9 +115,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("flywheel-stack")
     logs = work / "logs.jsonl"
     make_logs(logs)
-    s = make_stack(work, stack_config(logs, "http://127.0.0.1:9"), emulator_args=["--gpus", "2"])
+    emulator_cfg = work / "emulator.yaml"
+    emulator_cfg.write_text(yaml.safe_dump({"judge_api_key": HOSTED_KEY}))
+    s = make_stack(
+        work, stack_config(logs, "http://127.0.0.1:9"), emulator_args=["--gpus", "2", "--config", str(emulator_cfg)]
+    )
     # the served candidate answers at the emulator, whose port the stack has just chosen
     s.config_path.write_text(yaml.safe_dump(stack_config(logs, s.emulator_url), sort_keys=False))
+    hosted = {"conn_type": "http", "host": f"{s.emulator_url}/v1/chat/completions", "password": HOSTED_KEY}
+    s.extra_env["AIRFLOW_CONN_FLYWHEEL_JUDGE"] = json.dumps(hosted)
+    s.extra_env["AIRFLOW_CONN_SERVED_70B"] = json.dumps({"conn_type": "http", "password": HOSTED_KEY})
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
     with running(s, TOOLS, NEWS):
         yield s
@@ -215,8 +228,11 @@ def test_c_two_workloads_at_once_hold_one_lease(fresh: LocalStack) -> None:
         assert job["target"]["model"]["api_endpoint"] == {
             "url": f"{fresh.emulator_url}/v1/chat/completions",
             "model_id": SERVED,
+            "api_key": HOSTED_KEY,  # from its connection (served_conn_id): the emulator fails the job without it
         }
-    assert served[(SERVED, "base")]["latency"]["requests"] > 0
+    latency = served[(SERVED, "base")]["latency"]
+    assert latency["requests"] > 0 and latency["errors"] == 0, latency  # measured with its own key
+    assert_not_in_run(fresh, NEWS, b, HOSTED_KEY, report_of(fresh, NEWS, b))
     assert served[(SERVED, "customized")]["status"] == "skipped"
     assert stats["jobs_created"]["deployment"] == 4  # SMALL and LARGE for each run; SERVED none
 

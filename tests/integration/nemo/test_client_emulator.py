@@ -447,6 +447,8 @@ def test_a_served_candidate_is_checked_where_it_answers(emulator: Emulator) -> N
         served = NimConfig(model_name="meta/llama-3.3-70b-instruct", served_url=emulator.url)
         assert c.serve_candidate(served, {"flywheel_run": "r"}) is None  # nothing to create, nothing to wait for
         assert c.inference_endpoint(emulator.url) == (emulator.url, None)  # never the platform's key
+        assert c.inference_endpoint(emulator.url, "sk-own") == (emulator.url, "sk-own")  # but its own one
+        assert c.serve_candidate(served, {"flywheel_run": "r"}, "sk-own") is None
         assert c.release_candidate(served, {"flywheel_run": "r"}) is False
         absent = NimConfig(model_name="meta/not-served", served_url=emulator.url)
         with pytest.raises(NemoNotFoundError, match="meta/not-served is not among the models"):
