@@ -221,11 +221,10 @@ def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(
     while ours(hx) != {"active_jobs": [], "deployments": [], "providers": []} and time.monotonic() < deadline:
         time.sleep(1)
     assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
-    # every job we stopped has ended; Helix 0.8.1 reported one of them `error` instead of `cancelled` in 2 of
-    # 15 runs here (inside its local job backend; not pinned down), so a failed end is allowed, a live one not
-    ended = {j: hx.evaluation_state(j) for j in running}
-    assert all(state.terminal for state in ended.values()), ended
-    assert "cancelled" in {hx.evaluation_state(j).status for j in running}, running
+    # every job we stopped was cancelled, or had just completed, never `error` (Helix 0.8.1 ends a cancelled job
+    # `error` once older than ttl_seconds_before_active: 60 s did that in 2 of 15 runs; our config allows 900 s)
+    ended = {j: hx.evaluation_state(j).status for j in running}
+    assert set(ended.values()) <= {"cancelled", "completed"} and "cancelled" in ended.values(), ended
     assert [p["name"] for p in hx.providers()] == ["not-ours"]
     # the automodel job (on the stand-in cluster) was stopped or had finished, never left running
     assert {j["status"] for j in automodel()} <= {"cancelled", "completed"}, automodel()

@@ -4,11 +4,14 @@ cancel, delete), on ``httpx.AsyncClient`` with the same paths, state mapping and
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from flywheel.nemo.http import AsyncHttp, Reply
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.helix.client import CREATED_GRACE_S, CREATED_POLL_S
 from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.states import deployment_info, job_state
 
@@ -74,10 +77,15 @@ class AsyncHelixClient:
         return await self._cancel(self.paths.automodel_job(name), "customization")
 
     async def _cancel(self, path: str, kind: str) -> JobState | None:
-        current = await self._call("GET", path + "/status", allow=(404,))
-        if current.status == 404:
-            return None
-        state = job_state(current.data, kind)
-        if state.terminal:
-            return state
-        return job_state((await self._call("POST", path + "/cancel")).data, kind)
+        """As :meth:`HelixClient._cancel`: a job still ``created`` first gets up to ``CREATED_GRACE_S``."""
+        deadline = time.monotonic() + CREATED_GRACE_S
+        while True:
+            current = await self._call("GET", path + "/status", allow=(404,))
+            if current.status == 404:
+                return None
+            state = job_state(current.data, kind)
+            if state.terminal:
+                return state
+            if state.status != "created" or time.monotonic() >= deadline:
+                return job_state((await self._call("POST", path + "/cancel")).data, kind)
+            await asyncio.sleep(CREATED_POLL_S)

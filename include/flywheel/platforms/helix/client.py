@@ -38,6 +38,12 @@ from flywheel.platforms.helix.payloads import (
 )
 from flywheel.platforms.helix.states import JOB_ACTIVE, deployment_info, job_state
 
+# Helix 0.8.1 cancels a ``created`` job on the spot, even when its scheduler has just started the job's
+# process: the scheduler's CREATED -> PENDING write is then refused and the process runs on, unseen, while
+# the job reads ``cancelled``. Its scheduler moves a job on within seconds, so a cancel waits for that.
+CREATED_GRACE_S = 15.0
+CREATED_POLL_S = 0.5
+
 
 class HelixClient:
     def __init__(
@@ -275,14 +281,19 @@ class HelixClient:
         return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
 
     def _cancel(self, path: str, kind: str) -> JobState | None:
-        """Cancel unless already finished; None when the job does not exist."""
-        current = self._call("GET", path + "/status", allow=(404,))
-        if current.status == 404:
-            return None
-        state = job_state(current.data, kind)
-        if state.terminal:
-            return state
-        return job_state(self._call("POST", path + "/cancel").data, kind)
+        """Cancel unless already finished; None when the job does not exist. A job still ``created`` is
+        given up to :data:`CREATED_GRACE_S` to move on first (see there)."""
+        deadline = time.monotonic() + CREATED_GRACE_S
+        while True:
+            current = self._call("GET", path + "/status", allow=(404,))
+            if current.status == 404:
+                return None
+            state = job_state(current.data, kind)
+            if state.terminal:
+                return state
+            if state.status != "created" or time.monotonic() >= deadline:
+                return job_state(self._call("POST", path + "/cancel").data, kind)
+            time.sleep(CREATED_POLL_S)
 
     # ------------------------------------------------------------------ jobs service
     def active_jobs(self) -> list[dict[str, Any]]:
