@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from flywheel.nemo.endpoints import bearer
 from flywheel.nemo.errors import NemoAuthError, NemoError, NemoResponseError
 from flywheel.nemo.http import SyncHttp
 from flywheel.nemo.retry import RetryPolicy
@@ -23,7 +24,7 @@ def check_chat_endpoint(
     cannot be used (unreachable, key rejected, model unknown, or an answer without ``choices``)."""
     if not url or not url.startswith(("http://", "https://")):
         raise NemoError(f"judge URL must be the full http(s) chat-completions URL, got {url!r}")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = bearer(api_key)
     http = SyncHttp(timeout_s, RetryPolicy(max_retries=max_retries), headers, sleep)
     body = {"model": model, "messages": [{"role": "user", "content": "Reply with the word ok."}], "max_tokens": 4}
     try:

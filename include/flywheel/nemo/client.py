@@ -21,7 +21,7 @@ from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.configs import customization_config, deployment_body
 from flywheel.nemo.datastore import upload_files
 from flywheel.nemo.embeddings import embed_texts
-from flywheel.nemo.endpoints import NemoEndpoints
+from flywheel.nemo.endpoints import NemoEndpoints, bearer
 from flywheel.nemo.errors import (
     NemoAmbiguousError,
     NemoConflictError,
@@ -268,9 +268,8 @@ class NemoClient:
         """NMP evaluates an already served candidate where it answers (``api_endpoint`` targets): nothing to
         create, nothing to wait for. Checks that it answers for the model now rather than an hour later."""
         url = f"{nim.served_url}/v1/models"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         try:
-            resp = httpx.get(url, headers=headers, timeout=self.endpoints.timeout_s)
+            resp = httpx.get(url, headers=bearer(api_key), timeout=self.endpoints.timeout_s)
             listed = [str(m.get("id")) for m in resp.json().get("data") or []] if resp.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             raise NemoError(f"served candidate {nim.model_name}: {url} unreachable ({type(exc).__name__})") from exc

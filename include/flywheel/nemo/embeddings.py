@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from flywheel.nemo.endpoints import bearer
 from flywheel.nemo.errors import NemoError, NemoResponseError
 from flywheel.nemo.http import Reply, SyncHttp
 from flywheel.nemo.retry import RetryPolicy
@@ -67,7 +68,7 @@ class RemoteEmbedder:
         if not url.startswith(("http://", "https://")):
             raise NemoError(f"embedding URL must be the full http(s) embeddings URL, got {url!r}")
         self.url, self.model, self.batch_size = url, model, batch_size
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers = bearer(api_key)
         self._http_args: tuple[Any, ...] = (timeout_s, RetryPolicy(max_retries=max_retries), headers, sleep)
 
     def embed(self, texts: list[str]) -> list[list[float]]:

@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
+def bearer(api_key: str | None) -> dict[str, str]:
+    """The ``Authorization`` header for ``api_key`` (none without a key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 @dataclass(frozen=True)
 class NemoEndpoints:
     """Base URLs (no trailing slash), the namespace of every object we create, timeout and retries.
@@ -36,4 +41,4 @@ class NemoEndpoints:
             raise ValueError("NemoEndpoints.max_retries must be ≥ 0")
 
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return bearer(self.api_key)

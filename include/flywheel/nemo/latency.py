@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from flywheel.nemo.endpoints import bearer
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -81,7 +83,7 @@ async def measure(
         queue.put_nowait(p)
     latencies: list[float] = []
     tokens = sent = 0
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = bearer(api_key)
     started = time.monotonic()
     deadline = started + max_seconds
     endpoint = f"{url.rstrip('/')}/v1/chat/completions"

@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+from flywheel.nemo.endpoints import bearer
 from flywheel.nemo.http import AsyncHttp, Reply
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
@@ -31,8 +32,7 @@ class AsyncHelixClient:
         self.gpu_base_url = (gpu_base_url or base_url).rstrip("/")
         self.workspace = workspace
         self.paths = HelixPaths(workspace)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        self.http = AsyncHttp(timeout_s, policy or RetryPolicy(), headers=headers)
+        self.http = AsyncHttp(timeout_s, policy or RetryPolicy(), headers=bearer(api_key))
 
     async def __aenter__(self) -> AsyncHelixClient:
         return self

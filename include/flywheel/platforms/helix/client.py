@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from flywheel.nemo.endpoints import bearer
 from flywheel.nemo.errors import (
     NemoAmbiguousError,
     NemoConflictError,
@@ -62,8 +63,7 @@ class HelixClient:
         self.gpu_base_url = (gpu_base_url or base_url).rstrip("/")
         self.workspace = workspace
         self.paths = HelixPaths(workspace)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        self.http = SyncHttp(timeout_s, policy or RetryPolicy(), headers=headers)
+        self.http = SyncHttp(timeout_s, policy or RetryPolicy(), headers=bearer(api_key))
 
     def close(self) -> None:
         self.http.close()
