@@ -177,8 +177,9 @@ class HelixPlatform:
         provider names; the key itself is in no provider, job or log."""
         marks = {str(k): str(v) for k, v in custom_fields.items()}
         name, url = P.served_provider_name(nim, marks.get("flywheel_run", "")), str(nim.served_url)
-        secret = P.served_secret_name(url, nim.model_name) if api_key else None
-        if secret and api_key:
+        secret = None
+        if api_key:
+            secret = P.served_secret_name(url, nim.model_name)
             self.client.put_secret(secret, api_key, P.served_secret_description(url, nim.model_name))
         if self.client.provider(name) is None:
             self.client.register_provider(P.provider_body(name, url, [nim.model_name], marks, secret))
