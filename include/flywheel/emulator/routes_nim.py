@@ -78,6 +78,7 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
     if model is None or body.model in p.settings.embedding_models:
         raise http_error(404, f"The model `{body.model}` does not exist or is not ready.")
     if model.judge and p.settings.judge_api_key and not _authorized(request, p.settings.judge_api_key):
+        p.refused_keys += 1
         raise http_error(401, f"Invalid or missing API key for {body.model} (send Authorization: Bearer <key>).")
     if model.judge and conversation_key(body.messages) not in p.index.records:
         # a judge asked something that is not an eval item: a judging prompt or a health check

@@ -133,6 +133,7 @@ class Platform:
         self.v2_deployments: dict[str, Deployment] = {}
         self.v2_jobs: dict[str, CustomizationJob] = {}
         self.requests: Counter[str] = Counter()
+        self.refused_keys = 0  # chat calls answered 401 for a missing or wrong key
         self.created: Counter[str] = Counter()
         self.max_gpus_in_use = 0
         self.max_live_flywheel = 0
@@ -366,5 +367,6 @@ class Platform:
             "jobs": jobs,
             "jobs_created": {k: self.created.get(k, 0) for k in ("deployment", "customization", "evaluation")},
             "requests": dict(sorted(self.requests.items())),
+            "refused_keys": self.refused_keys,
             "faults_fired": dict(self.faults.fired),
         }
