@@ -1,4 +1,4 @@
-# One-command contract (design §6): `make test` and `make demo` work from a fresh clone.
+# One-command contract (docs/contracts.md#commands): `make test` and `make demo` work from a fresh clone.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv

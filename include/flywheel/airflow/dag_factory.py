@@ -1,4 +1,4 @@
-"""Builds one DAG per configured workload (design §2). Used by ``dags/flywheel.py``.
+"""Builds one DAG per configured workload (docs/contracts.md#the-dag). Used by ``dags/flywheel.py``.
 
 Parse-time work is reading and validating the config file; clients, pandas, scikit-learn and the
 platform are only touched inside tasks.

@@ -1,4 +1,4 @@
-"""Deferrable operators for one NIM's experiments (design §2–§3).
+"""Deferrable operators for one NIM's experiments (docs/contracts.md#the-dag and #the-gpu-lease).
 
 ``DeployNimOperator`` claims the GPU lease inside the single-slot pool and waits (deferred) for the NIM;
 ``EvaluationOperator`` runs a base / ICL / customized evaluation; ``CustomizeOperator`` runs LoRA
@@ -62,7 +62,7 @@ def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
-    """A result entry (design §5)."""
+    """A result entry (docs/contracts.md#results)."""
     return {
         "nim": nim,
         "experiment": experiment,

@@ -1,4 +1,4 @@
-"""Per-run settings: config defaults for a workload, overridden by the run's Params (design §4).
+"""Per-run settings: config defaults for a workload, overridden by the run's Params (docs/contracts.md#params).
 
 ``params_for`` builds the trigger form (JSON-schema validated by Airflow, so a bad value is a 400 at
 trigger time). ``RunSettings.resolve`` merges a run's params onto the config; it is small and

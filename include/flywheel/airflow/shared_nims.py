@@ -1,4 +1,4 @@
-"""Deferrable setup of the NIMs that live outside the GPU lease (design §2–§3).
+"""Deferrable setup of the NIMs that live outside the GPU lease (docs/contracts.md#the-dag and #the-gpu-lease).
 
 ``PrepareJudgeOperator`` health-checks a remote LLM judge, or deploys the shared local judge NIM if it is
 absent and waits for it *deferred* (a 70B judge can take many minutes to pull and load). A run never

@@ -1,6 +1,6 @@
 """Async triggers that wait for NeMo platform objects, so no worker slot is held while NMP works.
 
-One small trigger per resource (design §2), the way Airflow's providers split them:
+One small trigger per resource (docs/contracts.md#the-dag), the way Airflow's providers split them:
 ``DeploymentReadyTrigger`` (ready, then its model served by the NIM proxy), ``DeploymentGoneTrigger``,
 ``NemoJobTrigger`` (a customization or evaluation job finishing) and ``ModelSyncTrigger`` (a model appearing
 in ``/v1/models``). Each fires one event:

@@ -1,4 +1,5 @@
-"""``flywheel datasets --input LOGS.jsonl --workload-id W ... --out DIR``: offline dataset build (design §6)."""
+"""``flywheel datasets --input LOGS.jsonl --workload-id W ... --out DIR``: offline dataset build
+(docs/contracts.md#commands)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The decision fields of the report (design §5): latency and cost per entry, production, recommendation."""
+"""The decision fields of the report (docs/contracts.md#results): latency and cost per entry, production,
+recommendation."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The Flywheel page as a FastAPI app (mounted by the Airflow plugin under ``/flywheel``).
 
 ``GET /`` renders the page, ``GET /api/results?workload_id=W[&run_id=R]`` returns the reports it draws
-from (design §6). Both need an authenticated user: the :class:`Backend` decides who that is (Airflow's
-JWT, see ``flywheel.airflow.results_page``) and which DAGs they may read; this module knows no Airflow.
+from (docs/contracts.md#commands). Both need an authenticated user: the :class:`Backend` decides who that
+is (Airflow's JWT, see ``flywheel.airflow.results_page``) and which DAGs they may read; this module knows no Airflow.
 """
 
 from __future__ import annotations

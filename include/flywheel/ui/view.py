@@ -1,4 +1,4 @@
-"""What the Flywheel page shows, computed from `report` XComs (design §5) without Airflow or I/O.
+"""What the Flywheel page shows, computed from `report` XComs (docs/contracts.md#results) without Airflow or I/O.
 
 Every number on the page comes from one report entry; each table cell carries the JSON path of the value it
 shows (``results.3.latency.p95_ms``) so a test can check the page against the report it was drawn from.

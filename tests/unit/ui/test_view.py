@@ -1,4 +1,4 @@
-"""The page's view model and HTML from report dicts (today's shape and the decision's, design §5)."""
+"""The page's view model and HTML from report dicts (today's shape and the decision's, docs/contracts.md#results)."""
 
 from __future__ import annotations
 
