@@ -36,6 +36,7 @@ test: venv helix
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -m 'not faults' $(PYTEST_ARGS)
 
 # Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
@@ -59,9 +60,11 @@ helix: $(UV)
 test-helix: venv helix
 	$(BIN)/python -m pytest -m helix tests/helix $(PYTEST_ARGS)
 
+# ruff, the layer rules (import contracts in pyproject.toml, docs/architecture.md#layers) and the type checker.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 fmt: venv
 	$(BIN)/ruff check --fix .
