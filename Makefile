@@ -37,6 +37,7 @@ test: venv helix
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m 'not faults' $(PYTEST_ARGS)
 
 # Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
@@ -65,6 +66,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 fmt: venv
 	$(BIN)/ruff check --fix .

@@ -507,8 +507,8 @@ def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
 def _cross_checks(raw: dict[str, Any]) -> list[str]:
     """Checks spanning entries. They run on the raw data so they report alongside field errors."""
     problems: list[str] = []
-    workloads = raw.get("workloads") if isinstance(raw.get("workloads"), list) else []
-    nims = raw.get("nims") if isinstance(raw.get("nims"), list) else []
+    workloads = got if isinstance(got := raw.get("workloads"), list) else []
+    nims = got if isinstance(got := raw.get("nims"), list) else []
     problems += _duplicates(workloads, "workloads", "workload_id")
     problems += _duplicates(nims, "nims", "model_name")
     known = {n.get("model_name") for n in nims if isinstance(n, dict)}
@@ -526,14 +526,14 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
 
 def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]) -> list[str]:
     """Every ``gpu_type`` (candidates and a GPU-priced production model) needs a price."""
-    pricing = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else {}
+    pricing = got if isinstance(got := raw.get("pricing"), dict) else {}
     prices = pricing.get("gpu_hour_usd", DEFAULT_GPU_HOUR_USD)
     known = set(prices) if isinstance(prices, dict) else set()
     where: list[tuple[str, Any]] = []
     for i, n in enumerate(nims):
         if isinstance(n, dict):
             where.append((f"nims[{i}].gpu_type", n.get("gpu_type", NimConfig.model_fields["gpu_type"].default)))
-    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    defaults = got if isinstance(got := raw.get("defaults"), dict) else {}
     places = [("defaults.production", defaults.get("production"))]
     places += [
         (f"workloads[{i}].overrides.production", (w.get("overrides") or {}).get("production"))
@@ -577,7 +577,7 @@ def _deployment_name(model_name: str) -> str:
 def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
     """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
     problems: list[str] = []
-    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    defaults = got if isinstance(got := raw.get("defaults"), dict) else {}
     sections: dict[str, type[BaseModel]] = {
         "split": SplitConfig,
         "icl": IclConfig,
@@ -595,7 +595,7 @@ def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
             ov = overrides.get(name)
             if not isinstance(ov, dict) or not ov:
                 continue
-            base = defaults.get(name) if isinstance(defaults.get(name), dict) else {}
+            base = got if isinstance(got := defaults.get(name), dict) else {}
             try:
                 model.model_validate({**base, **ov})
             except ValidationError as exc:

@@ -43,8 +43,20 @@ def data_task_executor_config(cfg: FlywheelConfig) -> dict[str, Any]:
     return {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[container]))}
 
 
+def _operator(out: object) -> Any:
+    """The operator behind a TaskFlow call's output (Airflow types that output as a plain ``XComArg``)."""
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    if not isinstance(out, PlainXComArg):
+        raise TypeError(f"expected the output of one task, got {type(out).__name__}")
+    return out.operator
+
+
+def _task_id(out: object) -> str:
+    return str(_operator(out).task_id)
+
+
 def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
-    import pendulum
     from airflow.sdk import DAG, task, task_group
 
     from flywheel.airflow import tasks as t
@@ -65,7 +77,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
     with DAG(
         dag_id=w.dag_id,
         schedule=cfg.schedule_for(w),
-        start_date=pendulum.parse(cfg.airflow.start_date, tz="UTC"),
+        start_date=_start_date(cfg.airflow.start_date),
         catchup=False,
         max_active_runs=1,
         tags=["flywheel", w.workload_id, w.workload_type, *cfg.airflow.tags],
@@ -74,7 +86,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         default_args=default_args,
         description=w.description or f"Data flywheel for {w.workload_id}",
     ) as dag:
-        data_task = {"executor_config": data_task_executor_config(cfg)}
+        data_task: dict[str, Any] = {"executor_config": data_task_executor_config(cfg)}
 
         @task(multiple_outputs=False, **data_task)
         def extract_records(params: Any = None, dag_run: Any = None) -> Any:
@@ -109,7 +121,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
 
             from flywheel.airflow.latency_task import measure_latency as measure
 
-            get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[index]
+            get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[typeddict-unknown-key]
             # the deploy task's output by its id: an XComArg would make this all_done task follow a setup
             deployed = ti.xcom_pull(task_ids=deploy_task, key="return_value", map_indexes=ti.map_index)
             return measure(config_path, plan, built, deployed, customized)
@@ -145,7 +157,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             # the decision: latency of each served experiment, still inside the lease
             latency = measure_latency(plan, built, deploy.task_id, customize.output)
             [evals["base"], evals["icl"], evals["customized"]] >> latency >> teardown
-            inner.update(customize=customize.task_id, latency=latency.operator.task_id)
+            inner.update(customize=customize.task_id, latency=_task_id(latency))
             return teardown
 
         experiments = nim_experiment.expand(plan=plans)  # the group's teardown (what the group returns)
@@ -160,10 +172,10 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
                 ti,
                 w.dag_id,
                 dag_run.run_id,
-                pull(extracted.operator.task_id),
-                pull(built.operator.task_id),
-                pull(uploaded.operator.task_id),
-                pull(plans.operator.task_id),
+                pull(_task_id(extracted)),
+                pull(_task_id(built)),
+                pull(_task_id(uploaded)),
+                pull(_task_id(plans)),
                 {"latency": inner["latency"], "customize": inner["customize"]},
             )
 
@@ -180,7 +192,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         # pending normal task and, with them, the run's verdict (Airflow then decides the run from the
         # skipped leaves: success). As teardowns they still run, and check_results fails the run.
         summary = report().as_teardown()
-        summary.operator.operator_extra_links = (RunReportLink(),)
+        _operator(summary).operator_extra_links = (RunReportLink(),)
         experiments >> summary
         [uploaded, plans, judge] >> summary
         summary >> check_results().as_teardown(on_failure_fail_dagrun=True)
@@ -202,11 +214,11 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             return act(config_path, w.workload_id, decision, ti, w.dag_id, dag_run.run_id, outlet_events, sources)
 
         sources = {
-            "report": summary.operator.task_id,
-            "plans": plans.operator.task_id,
+            "report": _task_id(summary),
+            "plans": _task_id(plans),
             "customize": inner["customize"],
-            "built": built.operator.task_id,
-            "extracted": extracted.operator.task_id,
+            "built": _task_id(built),
+            "extracted": _task_id(extracted),
         }
         summary >> approval
         promote(approval.output)
@@ -246,3 +258,12 @@ def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any
     cfg, _, config_path = load_for_dags(path)
     assert cfg is not None
     return {w.dag_id: build_dag(cfg, w, config_path) for w in cfg.workloads if only in (None, w.dag_id)}
+
+
+def _start_date(text: str) -> Any:
+    import pendulum
+
+    start = pendulum.parse(text, tz="UTC")
+    if not isinstance(start, pendulum.DateTime):
+        raise ConfigError([f"airflow.start_date: {text!r} is not a date"])
+    return start

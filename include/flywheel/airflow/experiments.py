@@ -651,6 +651,8 @@ class TeardownNimOperator(_ExperimentOperator):
                     released,
                 )
                 return {"nim": self.nim_name(), "deleted": None, "released": released}
+            if name is None:  # not served and never deployed: returned above already
+                return {"nim": self.nim_name(), "deleted": None}
             info = c.get_deployment(name)
             if info is None:
                 self.log.info("deployment %s already gone", name)

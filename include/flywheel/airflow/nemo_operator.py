@@ -15,11 +15,16 @@ import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from flywheel.airflow.connections import NEMO_CONN
+
+if TYPE_CHECKING:
+    from flywheel.airflow.hooks import NemoHook
+    from flywheel.config import FlywheelConfig
+    from flywheel.platforms.port import Platform
 
 
 class NemoOperator(BaseOperator):
@@ -27,21 +32,21 @@ class NemoOperator(BaseOperator):
         super().__init__(**kwargs)
         self.config_path, self.conn_id = config_path, conn_id
 
-    def cfg(self) -> Any:
+    def cfg(self) -> FlywheelConfig:
         from flywheel.config import load_config
 
         if not hasattr(self, "_cfg"):
             self._cfg = load_config(self.config_path)
         return self._cfg
 
-    def hook(self) -> Any:
+    def hook(self) -> NemoHook:
         from flywheel.airflow.hooks import NemoHook
 
         if not hasattr(self, "_hook"):
             self._hook = NemoHook.from_config(self.cfg(), self.conn_id)
         return self._hook
 
-    def client(self) -> Any:
+    def client(self) -> Platform:
         return self.hook().get_conn()
 
     @staticmethod

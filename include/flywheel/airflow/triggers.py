@@ -359,7 +359,7 @@ class NemoJobTrigger(PlatformWaitTrigger):
             raise ValueError(f"unknown job type '{job_type}' (one of {', '.join(JOB_TYPES)})")
         self.job_type = job_type
 
-    @property  # type: ignore[override]
+    @property
     def kind(self) -> str:  # type: ignore[override]
         return self.job_type
 

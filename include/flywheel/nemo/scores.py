@@ -40,7 +40,7 @@ def _value(metrics: Mapping[str, Any], metric: str, scores: tuple[str, ...], req
         if required:
             raise ScoreError(f"evaluation results have no '{metric}' metric (found: {', '.join(metrics) or 'none'})")
         return None
-    found = block.get("scores") if isinstance(block.get("scores"), Mapping) else {}
+    found = got if isinstance(got := block.get("scores"), Mapping) else {}
     for name in scores:
         entry = found.get(name)
         if entry is None:

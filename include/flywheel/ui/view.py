@@ -85,7 +85,7 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def is_recommended(report: dict[str, Any], entry: dict[str, Any]) -> bool:
-    rec = report.get("recommendation")
+    rec = report.get("recommendation") or {}
     return bool(rec) and rec.get("nim") == entry["nim"] and rec.get("experiment") == entry["experiment"]
 
 

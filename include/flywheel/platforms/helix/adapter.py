@@ -274,7 +274,7 @@ class HelixPlatform:
             adapters = dict(fields.get(ADAPTER_MARKS) or {})
             adapters[entity] = {**(adapters.get(entity) or {}), **custom_fields}
             fields[ADAPTER_MARKS] = adapters
-        return self.client._call("PATCH", path, json_body={"custom_fields": fields}).data
+        return self.client._call("PATCH", path, json_body={"custom_fields": fields}).obj()
 
     # ------------------------------------------------------------------ evaluation
     def create_evaluation(self, config: dict[str, Any], target: dict[str, Any], request_id: str | None = None) -> str:
@@ -289,7 +289,7 @@ class HelixPlatform:
             if endpoint.get("api_key"):  # the key goes to a workspace secret; the job names only the secret
                 secret = P.judge_secret_name(url, model)
                 self.client.put_secret(secret, str(endpoint["api_key"]), P.judge_secret_description(url, model))
-            judge_target = P.ModelTarget(url, model, secret)
+            judge_target: P.ModelTarget | None = P.ModelTarget(url, model, secret)
         else:
             judge_target = self.client.target(self.gateway_name(judge)) if judge else None
         spec = P.evaluation_spec(

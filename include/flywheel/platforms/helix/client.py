@@ -81,9 +81,9 @@ class HelixClient:
     def _create(self, path: str, body: dict[str, Any], read_back: str) -> dict[str, Any]:
         """POST ``body``; on 409 (already there, e.g. a retried task) the existing object."""
         try:
-            return self._call("POST", path, json_body=body, idempotent=False).data
+            return self._call("POST", path, json_body=body, idempotent=False).obj()
         except NemoConflictError:
-            return self._call("GET", read_back).data
+            return self._call("GET", read_back).obj()
 
     def _delete(self, path: str) -> bool:
         """True when something was deleted, False when it was already gone."""
@@ -240,7 +240,7 @@ class HelixClient:
         return str(self._create(self.paths.automodel_jobs(), body, self.paths.automodel_job(body["name"]))["name"])
 
     def customization(self, name: str) -> dict[str, Any]:
-        return self._call("GET", self.paths.automodel_job(name)).data
+        return self._call("GET", self.paths.automodel_job(name)).obj()
 
     def customization_state(self, name: str) -> JobState:
         return job_state(self._call("GET", self.paths.automodel_job(name) + "/status").data, "customization")
@@ -270,7 +270,7 @@ class HelixClient:
         return self._cancel(self.paths.evaluate_job(name), "evaluation")
 
     def eval_result(self, name: str) -> dict[str, Any]:
-        return self._call("GET", self.paths.eval_result(name)).data
+        return self._call("GET", self.paths.eval_result(name)).obj()
 
     def row_scores(self, name: str) -> list[dict[str, Any]]:
         """The per-row scores of a finished job (JSON lines: item, sample, metrics)."""

@@ -283,7 +283,9 @@ def metric_bundle(metric: dict[str, Any], outputs: list[str], secrets: dict[str,
     }
 
 
-def judge_metric(judge: ModelTarget, system: str, user: str, score: str, pattern: str, low: int, high: int) -> dict:
+def judge_metric(
+    judge: ModelTarget, system: str, user: str, score: str, pattern: str, low: int, high: int
+) -> dict[str, Any]:
     metric = {
         "type": "llm-judge",
         "model": judge.as_json(),
