@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from flywheel.airflow.connections import NEMO_CONN
+from flywheel.platforms.marks import run_key
 
 if TYPE_CHECKING:
     from flywheel.airflow.hooks import NemoHook
@@ -52,7 +53,7 @@ class NemoOperator(BaseOperator):
     @staticmethod
     def run_key(context: Any) -> str:
         """The owner mark put on what this DAG run creates on the platform."""
-        return f"{context['dag'].dag_id}/{context['run_id']}"
+        return run_key(context["dag"].dag_id, context["run_id"])
 
     @staticmethod
     def deadline(context: Any, name: str, timeout_s: float) -> float:

@@ -17,8 +17,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from flywheel.airflow.nemo_operator import NemoOperator
+from flywheel.platforms.marks import EMBEDDING, JUDGE, OwnerMark, owner_of, role_of
 
-ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
 ACTIVE_STATES = frozenset(
     {"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"}
 )
@@ -63,7 +63,7 @@ class _SharedNimOperator(NemoOperator):
         with self.client() as c:
             info = c.get_deployment(nim.deployment_name)
             if info is None:
-                c.create_deployment(nim, {"flywheel_role": role, "flywheel_run": self.run_key(context)})
+                c.create_deployment(nim, OwnerMark(role, self.run_key(context)).fields())
                 self.log.info(
                     "deployed %s NIM %s as %s (%d GPU); waiting for it deferred",
                     role,
@@ -142,7 +142,7 @@ class PrepareJudgeOperator(_SharedNimOperator):
             check_chat_endpoint(judge.url, judge.model_name, judge.api_key, timeout_s=cfg.platform.request_timeout_s)
             self.log.info("remote judge %s at %s answers", judge.model_name, judge.url)
             return judge.public()
-        if self.ensure_served(context, cfg.judge.as_nim(), ROLE_JUDGE, "judge_ready"):
+        if self.ensure_served(context, cfg.judge.as_nim(), JUDGE, "judge_ready"):
             return judge.public()
         return None  # not reached
 
@@ -185,7 +185,7 @@ class PrepareEmbedderOperator(_SharedNimOperator):
                 cfg.embedding.mode,
             )
             return None
-        if self.ensure_served(context, cfg.embedding.as_nim(), ROLE_EMBEDDING, "embedder_ready"):
+        if self.ensure_served(context, cfg.embedding.as_nim(), EMBEDDING, "embedder_ready"):
             return self._result()
         return None  # not reached
 
@@ -223,7 +223,7 @@ class TeardownEmbedderOperator(_SharedNimOperator):
             if info is None:
                 self.log.info("no embedding deployment %s to remove", nim.deployment_name)
                 return "absent"
-            if info.custom_fields.get("flywheel_role") != ROLE_EMBEDDING:
+            if role_of(info.custom_fields) != EMBEDDING:
                 self.log.info(
                     "embedding deployment %s kept: it was not deployed by a flywheel run", nim.deployment_name
                 )
@@ -241,7 +241,7 @@ class TeardownEmbedderOperator(_SharedNimOperator):
         self.log.info(
             "deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting until it is gone",
             nim.deployment_name,
-            info.custom_fields.get("flywheel_run", "?"),
+            owner_of(info.custom_fields),
         )
         self.defer_wait(context, "deployment_gone", nim, "gone")
         return "deleting"  # not reached

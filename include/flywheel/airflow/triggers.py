@@ -33,6 +33,8 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from flywheel.platforms.marks import is_own_candidate
+
 JOB_TYPES = ("customization", "evaluation")
 
 
@@ -50,11 +52,6 @@ class Seen:
 async def _answer(value: Any) -> Any:
     """The value of a client call, sync (tasks) or async (triggers): one observation code path for both."""
     return await value if inspect.isawaitable(value) else value
-
-
-def is_own_candidate(custom_fields: dict[str, str], owner: str) -> bool:
-    """The deployment is a flywheel candidate created by run ``owner``: the only kind a run may delete."""
-    return custom_fields.get("flywheel_role") == "candidate" and custom_fields.get("flywheel_run") == owner
 
 
 class PlatformWaitTrigger(BaseTrigger):

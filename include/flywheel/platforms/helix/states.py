@@ -14,7 +14,7 @@ from typing import Any
 
 from flywheel.nemo.errors import NemoResponseError
 from flywheel.nemo.states import DeploymentInfo, JobState
-from flywheel.platforms.helix.payloads import read_marks
+from flywheel.platforms.marks import read_marks
 
 JOB_STATUS = {
     "created": "created",
