@@ -24,6 +24,7 @@ from flywheel.emulator.nim_logic import (
     similarity_1_10,
     tool_calls_match,
 )
+from flywheel.platforms.helix.scores import macro_f1
 
 if TYPE_CHECKING:
     from flywheel.emulator.state import Platform
@@ -142,9 +143,7 @@ def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dic
         gt_t = params.get("ground_truth", "{{ item.response.choices[0].message.content }}")
         true_labels = [_label(str(render(gt_t, r, env))) for r in rows]
         pred_labels = [_label(r["sample"]["output_text"]) for r in rows]
-        from sklearn.metrics import f1_score
-
-        f1 = float(f1_score(true_labels, pred_labels, average="macro", zero_division=0))
+        f1 = macro_f1(true_labels, pred_labels)
         per_item = [float(t == p) for t, p in zip(true_labels, pred_labels, strict=True)]
         corpus = {"value": f1, "stats": {"count": len(rows), "mean": f1}}
         return {"f1": corpus, "f1_score": dict(corpus), "accuracy": _score(per_item)}
