@@ -11,9 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import yaml
+from airflow.sdk import DAG, get_current_context, task, task_group
+from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
-from flywheel.config import ConfigError, FlywheelConfig, WorkloadConfig, default_config_path, validate_config
+from flywheel.config import (
+    ConfigError,
+    FlywheelConfig,
+    WorkloadConfig,
+    default_config_path,
+    load_config,
+    validate_config,
+)
 
 GROUP = "nim_experiment"
 
@@ -45,8 +55,6 @@ def data_task_executor_config(cfg: FlywheelConfig) -> dict[str, Any]:
 
 def _operator(out: object) -> Any:
     """The operator behind a TaskFlow call's output (Airflow types that output as a plain ``XComArg``)."""
-    from airflow.sdk.definitions.xcom_arg import PlainXComArg
-
     if not isinstance(out, PlainXComArg):
         raise TypeError(f"expected the output of one task, got {type(out).__name__}")
     return out.operator
@@ -57,8 +65,6 @@ def _task_id(out: object) -> str:
 
 
 def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
-    from airflow.sdk import DAG, task, task_group
-
     from flywheel.airflow import tasks as t
     from flywheel.airflow.approval import ApprovePromotionOperator
     from flywheel.airflow.experiments import (
@@ -117,8 +123,6 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
 
         @task(trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
         def measure_latency(plan: Any, built: Any, deploy_task: str, customized: Any, ti: Any = None) -> Any:
-            from airflow.sdk import get_current_context
-
             from flywheel.airflow.latency_task import measure_latency as measure
 
             get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[typeddict-unknown-key]
@@ -233,7 +237,6 @@ def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[
     """(config, broken-workload messages, path). A problem inside one workload entry drops only that
     workload; a problem anywhere else breaks every DAG (raised)."""
     config_path = str(Path(path) if path else default_config_path())
-    from flywheel.config import load_config
 
     try:
         return load_config(config_path), [], config_path
@@ -261,8 +264,6 @@ def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any
 
 
 def _start_date(text: str) -> Any:
-    import pendulum
-
     start = pendulum.parse(text, tz="UTC")
     if not isinstance(start, pendulum.DateTime):
         raise ConfigError([f"airflow.start_date: {text!r} is not a date"])

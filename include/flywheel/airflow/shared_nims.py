@@ -16,7 +16,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from flywheel.airflow.connections import judge_endpoint
 from flywheel.airflow.nemo_operator import NemoOperator
+from flywheel.airflow.run_settings import RunSettings
+from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
 from flywheel.platforms.marks import EMBEDDING, JUDGE, OwnerMark, owner_of, role_of
 
 ACTIVE_STATES = frozenset(
@@ -83,8 +86,6 @@ class _SharedNimOperator(NemoOperator):
 
     def defer_wait(self, context: Any, kind: str, nim: Any, method_name: str) -> None:
         """Hand the wait for ``nim``'s deployment (ready and served, or gone) to the triggerer."""
-        from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
-
         context["task_state_store"].set("wait_started", time.time())
         p = self.cfg().platform
         end_time = self.deadline(context, f"{kind}:{nim.deployment_name}", p.deployment_timeout_s)
@@ -122,8 +123,6 @@ class PrepareJudgeOperator(_SharedNimOperator):
         self.built = built
 
     def execute(self, context: Any) -> dict[str, Any] | None:
-        from flywheel.airflow.connections import judge_endpoint
-
         cfg = self.cfg()
         wtype = str(self.built["workload_type"])
         if not judge_needed(wtype, cfg):
@@ -147,8 +146,6 @@ class PrepareJudgeOperator(_SharedNimOperator):
         return None  # not reached
 
     def judge_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        from flywheel.airflow.connections import judge_endpoint
-
         cfg = self.cfg()
         name = cfg.judge.as_nim().deployment_name
         self.check_event(
@@ -174,8 +171,6 @@ class PrepareEmbedderOperator(_SharedNimOperator):
         return {"model_name": nim.model_name, "deployment": nim.deployment_name}
 
     def execute(self, context: Any) -> dict[str, Any] | None:
-        from flywheel.airflow.run_settings import RunSettings
-
         cfg = self.cfg()
         settings = RunSettings.model_validate(self.run["settings"])
         if not embedder_needed(settings, cfg):

@@ -6,12 +6,17 @@ Each returns a small JSON-able summary (XCom carries names, counts and URIs, nev
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from flywheel.airflow import artifacts
+from flywheel.airflow.connections import MONGO_CONN, embedding_endpoint, es_connection_uri, optional_connection
+from flywheel.airflow.hooks import NemoHook
 from flywheel.airflow.results import (
     EXPERIMENTS,
     PRIMARY_METRIC,
@@ -20,16 +25,17 @@ from flywheel.airflow.results import (
     stopped_experiments,
     store_in_mongo,
 )
+from flywheel.airflow.run_report import publish_run_report
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.config import FlywheelConfig, load_config
+from flywheel.decision.report import decide
+from flywheel.decision.volume import token_volume
 
 log = logging.getLogger(__name__)
 MAX_MAPPED_NIMS = 1024  # [core] max_map_length default
 
 
 def _fail(message: str) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
     raise AirflowFailException(message)
 
 
@@ -45,7 +51,6 @@ def _settings(extracted: dict[str, Any]) -> RunSettings:
 def extract_records(
     config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
-    from flywheel.airflow.connections import es_connection_uri
     from flywheel.records.sources import export_snapshot, open_log_source
 
     cfg = _config(config_path)
@@ -136,8 +141,6 @@ def _count_lines(path: Path) -> int:
 def _embedder(cfg: FlywheelConfig) -> Any:
     """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
     hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
-    from flywheel.airflow.connections import embedding_endpoint
-    from flywheel.airflow.hooks import NemoHook
     from flywheel.nemo.embeddings import RemoteEmbedder
 
     e, p = cfg.embedding, cfg.platform
@@ -176,8 +179,6 @@ def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
 def upload_datasets(
     config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
-    from flywheel.airflow.hooks import NemoHook
-
     cfg, settings = _config(config_path), _settings(extracted)
     names = dataset_names(settings.workload_id, dag_id, run_id)
     local = artifacts.fetch(built["uri"])
@@ -247,9 +248,6 @@ def report(
     sources: dict[str, str],
 ) -> dict[str, Any]:
     """``sources``: the task ids of the experiment group's ``latency`` and ``customize`` tasks."""
-    from flywheel.airflow.connections import MONGO_CONN, optional_connection
-    from flywheel.airflow.run_report import publish_run_report
-
     cfg = _config(config_path)
     settings = _settings(extracted) if extracted else None
     plans = list(plans or [])
@@ -301,8 +299,6 @@ def _decision(
     extracted: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Latency and cost per entry, production's cost and the recommendation (``flywheel.decision``)."""
-    from flywheel.decision.report import decide
-
     measured: dict[str, Any] = {}
     customize_s: dict[str, float | None] = {}
     for i, plan in enumerate(plans):
@@ -331,10 +327,6 @@ def _decision(
 
 def _volume(extracted: dict[str, Any] | None) -> Any:
     """The workload's token volume from the run's log snapshot (streamed; None without a snapshot)."""
-    import json
-
-    from flywheel.decision.volume import token_volume
-
     if not extracted or not extracted.get("snapshot"):
         return None
     path = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from flywheel.airflow.hooks import NemoHook
 from flywheel.platforms.marks import is_own_candidate
 
 JOB_TYPES = ("customization", "evaluation")
@@ -116,8 +117,6 @@ class PlatformWaitTrigger(BaseTrigger):
         return f"{self.kind} {self.ref}"
 
     async def _client(self) -> Any:
-        from flywheel.airflow.hooks import NemoHook
-
         hook = NemoHook(
             self.conn_id,
             namespace=self.namespace,
