@@ -137,6 +137,7 @@ def test_payloads_in_the_browser_run_nothing(planted: Any, tmp_path: Path) -> No
                 checked.append((name, payload, status))
     assert not dialogs, dialogs
     assert not own_assets_blocked, own_assets_blocked  # the page and the report work under their policies
+    assert not blocked, blocked  # and no payload even got as far as the policy
     assert len(checked) == len(PAYLOADS) * 7
 
 
