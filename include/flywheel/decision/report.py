@@ -87,6 +87,7 @@ def decide(
     prod = production_cost(production, gpu_hour_usd, volume)
     bar = Bar(selection.min_quality, selection.max_p95_ms)
     out: dict[str, Any] = {
+        "bar": {"min_quality": bar.min_quality, "max_p95_ms": bar.max_p95_ms},
         "production": prod,
         "volume": volume.as_dict() if volume else None,
         "recommendation": None,
