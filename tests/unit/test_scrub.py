@@ -38,3 +38,11 @@ def test_scrub_keeps_what_is_not_a_credential() -> None:
 def test_has_credentials() -> None:
     assert has_credentials("http://u:pa#ss@host") and has_credentials("https://h/?password=1")
     assert not has_credentials("https://es.example.com:9200/prefix") and not has_credentials("")
+
+
+def test_nemo_errors_carry_no_url_credentials() -> None:
+    from flywheel.nemo.errors import NemoAuthError
+
+    url = "https://u:k3y@nemo/v1/jobs?api_key=k3y"
+    err = NemoAuthError("rejected Authorization: Bearer sk-live-123", status=401, url=url, method="GET")
+    assert str(err) == "GET https://***@nemo/v1/jobs?api_key=*** -> 401: rejected Authorization: Bearer ***"
