@@ -93,12 +93,12 @@ def main() -> None:
 
 
 def es_auth_proxy(
-    upstream: str, log_dir: Path, user: str = "", password: str = "", api_key: str = ""
+    upstream: str, log_dir: Path, user: str = "", password: str = "", api_key: str = "", port: int = 0
 ) -> tuple[Any, str, Path]:
-    """(the proxy as a not yet started managed process, its URL, its record file)."""
+    """(the proxy as a not yet started managed process, its URL, its record file); ``port`` 0: a free one."""
     from tests.support.processes import ManagedProcess, free_port, port_open
 
-    port = free_port()
+    port = port or free_port()
     record = log_dir / f"es-proxy-{port}.jsonl"
     env = {
         "ES_PROXY_UPSTREAM": upstream,

@@ -89,6 +89,16 @@ def test_cli_load_sends_the_exact_basic_header_and_reads_back(loaded: int, secur
     assert len(list(ElasticsearchSource(client, "secured").iter_records("customer_service"))) > 0
 
 
+def test_cli_load_with_an_api_key_from_the_environment(loaded: int, secured: tuple[str, Path], tmp_path: Path) -> None:
+    url, record = secured
+    logs = tmp_path / "logs.jsonl"
+    write_logs(logs, 120, seed=5)  # the same records: all already present
+    before = len(recorded(record))
+    out = cli("load", "--input", str(logs), "--es-url", url, "--index", "secured", env={"ES_API_KEY": API_KEY})
+    assert out.returncode == 0 and out.stdout.startswith(f"loaded 0, skipped {loaded}"), out.stdout + out.stderr
+    assert {r["authorization"] for r in recorded(record)[before:]} == {f"ApiKey {API_KEY}"}
+
+
 def test_airflow_connection_through_the_provider_hook_basic_and_api_key(
     loaded: int, secured: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
