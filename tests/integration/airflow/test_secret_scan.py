@@ -7,8 +7,11 @@ judge's key (the emulator's judge answers only with it: evaluations only work if
 password. nx-27017 has no authentication, so the MongoDB connection carries the password without a login
 (MongoHook then leaves it out of the URI): it is planted in the Connection, not sent.
 
+A second run finds the log store refusing that password (the server now accepts a rotated one), so
+extraction fails on every try: its error lines are scanned too.
+
 Scanned, for each secret as written, URL-quoted and as a Basic token: every task log of every try (REST and
-the files on disk), the logs of the Airflow components, every XCom of the run, the REST answers (run, task
+the files on disk), the logs of the Airflow components, every XCom of both runs, the REST answers (run, task
 instances, extra links), the Flywheel page, its JSON endpoint and the per-run report, and every artifact file.
 """
 
@@ -72,26 +75,37 @@ class Servers(ExitStack):
 
     def __init__(self, work: Path) -> None:
         super().__init__()
+        self.work = work
         self.mongo, self.mongo_conn = mongo_server(work / "mongo")
         # its own pid and log files: the defaults in /tmp are shared with any other nx-27017 on the machine
         self.mongo.cmd += ["--pid-file", str(work / "nx.pid"), "--log-file", str(work / "mongo" / "nx.log")]
-        self.osmem, upstream = osmem(work / "osmem")
+        self.osmem, self.upstream = osmem(work / "osmem")
         self.proxy, self.es_url, self.record = es_auth_proxy(
-            upstream, work / "es-proxy", user=ES_USER, password=SECRETS["es"]
+            self.upstream, work / "es-proxy", user=ES_USER, password=SECRETS["es"]
         )
+        self.port = int(self.es_url.rsplit(":", 1)[1])
+        self.processes = [self.mongo, self.osmem, self.proxy]
 
     def __enter__(self) -> Servers:
         super().__enter__()
-        for p in (self.mongo, self.osmem, self.proxy):
+        for p in self.processes:
             self.enter_context(p)
         return self
 
+    def refuse_the_password(self) -> None:
+        """The same address, now accepting another password only (as after a rotation)."""
+        self.proxy.stop()  # stopping twice (again on exit) is harmless
+        self.proxy, _, self.refusals = es_auth_proxy(
+            self.upstream, self.work / "es-proxy", user=ES_USER, password=f"rotated-{TAG}", port=self.port
+        )
+        self.processes.append(self.enter_context(self.proxy))
+
     def alive(self) -> bool:
-        return any(p.alive() for p in (self.mongo, self.osmem, self.proxy))
+        return any(p.alive() for p in self.processes)
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, str, Servers]]:
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, list[str], Servers]]:
     work = tmp_path_factory.mktemp("secret-scan")
     logs = work / "logs.jsonl"
     make_logs(logs)
@@ -107,7 +121,6 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSt
         "password": SECRETS["nemo"],
         "extra": {"nim_url": s.emulator_url, "datastore_url": s.emulator_url},
     }
-    port = int(servers.es_url.rsplit(":", 1)[1])
     s.extra_env.update(
         {
             "AIRFLOW_CONN_FLYWHEEL_NEMO": json.dumps(nemo),
@@ -118,7 +131,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSt
                 {
                     "conn_type": "elasticsearch",
                     "host": "127.0.0.1",
-                    "port": port,
+                    "port": servers.port,
                     "login": ES_USER,
                     "password": SECRETS["es"],
                     "extra": {"scheme": "http"},
@@ -139,21 +152,33 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSt
         r = s.api.trigger(TOOLS, {"nims": [SMALL], "customization_enabled": False}, rid)
         assert r.status_code == 200, r.text
         assert s.api.wait_run(TOOLS, rid) == "success", s.api.task_states(TOOLS, rid)
-        yield s, rid, servers
+        # then the log store stops accepting that password: extraction fails (every try) with an error line
+        refused = f"refused-{TAG}"
+        servers.refuse_the_password()
+        assert s.api.trigger(TOOLS, {"nims": [SMALL]}, refused).status_code == 200
+        assert s.api.wait_run(TOOLS, refused) == "failed", s.api.task_states(TOOLS, refused)
+        yield s, [rid, refused], servers
 
 
-def test_the_planted_secrets_did_their_work(finished: tuple[LocalStack, str, Servers]) -> None:
-    stack, rid, servers = finished
+def test_the_planted_secrets_did_their_work(finished: tuple[LocalStack, list[str], Servers]) -> None:
+    stack, (ok, refused), servers = finished
     basic = "Basic " + base64.b64encode(f"{ES_USER}:{SECRETS['es']}".encode()).decode()
     assert {r["authorization"] for r in recorded(servers.record)} == {basic}  # extraction went through it
-    assert stack.api.xcom(TOOLS, rid, "extract_records")["extract"]["written"] > 100
-    report = stack.api.xcom(TOOLS, rid, "report")
+    assert stack.api.xcom(TOOLS, ok, "extract_records")["extract"]["written"] > 100
+    report = stack.api.xcom(TOOLS, ok, "report")
     judged = [r for r in report["results"] if r["status"] == "completed" and "correctness" in r["scores"]]
     assert judged, report["results"]  # the judge (which needs its key) scored them
+    # the refused run: the old password reached the rotated server, every try failed with one clear line
+    assert {r["authorization"] for r in recorded(servers.refusals)} == {basic}
+    ti = next(t for t in stack.api.task_instances(TOOLS, refused) if t["task_id"] == "extract_records")
+    assert ti["state"] == "failed" and ti["try_number"] == 2, ti
+    # the raw answer: the exception's text is a field of the log record, beside its event
+    log = stack.api.http.get(f"/dags/{TOOLS}/dagRuns/{refused}/taskInstances/extract_records/logs/2").text
+    assert "cannot read logs from index flywheel: AuthenticationException" in log, log[-3000:]
 
 
-def test_no_secret_in_logs_xcoms_pages_rest_or_artifacts(finished: tuple[LocalStack, str, Servers]) -> None:
-    stack, rid, _ = finished
+def test_no_secret_in_logs_xcoms_pages_rest_or_artifacts(finished: tuple[LocalStack, list[str], Servers]) -> None:
+    stack, runs, _ = finished
     api = stack.api
     found: list[str] = []
     scanned = 0
@@ -163,27 +188,29 @@ def test_no_secret_in_logs_xcoms_pages_rest_or_artifacts(finished: tuple[LocalSt
         scanned += 1
         found.extend(leaks(where, text))
 
-    tis = api.task_instances(TOOLS, rid)
-    scan("REST taskInstances", json.dumps(tis))
-    scan("REST dagRun", json.dumps(api.run(TOOLS, rid)))
-    for ti in tis:
-        name = f"{ti['task_id']}[{ti['map_index']}]"
-        for attempt in range(1, ti["try_number"] + 1):
-            path = f"/dags/{TOOLS}/dagRuns/{rid}/taskInstances/{ti['task_id']}/logs/{attempt}"
-            r = api.http.get(path, params={"map_index": ti["map_index"]})
-            assert r.status_code == 200, (path, r.status_code)
-            scan(f"log {name} try {attempt}", r.text)
-        links = api.http.get(
-            f"/dags/{TOOLS}/dagRuns/{rid}/taskInstances/{ti['task_id']}/links", params={"map_index": ti["map_index"]}
-        )
-        scan(f"links {name}", links.text)
-    entries = api.http.get(f"/dags/{TOOLS}/dagRuns/{rid}/taskInstances/~/xcomEntries", params={"limit": 1000})
-    assert entries.status_code == 200, entries.text
-    xcoms = entries.json()["xcom_entries"]
-    assert len(xcoms) >= 10, xcoms
-    for e in xcoms:
-        value = api.xcom(TOOLS, rid, e["task_id"], e["map_index"], e["key"])
-        scan(f"xcom {e['task_id']}[{e['map_index']}] {e['key']}", json.dumps(value))
+    for rid in runs:
+        tis = api.task_instances(TOOLS, rid)
+        scan("REST taskInstances", json.dumps(tis))
+        scan("REST dagRun", json.dumps(api.run(TOOLS, rid)))
+        for ti in tis:
+            name = f"{rid} {ti['task_id']}[{ti['map_index']}]"
+            for attempt in range(1, ti["try_number"] + 1):
+                path = f"/dags/{TOOLS}/dagRuns/{rid}/taskInstances/{ti['task_id']}/logs/{attempt}"
+                r = api.http.get(path, params={"map_index": ti["map_index"]})
+                assert r.status_code == 200, (path, r.status_code)
+                scan(f"log {name} try {attempt}", r.text)
+            links = api.http.get(
+                f"/dags/{TOOLS}/dagRuns/{rid}/taskInstances/{ti['task_id']}/links",
+                params={"map_index": ti["map_index"]},
+            )
+            scan(f"links {name}", links.text)
+        entries = api.http.get(f"/dags/{TOOLS}/dagRuns/{rid}/taskInstances/~/xcomEntries", params={"limit": 1000})
+        assert entries.status_code == 200, entries.text
+        xcoms = entries.json()["xcom_entries"]
+        assert len(xcoms) >= (10 if rid == runs[0] else 1), xcoms
+        for e in xcoms:
+            value = api.xcom(TOOLS, rid, e["task_id"], e["map_index"], e["key"])
+            scan(f"xcom {rid} {e['task_id']}[{e['map_index']}] {e['key']}", json.dumps(value))
 
     token = httpx.post(
         f"{stack.api_url}/auth/token", json={"username": "admin", "password": stack.admin_password}
@@ -192,9 +219,9 @@ def test_no_secret_in_logs_xcoms_pages_rest_or_artifacts(finished: tuple[LocalSt
     workload = TOOLS.removeprefix("flywheel_")
     for path, params in (
         ("/flywheel/", {}),
-        ("/flywheel/", {"workload_id": workload, "run_id": rid}),
+        ("/flywheel/", {"workload_id": workload, "run_id": runs[0]}),
         ("/flywheel/api/results", {"workload_id": workload}),
-        ("/flywheel/report", {"dag_id": TOOLS, "run_id": rid}),
+        ("/flywheel/report", {"dag_id": TOOLS, "run_id": runs[0]}),
     ):
         r = web.get(path, params=params)
         assert r.status_code == 200, (path, r.status_code)
