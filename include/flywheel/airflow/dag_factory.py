@@ -11,9 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from flywheel.config import ConfigError, FlywheelConfig, WorkloadConfig, default_config_path, validate_config
+from flywheel.config import (
+    ConfigError,
+    FlywheelConfig,
+    WorkloadConfig,
+    default_config_path,
+    read_yaml,
+    validate_config,
+)
 
 GROUP = "nim_experiment"
 
@@ -229,7 +234,7 @@ def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[
         scoped = [p for p in exc.problems if _WORKLOAD_PROBLEM.match(p)]
         if len(scoped) != len(exc.problems):
             raise
-        raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        raw = read_yaml(config_path)  # it has loaded once: the problems are in its values
         bad = sorted({int(_WORKLOAD_PROBLEM.match(p).group(1)) for p in scoped})  # type: ignore[union-attr]
         names = {i: (raw["workloads"][i] or {}).get("workload_id", f"#{i}") for i in bad}
         raw["workloads"] = [wl for i, wl in enumerate(raw["workloads"]) if i not in bad]
