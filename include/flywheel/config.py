@@ -18,6 +18,8 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES
+
 CONFIG_ENV = "FLYWHEEL_CONFIG"
 WORKLOAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
@@ -59,6 +61,9 @@ class SplitConfig(_Model):
     limit: Annotated[int, Field(ge=1, le=RECORD_LIMIT_MAX)] | None = 1000
     random_seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 42
     min_train_records: Annotated[int, Field(ge=1)] = 10
+    # a log line (one record) longer than this is not read into memory: it is skipped and counted as
+    # invalid "record_too_large" (far beyond any model's context anyway)
+    max_record_bytes: Annotated[int, Field(ge=1024, le=2**30)] = DEFAULT_MAX_RECORD_BYTES
 
 
 class IclConfig(_Model):
