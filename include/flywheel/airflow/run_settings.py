@@ -207,6 +207,19 @@ def param_problem(name: str, value: Any, schema: dict[str, Any]) -> str | None:
     return f"{name}{at}: {quote(e.instance)} {why}"
 
 
+def conf_problem(conf: Any, schemas: dict[str, dict[str, Any]]) -> str | None:
+    """The 400 message for a trigger's ``conf`` given the DAG's Param schemas (``{name: param.schema}``), or
+    None when every value is accepted: Airflow's own message quotes a refused value whole (twice), this one at
+    most :data:`QUOTE_CHARS` characters of it. For a guard in front of the trigger endpoint."""
+    if not isinstance(conf, dict):
+        return None
+    for name in sorted(k for k in conf if k in schemas):
+        problem = param_problem(name, conf[name], schemas[name])
+        if problem:
+            return f"Invalid input for param {problem}"
+    return None
+
+
 def param_problems(cfg: FlywheelConfig) -> list[str]:
     """Every configured value the DAG's Params would refuse as a default (the DAG would not import), per
     workload: ``workloads[i] (trigger param) eval_size: 10.5 must be integer``."""

@@ -210,3 +210,21 @@ def test_load_config_raises_config_error_not_a_yaml_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.problems == ["invalid YAML: duplicate key 'a' at line 2 (first at line 1)"]
+
+
+def test_conf_problem_is_short_and_agrees_with_the_params() -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+
+    from flywheel.airflow.run_settings import conf_problem, params_for
+
+    cfg = load_config(ROOT / "config" / "flywheel.yaml")
+    params = params_for(cfg, cfg.workloads[0])
+    schemas = {name: p.schema for name, p in params.items()}
+    for conf in ({"since": "9" * 2**20}, {"eval_size": "1" * 2**20}, {"eval_size": 10.0}, {"nims": []}):
+        problem = conf_problem(conf, schemas)
+        assert problem is not None and len(problem) < 160, problem
+        name = next(iter(conf))
+        assert problem.startswith(f"Invalid input for param {name}: ")
+        with pytest.raises(Exception, match=f"Invalid input for param {name}"):
+            ParamsDict(params_for(cfg, cfg.workloads[0]))[name] = conf[name]
+    assert conf_problem({"eval_size": 20, "since": "2026-01-01T00:00:00Z", "other": 1}, schemas) is None

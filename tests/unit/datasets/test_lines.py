@@ -34,3 +34,25 @@ def test_skip_line_reads_past_a_huge_line() -> None:
     f = io.BytesIO(b"z" * 500_000 + b"\nnext\n")
     skip_line(f)
     assert f.readline() == b"next\n"
+
+
+def test_the_es_loader_skips_an_over_long_line_and_names_where_a_gzip_breaks(tmp_path) -> None:
+    import gzip
+    import json
+    from collections import Counter
+
+    import pytest
+
+    from flywheel.records.loader import UnreadableInput, _actions
+
+    record = {"timestamp": 1, "workload_id": "w", "request": {}, "response": {}}
+    path = tmp_path / "logs.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps({**record, "pad": "x" * 5000}) + "\n")
+    invalid: Counter[str] = Counter()
+    assert len(list(_actions(path, "i", invalid, max_bytes=1024))) == 1
+    assert invalid == {"record_too_large": 1}
+    broken = tmp_path / "logs.jsonl.gz"
+    whole = gzip.compress((json.dumps(record) + "\n").encode() * 5000)
+    broken.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UnreadableInput, match=r"cannot read past line \d+"):
+        list(_actions(broken, "i", Counter()))
