@@ -9,6 +9,7 @@ one ``INFO`` line of the ``flywheel.datasets`` logger every ``interval`` seconds
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import IO, Any
@@ -27,9 +28,9 @@ class Progress:
         if _isatty(self.stream):
             from tqdm import tqdm
 
-            self.bar = tqdm(
-                total=total_bytes, desc=what, unit="B", unit_scale=True, file=self.stream, dynamic_ncols=True
-            )
+            # a terminal that reports no width (a bare pty) gets 100 columns, not an empty bar
+            width = {"dynamic_ncols": True} if _columns(self.stream) else {"ncols": 100, "nrows": 24}
+            self.bar = tqdm(total=total_bytes, desc=what, unit="B", unit_scale=True, file=self.stream, **width)
 
     def __call__(self, done_bytes: int, records: int) -> None:
         self.done, self.records = done_bytes, records
@@ -68,3 +69,10 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _columns(stream: IO[str]) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
