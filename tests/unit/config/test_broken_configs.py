@@ -228,3 +228,33 @@ def test_conf_problem_is_short_and_agrees_with_the_params() -> None:
         with pytest.raises(Exception, match=f"Invalid input for param {name}"):
             ParamsDict(params_for(cfg, cfg.workloads[0]))[name] = conf[name]
     assert conf_problem({"eval_size": 20, "since": "2026-01-01T00:00:00Z", "other": 1}, schemas) is None
+
+
+def test_a_param_problem_found_after_other_broken_workloads_are_dropped(tmp_path: Path) -> None:
+    """Workload 0 has a field error; workload 1's only problem shows once 0 is out (the Params check needs a
+    valid config): both are reported as broken, by their index in the file, and no DAG import fails."""
+    from flywheel.airflow import run_settings
+    from flywheel.airflow.dag_factory import load_for_dags
+
+    raw = changed(_set(("workloads", 0, "schedule"), 5))
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    real = run_settings.param_specs
+
+    def stricter(cfg: Any, w: Any) -> dict[str, dict[str, Any]]:
+        # the config's bounds equal the Params', so no real config reaches this path: a stricter Param stands
+        # in for one (a mock, for a fault that cannot be provoked otherwise)
+        specs = real(cfg, w)
+        if w.workload_id == "news_classifier":
+            specs["eval_size"] = {**specs["eval_size"], "maximum": 1}
+        return specs
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(run_settings, "param_specs", stricter)
+    try:
+        cfg, broken, _ = load_for_dags(str(path))
+    finally:
+        mp.undo()
+    assert cfg is not None and cfg.workloads == []
+    assert broken[0] == "workload 'customer_service' (workloads[0].schedule: must be a string)"
+    assert broken[1].startswith("workload 'news_classifier' (workloads[1] (trigger param) eval_size: ")
