@@ -147,7 +147,8 @@ def test_every_option_has_a_help_line() -> None:
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    for command in ("datasets", "check-config"):
+    # every command but load (its options are another change's)
+    for command in ("datasets", "check-config", "sample-data", "emulator", "judge-down"):
         actions = sub.choices[command]._actions  # type: ignore[attr-defined]
         missing = [a.option_strings or a.dest for a in actions if not a.help]
         assert not missing, (command, missing)
