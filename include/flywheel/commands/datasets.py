@@ -11,6 +11,8 @@ from typing import Any
 
 from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES
 
+CONTEXT_LENGTH_MIN = 256  # as a NIM's context_length in the config
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -86,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         option = {"random_seed": "seed"}.get(str(first["loc"][0]), str(first["loc"][0]))
         print(f"error: --{option.replace('_', '-')}: {first['msg']} ({format_path(first['loc'])})")
+        return 2
+    if args.context_length < CONTEXT_LENGTH_MIN:
+        print(f"error: --context-length: must be ≥ {CONTEXT_LENGTH_MIN} (tokens)")
         return 2
     pii = workload_cfg[0]
     if args.pii is not None:

@@ -209,6 +209,8 @@ def _staged(
     stats: dict[str, Any],
 ) -> BuildResult:
     if not input_path.is_file():
+        if input_path.is_dir():
+            raise DatasetError(f"{input_path} is a directory, not a log file")
         raise DatasetError(f"log file not found: {input_path}")
     _check_pii(options.pii)
     workers = scan_workers()

@@ -118,6 +118,8 @@ def test_an_empty_or_missing_input(tmp_path: Path) -> None:
     empty.write_text("\n\n")
     refused(build(empty, tmp_path / "out"), "has no records (empty file)")
     refused(build(tmp_path / "absent.jsonl", tmp_path / "out2"), "log file not found")
+    refused(build(tmp_path, tmp_path / "out4"), f"{tmp_path} is a directory, not a log file")
+    refused(cli("--input", str(empty), "--workload-id", "w", "--out", str(tmp_path / "o5"), "--context-length", "9"))
     parquet = tmp_path / "fake.parquet"
     parquet.write_text("not parquet")
     refused(build(parquet, tmp_path / "out3"), "not a readable Parquet file")
