@@ -4,12 +4,14 @@ makes no sense is a 400 at trigger time and no run is created."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from flywheel.localstack.stack import LocalStack
+from tests.support.waiting import wait_for
 
 from .stack import ROOT, make_stack, running
 
@@ -64,3 +66,27 @@ def test_integers_are_integers_with_upper_bounds(stack: LocalStack, conf: dict[s
 def test_a_huge_value_is_not_echoed(stack: LocalStack) -> None:
     r = refused(stack, {"since": "9" * 2**20})
     assert len(r.content) < 4096, f"a {len(r.content)}-byte reply"
+
+
+def test_the_same_nim_twice_drops_only_that_workload(tmp_path: Path) -> None:
+    """It used to make flywheel.py fail to import (ParamValidationError: non-unique elements): every DAG gone.
+    Now the dag-processor builds the other workload's DAG and flywheel_config_errors.py names the broken one."""
+    config = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    small = config["nims"][0]["model_name"]
+    config["workloads"][0]["nims"] = [small, small]
+    config["log_source"] = {"kind": "file", "path": str(tmp_path / "logs.jsonl")}
+    s = make_stack(tmp_path, config)
+    with running(s, "flywheel_news_classifier"):
+        assert s.api is not None
+
+        def errors() -> list[dict[str, Any]] | None:
+            r = s.api.http.get("/importErrors")  # type: ignore[union-attr]
+            r.raise_for_status()
+            found = r.json()["import_errors"]
+            return found or None
+
+        found = wait_for(errors, timeout=120, what="the config error as an import error", interval=1.0)
+        assert [Path(e["filename"]).name for e in found] == ["flywheel_config_errors.py"], found
+        text = found[0]["stack_trace"]
+        assert "workload 'customer_service'" in text and f"duplicate '{small}'" in text, text[-500:]
+        assert s.api.http.get(f"/dags/{DAG}").status_code == 404
