@@ -83,8 +83,10 @@ compose-config: venv
 env:
 	bash scripts/gen-env.sh
 
+# Every benchmark script in its quick mode (--quick), each printing its figures; a failed one is named at the end.
 bench: venv
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@failed=""; for b in benchmarks/*.py; do echo "== $$b --quick"; $(BIN)/python $$b --quick || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .demo
