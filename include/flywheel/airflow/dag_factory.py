@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-import yaml
 from airflow.sdk import DAG, get_current_context, task, task_group
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
@@ -22,6 +21,7 @@ from flywheel.config import (
     WorkloadConfig,
     default_config_path,
     load_config,
+    read_yaml,
     validate_config,
 )
 
@@ -241,19 +241,27 @@ def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[
     try:
         return load_config(config_path), [], config_path
     except ConfigError as exc:
-        scoped = [p for p in exc.problems if _WORKLOAD_PROBLEM.match(p)]
-        if len(scoped) != len(exc.problems):
-            raise
-        raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-        bad = sorted({int(_WORKLOAD_PROBLEM.match(p).group(1)) for p in scoped})  # type: ignore[union-attr]
-        names = {i: (raw["workloads"][i] or {}).get("workload_id", f"#{i}") for i in bad}
-        raw["workloads"] = [wl for i, wl in enumerate(raw["workloads"]) if i not in bad]
-        cfg = validate_config(raw, config_path)
-        broken = [
-            f"workload '{names[int(_WORKLOAD_PROBLEM.match(p).group(1))]}' ({p})"  # type: ignore[union-attr]
-            for p in scoped
-        ]
-        return cfg, broken, config_path
+        failure = exc
+    raw = read_yaml(config_path)  # it has loaded once: the problems are in its values
+    entries = list(enumerate(raw["workloads"]))  # (index in the file, entry) of the workloads still in
+    broken: list[str] = []
+    # Until the rest is valid: checks that need a valid config (the trigger Params) only run once the
+    # entries with field errors are out, and may then find more.
+    while True:
+        scoped = [(p, _WORKLOAD_PROBLEM.match(p)) for p in failure.problems]
+        if not all(m for _, m in scoped):
+            raise failure
+        bad = {int(m.group(1)) for _, m in scoped if m}
+        for p, m in scoped:
+            at, entry = entries[int(m.group(1))]  # type: ignore[union-attr]
+            name = entry.get("workload_id", f"#{at}") if isinstance(entry, dict) else f"#{at}"
+            broken.append(f"workload '{name}' ({_WORKLOAD_PROBLEM.sub(f'workloads[{at}]', p, count=1)})")
+        entries = [e for i, e in enumerate(entries) if i not in bad]
+        raw["workloads"] = [entry for _, entry in entries]
+        try:
+            return validate_config(raw, config_path), broken, config_path
+        except ConfigError as exc:
+            failure = exc
 
 
 def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any]:

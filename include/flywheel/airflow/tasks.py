@@ -15,7 +15,14 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from flywheel.airflow import artifacts
-from flywheel.airflow.connections import MONGO_CONN, embedding_endpoint, es_connection_uri, optional_connection
+from flywheel.airflow.connections import (
+    ES_CONN,
+    MONGO_CONN,
+    connection_secrets,
+    embedding_endpoint,
+    es_client_from_connection,
+    optional_connection,
+)
 from flywheel.airflow.hooks import NemoHook
 from flywheel.airflow.results import (
     EXPERIMENTS,
@@ -52,27 +59,33 @@ def extract_records(
     config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
     from flywheel.records.sources import export_snapshot, open_log_source
+    from flywheel.scrub import scrub
 
     cfg = _config(config_path)
     settings = RunSettings.resolve(cfg, cfg.workload(workload_id), params)
-    uri = None
+    client = None
     if cfg.log_source.kind == "elasticsearch":
-        uri = es_connection_uri()
-        if uri is None:
+        client = es_client_from_connection()
+        if client is None:
             _fail("log_source is elasticsearch but Airflow connection 'flywheel_es' is not defined")
     base_dir = Path(config_path).resolve().parent if config_path else None
-    source = open_log_source(cfg.log_source, connection_uri=uri, base_dir=base_dir)
+    source = open_log_source(cfg.log_source, client=client, base_dir=base_dir)
     target = artifacts.run_uri(cfg, dag_id, run_id, "snapshot")
     local = artifacts.local_dir_for(target)
-    summary = export_snapshot(
-        source,
-        local / "records.jsonl",
-        settings.workload_id,
-        settings.client_id,
-        settings.since,
-        settings.until,
-        settings.split.limit,
-    )
+    try:
+        summary = export_snapshot(
+            source,
+            local / "records.jsonl",
+            settings.workload_id,
+            settings.client_id,
+            settings.since,
+            settings.until,
+            settings.split.limit,
+        )
+    except Exception as exc:  # one scrubbed line, no chained traceback that could carry the client's secrets
+        where = f"index {cfg.log_source.index}" if client is not None else str(cfg.log_source.path)
+        line = scrub(f"cannot read logs from {where}: {type(exc).__name__}: {exc}", connection_secrets(ES_CONN))
+        raise RuntimeError(line[:500]) from None
     artifacts.publish(local, target)
     pruned = artifacts.prune_old_runs(cfg, dag_id, run_id)
     log.info(
