@@ -550,7 +550,7 @@ def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
         problems.extend(_format_errors(exc.errors(include_url=False)))
     problems.extend(_cross_checks(raw))
     if cfg is not None and not problems:
-        from flywheel.airflow.run_settings import param_problems  # it builds on this module
+        from flywheel.params import param_problems  # it builds on this module
 
         problems.extend(param_problems(cfg))
     if problems:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flywheel.airflow.run_settings import param_problem, param_specs
 from flywheel.config import ConfigError, load_config
+from flywheel.params import param_problem, param_specs
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
@@ -224,7 +224,8 @@ def test_load_config_raises_config_error_not_a_yaml_error(tmp_path: Path) -> Non
 def test_conf_problem_is_short_and_agrees_with_the_params() -> None:
     from airflow.sdk.definitions.param import ParamsDict
 
-    from flywheel.airflow.run_settings import conf_problem, params_for
+    from flywheel.airflow.run_settings import params_for
+    from flywheel.params import conf_problem
 
     cfg = load_config(ROOT / "config" / "flywheel.yaml")
     params = params_for(cfg, cfg.workloads[0])
@@ -242,13 +243,13 @@ def test_conf_problem_is_short_and_agrees_with_the_params() -> None:
 def test_a_param_problem_found_after_other_broken_workloads_are_dropped(tmp_path: Path) -> None:
     """Workload 0 has a field error; workload 1's only problem shows once 0 is out (the Params check needs a
     valid config): both are reported as broken, by their index in the file, and no DAG import fails."""
-    from flywheel.airflow import run_settings
+    from flywheel import params
     from flywheel.airflow.dag_factory import load_for_dags
 
     raw = changed(_set(("workloads", 0, "schedule"), 5))
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(raw))
-    real = run_settings.param_specs
+    real = params.param_specs
 
     def stricter(cfg: Any, w: Any) -> dict[str, dict[str, Any]]:
         # the config's bounds equal the Params', so no real config reaches this path: a stricter Param stands
@@ -259,7 +260,7 @@ def test_a_param_problem_found_after_other_broken_workloads_are_dropped(tmp_path
         return specs
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(run_settings, "param_specs", stricter)
+    mp.setattr(params, "param_specs", stricter)
     try:
         cfg, broken, _ = load_for_dags(str(path))
     finally:
