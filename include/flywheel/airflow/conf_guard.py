@@ -19,6 +19,8 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from flywheel.params import conf_problem
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -48,14 +50,15 @@ def _short(key: str) -> str:
     return repr(key) if len(key) <= SHOWN_CHARS else repr(key[:SHOWN_CHARS]) + "…"
 
 
-def flywheel_params(dag_id: str) -> set[str] | None:
-    """The Param names of a flywheel DAG as serialized, or None for other (or unknown) DAGs."""
+def flywheel_params(dag_id: str) -> dict[str, dict[str, Any]] | None:
+    """The Param schemas (``{name: schema}``) of a flywheel DAG as serialized, or None for other (or unknown)
+    DAGs."""
     from airflow.models.serialized_dag import SerializedDagModel
 
     dag = SerializedDagModel.get_dag(dag_id)
     if dag is None or TAG not in (dag.tags or ()):
         return None
-    return set(dag.params.keys())
+    return {name: dict(dag.params.get_param(name).schema or {}) for name in dag.params}
 
 
 def _problem_for(dag_id: str, body: bytes) -> str | None:
@@ -66,8 +69,11 @@ def _problem_for(dag_id: str, body: bytes) -> str | None:
     conf = payload.get("conf") if isinstance(payload, dict) else None
     if not conf:
         return None
-    accepted = flywheel_params(dag_id)
-    return None if accepted is None else unknown_conf_problem(conf, accepted)
+    schemas = flywheel_params(dag_id)
+    if schemas is None:
+        return None
+    # Airflow's own 400 for a refused value quotes it whole (twice); ours quotes a short prefix
+    return unknown_conf_problem(conf, set(schemas)) or conf_problem(conf, schemas)
 
 
 async def may_trigger(scope: Scope, dag_id: str) -> bool:
