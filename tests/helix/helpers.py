@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flywheel.config import NimConfig
-from flywheel.nemo.states import DeploymentInfo
+from flywheel.platforms.core.states import DeploymentInfo
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import HelixClient
 from tests.integration.emulator.conftest import Emulator

@@ -16,8 +16,8 @@ import pytest
 
 from flywheel.localstack.helix import HelixServices
 from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref, read_scores, redacted
-from flywheel.nemo.errors import NemoError
-from flywheel.nemo.states import JobState
+from flywheel.platforms.core.errors import NemoError
+from flywheel.platforms.core.states import JobState
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.adapter import HelixPlatform
 from flywheel.platforms.helix.endpoints import HelixEndpoints

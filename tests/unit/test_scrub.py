@@ -41,7 +41,7 @@ def test_has_credentials() -> None:
 
 
 def test_nemo_errors_carry_no_url_credentials() -> None:
-    from flywheel.nemo.errors import NemoAuthError
+    from flywheel.platforms.core.errors import NemoAuthError
 
     url = "https://u:k3y@nemo/v1/jobs?api_key=k3y"
     err = NemoAuthError("rejected Authorization: Bearer sk-live-123", status=401, url=url, method="GET")

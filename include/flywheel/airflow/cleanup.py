@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: str) -> dict[str, list[str]]:
     from flywheel.airflow.hooks import NemoHook
     from flywheel.config import load_config
-    from flywheel.nemo.errors import is_unobserved
+    from flywheel.platforms.core.errors import is_unobserved
 
     owner = run_key(dag_id, run_id)
     deleted: list[str] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,6 +24,8 @@ from airflow.sdk.exceptions import TaskDeferred
 from flywheel.airflow.connections import NEMO_CONN
 from flywheel.airflow.hooks import NemoHook
 from flywheel.config import load_config
+from flywheel.platforms.core.errors import is_unobserved
+from flywheel.platforms.core.retry import Backoff
 from flywheel.platforms.marks import run_key
 
 if TYPE_CHECKING:
@@ -114,14 +115,14 @@ class NemoOperator(BaseOperator):
         budget = self.cfg().platform.inline_wait_s
         if budget <= 0:
             return None
-        give_up, pause = time.monotonic() + budget, 0.1
+        give_up, pauses = time.monotonic() + budget, Backoff(initial_s=0.1, cap_s=0.5, factor=2.0, jitter=0.0)
         with self.client() as c:
             while True:
                 event = asyncio.run(trigger.check_once(c))
+                pause = pauses.next()
                 if event is not None or time.monotonic() + pause > give_up:
                     return event
                 time.sleep(pause)
-                pause = min(pause * 2, 0.5)
 
 
 def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,8 +130,6 @@ def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(step)
     def wrapper(self: NemoOperator, context: Any, *args: Any, **kwargs: Any) -> Any:
-        from flywheel.nemo.errors import is_unobserved
-
         store = context["task_state_store"]
         try:
             result = step(self, context, *args, **kwargs)
@@ -151,7 +150,7 @@ def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             pauses = int(store.get("outage_pauses") or 0) + 1
             store.set("outage_pauses", pauses)
-            pause = min(p.poll_max_s, p.poll_initial_s * 2 ** min(pauses, 10)) * random.uniform(0.85, 1.15)
+            pause = Backoff(initial_s=p.poll_initial_s, cap_s=p.poll_max_s, factor=2.0).delay(pauses)
             pause = max(pause, self.defer_floor_s())
             self.log.warning(
                 "%s: cannot observe the platform (%s); trying again in %.0fs (outage for %.0fs, limit %.0fs)",

@@ -34,6 +34,8 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from flywheel.airflow.hooks import NemoHook
+from flywheel.platforms.core.errors import is_unobserved
+from flywheel.platforms.core.retry import Backoff
 from flywheel.platforms.marks import is_own_candidate
 
 JOB_TYPES = ("customization", "evaluation")
@@ -143,8 +145,6 @@ class PlatformWaitTrigger(BaseTrigger):
     async def check_once(self, client: Any) -> dict[str, Any] | None:
         """The wait's event if it is already over (one observation, no waiting), else None. An outage is
         not an answer: None, and the deferred wait deals with it."""
-        from flywheel.nemo.errors import is_unobserved
-
         try:
             seen = await self.observe(client)
             if not seen.terminal:
@@ -173,15 +173,11 @@ class PlatformWaitTrigger(BaseTrigger):
         }
 
     def _backoff(self, seed: str) -> Any:
-        from flywheel.nemo.states import Backoff
-
         return Backoff(initial_s=self.poll_initial_s, cap_s=self.poll_max_s, rng=random.Random(seed))
 
     async def _observed(self, call: Callable[[], Awaitable[Seen]], backoff: Any, deadline: float) -> Seen | None:
         """``await call()``, retried with backoff while the platform cannot be observed, until ``deadline``.
         Returns None when the deadline passed without a single answer."""
-        from flywheel.nemo.errors import is_unobserved
-
         failures = 0
         while True:
             try:

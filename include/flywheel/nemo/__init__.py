@@ -3,14 +3,14 @@
 Public API: :class:`NemoEndpoints`, :class:`NemoClient`, :class:`AsyncNemoClient`, :class:`JobState`,
 :class:`DeploymentInfo`, :class:`NemoError` (and subclasses), :func:`check_chat_endpoint`.
 Builders and score readers live in :mod:`flywheel.nemo.configs`; status sets and polling helpers in
-:mod:`flywheel.nemo.states`.
+:mod:`flywheel.platforms.core.states`.
 """
 
 from flywheel.nemo.aclient import AsyncNemoClient
 from flywheel.nemo.chat import check_chat_endpoint
 from flywheel.nemo.client import NemoClient
 from flywheel.nemo.endpoints import NemoEndpoints
-from flywheel.nemo.errors import (
+from flywheel.platforms.core.errors import (
     NemoAuthError,
     NemoBadRequestError,
     NemoConflictError,
@@ -25,8 +25,8 @@ from flywheel.nemo.errors import (
     NemoServerError,
     NemoTimeoutError,
 )
-from flywheel.nemo.retry import RetryPolicy
-from flywheel.nemo.states import Backoff, DeploymentInfo, JobState, PendingWatch
+from flywheel.platforms.core.retry import Backoff, RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState, PendingWatch
 
 __all__ = [
     "AsyncNemoClient",

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flywheel.nemo.endpoints import NemoEndpoints
-from flywheel.nemo.errors import NemoResponseError
-from flywheel.nemo.http import AsyncHttp, Reply
-from flywheel.nemo.retry import RetryPolicy
-from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.core.errors import NemoResponseError
+from flywheel.platforms.core.http import AsyncHttp, Reply
+from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 
 log = logging.getLogger("flywheel.nemo")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from flywheel.nemo.endpoints import bearer
-from flywheel.nemo.errors import NemoAuthError, NemoError, NemoResponseError
-from flywheel.nemo.http import SyncHttp
-from flywheel.nemo.retry import RetryPolicy
+from flywheel.platforms.core.errors import NemoAuthError, NemoError, NemoResponseError
+from flywheel.platforms.core.http import SyncHttp, bearer
+from flywheel.platforms.core.retry import RetryPolicy
 
 
 def check_chat_endpoint(

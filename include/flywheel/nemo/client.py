@@ -2,7 +2,7 @@
 
 Entity Store (namespaces, datasets), Data Store (HF API uploads), Deployment Management (NIM
 deployments), NIM proxy (models, embeddings), Customizer (configs, jobs) and Evaluator (jobs, results).
-Every call goes through :class:`~flywheel.nemo.http.SyncHttp` (timeout, retries, typed errors).
+Every call goes through :class:`~flywheel.platforms.core.http.SyncHttp` (timeout, retries, typed errors).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.configs import customization_config, deployment_body
 from flywheel.nemo.datastore import upload_files
 from flywheel.nemo.embeddings import embed_texts
-from flywheel.nemo.endpoints import NemoEndpoints, bearer
-from flywheel.nemo.errors import (
+from flywheel.nemo.endpoints import NemoEndpoints
+from flywheel.platforms.core.errors import (
     NemoAmbiguousError,
     NemoConflictError,
     NemoDeploymentError,
@@ -31,9 +31,9 @@ from flywheel.nemo.errors import (
     NemoNotFoundError,
     NemoResponseError,
 )
-from flywheel.nemo.http import Reply, SyncHttp
-from flywheel.nemo.retry import RetryPolicy
-from flywheel.nemo.states import Backoff, DeploymentInfo, JobState, PendingWatch
+from flywheel.platforms.core.http import Reply, SyncHttp, bearer
+from flywheel.platforms.core.retry import Backoff, RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState, PendingWatch
 
 log = logging.getLogger("flywheel.nemo")
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flywheel.nemo.errors import NemoConnectionError, NemoError, NemoTimeoutError, error_for_status, one_line
-from flywheel.nemo.retry import RetryPolicy, retry_after_s, retryable_status
+from flywheel.platforms.core.errors import NemoConnectionError, NemoError, NemoTimeoutError, error_for_status, one_line
+from flywheel.platforms.core.retry import RetryPolicy, retry_after_s, retryable_status
 
 log = logging.getLogger("flywheel.nemo")
 T = TypeVar("T")

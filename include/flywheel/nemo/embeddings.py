@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flywheel.nemo.endpoints import bearer
-from flywheel.nemo.errors import NemoError, NemoResponseError
-from flywheel.nemo.http import Reply, SyncHttp
-from flywheel.nemo.retry import RetryPolicy
+from flywheel.platforms.core.errors import NemoError, NemoResponseError
+from flywheel.platforms.core.http import Reply, SyncHttp, bearer
+from flywheel.platforms.core.retry import RetryPolicy
 
 
 def embed_texts(http: SyncHttp, url: str, model: str, texts: list[str], batch_size: int = 32) -> list[list[float]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from flywheel.nemo.endpoints import bearer
+from flywheel.platforms.core.http import bearer
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from flywheel.config import NimConfig, TrainingConfig
-from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 
 PlatformKind = Literal["nmp", "helix"]
 PLATFORM_KINDS: tuple[str, ...] = ("nmp", "helix")

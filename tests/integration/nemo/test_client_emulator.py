@@ -393,7 +393,7 @@ def test_remote_embedder_matches_the_nim_proxy_and_batches(emulator: Emulator) -
 
 def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_path: Path) -> None:
     from flywheel.nemo.client import PROMOTED_MARK
-    from flywheel.nemo.errors import NemoError
+    from flywheel.platforms.core.errors import NemoError
 
     with emulator.client() as c:
         upload(c, tmp_path, tool_record, "promo")
@@ -440,7 +440,7 @@ def test_jobs_are_found_again_by_their_request_id_and_listed_with_marks(emulator
 
 
 def test_a_served_candidate_is_checked_where_it_answers(emulator: Emulator) -> None:
-    from flywheel.nemo.errors import NemoError
+    from flywheel.platforms.core.errors import NemoError
     from tests.support.processes import free_port
 
     with emulator.client() as c:

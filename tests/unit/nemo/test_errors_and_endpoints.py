@@ -9,7 +9,7 @@ import pytest
 
 import flywheel.nemo
 from flywheel.nemo import NemoEndpoints
-from flywheel.nemo.errors import (
+from flywheel.platforms.core.errors import (
     NemoAuthError,
     NemoBadRequestError,
     NemoConflictError,

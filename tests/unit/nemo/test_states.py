@@ -8,8 +8,8 @@ import typing
 import pytest
 
 from flywheel.nemo import DeploymentInfo, JobState
-from flywheel.nemo.errors import NemoResponseError
-from flywheel.nemo.states import (
+from flywheel.platforms.core.errors import NemoResponseError
+from flywheel.platforms.core.states import (
     DEPLOYMENT_ACTIVE,
     DEPLOYMENT_FAILED,
     DEPLOYMENT_SUCCEEDED,

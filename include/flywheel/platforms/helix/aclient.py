@@ -8,10 +8,9 @@ import asyncio
 import time
 from typing import Any
 
-from flywheel.nemo.endpoints import bearer
-from flywheel.nemo.http import AsyncHttp, Reply
-from flywheel.nemo.retry import RetryPolicy
-from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.core.http import AsyncHttp, Reply, bearer
+from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 from flywheel.platforms.helix.client import CREATED_GRACE_S, CREATED_POLL_S, PROBE
 from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.states import deployment_info, job_state

@@ -14,9 +14,9 @@ from typing import Any
 
 from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.embeddings import embed_texts
-from flywheel.nemo.errors import NemoNotFoundError
-from flywheel.nemo.retry import RetryPolicy
-from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.core.errors import NemoNotFoundError
+from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix import translate as T
 from flywheel.platforms.helix.aclient import AsyncHelixClient

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 
-from flywheel.nemo.endpoints import bearer
-from flywheel.nemo.errors import (
+from flywheel.platforms.core.errors import (
     NemoAmbiguousError,
     NemoConflictError,
     NemoError,
@@ -25,9 +24,9 @@ from flywheel.nemo.errors import (
     error_for_status,
     platform_message,
 )
-from flywheel.nemo.http import Reply, SyncHttp
-from flywheel.nemo.retry import RetryPolicy
-from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.core.http import Reply, SyncHttp, bearer
+from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.payloads import (
     ModelTarget,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flywheel.nemo.states import DeploymentInfo
+from flywheel.platforms.core.states import DeploymentInfo
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.marks import read_marks
 

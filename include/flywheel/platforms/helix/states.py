@@ -1,4 +1,4 @@
-"""Helix job and deployment states, mapped onto the flywheel's own (``flywheel.nemo.states``) so that
+"""Helix job and deployment states, mapped onto the flywheel's own (``flywheel.platforms.core.states``) so that
 watchers and the report need no Helix knowledge.
 
 Jobs: ``created pending active cancelling cancelled error completed paused pausing resuming``
@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flywheel.nemo.errors import NemoResponseError
-from flywheel.nemo.states import DeploymentInfo, JobState
+from flywheel.platforms.core.errors import NemoResponseError
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 from flywheel.platforms.marks import read_marks
 
 JOB_STATUS = {

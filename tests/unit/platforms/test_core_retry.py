@@ -1,4 +1,5 @@
-"""Polling backoff, the pending watchdog and the HTTP retry policy (pure arithmetic, seeded randomness)."""
+"""The one backoff formula, polling backoff, the pending watchdog and the HTTP retry policy (pure arithmetic,
+seeded randomness)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,31 @@ from email.utils import format_datetime
 
 import pytest
 
-from flywheel.nemo import Backoff, DeploymentInfo, NemoDeploymentError, PendingWatch, RetryPolicy
-from flywheel.nemo.retry import retry_after_s, retryable_status
+from flywheel.platforms.core.errors import NemoDeploymentError
+from flywheel.platforms.core.retry import Backoff, RetryPolicy, backoff_s, retry_after_s, retryable_status
+from flywheel.platforms.core.states import DeploymentInfo, PendingWatch
+
+
+def test_the_formula_grows_by_factor_caps_and_jitters_only_downwards() -> None:
+    rng = random.Random(7)
+    for attempt in range(80):  # far past the cap: no overflow
+        ceiling = min(30.0, 2.0 * 3.0**attempt)
+        wait = backoff_s(attempt, base_s=2.0, cap_s=30.0, factor=3.0, jitter=0.25, rng=rng)
+        assert ceiling * 0.75 <= wait <= ceiling
+    exact = [backoff_s(a, base_s=1.0, cap_s=5.0, factor=2.0, jitter=0.0, rng=rng) for a in range(5)]
+    assert exact == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_retry_policy_backoff_and_pauses_are_the_same_formula() -> None:
+    """RetryPolicy.delay, Backoff.next and Backoff.delay (the operators' outage pauses) draw the same
+    waits from the same seed: one formula, three parameter sets."""
+    policy = RetryPolicy(base_s=0.5, cap_s=8.0, rng=random.Random(11))
+    same = random.Random(11)
+    assert [policy.delay(a) for a in range(6)] == [
+        backoff_s(a, base_s=0.5, cap_s=8.0, factor=2.0, jitter=0.5, rng=same) for a in range(6)
+    ]
+    polls, pauses = Backoff(rng=random.Random(5)), Backoff(rng=random.Random(5))
+    assert [polls.next() for _ in range(6)] == [pauses.delay(a) for a in range(6)]
 
 
 def test_backoff_starts_near_initial_grows_and_caps() -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flywheel.nemo.errors import NemoDeploymentError, NemoResponseError
+from flywheel.platforms.core.errors import NemoDeploymentError, NemoResponseError
 
 log = logging.getLogger("flywheel.nemo")
 
@@ -160,32 +159,6 @@ class DeploymentInfo:
         details = self.raw.get("status_details")
         value = details.get("description") if isinstance(details, Mapping) else None
         return str(value) if value else None
-
-
-@dataclass
-class Backoff:
-    """Polling intervals: ``initial_s`` growing by ``factor`` up to ``cap_s``, each with ±``jitter``."""
-
-    initial_s: float = 5.0
-    cap_s: float = 60.0
-    factor: float = 1.6
-    jitter: float = 0.15
-    rng: random.Random = field(default_factory=random.Random, repr=False)
-    _current: float | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if not 0 < self.initial_s <= self.cap_s:
-            raise ValueError("Backoff needs 0 < initial_s ≤ cap_s")
-        if self.factor < 1 or not 0 <= self.jitter < 1:
-            raise ValueError("Backoff needs factor ≥ 1 and 0 ≤ jitter < 1")
-
-    def next(self) -> float:
-        base = self.initial_s if self._current is None else min(self.cap_s, self._current * self.factor)
-        self._current = base
-        return min(self.cap_s, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
-
-    def reset(self) -> None:
-        self._current = None
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One HTTP layer for every NeMo call, sync and async: timeouts, retries, typed errors, JSON decoding.
 
 ``call()`` returns a :class:`Reply` for success statuses and for statuses the caller lists in
-``allow`` (e.g. 404 for "get or None"); anything else raises a :class:`~flywheel.nemo.errors.NemoError`
+``allow`` (e.g. 404 for "get or None"); anything else raises a :class:`~flywheel.platforms.core.errors.NemoError`
 subclass. ``idempotent=False`` (job creation) retries only failures where the server certainly did no
 work (not connected, 429, 503); other failures raise :class:`NemoAmbiguousError` so the caller can look
 the job up before trying again, instead of creating a duplicate GPU job.
@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from flywheel.nemo.errors import (
+from flywheel.platforms.core.errors import (
     NemoAmbiguousError,
     NemoConnectionError,
     NemoError,
@@ -28,9 +28,14 @@ from flywheel.nemo.errors import (
     error_for_status,
     platform_message,
 )
-from flywheel.nemo.retry import NOT_SENT, REFUSED, RetryPolicy, retry_after_s, retryable_status
+from flywheel.platforms.core.retry import NOT_SENT, REFUSED, RetryPolicy, retry_after_s, retryable_status
 
 log = logging.getLogger("flywheel.nemo")
+
+
+def bearer(api_key: str | None) -> dict[str, str]:
+    """The ``Authorization`` header for ``api_key`` (none without a key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 @dataclass(frozen=True)
