@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from flywheel.localstack.helix import HelixServices
-from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref, read_scores, redacted
+from flywheel.platforms.core.configs import evaluation_config, evaluation_target, judge_ref, read_scores, redacted
 from flywheel.platforms.core.errors import NemoError
 from flywheel.platforms.core.states import JobState
 from flywheel.platforms.helix import payloads as P

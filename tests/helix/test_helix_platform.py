@@ -10,8 +10,8 @@ import pytest
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
 from flywheel.localstack.helix import HelixServices
-from flywheel.nemo.configs import customization_job, evaluation_config, evaluation_target, read_scores
-from flywheel.nemo.latency import measure_sync
+from flywheel.platforms.core.configs import customization_job, evaluation_config, evaluation_target, read_scores
+from flywheel.platforms.core.latency import measure_sync
 from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform
 from flywheel.platforms.helix.endpoints import HelixEndpoints
 from flywheel.platforms.helix.scores import read_scores as helix_read_scores

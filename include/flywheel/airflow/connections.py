@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flywheel.config import FlywheelConfig, NimConfig
-    from flywheel.nemo import NemoEndpoints
     from flywheel.platforms.helix.endpoints import HelixEndpoints
+    from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
 NEMO_CONN = "flywheel_nemo"
 JUDGE_CONN = "flywheel_judge"
@@ -43,7 +43,7 @@ def _url_of(conn: Any) -> str:
 def endpoints_from_connection(
     conn: Any, namespace: str, timeout_s: float = 30.0, max_retries: int = 5
 ) -> NemoEndpoints:
-    from flywheel.nemo import NemoEndpoints
+    from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
     extra = conn.extra_dejson or {}
     base = _url_of(conn)

@@ -469,7 +469,7 @@ class EvaluationOperator(_JobOperator):
 
     def resource(self, context: Any, c: Any) -> Resource:
         from flywheel.airflow.connections import judge_endpoint
-        from flywheel.nemo.configs import evaluation_config, evaluation_target, judge_ref
+        from flywheel.platforms.core.configs import evaluation_config, evaluation_target, judge_ref
 
         model, files_url = self._target_and_data(context)
 
@@ -492,7 +492,7 @@ class EvaluationOperator(_JobOperator):
     @on_worker
     @tolerates_outage
     def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        from flywheel.nemo.configs import read_scores
+        from flywheel.platforms.core.configs import read_scores
 
         self.show_nim(context)
         event = event or {}
@@ -532,7 +532,7 @@ class CustomizeOperator(_JobOperator):
 
     def resource(self, context: Any, c: Any) -> Resource:
         from flywheel.airflow.run_settings import RunSettings
-        from flywheel.nemo.configs import customization_job
+        from flywheel.platforms.core.configs import customization_job
 
         store, cfg = self.store(context), self.cfg()
         nim = cfg.nim(self.nim_name())

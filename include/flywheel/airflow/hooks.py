@@ -19,7 +19,7 @@ from flywheel.airflow.connections import NEMO_CONN, endpoints_from_connection, h
 from flywheel.config import ConfigError, load_config
 
 if TYPE_CHECKING:
-    from flywheel.nemo import NemoEndpoints
+    from flywheel.platforms.nmp.endpoints import NemoEndpoints
     from flywheel.platforms.port import AsyncPlatform, Platform
 
 
@@ -74,7 +74,7 @@ class NemoHook(BaseHook):
 
     def _endpoints(self, conn: Any) -> NemoEndpoints:
         if self.platform_kind == "helix":
-            from flywheel.nemo import NemoEndpoints
+            from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
             h = self._helix(conn)
             # inference (latency) goes through the workspace's gateway, as the application's would
@@ -116,7 +116,7 @@ class NemoHook(BaseHook):
             from flywheel.platforms.helix.adapter import HelixPlatform
 
             return HelixPlatform(self._helix(conn))
-        from flywheel.nemo import NemoClient
+        from flywheel.platforms.nmp.client import NemoClient
 
         return NemoClient(self._endpoints(conn))
 
@@ -127,7 +127,7 @@ class NemoHook(BaseHook):
             from flywheel.platforms.helix.adapter import AsyncHelixPlatform
 
             return AsyncHelixPlatform(self._helix(conn))
-        from flywheel.nemo import AsyncNemoClient
+        from flywheel.platforms.nmp.aclient import AsyncNemoClient
 
         return AsyncNemoClient(self._endpoints(conn))
 

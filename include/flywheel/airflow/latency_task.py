@@ -34,7 +34,7 @@ def measure_latency(
 ) -> dict[str, Any]:
     """``deployed`` / ``customized``: the outputs of this NIM's deploy and customize tasks (None when they
     produced none), handed over by the DAG factory."""
-    from flywheel.nemo.latency import measure_sync, prompts_from_jsonl
+    from flywheel.platforms.core.latency import measure_sync, prompts_from_jsonl
 
     cfg = load_config(config_path)
     nim = str(plan["model_name"])

@@ -132,7 +132,7 @@ class PrepareJudgeOperator(_SharedNimOperator):
         if judge.mode == "none":
             raise AirflowFailException("generic workloads are scored by an LLM judge, but judge.mode is 'none'")
         if judge.mode == "remote":
-            from flywheel.nemo import check_chat_endpoint
+            from flywheel.platforms.core.chat import check_chat_endpoint
 
             if not judge.url:
                 raise AirflowFailException(

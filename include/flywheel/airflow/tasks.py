@@ -154,7 +154,7 @@ def _count_lines(path: Path) -> int:
 def _embedder(cfg: FlywheelConfig) -> Any:
     """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
     hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
-    from flywheel.nemo.embeddings import RemoteEmbedder
+    from flywheel.platforms.core.embeddings import RemoteEmbedder
 
     e, p = cfg.embedding, cfg.platform
     if e.mode == "remote":

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flywheel.config import ConfigError, load_config
-    from flywheel.nemo import NemoClient, NemoEndpoints
+    from flywheel.platforms.nmp.client import NemoClient
+    from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
     if not args.nemo_url:
         print("error: --nemo-url (or FLYWHEEL_NEMO_URL) is required")

@@ -215,8 +215,8 @@ def teach_stand_in(emulator_url: str, logs: Path, namespace: str = "stand-in") -
     prompts like a model of its size would; on Helix the datasets go to Helix filesets, so the stand-in
     learns the same records from the log file instead (HF upload to its Data Store, as NMP would)."""
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
-    from flywheel.nemo.datastore import upload_files
     from flywheel.platforms.core.retry import RetryPolicy
+    from flywheel.platforms.nmp.datastore import upload_files
 
     httpx.post(f"{emulator_url}/v1/datastore/namespaces", data={"namespace": namespace}, timeout=30)
     repo = f"{namespace}/logged-answers"

@@ -2,14 +2,14 @@
 
 Method names and shapes are the ones the Airflow layer calls (``NemoHook.get_conn()`` in tasks,
 ``aget_conn()`` in triggers), so the operators need no change when the backend does. Payloads are the
-NMP 25.x shapes (``flywheel.nemo.configs``): the ``nmp`` adapter sends them as they are; the ``helix``
+NMP 25.x shapes (``flywheel.platforms.core.configs``): the ``nmp`` adapter sends them as they are; the ``helix``
 adapter translates them into Helix v2 requests and reads Helix answers back into the same shapes
 (deployments and jobs as :class:`DeploymentInfo` / :class:`JobState`, evaluation results as
 ``tasks.<task>.metrics.<metric>.scores.<score>.value``).
 
-Backends (config ``platform.kind``): ``nmp`` — :class:`flywheel.nemo.NemoClient` /
-:class:`flywheel.nemo.AsyncNemoClient`; ``helix`` — :class:`flywheel.platforms.helix.adapter.HelixPlatform`
-/ :class:`flywheel.platforms.helix.adapter.AsyncHelixPlatform`.
+Backends (config ``platform.kind``): ``nmp`` — :class:`flywheel.platforms.nmp.client.NemoClient` /
+:class:`flywheel.platforms.nmp.aclient.AsyncNemoClient`; ``helix`` —
+:class:`flywheel.platforms.helix.adapter.HelixPlatform` / :class:`flywheel.platforms.helix.adapter.AsyncHelixPlatform`.
 """
 
 from __future__ import annotations

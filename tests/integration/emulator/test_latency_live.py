@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.nemo.latency import measure_sync
+from flywheel.platforms.core.latency import measure_sync
 from tests.unit.emulator.records import tool_record, with_icl
 
 from .conftest import FAST, run_emulator, wait_for

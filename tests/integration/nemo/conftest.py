@@ -16,7 +16,9 @@ import httpx
 import pytest
 import yaml
 
-from flywheel.nemo import NemoClient, NemoEndpoints, RetryPolicy
+from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.nmp.client import NemoClient
+from flywheel.platforms.nmp.endpoints import NemoEndpoints
 from tests.support.processes import ManagedProcess, free_port, http_ok
 
 ROOT = Path(__file__).resolve().parents[3]

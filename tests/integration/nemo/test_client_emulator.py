@@ -14,22 +14,18 @@ from typing import Any
 import pytest
 
 from flywheel.config import CustomizerConfig, LoraConfig, NimConfig, TrainingConfig
-from flywheel.nemo import (
-    AsyncNemoClient,
-    Backoff,
-    NemoClient,
-    NemoDeploymentError,
-    NemoJobError,
-    NemoNotFoundError,
-    check_chat_endpoint,
-)
-from flywheel.nemo.configs import (
+from flywheel.platforms.core.chat import check_chat_endpoint
+from flywheel.platforms.core.configs import (
     customization_job,
     evaluation_config,
     evaluation_target,
     judge_ref,
     read_scores,
 )
+from flywheel.platforms.core.errors import NemoDeploymentError, NemoJobError, NemoNotFoundError
+from flywheel.platforms.core.retry import Backoff
+from flywheel.platforms.nmp.aclient import AsyncNemoClient
+from flywheel.platforms.nmp.client import NemoClient
 
 from .conftest import Emulator, fast_policy
 from .records import classification_record, dataset_files, generic_record, tool_record
@@ -376,7 +372,7 @@ def test_async_client_against_the_emulator(emulator: Emulator, tmp_path: Path) -
 
 
 def test_remote_embedder_matches_the_nim_proxy_and_batches(emulator: Emulator) -> None:
-    from flywheel.nemo.embeddings import RemoteEmbedder
+    from flywheel.platforms.core.embeddings import RemoteEmbedder
 
     model = "nvidia/llama-3.2-nv-embedqa-1b-v2"
     texts = [f"where is my order number {i}?" for i in range(7)]
@@ -392,8 +388,8 @@ def test_remote_embedder_matches_the_nim_proxy_and_batches(emulator: Emulator) -
 
 
 def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_path: Path) -> None:
-    from flywheel.nemo.client import PROMOTED_MARK
     from flywheel.platforms.core.errors import NemoError
+    from flywheel.platforms.nmp.client import PROMOTED_MARK
 
     with emulator.client() as c:
         upload(c, tmp_path, tool_record, "promo")

@@ -14,21 +14,21 @@ from pathlib import Path
 import pytest
 
 from flywheel.config import NimConfig
-from flywheel.nemo import (
-    AsyncNemoClient,
+from flywheel.platforms.core.chat import check_chat_endpoint
+from flywheel.platforms.core.errors import (
     NemoAuthError,
     NemoBadRequestError,
-    NemoClient,
     NemoConnectionError,
-    NemoEndpoints,
     NemoError,
     NemoNotFoundError,
     NemoRateLimitedError,
     NemoResponseError,
     NemoServerError,
     NemoTimeoutError,
-    check_chat_endpoint,
 )
+from flywheel.platforms.nmp.aclient import AsyncNemoClient
+from flywheel.platforms.nmp.client import NemoClient
+from flywheel.platforms.nmp.endpoints import NemoEndpoints
 from tests.support.processes import free_port
 
 from .conftest import Scripted, fast_policy

@@ -11,7 +11,7 @@ import yaml
 
 from flywheel.airflow.cleanup import sweep_run
 from flywheel.config import CustomizerConfig, LoraConfig, NimConfig, TrainingConfig
-from flywheel.nemo.configs import customization_job
+from flywheel.platforms.core.configs import customization_job
 
 from .conftest import Emulator
 from .records import dataset_files, tool_record

@@ -21,7 +21,7 @@ from flywheel.airflow.triggers import (
     PlatformWaitTrigger,
 )
 from flywheel.config import NimConfig
-from flywheel.nemo.configs import evaluation_config, evaluation_target
+from flywheel.platforms.core.configs import evaluation_config, evaluation_target
 
 from .conftest import Emulator
 from .records import tool_record

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from flywheel.airflow.hooks import NemoHook
-from flywheel.nemo import AsyncNemoClient, NemoClient
 from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform
+from flywheel.platforms.nmp.aclient import AsyncNemoClient
+from flywheel.platforms.nmp.client import NemoClient
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from flywheel.config import CustomizerConfig, LoraConfig, NimConfig, TrainingConfig
-from flywheel.nemo.configs import (
+from flywheel.platforms.core.configs import (
     SIMILARITY_PATTERN,
     customization_config,
     customization_job,

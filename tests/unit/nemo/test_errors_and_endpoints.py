@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import flywheel.nemo
-from flywheel.nemo import NemoEndpoints
+import flywheel.platforms
 from flywheel.platforms.core.errors import (
     NemoAuthError,
     NemoBadRequestError,
@@ -19,6 +18,7 @@ from flywheel.platforms.core.errors import (
     error_for_status,
     platform_message,
 )
+from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
 
 def test_platform_message_shapes() -> None:
@@ -71,10 +71,10 @@ def test_endpoints_validate_and_hide_the_key() -> None:
 
 def test_no_assert_statements_in_the_package() -> None:
     """Reference defect §16.11: checks done with ``assert`` vanish under ``python -O``."""
-    package = Path(flywheel.nemo.__file__).parent
+    package = Path(flywheel.platforms.__file__).parent
     offenders = [
         f"{path.name}:{node.lineno}"
-        for path in sorted(package.glob("*.py"))
+        for path in sorted(package.rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Assert)
     ]

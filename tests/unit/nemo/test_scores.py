@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from flywheel.nemo.configs import read_scores
-from flywheel.nemo.scores import ScoreError, similarity_to_unit
+from flywheel.platforms.core.configs import read_scores
+from flywheel.platforms.core.scores import ScoreError, similarity_to_unit
 
 
 def score(value: Any, count: int | None = None) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import typing
 
 import pytest
 
-from flywheel.nemo import DeploymentInfo, JobState
 from flywheel.platforms.core.errors import NemoResponseError
 from flywheel.platforms.core.states import (
     DEPLOYMENT_ACTIVE,
@@ -16,6 +15,8 @@ from flywheel.platforms.core.states import (
     JOB_ACTIVE,
     JOB_FAILED,
     JOB_SUCCEEDED,
+    DeploymentInfo,
+    JobState,
 )
 
 

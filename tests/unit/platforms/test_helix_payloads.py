@@ -8,8 +8,8 @@ import json
 import pytest
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
-from flywheel.nemo.scores import ScoreError
 from flywheel.platforms.core.errors import NemoAmbiguousError, NemoBadRequestError, NemoServerError
+from flywheel.platforms.core.scores import ScoreError
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import _without
 from flywheel.platforms.helix.scores import label, macro_f1, read_scores

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.nemo import AsyncNemoClient, NemoClient
-from flywheel.nemo.configs import evaluation_config, judge_ref
-from flywheel.nemo.scores import read_scores as nmp_read_scores
+from flywheel.platforms.core.configs import evaluation_config, judge_ref
+from flywheel.platforms.core.scores import read_scores as nmp_read_scores
 from flywheel.platforms.helix import translate as T
 from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform, served_names
 from flywheel.platforms.helix.endpoints import HelixEndpoints
 from flywheel.platforms.helix.scores import read_scores as helix_read_scores
+from flywheel.platforms.nmp.aclient import AsyncNemoClient
+from flywheel.platforms.nmp.client import NemoClient
 from flywheel.platforms.port import AsyncPlatform, Platform
 
 AIRFLOW = Path(__file__).resolve().parents[3] / "include" / "flywheel" / "airflow"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.config import NimConfig, TrainingConfig
-from flywheel.nemo.embeddings import embed_texts
+from flywheel.platforms.core.embeddings import embed_texts
 from flywheel.platforms.core.errors import NemoNotFoundError
 from flywheel.platforms.core.retry import RetryPolicy
 from flywheel.platforms.core.states import DeploymentInfo, JobState

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
-from flywheel.nemo.configs import (
+from flywheel.platforms.core.configs import (
     CORRECTNESS_SYSTEM,
     MESSAGES,
     RATING_PATTERN,

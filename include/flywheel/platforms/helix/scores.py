@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flywheel.nemo.scores import ScoreError, similarity_to_unit
+from flywheel.platforms.core.scores import ScoreError, similarity_to_unit
 
 
 def aggregates(result: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -1,4 +1,4 @@
-"""NMP-shaped requests and answers (what the DAG speaks, ``flywheel.nemo.configs``) to and from Helix v2.
+"""NMP-shaped requests and answers (what the DAG speaks, ``flywheel.platforms.core.configs``) to and from Helix v2.
 
 - datasets: a Helix fileset per flywheel dataset; its reference ``ws/fileset`` is the dataset's
   ``files_url``, and ``ws/fileset/<file>`` (what the operators append) becomes ``ws/fileset#<file>``;
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flywheel.config import LoraConfig, TrainingConfig
-from flywheel.nemo.scores import TASKS
+from flywheel.platforms.core.scores import TASKS
 from flywheel.platforms.helix.payloads import helix_name
 from flywheel.platforms.helix.scores import aggregates, read_scores
 
@@ -75,7 +75,7 @@ def training_settings(payload: Mapping[str, Any]) -> tuple[TrainingConfig, LoraC
 def nmp_results(
     workload_type: str, result: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None
 ) -> dict[str, Any]:
-    """A Helix eval result in the NMP results shape: ``flywheel.nemo.configs.read_scores`` reads the same
+    """A Helix eval result in the NMP results shape: ``flywheel.platforms.core.configs.read_scores`` reads the same
     values :func:`flywheel.platforms.helix.scores.read_scores` does. The Helix result rides along."""
     scores = read_scores(workload_type, result, rows)
     metrics: dict[str, Any]

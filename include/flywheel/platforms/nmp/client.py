@@ -18,10 +18,8 @@ from typing import Any
 import httpx
 
 from flywheel.config import NimConfig, TrainingConfig
-from flywheel.nemo.configs import customization_config, deployment_body
-from flywheel.nemo.datastore import upload_files
-from flywheel.nemo.embeddings import embed_texts
-from flywheel.nemo.endpoints import NemoEndpoints
+from flywheel.platforms.core.configs import customization_config, deployment_body
+from flywheel.platforms.core.embeddings import embed_texts
 from flywheel.platforms.core.errors import (
     NemoAmbiguousError,
     NemoConflictError,
@@ -34,6 +32,8 @@ from flywheel.platforms.core.errors import (
 from flywheel.platforms.core.http import Reply, SyncHttp, bearer
 from flywheel.platforms.core.retry import Backoff, RetryPolicy
 from flywheel.platforms.core.states import DeploymentInfo, JobState, PendingWatch
+from flywheel.platforms.nmp.datastore import upload_files
+from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
 log = logging.getLogger("flywheel.nemo")
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")

@@ -1,6 +1,6 @@
 """``AsyncNemoClient``: the calls deferrable triggers make while polling, on ``httpx.AsyncClient``.
 
-Same endpoints, parsing, timeout and retry policy as :class:`~flywheel.nemo.client.NemoClient`.
+Same endpoints, parsing, timeout and retry policy as :class:`~flywheel.platforms.nmp.client.NemoClient`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from flywheel.nemo.endpoints import NemoEndpoints
 from flywheel.platforms.core.errors import NemoResponseError
 from flywheel.platforms.core.http import AsyncHttp, Reply
 from flywheel.platforms.core.retry import RetryPolicy
 from flywheel.platforms.core.states import DeploymentInfo, JobState
+from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
 log = logging.getLogger("flywheel.nemo")
 

@@ -8,7 +8,7 @@ Evaluation configs per workload type (all ``custom`` configs with one ``chat-com
   judge is given, an ``llm-judge`` correctness rating 0/1.
 - ``classification``: the ``f1`` metric on the bracketed label (``[[label]]``) of the answer.
 
-``read_scores`` (re-exported from :mod:`flywheel.nemo.scores`) maps results back to the report keys.
+``read_scores`` (re-exported from :mod:`flywheel.platforms.core.scores`) maps results back to the report keys.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
-from flywheel.nemo.scores import TASKS, read_scores
 from flywheel.platforms import marks
+from flywheel.platforms.core.scores import TASKS, read_scores
 
 __all__ = [
     "TASKS",
