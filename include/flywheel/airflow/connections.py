@@ -3,7 +3,7 @@
 - ``flywheel_nemo``  (http): host = NeMo base URL, password = API key (optional),
   extra ``{"nim_url": ..., "datastore_url": ..., "namespace": ...}`` (both URLs default to the host);
   on Helix (``platform.kind: helix``): host = Helix base URL, extra ``{"namespace": <workspace>,
-  "gpu_url": ..., "provider_url": ...}`` (see :class:`flywheel.platforms.helix.endpoints.HelixEndpoints`).
+  "gpu_url": ..., "provider_url": ...}`` (see :mod:`flywheel.platforms.registry`).
 - ``flywheel_judge`` (http): host = full chat-completions URL of a remote judge, password = API key.
 - ``flywheel_embedding`` (http): host = full embeddings URL of a remote embedding model, password = API key.
 - ``flywheel_es``    (elasticsearch): the log store (see :func:`es_client_args`).
@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flywheel.platforms.registry import Access
+
 if TYPE_CHECKING:
     from flywheel.config import FlywheelConfig, NimConfig
-    from flywheel.platforms.helix.endpoints import HelixEndpoints
-    from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
 NEMO_CONN = "flywheel_nemo"
 JUDGE_CONN = "flywheel_judge"
@@ -40,36 +40,14 @@ def _url_of(conn: Any) -> str:
     return host
 
 
-def endpoints_from_connection(
-    conn: Any, namespace: str, timeout_s: float = 30.0, max_retries: int = 5
-) -> NemoEndpoints:
-    from flywheel.platforms.nmp.endpoints import NemoEndpoints
-
+def access_from_connection(conn: Any, namespace: str, timeout_s: float = 30.0, max_retries: int = 5) -> Access:
+    """What the registry opens a platform with: the connection's URL, key and extras (any backend)."""
     extra = conn.extra_dejson or {}
-    base = _url_of(conn)
-    return NemoEndpoints(
-        base_url=base,
-        nim_url=str(extra.get("nim_url") or base).rstrip("/"),
-        datastore_url=str(extra.get("datastore_url") or base).rstrip("/"),
-        api_key=conn.password or None,
+    return Access(
+        url=_url_of(conn),
         namespace=str(extra.get("namespace") or namespace),
-        timeout_s=timeout_s,
-        max_retries=max_retries,
-    )
-
-
-def helix_endpoints_from_connection(
-    conn: Any, workspace: str, timeout_s: float = 30.0, max_retries: int = 5
-) -> HelixEndpoints:
-    from flywheel.platforms.helix.endpoints import HelixEndpoints
-
-    extra = conn.extra_dejson or {}
-    return HelixEndpoints(
-        base_url=_url_of(conn),
-        workspace=str(extra.get("namespace") or workspace),
         api_key=conn.password or None,
-        gpu_url=extra.get("gpu_url") or None,
-        provider_url=extra.get("provider_url") or None,
+        extra=dict(extra),
         timeout_s=timeout_s,
         max_retries=max_retries,
     )

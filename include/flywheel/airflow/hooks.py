@@ -11,21 +11,20 @@ platform config.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.sdk import BaseHook
 
-from flywheel.airflow.connections import NEMO_CONN, endpoints_from_connection, helix_endpoints_from_connection
+from flywheel.airflow.connections import NEMO_CONN, access_from_connection
 from flywheel.config import ConfigError, load_config
-
-if TYPE_CHECKING:
-    from flywheel.platforms.nmp.endpoints import NemoEndpoints
-    from flywheel.platforms.port import AsyncPlatform, Platform
+from flywheel.platforms import registry
+from flywheel.platforms.port import AsyncPlatform, Platform
 
 
 def configured_kind() -> str:
-    """``platform.kind`` of the config the DAGs are built from (``$FLYWHEEL_CONFIG``): what a trigger,
-    which carries no config, uses. An unreadable config means the default backend, ``nmp``."""
+    """``platform.kind`` of the config the DAGs are built from (``$FLYWHEEL_CONFIG``), for a hook built
+    without one (the UI's *Test* button). Triggers never rely on it: they carry the kind they were
+    deferred with. An unreadable config means the default backend, ``nmp``."""
     try:
         return load_config().platform.kind
     except ConfigError:
@@ -68,68 +67,32 @@ class NemoHook(BaseHook):
     def platform_kind(self) -> str:
         if self._kind is None:
             self._kind = configured_kind()
-        if self._kind not in ("nmp", "helix"):
-            raise ValueError(f"platform.kind must be 'nmp' or 'helix', got {self._kind!r}")
-        return self._kind
+        return registry.check_kind(self._kind)
 
-    def _endpoints(self, conn: Any) -> NemoEndpoints:
-        if self.platform_kind == "helix":
-            from flywheel.platforms.nmp.endpoints import NemoEndpoints
-
-            h = self._helix(conn)
-            # inference (latency) goes through the workspace's gateway, as the application's would
-            return NemoEndpoints(
-                base_url=h.base_url,
-                nim_url=h.gateway_url,
-                datastore_url=h.base_url,
-                api_key=h.api_key,
-                namespace=h.workspace,
-                timeout_s=h.timeout_s,
-                max_retries=h.max_retries,
-            )
-        return endpoints_from_connection(conn, self.namespace, self.request_timeout_s, self.max_retries)
-
-    def _helix(self, conn: Any) -> Any:
-        return helix_endpoints_from_connection(conn, self.namespace, self.request_timeout_s, self.max_retries)
+    def _access(self, conn: Any) -> registry.Access:
+        return access_from_connection(conn, self.namespace, self.request_timeout_s, self.max_retries)
 
     def resource_url(self, kind: str, ref: str) -> str:
         """URL of a ``deployment`` / ``customization`` / ``evaluation`` on the configured platform."""
-        conn = self.get_connection(self.nemo_conn_id)
-        if self.platform_kind == "helix":
-            return str(self._helix(conn).resource_url(kind, ref))
-        e = self._endpoints(conn)
-        if kind == "deployment":
-            return f"{e.base_url}/v1/deployment/model-deployments/{e.namespace}/{ref}"
-        return f"{e.base_url}/v1/{kind}/jobs/{ref}"
+        access = self._access(self.get_connection(self.nemo_conn_id))
+        return registry.resource_url(self.platform_kind, access, kind, ref)
 
-    def endpoints(self) -> NemoEndpoints:
+    def endpoints(self) -> registry.InferenceEndpoints:
         """Base URL (links), inference URL and key (latency measurement) of the platform."""
-        return self._endpoints(self.get_connection(self.nemo_conn_id))
+        return registry.inference_endpoints(self.platform_kind, self._access(self.get_connection(self.nemo_conn_id)))
 
-    async def aendpoints(self) -> NemoEndpoints:
-        return self._endpoints(await BaseHook.aget_connection(self.nemo_conn_id))
+    async def aendpoints(self) -> registry.InferenceEndpoints:
+        conn = await BaseHook.aget_connection(self.nemo_conn_id)
+        return registry.inference_endpoints(self.platform_kind, self._access(conn))
 
     def get_conn(self) -> Platform:
         """The sync platform port (a context manager: close it)."""
-        conn = self.get_connection(self.nemo_conn_id)
-        if self.platform_kind == "helix":
-            from flywheel.platforms.helix.adapter import HelixPlatform
-
-            return HelixPlatform(self._helix(conn))
-        from flywheel.platforms.nmp.client import NemoClient
-
-        return NemoClient(self._endpoints(conn))
+        return registry.open_platform(self.platform_kind, self._access(self.get_connection(self.nemo_conn_id)))
 
     async def aget_conn(self) -> AsyncPlatform:
         """The async platform port for triggers (an async context manager: close it)."""
         conn = await BaseHook.aget_connection(self.nemo_conn_id)
-        if self.platform_kind == "helix":
-            from flywheel.platforms.helix.adapter import AsyncHelixPlatform
-
-            return AsyncHelixPlatform(self._helix(conn))
-        from flywheel.platforms.nmp.aclient import AsyncNemoClient
-
-        return AsyncNemoClient(self._endpoints(conn))
+        return registry.open_async_platform(self.platform_kind, self._access(conn))
 
     def test_connection(self) -> tuple[bool, str]:
         """Reach the deployments API with the connection's URL and key (the UI's *Test* button)."""

@@ -96,6 +96,7 @@ class NemoOperator(BaseOperator):
             poll_max_s=p.poll_max_s,
             request_timeout_s=p.request_timeout_s,
             max_retries=p.max_retries,
+            platform_kind=p.kind,
             **kw,
         )
 

@@ -157,7 +157,7 @@ def _mark_on_platform(
     if experiment != "customized":
         return {"model_id": model_id, "marked": False, "why": "base model: served by its NIM image, nothing to mark"}
     from flywheel.airflow.hooks import NemoHook
-    from flywheel.platforms.nmp.client import PROMOTED_MARK
+    from flywheel.platforms.marks import PROMOTED as PROMOTED_MARK
 
     fields = {
         PROMOTED_MARK: True,

@@ -7,6 +7,10 @@ in ``/v1/models``). Each fires one event:
 ``{"status": "success" | "failed" | "timeout", "kind", "ref", "state", "detail", "progress", "polls",
 "elapsed_s"}``.
 
+A trigger carries the platform kind it was deferred with (``platform_kind``) and the connection id, never
+a secret: the triggerer re-reads the key from the Connection and opens the same backend through the
+registry (:mod:`flywheel.platforms.registry`).
+
 Their shared base keeps two kinds of trouble apart: the platform *saying* the object failed ends the wait
 (``failed``); *not being able to observe it* (unreachable, 429, 5xx after the client's own retries) does
 not — the trigger keeps polling with capped, jittered backoff until its absolute ``end_time`` (epoch
@@ -73,8 +77,12 @@ class PlatformWaitTrigger(BaseTrigger):
         request_timeout_s: float = 30.0,
         max_retries: int = 5,
         not_before: float = 0.0,
+        *,
+        platform_kind: str,
     ) -> None:
         super().__init__()
+        # the backend travels with the trigger: the triggerer has no config to read it from
+        self.platform_kind = platform_kind
         self.ref, self.conn_id, self.namespace, self.end_time = ref, conn_id, namespace, float(end_time)
         self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
         self.request_timeout_s, self.max_retries, self.not_before = request_timeout_s, max_retries, not_before
@@ -111,6 +119,7 @@ class PlatformWaitTrigger(BaseTrigger):
                 "request_timeout_s": self.request_timeout_s,
                 "max_retries": self.max_retries,
                 "not_before": self.not_before,
+                "platform_kind": self.platform_kind,
                 **self.own_params(),
             },
         )
@@ -124,6 +133,7 @@ class PlatformWaitTrigger(BaseTrigger):
             namespace=self.namespace,
             request_timeout_s=self.request_timeout_s,
             max_retries=self.max_retries,
+            platform_kind=self.platform_kind,
         )
         return await hook.aget_conn()
 

@@ -22,6 +22,8 @@ ROLE: Final = "flywheel_role"
 RUN: Final = "flywheel_run"
 MAP_INDEX: Final = "flywheel_map_index"
 WORKLOAD: Final = "flywheel_workload"
+# on a model the run promoted (approval → promote); a promoted model is never deleted
+PROMOTED: Final = "flywheel_promoted"
 
 CANDIDATE: Final = "candidate"
 JUDGE: Final = "judge"

@@ -389,7 +389,7 @@ def test_remote_embedder_matches_the_nim_proxy_and_batches(emulator: Emulator) -
 
 def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_path: Path) -> None:
     from flywheel.platforms.core.errors import NemoError
-    from flywheel.platforms.nmp.client import PROMOTED_MARK
+    from flywheel.platforms.marks import PROMOTED as PROMOTED_MARK
 
     with emulator.client() as c:
         upload(c, tmp_path, tool_record, "promo")

@@ -50,7 +50,7 @@ def make(cls: type[PlatformWaitTrigger], conn: str, ref: str, deadline_s: float 
         poll_initial_s=0.2,
         poll_max_s=0.5,
         max_retries=0,
-        **kw,
+        **{"platform_kind": "nmp", **kw},
     )
 
 

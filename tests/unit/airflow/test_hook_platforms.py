@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from flywheel.airflow.hooks import NemoHook
+from flywheel.airflow.triggers import NemoJobTrigger
 from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform
 from flywheel.platforms.nmp.aclient import AsyncNemoClient
 from flywheel.platforms.nmp.client import NemoClient
@@ -69,6 +70,27 @@ def test_a_hook_without_a_kind_reads_the_config(conn: str, tmp_path: Path, monke
     path = tmp_path / "flywheel.yaml"
     path.write_text(yaml.safe_dump(repo_config))
     monkeypatch.setenv("FLYWHEEL_CONFIG", str(path))
-    assert NemoHook(conn).platform_kind == "helix"  # what a trigger builds: no config in hand
+    assert NemoHook(conn).platform_kind == "helix"  # a hook built without a kind (the UI's Test button)
     with pytest.raises(ValueError, match=r"platform\.kind"):
         _ = NemoHook(conn, platform_kind="k8s").platform_kind
+
+
+def test_a_trigger_opens_the_backend_it_was_deferred_with(
+    conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The triggerer has no usable config here (an unreadable file would mean nmp): the serialized kind decides."""
+    monkeypatch.setenv("FLYWHEEL_CONFIG", str(tmp_path / "missing.yaml"))
+    trigger = NemoJobTrigger(
+        job_type="evaluation", ref="e-1", conn_id=conn, namespace="dfwbp", end_time=0, platform_kind="helix"
+    )
+    _, kwargs = trigger.serialize()
+    again = NemoJobTrigger(**kwargs)
+
+    async def opened() -> object:
+        client = await again._client()
+        await client.close()
+        return client
+
+    client = asyncio.run(opened())
+    assert isinstance(client, AsyncHelixPlatform) and client.ns == "ws-1"
+    assert "k3y" not in str(kwargs)

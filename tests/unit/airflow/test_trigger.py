@@ -14,7 +14,15 @@ from flywheel.airflow.triggers import (
     NemoJobTrigger,
 )
 
-COMMON = {"conn_id": "flywheel_nemo", "namespace": "ns", "end_time": 1234.5, "poll_initial_s": 1, "poll_max_s": 9}
+COMMON = {
+    "conn_id": "flywheel_nemo",
+    "namespace": "ns",
+    "platform_kind": "helix",
+    "end_time": 1234.5,
+    "poll_initial_s": 1,
+    "poll_max_s": 9,
+}
+SHORT = {"conn_id": "c", "namespace": "n", "end_time": 0, "platform_kind": "nmp"}
 
 
 @pytest.mark.parametrize(
@@ -31,7 +39,7 @@ def test_serialize_round_trip(cls, own):
     t = cls(ref="obj-1", **COMMON, **own)
     path, kwargs = t.serialize()
     assert path == f"flywheel.airflow.triggers.{cls.__name__}"
-    assert kwargs["end_time"] == 1234.5 and kwargs["ref"] == "obj-1"
+    assert kwargs["end_time"] == 1234.5 and kwargs["ref"] == "obj-1" and kwargs["platform_kind"] == "helix"
     assert {k: kwargs[k] for k in own} == own
     again = cls(**kwargs)
     assert again.serialize() == (path, kwargs)
@@ -40,16 +48,16 @@ def test_serialize_round_trip(cls, own):
 
 def test_unknown_job_type_is_refused():
     with pytest.raises(ValueError, match="unknown job type"):
-        NemoJobTrigger(job_type="coffee", ref="x", conn_id="c", namespace="n", end_time=0)
+        NemoJobTrigger(job_type="coffee", ref="x", **SHORT)
 
 
 def test_the_event_kind_names_the_resource():
-    assert NemoJobTrigger(job_type="evaluation", ref="e", conn_id="c", namespace="n", end_time=0).kind == "evaluation"
-    assert DeploymentReadyTrigger(ref="d", conn_id="c", namespace="n", end_time=0).kind == "deployment_ready"
+    assert NemoJobTrigger(job_type="evaluation", ref="e", **SHORT).kind == "evaluation"
+    assert DeploymentReadyTrigger(ref="d", **SHORT).kind == "deployment_ready"
 
 
 def test_trigger_backoff_follows_its_poll_settings():
-    t = ModelSyncTrigger(ref="m", conn_id="c", namespace="n", end_time=0, poll_initial_s=2, poll_max_s=8)
+    t = ModelSyncTrigger(ref="m", **SHORT, poll_initial_s=2, poll_max_s=8)
     b = t._backoff("seed")
     delays = [b.next() for _ in range(12)]
     assert 2 * 0.85 <= delays[0] <= 2 * 1.15 and max(delays) <= 8 and delays[-1] >= 8 * 0.85
@@ -65,6 +73,7 @@ def test_no_event_before_not_before_even_when_the_wait_fails_at_once():
         namespace="n",
         end_time=time.time() + 60,
         not_before=not_before,
+        platform_kind="nmp",
     )
 
     async def first_event() -> dict:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from flywheel.config import NimConfig, TrainingConfig
+from flywheel.platforms import marks
 from flywheel.platforms.core.configs import customization_config, deployment_body
 from flywheel.platforms.core.embeddings import embed_texts
 from flywheel.platforms.core.errors import (
@@ -38,7 +39,7 @@ from flywheel.platforms.nmp.endpoints import NemoEndpoints
 log = logging.getLogger("flywheel.nemo")
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 REQUEST_ID = "flywheel_request_id"
-PROMOTED_MARK = "flywheel_promoted"
+PROMOTED_MARK = marks.PROMOTED
 LIST_PAGES = 20
 
 
