@@ -23,7 +23,7 @@ import yaml
 from flywheel.emulator.nim_logic import ServedModel, latency_ms
 from flywheel.emulator.settings import LatencySettings
 from flywheel.localstack.processes import ManagedProcess, free_port, http_ok
-from flywheel.nemo.latency import measure_sync
+from flywheel.platforms.core.latency import measure_sync
 
 SMALL, LARGE = "meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct"
 SETTINGS = {"base_ms": 30.0, "scale": {SMALL: 1.0, LARGE: 2.5}}
