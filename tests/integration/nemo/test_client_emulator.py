@@ -29,6 +29,7 @@ from flywheel.platforms.nmp.client import NemoClient
 
 from .conftest import Emulator, fast_policy
 from .records import classification_record, dataset_files, generic_record, tool_record
+from .waits import wait_deployment_ready, wait_job, wait_model_served
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 NIM = NimConfig(
@@ -45,8 +46,8 @@ def quick() -> Backoff:
 
 def deploy(c: NemoClient, nim: NimConfig = NIM) -> None:
     c.create_deployment(nim, {"flywheel_role": "candidate", "flywheel_run": "flywheel_t/run-1"})
-    c.wait_deployment_ready(nim.deployment_name, timeout_s=20, pending_limit_s=10, backoff=quick())
-    c.wait_model_served(nim.model_name, timeout_s=10, backoff=quick())
+    wait_deployment_ready(c, nim.deployment_name, timeout_s=20, pending_limit_s=10, backoff=quick())
+    wait_model_served(c, nim.model_name, timeout_s=10, backoff=quick())
 
 
 def upload(c: NemoClient, tmp: Path, make: Any, tag: str) -> dict[str, str]:
@@ -74,7 +75,7 @@ def evaluate(c: NemoClient, wtype: str, files_url: str, model: str, judge: Any =
     job = c.create_evaluation(
         evaluation_config(wtype, f"{files_url}/eval_data.jsonl", judge, 50), evaluation_target(model)
     )
-    c.wait_job("evaluation", job, timeout_s=30, backoff=quick())
+    wait_job(c, "evaluation", job, timeout_s=30, backoff=quick())
     return read_scores(wtype, c.evaluation_results(job))
 
 
@@ -143,8 +144,8 @@ def test_tool_calling_flywheel_end_to_end(emulator: Emulator, tmp_path: Path) ->
         first = c.create_deployment(NIM, {"flywheel_role": "candidate", "flywheel_run": "flywheel_t/run-1"})
         again = c.create_deployment(NIM, {"flywheel_role": "candidate", "flywheel_run": "flywheel_t/run-1"})
         assert first.name == again.name == NIM.deployment_name
-        c.wait_deployment_ready(NIM.deployment_name, timeout_s=20, backoff=quick())
-        c.wait_model_served(NIM.model_name, timeout_s=10, backoff=quick())
+        wait_deployment_ready(c, NIM.deployment_name, timeout_s=20, backoff=quick())
+        wait_model_served(c, NIM.model_name, timeout_s=10, backoff=quick())
         assert NIM.customizer is not None and NIM.customizer.target in c.list_customization_targets()
         reply = c.chat(NIM.model_name, tool_record(3)["request"]["messages"], tools=tool_record(3)["request"]["tools"])
         assert reply["choices"][0]["message"]["role"] == "assistant"
@@ -158,9 +159,9 @@ def test_tool_calling_flywheel_end_to_end(emulator: Emulator, tmp_path: Path) ->
             "pending",
             "running",
         )
-        done = c.wait_job("customization", job_id, timeout_s=30, backoff=quick())
+        done = wait_job(c, "customization", job_id, timeout_s=30, backoff=quick())
         assert done.succeeded and done.progress == 100.0
-        c.wait_model_served(output_model, timeout_s=10, backoff=quick())
+        wait_model_served(c, output_model, timeout_s=10, backoff=quick())
         customized = evaluate(c, "tool_calling", urls["eval"], output_model)
         no_judge = evaluate(c, "tool_calling", urls["eval"], NIM.model_name, judge=None)
 
@@ -198,7 +199,7 @@ def test_generic_similarity_reads_a_ten_as_the_top_score(emulator: Emulator, tmp
         metric = config["tasks"]["llm-as-judge"]["metrics"]["llm-judge"]["params"]["scores"]["similarity"]
         metric["parser"]["pattern"] = r"(\d)"
         job = c.create_evaluation(config, evaluation_target(NIM.model_name))
-        c.wait_job("evaluation", job, timeout_s=30, backoff=quick())
+        wait_job(c, "evaluation", job, timeout_s=30, backoff=quick())
         results = c.evaluation_results(job)
         c.delete_evaluation(job)
         with pytest.raises(NemoNotFoundError):
@@ -256,7 +257,7 @@ def test_failed_deployment_fails_at_once(emulator: Emulator) -> None:
         c.create_deployment(NIM, {"flywheel_role": "candidate"})
         started = time.monotonic()
         with pytest.raises(NemoDeploymentError, match="failed: image pull failed"):
-            c.wait_deployment_ready(NIM.deployment_name, timeout_s=60, backoff=quick())
+            wait_deployment_ready(c, NIM.deployment_name, timeout_s=60, backoff=quick())
     assert time.monotonic() - started < 10  # reference defect §16.3: it waited the full hour
 
 
@@ -265,7 +266,7 @@ def test_deployment_beyond_gpu_capacity_fails_when_pending_too_long(emulator: Em
     with emulator.client() as c:
         c.create_deployment(big, {"flywheel_role": "candidate"})
         with pytest.raises(NemoDeploymentError, match=r"stuck in '(pending|created)' for more than 1s"):
-            c.wait_deployment_ready(big.deployment_name, timeout_s=30, pending_limit_s=1, backoff=quick())
+            wait_deployment_ready(c, big.deployment_name, timeout_s=30, pending_limit_s=1, backoff=quick())
         assert c.delete_deployment(big.deployment_name)
 
 
@@ -274,7 +275,7 @@ def test_stuck_fault_also_trips_the_pending_watch(emulator: Emulator) -> None:
     with emulator.client() as c:
         c.create_deployment(NIM, {})
         with pytest.raises(NemoDeploymentError, match="stuck in"):
-            c.wait_deployment_ready(NIM.deployment_name, timeout_s=30, pending_limit_s=0.8, backoff=quick())
+            wait_deployment_ready(c, NIM.deployment_name, timeout_s=30, pending_limit_s=0.8, backoff=quick())
 
 
 def test_failed_customization_reports_the_platform_detail(emulator: Emulator, tmp_path: Path) -> None:
@@ -286,7 +287,7 @@ def test_failed_customization_reports_the_platform_detail(emulator: Emulator, tm
         deploy(c)
         job_id, _ = customize(c, "fc")
         with pytest.raises(NemoJobError, match=r"customization .* failed: NCCL timeout on rank 3"):
-            c.wait_job("customization", job_id, timeout_s=30, backoff=quick())
+            wait_job(c, "customization", job_id, timeout_s=30, backoff=quick())
 
 
 def test_failed_evaluation_reports_the_platform_message(emulator: Emulator, tmp_path: Path) -> None:
@@ -304,9 +305,9 @@ def test_never_syncing_model_times_out_with_a_message(emulator: Emulator, tmp_pa
         upload(c, tmp_path, tool_record, "ns")
         deploy(c)
         job_id, output_model = customize(c, "ns")
-        c.wait_job("customization", job_id, timeout_s=30, backoff=quick())
+        wait_job(c, "customization", job_id, timeout_s=30, backoff=quick())
         with pytest.raises(NemoJobError, match=r"not served by the NIM proxy after 1s"):
-            c.wait_model_served(output_model, timeout_s=1.0, backoff=quick())
+            wait_model_served(c, output_model, timeout_s=1.0, backoff=quick())
 
 
 def test_http_faults_are_absorbed_by_retries(emulator: Emulator, tmp_path: Path) -> None:
@@ -394,9 +395,9 @@ def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_
     with emulator.client() as c:
         upload(c, tmp_path, tool_record, "promo")
         c.create_deployment(NIM, {"flywheel_role": "candidate", "flywheel_run": "flywheel_t/run-p"})
-        c.wait_deployment_ready(NIM.deployment_name, timeout_s=20, backoff=quick())
+        wait_deployment_ready(c, NIM.deployment_name, timeout_s=20, backoff=quick())
         job_id, adapter = customize(c, "promo")
-        c.wait_job("customization", job_id, timeout_s=30, backoff=quick())
+        wait_job(c, "customization", job_id, timeout_s=30, backoff=quick())
         entity = c.mark_model(adapter, {PROMOTED_MARK: True, "flywheel_promoted_by": "alice"})
         assert entity["custom_fields"][PROMOTED_MARK] is True
         assert entity["custom_fields"]["customization_job"] == job_id  # existing fields are kept

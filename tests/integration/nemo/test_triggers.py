@@ -26,6 +26,7 @@ from flywheel.platforms.core.configs import evaluation_config, evaluation_target
 from .conftest import Emulator
 from .records import tool_record
 from .test_client_emulator import NIM, customize, deploy, upload
+from .waits import wait_deployment_ready, wait_model_served
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 OWNER = "flywheel_t/run-1"
@@ -87,8 +88,8 @@ def test_deployment_ready_check_once_is_none_while_pending_and_the_event_once_se
     with emulator.client() as c:
         c.create_deployment(NIM, MARK)
         assert asyncio.run(trigger.check_once(c)) is None
-        c.wait_deployment_ready(NIM.deployment_name, timeout_s=20, pending_limit_s=10)
-        c.wait_model_served(NIM.model_name, timeout_s=10)
+        wait_deployment_ready(c, NIM.deployment_name, timeout_s=20, pending_limit_s=10)
+        wait_model_served(c, NIM.model_name, timeout_s=10)
         event = asyncio.run(trigger.check_once(c))
     assert event is not None and event["status"] == "success" and event["ref"] == NIM.deployment_name, event
 

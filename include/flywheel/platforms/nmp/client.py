@@ -24,15 +24,13 @@ from flywheel.platforms.core.embeddings import embed_texts
 from flywheel.platforms.core.errors import (
     NemoAmbiguousError,
     NemoConflictError,
-    NemoDeploymentError,
     NemoError,
-    NemoJobError,
     NemoNotFoundError,
     NemoResponseError,
 )
 from flywheel.platforms.core.http import Reply, SyncHttp, bearer
-from flywheel.platforms.core.retry import Backoff, RetryPolicy
-from flywheel.platforms.core.states import DeploymentInfo, JobState, PendingWatch
+from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.core.states import DeploymentInfo, JobState
 from flywheel.platforms.nmp.datastore import upload_files
 from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
@@ -215,29 +213,6 @@ class NemoClient:
         )
         return reply.status != 404
 
-    def wait_deployment_ready(
-        self, name: str, *, timeout_s: float = 3600.0, pending_limit_s: float = 1800.0, backoff: Backoff | None = None
-    ) -> DeploymentInfo:
-        """Poll until ready. A failed deployment raises at once; one pending too long raises with a message."""
-        backoff = backoff or Backoff()
-        watch = PendingWatch(pending_limit_s)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            info = self.get_deployment(name)
-            if info is None:
-                raise NemoDeploymentError(f"deployment {self.ns}/{name} does not exist (deleted while waiting?)")
-            if info.is_ready:
-                return info
-            if info.is_failed:
-                why = f": {info.detail}" if info.detail else ""
-                raise NemoDeploymentError(f"deployment {self.ns}/{name} {info.status}{why}")
-            watch.observe(info)
-            if time.monotonic() > deadline:
-                raise NemoDeploymentError(
-                    f"deployment {self.ns}/{name} not ready after {timeout_s:.0f}s (last status '{info.status}')"
-                )
-            self._sleep(backoff.next())
-
     # ------------------------------------------------------------------------------------- NIM proxy
     def list_models(self) -> list[str]:
         reply = self.http.call("GET", self._nim("/v1/models"))
@@ -245,15 +220,6 @@ class NemoClient:
         if not isinstance(data, list):
             raise NemoResponseError("model list has no 'data' array", status=reply.status, url=reply.url)
         return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
-
-    def wait_model_served(self, model_id: str, *, timeout_s: float = 1800.0, backoff: Backoff | None = None) -> None:
-        """Poll ``/v1/models`` until ``model_id`` is listed (a LoRA adapter syncing, a NIM registering)."""
-        backoff = backoff or Backoff()
-        deadline = time.monotonic() + timeout_s
-        while model_id not in self.list_models():
-            if time.monotonic() > deadline:
-                raise NemoJobError(f"model {model_id} not served by the NIM proxy after {timeout_s:.0f}s")
-            self._sleep(backoff.next())
 
     def inference_name(self, model: str) -> str:
         """The name the inference URL (``nim_url``) answers to for ``model``: the NIM proxy takes it as is."""
@@ -413,23 +379,6 @@ class NemoClient:
 
     def delete_evaluation(self, job_id: str) -> None:
         self.http.call("DELETE", self._base(f"/v1/evaluation/jobs/{job_id}"), allow=(404,), parse=False)
-
-    def wait_job(self, kind: str, job_id: str, *, timeout_s: float, backoff: Backoff | None = None) -> JobState:
-        """Poll a ``customization`` or ``evaluation`` job to a terminal state; failure raises with its detail."""
-        get = {"customization": self.get_customization, "evaluation": self.get_evaluation}.get(kind)
-        if get is None:
-            raise ValueError(f"unknown job kind {kind!r}")
-        backoff = backoff or Backoff()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            state = get(job_id)
-            if state.terminal:
-                if not state.succeeded:
-                    raise NemoJobError(f"{kind} {job_id} {state.status}: {state.detail or 'no detail'}")
-                return state
-            if time.monotonic() > deadline:
-                raise NemoJobError(f"{kind} {job_id} not finished after {timeout_s:.0f}s (last '{state.status}')")
-            self._sleep(backoff.next())
 
     # ------------------------------------------------------------------------------------- internals
     def _cancel(self, url: str, what: str) -> None:
