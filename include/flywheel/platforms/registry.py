@@ -6,7 +6,7 @@ A backend's modules are imported only when that backend is opened.
 
 :class:`Access` is what a Connection (or the CLI's flags and environment) says: a URL, the key, the
 namespace and the backend's extras (``nmp``: ``nim_url``, ``datastore_url``; ``helix``: ``gpu_url``,
-``provider_url``). The key never appears in its ``repr``.
+``provider_url``). Neither the key nor the extras appear in its ``repr``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Access:
     url: str
     namespace: str
     api_key: str | None = field(default=None, repr=False)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)  # a connection's extra may hold anything
     timeout_s: float = 30.0
     max_retries: int = 5
 
