@@ -40,7 +40,8 @@ WITH_TOOLS, NO_TOOLS = b"T", b"N"
 _SPACE_START = (b"", b"\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c")  # a blank line starts with one of these
 CONTAINS_PII = "contains_pii"  # invalid reason under pii.mode drop_record
 
-Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int]]]
+# record -> (redacted record, counts by kind, counts by "<place> <kind>")
+Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int], dict[str, int]]]
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Scan:
     lines: int
     pii: Counter[str] = field(default_factory=Counter)
     pii_records: int = 0
+    pii_places: Counter[str] = field(default_factory=Counter)  # "<place> <kind>" -> count
     spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
 
     def release(self) -> None:
@@ -236,6 +238,7 @@ def _save_part(part: Scan, job: ScanJob) -> None:
         "lines": part.lines,
         "pii": part.pii,
         "pii_records": part.pii_records,
+        "pii_places": part.pii_places,
     }
     job.spill.with_suffix(".meta.json").write_bytes(jsonio.dumps_compact(meta))
 
@@ -246,7 +249,12 @@ def _load_part(job: ScanJob) -> Scan:
         data = {name: arrays[name] for name in _ARRAYS}
     return Scan(
         **data,
-        **{**meta, "early_invalid": Counter(meta["early_invalid"]), "pii": Counter(meta["pii"])},
+        **{
+            **meta,
+            "early_invalid": Counter(meta["early_invalid"]),
+            "pii": Counter(meta["pii"]),
+            "pii_places": Counter(meta["pii_places"]),
+        },
         spills=[(job.spill, 0)],
     )
 
@@ -287,9 +295,11 @@ def _merge(parts: list[Scan]) -> Scan:
             setattr(p, name, columns[name][:0])
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
+    places: Counter[str] = Counter()
     for p in parts:
         early.update(p.early_invalid)
         pii.update(p.pii)
+        places.update(p.pii_places)
     return Scan(
         **columns,
         reasons=reasons.names,
@@ -301,6 +311,7 @@ def _merge(parts: list[Scan]) -> Scan:
         lines=sum(p.lines for p in parts),
         pii=pii,
         pii_records=sum(p.pii_records for p in parts),
+        pii_places=places,
         spills=spills,
     )
 
@@ -319,7 +330,7 @@ def _redactor(job: ScanJob) -> Redact | None:
         return None
     from flywheel.privacy import Redactor
 
-    return Redactor(job.pii_kinds, region=job.phone_region).redact
+    return Redactor(job.pii_kinds, region=job.phone_region).redact_record
 
 
 def scan_part(job: ScanJob) -> Scan:
@@ -334,6 +345,7 @@ def scan_part(job: ScanJob) -> Scan:
     reasons, tools, classes = _Codes(), _Codes(), _Codes()
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
+    pii_places: Counter[str] = Counter()
     pii_records = other = blank = lines = 0
     zero_key = bytes(16)
     with ExitStack() as stack:
@@ -372,10 +384,11 @@ def scan_part(job: ScanJob) -> Scan:
             rec = validate(raw)
             reason = rec.reason if isinstance(rec, Rejected) else None
             if reason is None and redact is not None:
-                rec, found = redact(rec)  # type: ignore[arg-type]
+                rec, found, places = redact(rec)  # type: ignore[arg-type]
                 if found:
                     pii_records += 1
                     pii.update(found)
+                    pii_places.update(places)
                     if drop_pii:
                         reason = CONTAINS_PII
             if reason is not None:
@@ -423,6 +436,7 @@ def scan_part(job: ScanJob) -> Scan:
         lines=lines + counts["other"],
         pii=pii,
         pii_records=pii_records,
+        pii_places=pii_places,
         spills=[(spill, 0)],
     )
     return result

@@ -31,9 +31,9 @@ def email(text: str) -> list[Span]:
 # ------------------------------------------------------------------------------------------------ numbers
 _NUMERIC = re.compile(
     r"(?<![\w/+.-])(?:"
-    r"(?P<intl>(?:\+|00)[1-9][\d ().-]{6,20}\d)"
+    r"(?P<ssn>\d{3}-\d{2}-\d{4})"
     r"|(?P<nanp>(?:1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4})"
-    r"|(?P<ssn>\d{3}-\d{2}-\d{4})"
+    r"|(?P<intl>(?:\+|00)[1-9]\d{0,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,7})"
     r"|(?P<card>\d(?:[ -]?\d){12,18})"
     r"|(?P<short>555[ .-]\d{4})"
     r")(?![\w-]|\.\d)"
@@ -229,7 +229,8 @@ _KEYED = re.compile(
 _NOT_VALUES = frozenset(("null", "none", "true", "false", "required", "optional", "string", "redacted", "n/a", "-"))
 _TEXT_ONLY_KEYS = frozenset(("user",))  # "User: I need help" is a transcript, not an end-user id
 _AUTH_SCHEMES = frozenset(("bearer", "basic", "token", "digest", "apikey"))
-_NUMERIC_TOKEN = re.compile(r"[\d()+./-]+")
+_NUMERIC_TOKEN = re.compile(r"\+?\(?\d[\d().-]*")
+_MAX_DIGITS = {"phone": 15, "ssn": 9, "card": 19}
 
 
 def keyed(text: str, kinds: frozenset[str]) -> list[tuple[str, Span]]:
@@ -250,9 +251,10 @@ def keyed(text: str, kinds: frozenset[str]) -> list[tuple[str, Span]]:
                 d = _DATE.match(text, start)
                 end = d.end() if d else start + len(tokens[0])
             elif kind in ("phone", "ssn", "card"):
-                n = 0
+                n = digits = 0
                 for t in tokens:
-                    if not _NUMERIC_TOKEN.fullmatch(t):
+                    digits += sum(c.isdigit() for c in t)
+                    if not _NUMERIC_TOKEN.fullmatch(t) or digits > _MAX_DIGITS[kind]:
                         break
                     n += 1
                 end = start + len(" ".join(tokens[: max(n, 1)]))

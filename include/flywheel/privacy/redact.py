@@ -227,7 +227,10 @@ class _Job:
         if not isinstance(m, dict):
             return self.value(m, f"{place}[]")
         role = m.get("role")
-        at = f"{place}[{role}]" if isinstance(role, str) and role.isidentifier() else f"{place}[]"
+        if place.endswith(".message"):  # the response's one message
+            at = place
+        else:
+            at = f"{place}[{role}]" if isinstance(role, str) and role.isidentifier() else f"{place}[]"
         kept = _TOOL_MESSAGE_KEPT if role in ("tool", "function") else STRUCTURAL["message"]
         return self._fields(
             m,
