@@ -29,11 +29,11 @@ def email(text: str) -> list[Span]:
 
 
 # ------------------------------------------------------------------------------------------------ numbers
-_NUMERIC = re.compile(
+_NUMERIC = re.compile(  # every branch is linear: digit-heavy text must not backtrack
     r"(?<![\w/+.-])(?:"
     r"(?P<ssn>\d{3}-\d{2}-\d{4})"
     r"|(?P<nanp>(?:1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4})"
-    r"|(?P<intl>(?:\+|00)[1-9]\d{0,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,7})"
+    r"|(?P<intl>(?:\+[1-9]\d{0,3}|00[1-9]\d{0,3}[ .-])[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d)"
     r"|(?P<card>\d(?:[ -]?\d){12,18})"
     r"|(?P<short>555[ .-]\d{4})"
     r")(?![\w-]|\.\d)"
@@ -42,8 +42,8 @@ _NON_DIGIT = re.compile(r"\D")
 _CARD_IIN = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6(?:011|5|4[4-9]|2)")
 
 
-def _card_ok(digits: str) -> bool:
-    return 13 <= len(digits) <= 19 and _CARD_IIN.match(digits) is not None and luhn.is_valid(digits)
+def _card_ok(digits: str) -> bool:  # 15 (Amex), 16 and 19 digits: 13-digit runs are mostly EAN barcodes
+    return len(digits) in (15, 16, 19) and _CARD_IIN.match(digits) is not None and luhn.is_valid(digits)
 
 
 def _ssn_ok(digits: str) -> bool:
@@ -85,10 +85,10 @@ def numeric(text: str, region: str, kinds: frozenset[str]) -> list[tuple[str, Sp
     return out
 
 
-_PHONE_CUE = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|call|text|whatsapp|sms|reach|dial|ring|number is)\b"
-    r"(?:[\s:#.,]|\b(?:me|us|him|her|them|at|on|is|was|number|no|nr|my|our)\b){0,8}"
-    r"((?:\+|00)?\d[\d ().-]{5,18}\d)(?![\w-]|\.\d)"
+_AFTER_PHONE_CUE = re.compile(
+    r"(?:[\s:#.,]|(?:me|us|him|her|them|at|on|is|was|number|no|nr|my|our)\b){0,8}"
+    r"((?:\+|00)?\d[\d ().-]{5,18}\d)(?![\w-]|\.\d)",
+    re.I,
 )
 _SSN_CUE = re.compile(
     r"(?i)\b(?:ssn|social security(?: number| no\.?| #)?|ss#|ss no\.?)"
@@ -106,14 +106,38 @@ _DOB_CUE = re.compile(
 )
 
 
+_PHONE_WORDS = (
+    "phone",
+    "tel",
+    "mobile",
+    "cell",
+    "fax",
+    "call",
+    "text",
+    "whatsapp",
+    "sms",
+    "reach",
+    "dial",
+    "ring",
+    "number",
+)
+
+
 def in_context(text: str, low: str, kinds: frozenset[str]) -> list[tuple[str, Span]]:
     out: list[tuple[str, Span]] = []
     if "phone" in kinds:
-        for m in _PHONE_CUE.finditer(text):
-            digits = _NON_DIGIT.sub("", m.group(1))
-            if 7 <= len(digits) <= 15:
-                out.append(("phone", Span(m.start(1), m.end(1), digits)))
-    if "ssn" in kinds and ("ss" in low or "social" in low):
+        for cue in _PHONE_WORDS:
+            i = low.find(cue)
+            while i >= 0:
+                end = i + len(cue)
+                if (i == 0 or not low[i - 1].isalpha()) and (end == len(low) or not low[end].isalpha()):
+                    m = _AFTER_PHONE_CUE.match(text, end)
+                    if m is not None:
+                        digits = _NON_DIGIT.sub("", m.group(1))
+                        if 7 <= len(digits) <= 15:
+                            out.append(("phone", Span(m.start(1), m.end(1), digits)))
+                i = low.find(cue, end)
+    if "ssn" in kinds and ("ssn" in low or "social" in low or "ss#" in low or "ss no" in low):
         for m in _SSN_CUE.finditer(text):
             out.append(("ssn", Span(m.start(1), m.end(1), _NON_DIGIT.sub("", m.group(1)))))
     if "dob" in kinds and ("birth" in low or "dob" in low or "born" in low or "d.o.b" in low or "geburt" in low):
@@ -125,16 +149,20 @@ def in_context(text: str, low: str, kinds: frozenset[str]) -> list[tuple[str, Sp
 
 
 # ------------------------------------------------------------------------------------------------ IBAN, IP
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])")
+# Led by the check digits (a digit-led pattern skips ahead fast), the country code checked by a look-behind.
+_IBAN = re.compile(r"\d(?<=[A-Za-z]{2}\d)\d(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])")
 
 
 def iban_number(text: str) -> list[Span]:
     out = []
     for m in _IBAN.finditer(text):
-        value = m.group()
+        begin = m.start() - 2
+        if begin and text[begin - 1].isalnum():
+            continue
+        value = text[begin : m.end()]
         while len(value.replace(" ", "")) >= 15:  # the pattern may have taken a following word
             if iban.is_valid(value.upper()):
-                out.append(Span(m.start(), m.start() + len(value), iban.compact(value.upper())))
+                out.append(Span(begin, begin + len(value), iban.compact(value.upper())))
                 break
             value = value[:-1].rstrip()
     return out
@@ -166,8 +194,8 @@ def ip(text: str) -> list[Span]:
 
 
 # ------------------------------------------------------------------------------------------------ secrets
-_VENDOR = re.compile(
-    r"(?<![A-Za-z0-9])(?:"
+_VENDOR = re.compile(  # no leading look-behind (it would disable the first-character scan): checked after
+    r"(?:"
     r"sk-ant-[A-Za-z0-9_-]{20,}"  # Anthropic
     r"|(?:sk|rk|pk)-(?:proj-|live-|test-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"  # OpenAI and others
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,}"  # Stripe
@@ -175,11 +203,16 @@ _VENDOR = re.compile(
     r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}(?![0-9A-Z])"  # AWS key ids
     r"|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}|hooks\.slack\.com/services/[A-Za-z0-9/]+"  # Slack
     r"|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}|GOCSPX-[A-Za-z0-9_-]{20,}"  # Google
-    r"|[A-Za-z0-9_~.-]{3}8Q~[A-Za-z0-9_~.-]{31,34}"  # Azure AD client secret
     r"|nvapi-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
     r")"
 )
+_VENDOR_PREFIXES = (
+    *("sk-", "sk_", "rk-", "rk_", "pk-", "pk_", "whsec_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    *("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "xox", "xapp-", "hooks.slack.com", "AIza"),
+    *("ya29.", "GOCSPX-", "nvapi-", "hf_", "glpat-", "npm_", "eyJ"),
+)
+_AZURE_CLIENT_SECRET = re.compile(r"[A-Za-z0-9_~.-]{3}8Q~[A-Za-z0-9_~.-]{31,34}")
 _BEARER = re.compile(r"(?i)\b(?:bearer|basic|token)\s+([A-Za-z0-9._~+/-]{16,}=*)")
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY|[A-Z0-9 ]*PRIVATE KEY BLOCK)-----"
@@ -189,24 +222,26 @@ _AZURE = re.compile(r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature|si
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _URL_CREDENTIALS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@")
 _PASSWORD_IS = re.compile(r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\s+(?:is|was)\s*:?\s+[\"']?([^\s\"',;]{4,})")
-_SECRET_HINTS = (
-    *("sk-", "sk_", "rk-", "rk_", "pk-", "pk_", "whsec_", "gh", "akia", "asia", "agpa", "aida", "aroa", "anpa"),
-    *("xox", "xapp-", "hooks.slack", "aiza", "ya29.", "gocspx", "8q~", "nvapi-", "hf_", "glpat-", "npm_"),
-    *("eyj", "bearer", "basic ", "token", "-----begin", "accountkey", "sharedaccess", "sig=", "secret", "aws"),
-    *("://", "password", "passcode", "passphrase", "pin ", "pwd"),
-)
 
 
 def secret(text: str, low: str | None = None) -> list[Span]:
     low = text.lower() if low is None else low
-    for hint in _SECRET_HINTS:
-        if hint in low:
-            break
-    else:
-        return []
-    out = [Span(m.start(), m.end(), m.group()) for m in _VENDOR.finditer(text)]
-    for pattern in (_BEARER, _AZURE, _PASSWORD_IS):
-        out += [Span(m.start(1), m.end(1), m.group(1)) for m in pattern.finditer(text)]
+    out = []
+    longs = " ".join(w for w in text.split() if len(w) >= 16)
+    if longs and any(p in longs for p in _VENDOR_PREFIXES):
+        out += [
+            Span(m.start(), m.end(), m.group())
+            for m in _VENDOR.finditer(text)
+            if m.start() == 0 or not text[m.start() - 1].isalnum()
+        ]
+    if "8Q~" in text:
+        out += [Span(m.start(), m.end(), m.group()) for m in _AZURE_CLIENT_SECRET.finditer(text)]
+    if "bearer" in low or "basic" in low or "token" in low:
+        out += [Span(m.start(1), m.end(1), m.group(1)) for m in _BEARER.finditer(text)]
+    if "=" in text and ("key=" in low or "sig=" in low or "signature=" in low):
+        out += [Span(m.start(1), m.end(1), m.group(1)) for m in _AZURE.finditer(text)]
+    if "pass" in low or "pin " in low or "pwd" in low:
+        out += [Span(m.start(1), m.end(1), m.group(1)) for m in _PASSWORD_IS.finditer(text)]
     if "-----begin" in low:
         out += [Span(m.start(), m.end(), m.group()) for m in _PEM.finditer(text)]
     if "://" in text:
@@ -221,36 +256,70 @@ def secret(text: str, low: str | None = None) -> list[Span]:
 
 # ------------------------------------------------------------------------------------- keyed text values
 # ``"password": "x"``, ``DB_PASSWORD=x``, ``SSN: 536904399``, ``Name: Jane Doe``: the label decides the kind.
-_KEYED = re.compile(
-    r"(?<![A-Za-z0-9_])[\"']?([A-Za-z][A-Za-z0-9_.-]{0,48}(?<=[A-Za-z0-9])(?: [A-Za-z]+){0,3})[\"']?"
-    r"[ \t]*(?:=>|:|=)[ \t]*"
-    r"(?:\"([^\"\n]{1,400})\"|'([^'\n]{1,400})'|([^\s\"',;}\]]+(?:[ \t]+[^\s\"',;}\]:]+){0,5}))"
-)
+# Driven by the separators (``:``, ``=``): the label is the one to three words before one.
+_VALUE = re.compile(r"[ \t]*(?:\"([^\"\n]{1,400})\"|'([^'\n]{1,400})'|([^\s\"',;}\]]+(?:[ \t]+[^\s\"',;}\]:]+){0,5}))")
 _NOT_VALUES = frozenset(("null", "none", "true", "false", "required", "optional", "string", "redacted", "n/a", "-"))
 _TEXT_ONLY_KEYS = frozenset(("user",))  # "User: I need help" is a transcript, not an end-user id
 _AUTH_SCHEMES = frozenset(("bearer", "basic", "token", "digest", "apikey"))
 _NUMERIC_TOKEN = re.compile(r"\+?\(?\d[\d().-]*")
 _MAX_DIGITS = {"phone": 15, "ssn": 9, "card": 19}
+_LABEL_STRIP = " \t\"'"
+_WORD_STRIP = "{[(\"',;*#>-"
+
+
+def _label_kind(text: str, sep: int) -> str | None:
+    head = text[max(0, sep - 60) : sep].rstrip(_LABEL_STRIP)
+    if not head or not head[-1].isalnum():
+        return None
+    words = head.rsplit(None, 3)[-3:]
+    words[0] = words[0].lstrip(_WORD_STRIP)
+    last = words[-1].lstrip(_WORD_STRIP)
+    if last.lower() == last.upper():  # no letter: "09:16", "2024-05-17T10:30"
+        return None
+    kind = key_kind(last)
+    if kind is None and len(words) > 1:
+        kind = key_kind("_".join(words[-2:])) or (key_kind("_".join(words)) if len(words) > 2 else None)
+    return kind
+
+
+def _separators(text: str) -> list[int]:
+    out = []
+    for ch in (":", "="):
+        i = text.find(ch)
+        while i >= 0:
+            out.append(i)
+            i = text.find(ch, i + 1)
+    if len(out) > 1:
+        out.sort()
+    return out
 
 
 def keyed(text: str, kinds: frozenset[str]) -> list[tuple[str, Span]]:
     out: list[tuple[str, Span]] = []
-    at = 0
-    while (m := _KEYED.search(text, at)) is not None:
-        at = m.end(1) + 1  # the value may hold the next label ("token abc and api_key=x")
-        label = m.group(1)
-        kind = key_kind(label) or key_kind(label.rsplit(" ", 1)[-1]) or key_kind(label.replace(" ", "_"))
+    done = 0
+    for sep in _separators(text):
+        if sep < done:
+            continue
+        kind = _label_kind(text, sep)
         if kind is None or kind in _TEXT_ONLY_KEYS or kind not in kinds:
             continue
-        group = 2 if m.group(2) is not None else 3 if m.group(3) is not None else 4
+        at = sep + 1
+        if text.startswith(">", at):
+            at += 1
+        if at < len(text) and text[at] in "\"'" and sep > 0 and text[sep - 1] not in "\"'" and text[at - 1] != " ":
+            pass
+        m = _VALUE.match(text, at)
+        if m is None:
+            continue
+        group = 1 if m.group(1) is not None else 2 if m.group(2) is not None else 3
         start, end = m.start(group), m.end(group)
         value = m.group(group)
-        if group == 4:
+        if group == 3:
             tokens = value.split()
             if kind == "dob":
                 d = _DATE.match(text, start)
                 end = d.end() if d else start + len(tokens[0])
-            elif kind in ("phone", "ssn", "card"):
+            elif kind in _MAX_DIGITS:
                 n = digits = 0
                 for t in tokens:
                     digits += sum(c.isdigit() for c in t)
@@ -277,7 +346,7 @@ def keyed(text: str, kinds: frozenset[str]) -> list[tuple[str, Span]]:
         if value.lower() in _NOT_VALUES or (value.startswith("<") and value.endswith(">")):
             continue
         out.append((kind, Span(start, end, value.strip().lower())))
-        at = max(at, end)
+        done = end
     return out
 
 
@@ -324,32 +393,47 @@ class Scanner:
 
     def scan(self, text: str) -> list[tuple[str, Span]]:
         kinds = self.builtin
-        low = text.lower()
         found: list[tuple[str, Span]] = []
         if ":" in text or "=" in text:
             found += keyed(text, kinds)
-        if "secret" in kinds:
+        low = text.lower()
+        words = text.split()
+        if "secret" in kinds and _maybe_secret(words, low):
             found += [("secret", s) for s in secret(text, low)]
         if "@" in text and "email" in kinds:
             found += [("email", s) for s in email(text)]
-        has_digits = _SEVEN_DIGITS.search(text) is not None
-        if has_digits:
-            if "iban" in kinds:
-                found += [("iban", s) for s in iban_number(text)]
-            found += numeric(text, self.region, kinds)
-            found += in_context(text, low, kinds)
-        elif "dob" in kinds and _ANY_DIGIT.search(text) is not None:
-            found += in_context(text, low, frozenset(("dob",)))
-        if "ip" in kinds and ("." in text or ":" in text):
+        raw = text.encode("utf-8", "surrogatepass")
+        digits = len(raw) - len(raw.translate(None, b"0123456789"))  # C speed, unlike a regex over the text
+        if digits:
+            if digits >= 7 and _SEVEN_DIGITS.search(text) is not None:
+                if "iban" in kinds and digits >= 10:
+                    found += [("iban", s) for s in iban_number(text)]
+                found += numeric(text, self.region, kinds)
+                found += in_context(text, low, kinds)
+            elif "dob" in kinds and digits >= 4:
+                found += in_context(text, low, _DOB_ONLY)
+            if "ip" in kinds and digits >= 4 and (text.count(".") >= 3 or ":" in text):
+                found += [("ip", s) for s in ip(text)]
+            if "address" in kinds:
+                found += [("address", s) for s in address(text, low)]
+        elif "ip" in kinds and "::" in text:
             found += [("ip", s) for s in ip(text)]
-        if "address" in kinds and _ANY_DIGIT.search(text) is not None:
-            found += [("address", s) for s in address(text)]
         if "person" in kinds:
-            found += [("person", s) for s in person(text)]
+            found += [("person", s) for s in person(text, low)]
         for kind, detect in self.extra:
             found += [(kind, s) for s in detect(text)]
         return found
 
 
+_DOB_ONLY = frozenset(("dob",))
+_SECRET_WORDS = ("pass", "secret", "token", "bearer", "basic", "-----begin", "://", "aws", "pwd", "pin ", "sig=", "8q~")
+
+
+def _maybe_secret(words: list[str], low: str) -> bool:
+    for word in _SECRET_WORDS:
+        if word in low:
+            return True
+    return bool(words) and max(map(len, words)) >= 16  # every vendor format is a long token
+
+
 _SEVEN_DIGITS = re.compile(r"\d(?:[ ().-]?\d){6}|\d{3}-\d{4}")
-_ANY_DIGIT = re.compile(r"\d")

@@ -53,72 +53,116 @@ _NOT_NAMES = _words(
     "Premium Gold Silver Basic Admin Manager Agent Bot Assistant Visa Mastercard Amex Apple Google Amazon"
 )
 _CAP = r"[A-Z][a-z'’-]+(?:-[A-Z][a-z'’-]+)?"
-_CUE = re.compile(
-    r"(?:\b(?i:my name is|my name's|name is|i am|i'm|this is|call me|it's|signed|regards|sincerely|cheers|"
-    r"thanks|thank you|best|yours|customer|from|dear|hi|hello|contact)[,:!.]?\s+)"
-    r"(" + _CAP + r"(?:\s+" + _CAP + r"){0,2})"
-)
-_LOWER_CUE = re.compile(r"(?i)\bmy name is\s+([a-z'’-]+(?:\s+[a-z'’-]+)?)")
-_HONORIFIC = re.compile(
-    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?\s+(" + _CAP + r"(?:\s+" + _CAP + r"){0,2})"
-)
-_GIVEN_SURNAME = re.compile(r"\b(" + "|".join(sorted(_GIVEN_SET, key=len, reverse=True)) + r")\s+(" + _CAP + r")\b")
+_AFTER_CUE = re.compile(r"[,:!.]?\s+(" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2})")
+_AFTER_NAME_IS = re.compile(r"[,:]?\s+([A-Za-z'’-]+(?:[ \t]+[A-Za-z'’-]+)?)")
+_NEXT_CAP = re.compile(r"[ \t]+(" + _CAP + r")")
 _LOWER_STOP = _words("and but i im from with at in on for to the a an is was please thanks calling")
+_CUES = (  # longest first: the first that ends the text before a capitalised word is the cue
+    *("my name is", "my name's", "thank you", "sincerely", "this is", "call me", "name is", "regards"),
+    *("customer", "contact", "signed", "cheers", "thanks", "hello", "yours", "i'm", "i am", "it's", "dear"),
+    *("best", "from", "hi"),
+)
+_WEAK_CUES = _words("from customer hi hello dear best thanks contact it's yours")
+_PLACE_CUES = _words("from")
+_HONORIFICS = _words("Mr Mrs Ms Miss Mx Dr Prof Sir Madam Mme Mlle Herr Frau Sr Sra")
+_CAPWORD = re.compile(r"[A-Z][a-z'’-]+")
+_CUE_PUNCT = " \t\n,:!."
 
 _STREET_TYPES = (
     "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|"
     "Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Close|Row|Alley|Plaza|Loop|Path|Pike|Ridge"
 )
-_ADDRESS = re.compile(
-    r"\b\d{1,6}[A-Za-z]?,?\s+(?:(?:[NSEW]|North|South|East|West)\.?\s+)?(?:[A-Z0-9][A-Za-z0-9'’.-]*\s+){0,3}"
+_ADDRESS = re.compile(  # no leading \b (it would disable the first-character scan): checked after
+    r"\d{1,6}[A-Za-z]?,?\s+(?:(?:[NSEW]|North|South|East|West)\.?\s+)?(?:[A-Z0-9][A-Za-z0-9'’.-]*\s+){0,3}"
     r"(?i:" + _STREET_TYPES + r")\b\.?"
     r"(?:,?\s+(?i:apt|apartment|suite|ste|unit|floor|fl|#)\.?\s*#?[A-Za-z0-9-]+)?"
     r"(?:,\s*[A-Z][A-Za-z .'’-]{1,30},\s*[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?)?"
-    r"|\b(?i:p\.?\s?o\.?\s+box)\s+\d{1,6}"
-    r"|\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b"
 )
-_ADDRESS_HINT = re.compile(r"\d[A-Za-z]?,?\s+\S|(?i:box)|(?:straße|strasse|str\.|weg|gasse|platz|allee)")
+_PO_BOX = re.compile(r"(?i)\bp\.?\s?o\.?\s+box\s+\d{1,6}")
+_GERMAN = re.compile(r"[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b")
+_STREET_SET = frozenset(_STREET_TYPES.lower().split("|"))
+_PUNCT_TO_SPACE = str.maketrans(",.;:()\"'!?", " " * 10)
+_ADDRESS_HINT = re.compile(r"\d[A-Za-z]?,?\s+(?:[NSEW]\.?\s+)?[A-Z0-9]")
+_ADDRESS_WORDS = ("straße", "strasse", "str.", "weg ", "gasse", "platz", "allee", "ring ", "damm")
 
 
-def person(text: str) -> list[Span]:
+def person(text: str, low: str | None = None) -> list[Span]:
+    """One pass over the capitalised words: a given name or an honorific before another one, or a cue
+    ("my name is", "regards", ...) just before one."""
     out: list[Span] = []
-    for m in _CUE.finditer(text):
-        words = m.group(1).split()
-        if words[0] in _NOT_NAMES:
+    low = text.lower() if low is None else low
+    for m in _CAPWORD.finditer(text):
+        start, end = m.span()
+        word = m.group()
+        nxt = _NEXT_CAP.match(text, end + (text[end : end + 1] == "."))
+        if nxt is not None and (word in _HONORIFICS or word in _GIVEN_SET) and nxt.group(1) not in _NOT_NAMES:
+            if word in _HONORIFICS:  # "Mr. Smith", "Dr Jane Doe"
+                start, end = nxt.span(1)
+                more = _NEXT_CAP.match(text, end)
+                if more is not None and more.group(1) not in _NOT_NAMES:
+                    end = more.end(1)
+            else:  # "Maria Gonzalez"
+                end = nxt.end(1)
+            out.append(Span(start, end, text[start:end].lower()))
             continue
-        while words and words[-1] in _NOT_NAMES:
-            words.pop()
-        if not words:
-            continue
-        cue = m.group(0)[: m.start(1) - m.start()].strip().lower().rstrip(",:!.")
-        if cue in _WEAK_CUES and words[0] not in _GIVEN_SET and len(words) < 2:
-            continue  # "from Berlin", "hi Team": only a known given name or two capitalised words
-        if cue in _WEAK_CUES and words[0] not in _GIVEN_SET and cue in _PLACE_CUES:
-            continue  # "from New York"
-        end = m.start(1) + len(" ".join(words))
-        out.append(Span(m.start(1), end, text[m.start(1) : end].lower()))
-    for m in _LOWER_CUE.finditer(text):
-        words = []
-        for w in m.group(1).split():
-            if w.lower() in _LOWER_STOP:
+        window = low[max(0, start - 16) : start]
+        before = window.rstrip(_CUE_PUNCT)
+        if before.endswith(_CUES):
+            cue = next(c for c in _CUES if before.endswith(c))
+            cue_start = start - len(window) + len(before) - len(cue)
+            if cue_start == 0 or not low[cue_start - 1].isalnum():
+                span = _after_cue(text, cue, cue_start + len(cue))
+                if span is not None:
+                    out.append(span)
+    if "name is" in low or "name's" in low:  # "my name is john smith": lower case
+        for cue in ("my name is", "my name's", "name is"):
+            i = low.find(cue)
+            if i >= 0:
+                span = _after_cue(text, cue, i + len(cue))
+                if span is not None:
+                    out.append(span)
                 break
-            words.append(w)
-        if words:
-            end = m.start(1) + len(" ".join(words))
-            out.append(Span(m.start(1), end, text[m.start(1) : end].lower()))
-    for m in _HONORIFIC.finditer(text):
-        out.append(Span(m.start(1), m.end(1), m.group(1).lower()))
-    for m in _GIVEN_SURNAME.finditer(text):
-        if m.group(2) not in _NOT_NAMES:
-            out.append(Span(m.start(), m.end(), m.group().lower()))
     return out
 
 
-_WEAK_CUES = frozenset(("from", "customer", "hi", "hello", "dear", "best", "thanks", "contact", "it's", "yours"))
-_PLACE_CUES = frozenset(("from",))
+def _after_cue(text: str, cue: str, at: int) -> Span | None:
+    m = _AFTER_CUE.match(text, at)
+    if m is None:
+        if cue.endswith("name is"):  # "my name is john smith"
+            lower = _AFTER_NAME_IS.match(text, at)
+            if lower:
+                words = []
+                for w in lower.group(1).split():
+                    if w.lower() in _LOWER_STOP:
+                        break
+                    words.append(w)
+                if words:
+                    end = lower.start(1) + len(" ".join(words))
+                    return Span(lower.start(1), end, text[lower.start(1) : end].lower())
+        return None
+    words = m.group(1).split()
+    if words[0] in _NOT_NAMES:
+        return None
+    while words and words[-1] in _NOT_NAMES:
+        words.pop()
+    if cue in _WEAK_CUES and words[0] not in _GIVEN_SET and (len(words) < 2 or cue in _PLACE_CUES):
+        return None  # "from Berlin", "hi Team": only a known given name or two capitalised words
+    end = m.start(1) + len(" ".join(words))
+    return Span(m.start(1), end, text[m.start(1) : end].lower())
 
 
-def address(text: str) -> list[Span]:
-    if not _ADDRESS_HINT.search(text):
-        return []
-    return [Span(m.start(), m.end(), m.group().lower()) for m in _ADDRESS.finditer(text)]
+def address(text: str, low: str | None = None) -> list[Span]:
+    out = []
+    low = text.lower() if low is None else low
+    words = low.translate(_PUNCT_TO_SPACE).split()
+    if not _STREET_SET.isdisjoint(words) and _ADDRESS_HINT.search(text):
+        for m in _ADDRESS.finditer(text):
+            if m.start() == 0 or not text[m.start() - 1].isalnum():
+                out.append(Span(m.start(), m.end(), m.group().lower()))
+    if "box" in text or "Box" in text or "BOX" in text:
+        out += [Span(m.start(), m.end(), m.group().lower()) for m in _PO_BOX.finditer(text)]
+    for w in _ADDRESS_WORDS:
+        if w in text:
+            out += [Span(m.start(), m.end(), m.group().lower()) for m in _GERMAN.finditer(text)]
+            break
+    return out

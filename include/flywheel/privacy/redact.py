@@ -69,6 +69,8 @@ class Redactor:
 
     def redact_record(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
         """As :meth:`redact`, plus counts by ``"<place> <kind>"``."""
+        if not self._hit_record(record):  # most records: one walk without copies or place names
+            return record, {}, {}
         job = _Job(self)
         out: dict[str, Any] | None = None
         for key, value in record.items():
@@ -87,6 +89,101 @@ class Redactor:
         if not job.counts:
             return record, {}, {}
         return out if out is not None else record, dict(job.counts), dict(job.places)
+
+    # ------------------------------------------------------------------ fast check: anything to redact?
+    def _hit_record(self, record: dict[str, Any]) -> bool:
+        for key, value in record.items():
+            if key == "request":
+                if isinstance(value, dict) and self._hit_fields(value, _REQUEST_KEPT, True):
+                    return True
+            elif key == "response":
+                if isinstance(value, dict) and self._hit_response(value):
+                    return True
+            elif key not in TOP_LEVEL_KEPT and self._hit(value, key_kind(key)):
+                return True
+        return False
+
+    def _hit_fields(self, obj: dict[str, Any], kept: frozenset[str], request: bool = False) -> bool:
+        for k, v in obj.items():
+            if k in kept or v is None:
+                continue
+            if request and k == "messages" and isinstance(v, list):
+                for m in v:
+                    if self._hit_message(m):
+                        return True
+            elif self._hit(v, key_kind(k) if isinstance(k, str) else None):
+                return True
+        return False
+
+    def _hit_response(self, response: dict[str, Any]) -> bool:
+        for k, v in response.items():
+            if k in _RESPONSE_KEPT or v is None:
+                continue
+            if k == "choices" and isinstance(v, list):
+                for c in v:
+                    if not isinstance(c, dict):
+                        if self._hit(c, None):
+                            return True
+                        continue
+                    for ck, cv in c.items():
+                        if ck in _CHOICE_KEPT or cv is None:
+                            continue
+                        if self._hit_message(cv) if ck == "message" else self._hit(cv, key_kind(ck)):
+                            return True
+            elif self._hit(v, key_kind(k)):
+                return True
+        return False
+
+    def _hit_message(self, m: Any) -> bool:
+        if not isinstance(m, dict):
+            return self._hit(m, None)
+        find = self.find
+        for k, v in m.items():
+            if v is None or k in _MESSAGE_KEPT:
+                continue
+            if k == "content":
+                if isinstance(v, str):
+                    if find(v):
+                        return True
+                elif self._hit(v, None):
+                    return True
+            elif k == "tool_calls" and isinstance(v, list):
+                for c in v:
+                    fn = c.get("function") if isinstance(c, dict) else None
+                    if isinstance(fn, dict) and len(c) <= 3 and len(fn) == 2:
+                        args = fn.get("arguments")
+                        if self._hit(args, None) if not isinstance(args, str) else self._hit_arguments(args):
+                            return True
+                    elif self._hit(c, None):
+                        return True
+            elif k == "name":
+                if m.get("role") not in ("tool", "function") and self._hit(v, "person"):
+                    return True
+            elif self._hit(v, key_kind(k)):
+                return True
+        return False
+
+    def _hit_arguments(self, args: str) -> bool:
+        return bool(self.find(args)) or ('"' in args and ":" in args)  # JSON text: the slow path parses it
+
+    def _hit(self, value: Any, sensitive: str | None) -> bool:
+        if isinstance(value, str):
+            if sensitive is not None and sensitive in self.kinds and value.strip():
+                return True
+            return bool(self.find(value))
+        if isinstance(value, dict):
+            for k, v in value.items():
+                kind = key_kind(k) if isinstance(k, str) else None
+                if self._hit(v, kind or sensitive):
+                    return True
+            return False
+        if isinstance(value, list):
+            return any(self._hit(v, sensitive) for v in value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if sensitive is not None and sensitive in self.kinds:
+                return True
+            return abs(value) >= 10**6 and bool(self.find(str(value)))
+        return False
 
 
 class _Job:
@@ -291,5 +388,9 @@ class _Job:
 
 
 _TOOL_MESSAGE_KEPT = STRUCTURAL["message"] | {"name"}
+_REQUEST_KEPT = STRUCTURAL["request"]
+_RESPONSE_KEPT = STRUCTURAL["response"]
+_CHOICE_KEPT = STRUCTURAL["choice"]
+_MESSAGE_KEPT = STRUCTURAL["message"]
 _FUNCTION_KEPT = frozenset(("name",))
 __all__ = ["BUILTIN_KINDS", "STRUCTURAL", "Redactor"]
