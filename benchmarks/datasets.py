@@ -116,12 +116,13 @@ def add_digits(src: Path, dst: Path, seed: int = 2) -> None:
                 continue
             y, m, d = rng.randrange(2019, 2027), rng.randrange(1, 13), rng.randrange(1, 29)
             uuid = "-".join(f"{rng.getrandbits(4 * k):0{k}x}" for k in (8, 4, 4, 4, 12))
+            hms = f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
             user["content"] += (
-                f" Placed {y}-{m:02d}-{d:02d} {rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d},"
-                f" paid ${rng.randrange(5, 900)}.{rng.randrange(100):02d} (invoice INV-{y}-{rng.randrange(10**6):06d},"
-                f" {rng.randrange(1, 9)} items, SKU {rng.randrange(10**12, 10**13)}), ticket {rng.randrange(10**7, 10**8)},"
-                f" tracking 1Z{rng.randrange(10**15, 10**16)}, ref {uuid}, app v{rng.randrange(1, 9)}.{rng.randrange(20)}."
-                f"{rng.randrange(20)}, delivered {m:02d}/{d:02d}/{y}."
+                f" Placed {y}-{m:02d}-{d:02d} {hms}, paid ${rng.randrange(5, 900)}.{rng.randrange(100):02d}"
+                f" (invoice INV-{y}-{rng.randrange(10**6):06d}, {rng.randrange(1, 9)} items,"
+                f" SKU {rng.randrange(10**12, 10**13)}), ticket {rng.randrange(10**7, 10**8)},"
+                f" tracking 1Z{rng.randrange(10**15, 10**16)}, ref {uuid},"
+                f" app v{rng.randrange(1, 9)}.{rng.randrange(20)}.{rng.randrange(20)}, delivered {m:02d}/{d:02d}/{y}."
             )
             fout.write(json.dumps(rec) + "\n")
 
