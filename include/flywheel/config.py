@@ -255,6 +255,9 @@ class ArtifactsConfig(_Model):
 
     base: str | None = None
     retention_days: Annotated[int, Field(ge=1)] = 30
+    # The extracted log snapshot holds the raw, unredacted records: 0 deletes it as soon as the datasets are
+    # built (the default); N keeps it N days (local storage: pruned with the run folders' sweep).
+    raw_snapshot_days: Annotated[int, Field(ge=0)] = 0
 
 
 class AirflowConfig(_Model):
