@@ -70,12 +70,10 @@ def numeric(text: str, region: str, kinds: frozenset[str]) -> list[tuple[str, Sp
         if "phone" not in kinds:
             continue
         if kind == "intl":
-            try:
-                number = phonenumbers.parse("+" + value[2:] if value.startswith("00") else value, None)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_possible_number(number):
-                out.append(("phone", Span(m.start(), m.end(), f"+{number.country_code}{number.national_number}")))
+            found = _international(value)
+            if found is not None:
+                length, canonical = found
+                out.append(("phone", Span(m.start(), m.start() + length, canonical)))
         elif kind == "nanp":
             national = digits[-10:]
             if national[0] in "23456789" and national[3] in "23456789":
@@ -85,9 +83,29 @@ def numeric(text: str, region: str, kinds: frozenset[str]) -> list[tuple[str, Sp
     return out
 
 
+_LAST_GROUP = re.compile(r"[ .-]+\d+$")
+
+
+def _international(value: str) -> tuple[int, str] | None:
+    """(length, E.164) of the longest prefix of ``value`` that libphonenumber calls a possible number: the
+    pattern may have run on into a following date or id ("+33 1 86 19 23 17 - 2024-03-05")."""
+    for _ in range(5):
+        try:
+            number = phonenumbers.parse("+" + value[2:] if value.startswith("00") else value, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_possible_number(number):
+            return len(value), f"+{number.country_code}{number.national_number}"
+        cut = _LAST_GROUP.search(value)
+        if cut is None or cut.start() < 6:
+            return None
+        value = value[: cut.start()]
+    return None
+
+
 _AFTER_PHONE_CUE = re.compile(
     r"(?:[\s:#.,]|(?:me|us|him|her|them|at|on|is|was|number|no|nr|my|our)\b){0,8}"
-    r"((?:\+|00)?\d[\d ().-]{5,18}\d)(?![\w-]|\.\d)",
+    r"((?:\+|00)?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{5,18}\d)(?![\w-]|\.\d)",
     re.I,
 )
 _SSN_CUE = re.compile(
@@ -221,7 +239,9 @@ _PEM = re.compile(
 _AZURE = re.compile(r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=([A-Za-z0-9%+/]{20,}={0,2})")
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _URL_CREDENTIALS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@")
-_PASSWORD_IS = re.compile(r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\s+(?:is|was)\s*:?\s+[\"']?([^\s\"',;]{4,})")
+_PASSWORD_IS = re.compile(
+    r"(?i)\b(?:password|passcode|passphrase|pin|pwd)\b[^.\n:=\"']{0,30}?\b(?:is|was)\s*:?\s+[\"']?([^\s\"',;]{4,})"
+)
 
 
 def secret(text: str, low: str | None = None) -> list[Span]:

@@ -52,7 +52,7 @@ _NOT_NAMES = _words(
     "And Or But In On At To For Of By About Calling Waiting New Old Urgent Re Fwd Account Refund Order "
     "Premium Gold Silver Basic Admin Manager Agent Bot Assistant Visa Mastercard Amex Apple Google Amazon"
 )
-_CAP = r"[A-Z][a-z'’-]+(?:-[A-Z][a-z'’-]+)?"
+_CAP = r"[A-Z](?:[a-z]+(?:['’-]?[A-Z]?[a-z]+)*|['’][A-Z][a-z]+)"  # Smith, Johnson-Lee, McDonald, O'Brien
 _AFTER_CUE = re.compile(r"[,:!.]?\s+(" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2})")
 _AFTER_NAME_IS = re.compile(r"[,:]?\s+([A-Za-z'’-]+(?:[ \t]+[A-Za-z'’-]+)?)")
 _NEXT_CAP = re.compile(r"[ \t]+(" + _CAP + r")")
@@ -74,13 +74,19 @@ _STREET_TYPES = (
 )
 _ADDRESS = re.compile(  # no leading \b (it would disable the first-character scan): checked after
     r"\d{1,6}[A-Za-z]?,?\s+(?:(?:[NSEW]|North|South|East|West)\.?\s+)?(?:[A-Z0-9][A-Za-z0-9'’.-]*\s+){0,3}"
-    r"(?i:" + _STREET_TYPES + r")\b\.?"
+    r"(?i:" + _STREET_TYPES + r")\b\.?(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b\.?)?"
     r"(?:,?\s+(?i:apt|apartment|suite|ste|unit|floor|fl|#)\.?\s*#?[A-Za-z0-9-]+)?"
-    r"(?:,\s*[A-Z][A-Za-z .'’-]{1,30},\s*[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?)?"
+    r"(?:,\s*[A-Z][A-Za-z.'’-]+(?:\s[A-Z][A-Za-z.'’-]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?"
+)
+_ROMANCE_TYPES = "rue|avenue|av\\.|boulevard|bd|place|chemin|impasse|quai|calle|via|viale|piazza|corso|avenida|rua"
+_ADDRESS_ROMANCE = re.compile(
+    r"\d{1,4}(?:\s?bis)?,?\s+(?i:" + _ROMANCE_TYPES + r")\s+(?:(?:de|du|des|la|le|del|della|di|da|do|d['’])\s*){0,2}"
+    r"[A-ZÀ-Ý][\w'’-]+(?:\s+[A-ZÀ-Ý][\w'’-]+){0,3}"
 )
 _PO_BOX = re.compile(r"(?i)\bp\.?\s?o\.?\s+box\s+\d{1,6}")
 _GERMAN = re.compile(r"[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b")
 _STREET_SET = frozenset(_STREET_TYPES.lower().split("|"))
+_ROMANCE_SET = frozenset(t.replace("\\", "") for t in _ROMANCE_TYPES.split("|"))
 _PUNCT_TO_SPACE = str.maketrans(",.;:()\"'!?", " " * 10)
 _ADDRESS_HINT = re.compile(r"\d[A-Za-z]?,?\s+(?:[NSEW]\.?\s+)?[A-Z0-9]")
 _ADDRESS_WORDS = ("straße", "strasse", "str.", "weg ", "gasse", "platz", "allee", "ring ", "damm")
@@ -159,6 +165,8 @@ def address(text: str, low: str | None = None) -> list[Span]:
         for m in _ADDRESS.finditer(text):
             if m.start() == 0 or not text[m.start() - 1].isalnum():
                 out.append(Span(m.start(), m.end(), m.group().lower()))
+    if not _ROMANCE_SET.isdisjoint(words):
+        out += [Span(m.start(), m.end(), m.group().lower()) for m in _ADDRESS_ROMANCE.finditer(text)]
     if "box" in text or "Box" in text or "BOX" in text:
         out += [Span(m.start(), m.end(), m.group().lower()) for m in _PO_BOX.finditer(text)]
     for w in _ADDRESS_WORDS:

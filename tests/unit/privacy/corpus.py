@@ -75,6 +75,11 @@ def phone(rng: random.Random) -> tuple[str, str]:
         ),
         (f"+91 {rng.randrange(70000, 99999)} {rng.randrange(10000, 99999)}", "{v}"),
         (f"0044 20 {rng.randrange(7000, 8000)} {rng.randrange(1000, 10000)}", "{v}"),
+        (f"+1-{area}-{ex}-{line:04d}", "{v}"),
+        (f"1-800-{ex}-{line:04d}", "dial {v}"),
+        (f"+81 3-{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}", "{v}"),
+        (f"+49 (0)30 {rng.randrange(10000000, 99999999)}", "{v}"),
+        (f"+61 2 {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}", "{v}"),
         (f"555-01{rng.randrange(100):02d}", "call me at {v}"),
         (f"{area}{ex}{line:04d}", "my phone number is {v}"),
     ]
@@ -158,6 +163,10 @@ def secret(rng: random.Random) -> tuple[str, str]:
         ("ghp_" + _rand(rng, _ALNUM, 36), "GITHUB_TOKEN={v}"),
         (_rand(rng, string.ascii_lowercase, 6) + str(rng.randrange(10, 99)) + "!x", "password: {v}"),
         (_rand(rng, string.ascii_lowercase, 7) + str(rng.randrange(100, 999)), "my password is {v}"),
+        (_rand(rng, string.ascii_letters, 8) + str(rng.randrange(1000, 9999)) + "!", "the password for the vpn is {v}"),
+        ("sk-" + _rand(rng, _ALNUM, 48), "export OPENAI_API_KEY={v}"),
+        (_rand(rng, "0123456789abcdef", 32), "x-api-key: {v}"),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\n" + pem_body + "\n-----END OPENSSH PRIVATE KEY-----", "{v}"),
     ]
     return rng.choice(choices)
 
@@ -171,6 +180,7 @@ def dob(rng: random.Random) -> tuple[str, str]:
             (f"{m:02d}/{d:02d}/{y}", "date of birth {v}"),
             (f"{month} {d}, {y}", "I was born on {v}"),
             (f"{d:02d}.{m:02d}.{y}", "birthday: {v}"),
+            (f"{month} {d}th, {y}", "birthday {v}"),
         ]
     )
 
@@ -188,6 +198,9 @@ def person(rng: random.Random) -> tuple[str, str]:
             (f"{first} {last}", "{v} asked about it"),
             (f"{first.lower()} {last.lower()}", "hi, my name is {v}"),
             (f"{rare} {last}", "I'm {v} and I need help"),
+            (f"{first} O'{last}", "please ask {v}"),
+            (f"{first} {last}-{rng.choice(FAMILY)}", "{v} wrote"),
+            (f"{first} {last}", "Customer {v} called"),
         ]
     )
 
@@ -201,6 +214,8 @@ def address(rng: random.Random) -> str:
             f"{number} {street} {kind}",
             f"{number} {street} {kind}, Apt {rng.randrange(1, 40)}{rng.choice('ABC')}",
             f"{number} {street} {kind}, {city}, {state} {zipcode}",
+            f"{number} {street} {kind} NW, {city}, {state} {zipcode}",
+            f"{rng.randrange(1, 99)} rue de la {rng.choice(['Paix', 'Gare', 'Fontaine'])}",
             f"P.O. Box {rng.randrange(10, 9999)}",
             f"{rng.choice(['Haupt', 'Linden', 'Goethe'])}straße {rng.randrange(1, 200)}",
         ]
