@@ -87,8 +87,10 @@ _PO_BOX = re.compile(r"(?i)\bp\.?\s?o\.?\s+box\s+\d{1,6}")
 _GERMAN = re.compile(r"[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b")
 _STREET_SET = frozenset(_STREET_TYPES.lower().split("|"))
 _ROMANCE_SET = frozenset(t.replace("\\", "") for t in _ROMANCE_TYPES.split("|"))
-_PUNCT_TO_SPACE = str.maketrans(",.;:()\"'!?", " " * 10)
-_ADDRESS_HINT = re.compile(r"\d[A-Za-z]?,?\s+(?:[NSEW]\.?\s+)?(?:[A-Z0-9]|(?:" + _ROMANCE_TYPES + r")\s)")
+_STREET_WORDS = frozenset(w + p for w in _STREET_SET for p in ("", ",", ".", ";", ":", ")", "!", "?", ".,"))
+_ADDRESS_HINT = re.compile(
+    r"\d[A-Za-z]?,?\s+(?:[NSEW]\.?\s+)?(?:[A-Z]|\d+(?:st|nd|rd|th)\s|(?:" + _ROMANCE_TYPES + r")\s)"
+)
 _ADDRESS_WORDS = ("straße", "strasse", "str.", "weg ", "gasse", "platz", "allee", "ring ", "damm")
 
 
@@ -159,14 +161,15 @@ def _after_cue(text: str, cue: str, at: int) -> Span | None:
 
 def address(text: str, low: str | None = None) -> list[Span]:
     out = []
-    if _ADDRESS_HINT.search(text) is not None:  # a number before a capitalised word or a street type
-        low = text.lower() if low is None else low
-        words = low.translate(_PUNCT_TO_SPACE).split()
-        if not _STREET_SET.isdisjoint(words):
+    low = text.lower() if low is None else low
+    words = low.split()
+    street, romance = not _STREET_WORDS.isdisjoint(words), not _ROMANCE_SET.isdisjoint(words)
+    if (street or romance) and _ADDRESS_HINT.search(text) is not None:  # a number before a word
+        if street:
             for m in _ADDRESS.finditer(text):
                 if m.start() == 0 or not text[m.start() - 1].isalnum():
                     out.append(Span(m.start(), m.end(), m.group().lower()))
-        if not _ROMANCE_SET.isdisjoint(words):
+        if romance:
             out += [Span(m.start(), m.end(), m.group().lower()) for m in _ADDRESS_ROMANCE.finditer(text)]
     if "box" in text or "Box" in text or "BOX" in text:
         out += [Span(m.start(), m.end(), m.group().lower()) for m in _PO_BOX.finditer(text)]
