@@ -42,13 +42,17 @@ _NON_DIGIT = re.compile(r"\D")
 _CARD_IIN = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6(?:011|5|4[4-9]|2)")
 
 
-def _card_ok(digits: str) -> bool:  # 15 (Amex), 16 and 19 digits: 13-digit runs are mostly EAN barcodes
-    return len(digits) in (15, 16, 19) and _CARD_IIN.match(digits) is not None and luhn.is_valid(digits)
+def _card_ok(digits: str) -> bool:  # 14 (Diners), 15 (Amex), 16, 19: 13-digit runs are mostly EAN barcodes
+    return (
+        (len(digits) in (15, 16, 19) or (len(digits) == 14 and digits[0] == "3"))
+        and _CARD_IIN.match(digits) is not None
+        and luhn.is_valid(digits)
+    )
 
 
-def _ssn_ok(digits: str) -> bool:
+def _ssn_ok(digits: str) -> bool:  # 9xx areas are ITINs: taxpayer numbers, as sensitive
     area, group, serial = digits[:3], digits[3:5], digits[5:]
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+    return area not in ("000", "666") and group != "00" and serial != "0000"
 
 
 def numeric(text: str, region: str, kinds: frozenset[str]) -> list[tuple[str, Span]]:

@@ -42,6 +42,36 @@ _GIVEN_SET = _words(
     "Zoe Lily Sofia Elena Lucia Giulia Claire Sophie Camille Ingrid Astrid Priya Ananya Mei Yuki Aisha Fatima "
     "Olga Natasha Eva Nina Clara Alex Sam Chris Pat Jamie Taylor Morgan Casey Bob Jim Tom Mike Dave Steve Bill"
 )
+_GIVEN_SET |= _words(
+    "Aaron Adrian Aimee Alejandro Alexandra Alicia Allen Allison Alyssa Andre Angel Angelica Anita Anne Antonio "
+    "Ariel Ashlee Audrey Becky Belinda Ben Bernard Beth Bethany Bianca Blake Bonnie Brad Brandi Brandy Brendan "
+    "Brent Brett Briana Brianna Bridget Brittney Brooke Caitlin Caleb Calvin Cameron Candace Carla Carmen "
+    "Caroline Carrie Cassandra Cathy Chad Charlene Chelsea Christy Cindy Clarence Claudia Clayton Clifford "
+    "Clinton Cody Colin Colleen Connie Connor Corey Cory Courtney Craig Cristina Curtis Dale Dalton Dana Danny "
+    "Darlene Darren Darrell Darryl Deanna Debbie Derek Derrick Devin Dominic Dominique Don Duane Dustin Dwayne "
+    "Earl Ebony Eddie Edgar Eduardo Edwin Elaine Eleanor Ellen Erica Erik Erika Erin Ernest Evan Felicia "
+    "Fernando Francis Francisco Gabriela Gabrielle Gail Gavin Gene Geoffrey Gina Glen Glenda Glenn Gordon Greg "
+    "Haley Harry Hayden Heidi Holly Howard Ian Isaac Isabel Jackie Jackson Jaime Jane Janet Jared Jasmine "
+    "Javier Jeanette Jeffery Jenna Jenny Jeremiah Jerome Jill Jillian Jimmy Joanna Joanne Jodi Jody Joel "
+    "Johnathan Jon Jorge Julian Kaitlyn Kara Kari Karina Karl Katelyn Kathy Katie Katrina Kelli Kellie Kelsey "
+    "Ken Kendra Kerry Kim Kristen Kristi Kristin Kristina Kristine Kristy Krystal Kurt Lacey Laurie Leah "
+    "Leonard Leslie Lindsay Lindsey Louis Luke Lynn Makayla Mallory Mandy Marc Marcia Marcus Mariah Mario "
+    "Marissa Marvin Meghan Melanie Melinda Melvin Meredith Michaela Michele Mindy Miranda Mitchell Molly "
+    "Monica Monique Nathaniel Neil Norma Oscar Pam Paula Peggy Philip Phillip Priscilla Rachael Ralph Randall "
+    "Randy Regina Renee Rhonda Ricardo Ricky Riley Rita Roberta Roberto Robin Rodney Ronnie Ross Roy Ruben "
+    "Sabrina Sergio Seth Shane Shannon Shari Shawn Shawna Sheila Shelby Shelley Sherri Sherry Stacey Stacy "
+    "Stanley Sue Suzanne Sylvia Tabitha Tamara Tammy Tanner Tanya Tara Terri Theodore Tiffany Tina Todd Tommy "
+    "Toni Tony Tonya Tracey Traci Tracy Travis Trevor Tricia Troy Tyrone Valerie Vanessa Veronica Vicki Vickie "
+    "Victor Wanda Wayne Wendy Wesley Whitney Xavier Yesenia Yolanda Yvonne Ahmad Hassan Hussein Yusuf Mustafa "
+    "Ibrahim Khalid Tariq Layla Noor Amir Reza Ravi Vijay Sanjay Rahul Amit Anil Deepak Sunil Neha Pooja Anjali "
+    "Kavya Li Ming Jun Hao Xin Yan Lei Chen Hiro Takashi Yuto Sakura Haruka Min Ji Seo Hyun Minh Linh Thanh "
+    "Mateo Santiago Diego Alejandra Valentina Camila Lucas Gabriel Rafael Joao Francesca Giuseppe Alessandro "
+    "Matteo Chiara Anke Jens Jurgen Uwe Katrin Petra Sabine Ingo Bjorn Erik Nils Anders Sofie Freya Anja Pieter "
+    "Sven Tomasz Piotr Katarzyna Agnieszka Jakub Marek Ondrej Pavel Andrei Sergei Alexei Nikolai Tatiana "
+    "Svetlana Oksana Irina Yuri Emeka Chinedu Ngozi Oluwaseun Kwame Kofi Amara Zanele Thabo Sipho"
+)
+
+
 # Capitalised words that follow "I'm" / "this is" without being names.
 _NOT_NAMES = _words(
     "A An The I It This That Here There Sorry Happy Glad Not Still Just Also Very So Really Going Looking "
