@@ -29,15 +29,22 @@ def email(text: str) -> list[Span]:
 
 
 # ------------------------------------------------------------------------------------------------ numbers
-_NUMERIC = re.compile(  # every branch is linear: digit-heavy text must not backtrack
-    r"(?<![\w/+.-])(?:"
-    r"(?P<ssn>\d{3}-\d{2}-\d{4})"
-    r"|(?P<nanp>(?:1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4})"
-    r"|(?P<intl>(?:\+[1-9]\d{0,3}|00[1-9]\d{0,3}[ .-])[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d)"
-    r"|(?P<card>\d(?:[ -]?\d){12,18})"
-    r"|(?P<short>555[ .-]\d{4})"
+# One leading character class (so the engine jumps from candidate to candidate instead of trying every
+# position), the token boundary checked by a look-behind after it, then the layouts; every branch is linear.
+_NUMERIC = re.compile(
+    r"[+(\d](?<![\w/+.-].)(?:"
+    r"(?<=\+)(?P<intl>)[1-9]\d{0,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d"
+    r"|(?<=0)(?P<intl00>)0[1-9]\d{0,3}[ .-](?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d"
+    r"|(?<=\()(?P<nanp_paren>)\d{3}\)[ ]?\d{3}[ .-]\d{4}"
+    r"|(?<=\d)(?:"
+    r"(?P<ssn>)\d{2}-\d{2}-\d{4}"
+    r"|(?P<nanp>)(?:(?<=1)[ .-]?(?:\(\d{3}\)[ ]?|\d{3}[ .-])|\d{2}[ .-])\d{3}[ .-]\d{4}"
+    r"|(?P<card>)(?:[ -]?\d){12,18}"
+    r"|(?P<short>)(?<=5)55[ .-]\d{4}"
+    r")"
     r")(?![\w-]|\.\d)"
 )
+_KINDS = {"intl00": "intl", "nanp_paren": "nanp"}
 _NON_DIGIT = re.compile(r"\D")
 _CARD_IIN = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6(?:011|5|4[4-9]|2)")
 
@@ -60,7 +67,7 @@ def numeric(text: str, region: str, kinds: frozenset[str]) -> list[tuple[str, Sp
     Luhn-valid card numbers."""
     out: list[tuple[str, Span]] = []
     for m in _NUMERIC.finditer(text):
-        kind = m.lastgroup
+        kind = _KINDS.get(m.lastgroup or "", m.lastgroup)
         value = m.group()
         digits = _NON_DIGIT.sub("", value)
         if kind == "card" or (kind == "intl" and len(digits) >= 13 and _card_ok(digits)):
@@ -190,10 +197,10 @@ def iban_number(text: str) -> list[Span]:
     return out
 
 
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
+_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?!\w|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_BEFORE = re.compile(r"\b(?:version|release|build|ver|v)\s*$", re.I)
-_DOTTED = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+_DOTTED = re.compile(r"\d(?<!\d\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d")
 
 
 def ip(text: str) -> list[Span]:
@@ -460,4 +467,4 @@ def _maybe_secret(words: list[str], low: str) -> bool:
     return bool(words) and max(map(len, words)) >= 16  # every vendor format is a long token
 
 
-_SEVEN_DIGITS = re.compile(r"\d(?:[ ().-]?\d){6}|\d{3}-\d{4}")
+_SEVEN_DIGITS = re.compile(r"\d(?<!\d\d)(?:(?:[ ().-]?\d){6}|\d{2}-\d{4})")  # from a run's first digit
