@@ -3,7 +3,7 @@ rejects, with Airflow's own human-in-the-loop operator (providers-standard ``HIT
 
 On Airflow 3.3 the task waits in the ``awaiting_input`` state: no worker slot and no trigger are held
 while nobody answers. The options are built at run time from the report (the candidates are only known
-then) and recomputed the same way when the answer arrives. XCom ``decision`` (design §5) is
+then) and recomputed the same way when the answer arrives. XCom ``decision`` (docs/contracts.md#results) is
 ``{"status": "approved|rejected|expired|auto|skipped", "nim", "experiment", "by", "at", "comment"}``.
 """
 
