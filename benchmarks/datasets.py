@@ -3,19 +3,25 @@
 Generates N synthetic tool-calling log lines (~1.6 KB each, four tool schemas, out of time order, 0.1 % broken
 lines, 2 % re-spaced duplicates, 5 % with an e-mail address and a phone number; the tests' own generator),
 takes the first 100k / 1M / ... lines as inputs, and runs ``build_datasets`` (``split.limit`` None: every
-unique record is used; ICL on) on each, in a fresh process per run:
+unique record is used; ICL on) on each, in a fresh process per run. ``--text digits`` adds to every user
+message the numbers real logs carry (dates, times, amounts, invoice and ticket numbers, a UUID, a version, a
+tracking code, an EAN); ``--text both`` (the default) measures both inputs. Builds:
 
 - ``streaming``: this checkout, PII off;
 - ``streaming+pii``: this checkout, ``pii.mode: redact`` with every built-in kind;
 - ``baseline``: the build before the streaming rewrite (``--baseline-rev``, exported with ``git archive``),
   only up to ``--baseline-max`` lines (it holds every record in memory: ~10 KB each).
 
-Prints wall time of ``build_datasets`` (imports included), records/s (lines / wall time), peak RSS of the
-build process and of its worker processes, the 1-minute load average before the run, and whether the
-streaming files equal the baseline's byte for byte. Outputs are deleted once compared, and the inputs at
+Prints what it measured on (CPU model and count, the CPUs this process may use, scan workers, Python; per
+input: average bytes per line and the fraction of characters that are digits), then per build the wall time
+of ``build_datasets`` (imports included), records/s (lines / wall time), peak RSS of the build process and of
+its worker processes, the 1/5/15-minute load averages before the run and the CPU time the run used (a shared
+machine shows as wall time well above CPU time / cores), the PII-on / PII-off ratio of the same input, and
+whether the streaming files equal the baseline's byte for byte. Outputs are deleted once compared, and the inputs at
 the end unless ``--work`` names a folder to keep them in.
 
 Run: .venv/bin/python benchmarks/datasets.py [--sizes 100000,1000000] [--baseline-max 1000000] [--pii-max N]
+[--text realistic|digits|both]
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import filecmp
 import itertools
 import json
 import os
+import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -32,6 +40,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,12 +68,63 @@ print(json.dumps({"seconds": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SE
 
 def run(path: Path, out: Path, pii: str, pythonpath: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    before = os.times()
     res = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), str(out), pii], capture_output=True, text=True, env=env, check=False
     )
+    after = os.times()
     if res.returncode != 0:
         return {"error": (res.stderr.strip().splitlines() or ["?"])[-1]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    out_json = json.loads(res.stdout.strip().splitlines()[-1])
+    out_json["cpu_s"] = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return out_json
+
+
+def machine() -> str:
+    model = platform.processor() or "?"
+    with suppress(OSError), open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = os.environ.get("FLYWHEEL_SCAN_WORKERS", f"default (min(4, {usable}))")
+    return (
+        f"CPU: {model}; {os.cpu_count()} CPUs, {usable} usable; scan workers {workers}; "
+        f"Python {platform.python_version()}; load {'/'.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+
+
+def input_shape(path: Path, sample: int = 20_000) -> str:
+    """Average bytes per line and the fraction of characters that are digits, over the first lines."""
+    n = size = digits = 0
+    with path.open("rb") as f:
+        for line in itertools.islice(f, sample):
+            n += 1
+            size += len(line)
+            digits += len(line) - len(line.translate(None, b"0123456789"))
+    return f"{size / max(n, 1):,.0f} bytes/line, {100 * digits / max(size, 1):.1f} % digits (first {n:,} lines)"
+
+
+def add_digits(src: Path, dst: Path, seed: int = 2) -> None:
+    """The same logs with the numbers real support logs carry in every user message."""
+    rng = random.Random(seed)
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8") as fout:
+        for line in fin:
+            try:
+                rec = json.loads(line)
+                user = rec["request"]["messages"][1]
+            except (ValueError, KeyError, IndexError, TypeError):
+                fout.write(line.decode())
+                continue
+            y, m, d = rng.randrange(2019, 2027), rng.randrange(1, 13), rng.randrange(1, 29)
+            uuid = "-".join(f"{rng.getrandbits(4 * k):0{k}x}" for k in (8, 4, 4, 4, 12))
+            hms = f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+            user["content"] += (
+                f" Placed {y}-{m:02d}-{d:02d} {hms}, paid ${rng.randrange(5, 900)}.{rng.randrange(100):02d}"
+                f" (invoice INV-{y}-{rng.randrange(10**6):06d}, {rng.randrange(1, 9)} items,"
+                f" SKU {rng.randrange(10**12, 10**13)}), ticket {rng.randrange(10**7, 10**8)},"
+                f" tracking 1Z{rng.randrange(10**15, 10**16)}, ref {uuid},"
+                f" app v{rng.randrange(1, 9)}.{rng.randrange(20)}.{rng.randrange(20)}, delivered {m:02d}/{d:02d}/{y}."
+            )
+            fout.write(json.dumps(rec) + "\n")
 
 
 def export_baseline(repo: Path, rev: str, dest: Path) -> Path:
@@ -89,6 +149,7 @@ def main() -> None:
     ap.add_argument("--pii-max", type=int, default=1_000_000, help="largest input the PII run uses")
     ap.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temp folder)")
     ap.add_argument("--quick", action="store_true", help="20k lines, no baseline (make bench)")
+    ap.add_argument("--text", choices=("realistic", "digits", "both"), default="both", help="input text kind")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.baseline_max, args.pii_max = "20000", 0, 20000
@@ -107,50 +168,70 @@ def main() -> None:
 
 def _run_all(args: argparse.Namespace, sizes: list[int], work: Path, write_logs: Callable[..., object]) -> None:
     work.mkdir(parents=True, exist_ok=True)
+    print(machine())
     big = work / f"logs-{sizes[-1]}.jsonl"
     t0 = time.perf_counter()
     if not big.exists():
         write_logs(big, sizes[-1], seed=1, bad_every=1000, dup_every=50, pii_every=20)
-    inputs = {sizes[-1]: big}
-    for n in sizes[:-1]:
-        inputs[n] = work / f"logs-{n}.jsonl"
-        with big.open("rb") as src, inputs[n].open("wb") as dst:
-            dst.writelines(itertools.islice(src, n))
-    print(f"inputs ready in {time.perf_counter() - t0:.0f}s ({big.stat().st_size / sizes[-1] / 1024:.2f} KB/line)")
+    texts = ("realistic", "digits") if args.text == "both" else (args.text,)
+    bigs = {"realistic": big}
+    if "digits" in texts:
+        bigs["digits"] = work / f"logs-{sizes[-1]}-digits.jsonl"
+        if not bigs["digits"].exists():
+            add_digits(big, bigs["digits"])
+    inputs: dict[tuple[str, int], Path] = {}
+    for text in texts:
+        inputs[text, sizes[-1]] = bigs[text]
+        for n in sizes[:-1]:
+            inputs[text, n] = work / f"logs-{n}-{text}.jsonl"
+            with bigs[text].open("rb") as src, inputs[text, n].open("wb") as dst:
+                dst.writelines(itertools.islice(src, n))
+        print(f"input {text}: {input_shape(bigs[text])}")
+    print(f"inputs ready in {time.perf_counter() - t0:.0f}s")
     baseline_path = export_baseline(Path(args.repo), args.baseline_rev, work) if args.baseline_max > 0 else None
-    header = f"{'lines':>10} {'build':>14} {'seconds':>8} {'records/s':>10} {'peak RSS':>9} {'workers':>8}  notes"
+    header = (
+        f"{'lines':>10} {'text':>9} {'build':>14} {'seconds':>8} {'records/s':>10} {'CPU s':>7} {'peak RSS':>9} "
+        f"{'workers':>8}  notes"
+    )
     print(header)
     for n in sizes:
-        runs = [("streaming", "none", ROOT / "include")]
-        if n <= args.pii_max:
-            runs.append(("streaming+pii", "redact", ROOT / "include"))
-        if baseline_path is not None and n <= args.baseline_max:
-            runs.append(("baseline", "none", baseline_path))
-        results = {}
-        for name, pii, path in runs:
-            out = work / f"out-{n}-{name}"
-            load = os.getloadavg()[0]
-            r = results[name] = run(inputs[n], out, pii, path)
-            if "error" in r:
-                print(f"{n:>10,} {name:>14} failed: {r['error']}")
-                continue
-            notes = f"load {load:.2f}; used {r['used']:,} of {r['read']:,} read"
-            if r.get("pii") is not None:
-                notes += f"; pii {r['pii']}"
-            if name == "baseline" and "error" not in results.get("streaming", {"error": 1}):
-                ratio = r["seconds"] / results["streaming"]["seconds"]
-                identical = same_files(work / f"out-{n}-streaming", out)
-                notes += f"; streaming is {ratio:.1f}x faster; files identical: {identical}"
-            print(
-                f"{n:>10,} {name:>14} {r['seconds']:>8.1f} {n / r['seconds']:>10,.0f} {r['rss_mb']:>7.0f}MB "
-                f"{r['workers_rss_mb']:>6.0f}MB  {notes}",
-                flush=True,
-            )
-            if name != "streaming":  # disk: 5M lines make ~6 GB of outputs (and ~13 GB of spill while building)
-                shutil.rmtree(out, ignore_errors=True)
-        if baseline_path is not None and n > args.baseline_max:
-            print(f"{n:>10,} {'baseline':>14} skipped (needs ~10 KB of memory per used record)")
-        shutil.rmtree(work / f"out-{n}-streaming", ignore_errors=True)
+        for text in texts:
+            _run_size(args, n, text, inputs[text, n], work, baseline_path if text == "realistic" else None)
+
+
+def _run_size(args: argparse.Namespace, n: int, text: str, path: Path, work: Path, baseline: Path | None) -> None:
+    runs = [("streaming", "none", ROOT / "include")]
+    if n <= args.pii_max:
+        runs.append(("streaming+pii", "redact", ROOT / "include"))
+    if baseline is not None and n <= args.baseline_max:
+        runs.append(("baseline", "none", baseline))
+    results = {}
+    for name, pii, pythonpath in runs:
+        out = work / f"out-{n}-{text}-{name}"
+        load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+        r = results[name] = run(path, out, pii, pythonpath)
+        if "error" in r:
+            print(f"{n:>10,} {text:>9} {name:>14} failed: {r['error']}")
+            continue
+        notes = f"load {load}; used {r['used']:,} of {r['read']:,} read"
+        if r.get("pii") is not None:
+            notes += f"; pii {r['pii']}"
+        if name == "streaming+pii" and "error" not in results["streaming"]:
+            notes += f"; {results['streaming']['seconds'] / r['seconds']:.2f}x the PII-off rate"
+        if name == "baseline" and "error" not in results.get("streaming", {"error": 1}):
+            ratio = r["seconds"] / results["streaming"]["seconds"]
+            identical = same_files(work / f"out-{n}-{text}-streaming", out)
+            notes += f"; streaming is {ratio:.1f}x faster; files identical: {identical}"
+        print(
+            f"{n:>10,} {text:>9} {name:>14} {r['seconds']:>8.1f} {n / r['seconds']:>10,.0f} {r['cpu_s']:>7.1f} "
+            f"{r['rss_mb']:>7.0f}MB {r['workers_rss_mb']:>6.0f}MB  {notes}",
+            flush=True,
+        )
+        if name != "streaming":  # disk: 5M lines make ~6 GB of outputs (and ~13 GB of spill while building)
+            shutil.rmtree(out, ignore_errors=True)
+    if baseline is not None and n > args.baseline_max:
+        print(f"{n:>10,} {text:>9} {'baseline':>14} skipped (needs ~10 KB of memory per used record)")
+    shutil.rmtree(work / f"out-{n}-{text}-streaming", ignore_errors=True)
 
 
 if __name__ == "__main__":

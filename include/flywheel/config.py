@@ -268,6 +268,9 @@ class ArtifactsConfig(_Model):
 
     base: str | None = None
     retention_days: Annotated[int, Field(ge=1)] = 30
+    # The extracted log snapshot holds the raw, unredacted records: 0 deletes it as soon as the datasets are
+    # built (the default); N keeps it N days (local storage: pruned with the run folders' sweep).
+    raw_snapshot_days: Annotated[int, Field(ge=0)] = 0
 
 
 class AirflowConfig(_Model):
@@ -353,15 +356,28 @@ class LatencyConfig(_Model):
 
 
 # --------------------------------------------------------------------------------------- PII (issue 14)
-PiiKind = Literal["email", "phone", "card", "iban", "ssn", "ip", "secret", "person"]
-BUILTIN_PII_KINDS: list[PiiKind] = ["email", "phone", "card", "iban", "ssn", "ip", "secret"]
+PiiKind = Literal["email", "phone", "card", "iban", "ssn", "ip", "secret", "person", "address", "dob", "user"]
+BUILTIN_PII_KINDS: list[PiiKind] = [
+    "email",
+    "phone",
+    "card",
+    "iban",
+    "ssn",
+    "ip",
+    "secret",
+    "person",
+    "address",
+    "dob",
+    "user",
+]
 
 
 class PiiConfig(_Model):
     """PII handling before any record is written to a dataset: ``redact`` replaces each detected value with
     a typed placeholder (``<EMAIL_1>``), ``drop_record`` leaves out records that contain any (counted as
-    invalid ``contains_pii``), ``off`` writes text as logged. ``person`` needs a registered NER detector
-    (``flywheel.privacy.register_detector``)."""
+    invalid ``contains_pii``), ``off`` writes text as logged. ``person`` and ``address`` are rule-based (an NER
+    model can replace them: ``flywheel.privacy.register_detector``); ``user`` is the end-user id under a
+    ``user`` key (OpenAI's ``request.user``). What each kind covers: docs/privacy.md."""
 
     mode: Literal["redact", "drop_record", "off"] = "redact"
     kinds: Annotated[list[PiiKind], Field(min_length=1)] = Field(default_factory=lambda: list(BUILTIN_PII_KINDS))

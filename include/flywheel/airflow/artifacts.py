@@ -91,9 +91,28 @@ def prune_old_runs(cfg: FlywheelConfig, dag_id: str, keep_run: str) -> list[str]
     if not folder.is_dir():
         return []
     cutoff = time.time() - cfg.artifacts.retention_days * 86400
+    raw_cutoff = time.time() - cfg.artifacts.raw_snapshot_days * 86400
     removed = []
     for run in folder.iterdir():
-        if run.is_dir() and run.name != safe_segment(keep_run) and run.stat().st_mtime < cutoff:
+        if not run.is_dir() or run.name == safe_segment(keep_run):
+            continue
+        if run.stat().st_mtime < cutoff:
             shutil.rmtree(run, ignore_errors=True)
             removed.append(run.name)
+        elif (run / "snapshot").is_dir() and (run / "snapshot").stat().st_mtime < raw_cutoff:
+            shutil.rmtree(run / "snapshot", ignore_errors=True)  # the raw records: artifacts.raw_snapshot_days
     return removed
+
+
+def remove(uri: str) -> None:
+    """Delete the folder at ``uri`` and everything in it (local or object storage); missing is fine."""
+    if is_local(uri):
+        shutil.rmtree(_local(uri), ignore_errors=True)
+        return
+    from airflow.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(uri)
+    if path.exists():
+        for f in list(path.rglob("*")):  # object stores have no folders: deleting the files is enough
+            if f.is_file():
+                f.unlink()

@@ -36,7 +36,7 @@ from flywheel.airflow.run_report import publish_run_report
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.config import FlywheelConfig, load_config
 from flywheel.decision.report import decide
-from flywheel.decision.volume import token_volume
+from flywheel.decision.volume import TokenVolume, token_volume
 
 log = logging.getLogger(__name__)
 MAX_MAPPED_NIMS = 1024  # [core] max_map_length default
@@ -118,6 +118,11 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
     )
     embedder = _embedder(cfg) if settings.icl.enabled and settings.icl.selection == "semantic_similarity" else None
     snapshot = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
+    if not snapshot.is_file():
+        _fail(
+            "the log snapshot of this run is gone (artifacts.raw_snapshot_days deletes it once the datasets are "
+            "built): clear extract_records too to build again"
+        )
     target = artifacts.run_uri(cfg, dag_id, run_id, "datasets")
     local = artifacts.local_dir_for(target)
     try:
@@ -125,6 +130,10 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
     except DatasetError as exc:
         _fail(f"cannot build datasets for {settings.workload_id}: {exc}")
     artifacts.publish(local, target)
+    volume = _snapshot_volume(snapshot)  # for the report: the raw snapshot is not kept until then
+    if cfg.artifacts.raw_snapshot_days == 0:
+        artifacts.remove(extracted["snapshot"])
+        snapshot.unlink(missing_ok=True)  # the fetched copy of a remote snapshot
     stats = result.stats
     counts = {k: _count_lines(p) for k, p in result.files.items()}
     log.info(
@@ -143,6 +152,7 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
         "files": {k: Path(p).name for k, p in result.files.items()},
         "counts": counts,
         "stats": {k: stats.get(k) for k in ("read", "used", "invalid", "duplicates", "filtered", "pii", "pii_records")},
+        "volume": volume.as_dict() if volume is not None else None,
     }
 
 
@@ -268,7 +278,7 @@ def report(
     states = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]) or {}).get(run_id) or {}
     results = normalise(plans, found, deploy_errors, stopped_experiments("nim_experiment", plans, states))
     wtype = (built or {}).get("workload_type")
-    decision = _decision(cfg, ti, sources, settings, plans, results, wtype, uploaded, extracted)
+    decision = _decision(cfg, ti, sources, settings, plans, results, wtype, uploaded, extracted, built)
     summary = {
         "workload_id": settings.workload_id if settings else None,
         "client_id": settings.client_id if settings else None,
@@ -310,6 +320,7 @@ def _decision(
     wtype: str | None,
     uploaded: dict[str, Any] | None,
     extracted: dict[str, Any] | None,
+    built: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Latency and cost per entry, production's cost and the recommendation (``flywheel.decision``)."""
     measured: dict[str, Any] = {}
@@ -334,15 +345,22 @@ def _decision(
         dict(cfg.pricing.gpu_hour_usd),
         selection,
         production,
-        _volume(extracted),
+        _volume(extracted, built),
     )
 
 
-def _volume(extracted: dict[str, Any] | None) -> Any:
-    """The workload's token volume from the run's log snapshot (streamed; None without a snapshot)."""
+def _volume(extracted: dict[str, Any] | None, built: dict[str, Any] | None = None) -> Any:
+    """The workload's token volume: measured by the build (the raw snapshot may be deleted since), else from
+    the run's log snapshot (None without either)."""
+    if built and isinstance(built.get("volume"), dict):
+        return TokenVolume(**built["volume"])
     if not extracted or not extracted.get("snapshot"):
         return None
-    path = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
+    return _snapshot_volume(artifacts.fetch(extracted["snapshot"]) / "records.jsonl")
+
+
+def _snapshot_volume(path: Path) -> Any:
+    """Token volume of a log snapshot file (streamed; None when there is no file)."""
     if not path.is_file():
         return None
     with path.open(encoding="utf-8") as f:

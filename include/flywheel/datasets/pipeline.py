@@ -72,6 +72,15 @@ class BuildResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+def pii_places(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """``{"<place> <kind>": n}`` -> ``{place: {kind: n}}``, sorted."""
+    out: dict[str, dict[str, int]] = {}
+    for key, n in sorted(counts.items()):
+        place, _, kind = key.rpartition(" ")
+        out.setdefault(place, {})[kind] = n
+    return out
+
+
 def _check_pii(pii: Any) -> None:
     if pii is None or pii.mode == "off":
         return
@@ -318,6 +327,7 @@ def _build(
     if options.pii is not None and options.pii.mode != "off":
         stats["pii"] = dict(sorted(s.pii.items()))
         stats["pii_records"] = s.pii_records
+        stats["pii_places"] = pii_places(s.pii_places)
         stats["pii_mode"] = options.pii.mode
     (out_dir / "stats.json").write_text(formats.dumps(stats) + "\n")
     return BuildResult(workload_type=wtype, stats=stats, files=dict(files))

@@ -51,7 +51,8 @@ class InputError(ValueError):
     """The input cannot be read to its end (a truncated or corrupt file); the message is one line."""
 
 
-Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int]]]
+# record -> (redacted record, counts by kind, counts by "<place> <kind>")
+Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int], dict[str, int]]]
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Scan:
     lines: int
     pii: Counter[str] = field(default_factory=Counter)
     pii_records: int = 0
+    pii_places: Counter[str] = field(default_factory=Counter)  # "<place> <kind>" -> count
     spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
     first_line: dict[str, int] = field(default_factory=dict)  # reason -> line number of its first rejection
     other_ids: list[str] = field(default_factory=list)  # some of the other workloads' ids, sorted
@@ -302,6 +304,7 @@ def _save_part(part: Scan, job: ScanJob) -> None:
         "lines": part.lines,
         "pii": part.pii,
         "pii_records": part.pii_records,
+        "pii_places": part.pii_places,
         "first_line": part.first_line,
         "other_ids": part.other_ids,
     }
@@ -314,7 +317,12 @@ def _load_part(job: ScanJob) -> Scan:
         data = {name: arrays[name] for name in _ARRAYS}
     return Scan(
         **data,
-        **{**meta, "early_invalid": Counter(meta["early_invalid"]), "pii": Counter(meta["pii"])},
+        **{
+            **meta,
+            "early_invalid": Counter(meta["early_invalid"]),
+            "pii": Counter(meta["pii"]),
+            "pii_places": Counter(meta["pii_places"]),
+        },
         spills=[(job.spill, 0)],
     )
 
@@ -355,11 +363,13 @@ def _merge(parts: list[Scan]) -> Scan:
             setattr(p, name, columns[name][:0])
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
+    places: Counter[str] = Counter()
     first_line: dict[str, int] = {}
     lines_before = 0
     for p in parts:  # parts are consecutive ranges of the file: their line numbers continue
         early.update(p.early_invalid)
         pii.update(p.pii)
+        places.update(p.pii_places)
         for reason, line in p.first_line.items():
             first_line.setdefault(reason, lines_before + line)
         lines_before += p.lines
@@ -374,6 +384,7 @@ def _merge(parts: list[Scan]) -> Scan:
         lines=sum(p.lines for p in parts),
         pii=pii,
         pii_records=sum(p.pii_records for p in parts),
+        pii_places=places,
         spills=spills,
         first_line=first_line,
         other_ids=sorted({wid for p in parts for wid in p.other_ids})[:OTHER_IDS_KEPT],
@@ -385,7 +396,7 @@ def _redactor(job: ScanJob) -> Redact | None:
         return None
     from flywheel.privacy import Redactor
 
-    return Redactor(job.pii_kinds, region=job.phone_region).redact
+    return Redactor(job.pii_kinds, region=job.phone_region).redact_record
 
 
 def scan_part(job: ScanJob, progress: Progress | None = None) -> Scan:
@@ -402,6 +413,7 @@ def scan_part(job: ScanJob, progress: Progress | None = None) -> Scan:
     reasons, tools, classes = _Codes(), _Codes(), _Codes()
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
+    pii_places: Counter[str] = Counter()
     first_line: dict[str, int] = {}
     others: set[str] = set()
     pii_records = other = blank = lines = 0
@@ -467,10 +479,11 @@ def scan_part(job: ScanJob, progress: Progress | None = None) -> Scan:
             rec = validate(raw)
             reason = rec.reason if isinstance(rec, Rejected) else None
             if reason is None and redact is not None:
-                rec, found = redact(rec)  # type: ignore[arg-type]
+                rec, found, places = redact(rec)  # type: ignore[arg-type]
                 if found:
                     pii_records += 1
                     pii.update(found)
+                    pii_places.update(places)
                     if drop_pii:
                         reason = CONTAINS_PII
             if reason is not None:
@@ -521,6 +534,7 @@ def scan_part(job: ScanJob, progress: Progress | None = None) -> Scan:
         lines=lines + counts["other"],
         pii=pii,
         pii_records=pii_records,
+        pii_places=pii_places,
         spills=[(spill, 0)],
         first_line=first_line,
         other_ids=sorted(others),

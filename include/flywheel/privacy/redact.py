@@ -1,22 +1,47 @@
-"""Typed, stable placeholders in every text a dataset carries: message contents (system, user, assistant,
-tool results), multimodal text parts, and string (or long integer) values inside tool-call arguments, which
-stay JSON objects. Within one record the same value always gets the same placeholder (``<EMAIL_1>``), numbered
-in order of first appearance, so the model still learns to carry a value from the question to the call."""
+"""Typed, stable placeholders in every string of a record except a short allowlist of structural fields.
+
+Visited: every message of every role (content strings, multimodal text parts, ``name`` of a non-tool message,
+tool-call ``arguments`` objects key by key), every other ``request`` field (``user``, ``metadata``, ...),
+every other ``response`` field, and extra top-level fields. Not visited (:data:`STRUCTURAL`): the record's
+``timestamp``/``workload_id``/``client_id``; ``request.model``, ``request.tools`` (the tool schemas),
+``tool_choice``, ``response_format``; ``response.id``/``model``/``object``/``created``/``system_fingerprint``/
+``usage``; each message's ``role``/``tool_call_id``; each call's ``id``/``type``/``function.name``; each
+choice's ``index``/``finish_reason``; a tool message's ``name``.
+
+A value under a sensitive key (:mod:`flywheel.privacy.keys`) is replaced whole whatever its form; any other
+string goes through the text detectors. Within one record the same value always gets the same placeholder
+(``<EMAIL_1>``), numbered in order of first appearance, so the model still learns to carry a value from the
+question to the call. Counts are kept per kind and per place (``request.messages[user].content``,
+``request.user``, ``response.choices[].message.tool_calls[].function.arguments.phone``, ...)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from flywheel.privacy.detectors import BUILTIN_KINDS, Detector, detectors, maybe_builtin
+from flywheel.privacy.detectors import BUILTIN_KINDS, Scanner, detectors
+from flywheel.privacy.keys import key_kind
 
-_CACHE_MAX = 8192
+_CACHE_MAX = 16384
+TOP_LEVEL_KEPT = frozenset(("timestamp", "workload_id", "client_id", "request", "response"))
+STRUCTURAL = {
+    "request": frozenset(
+        ("model", "tools", "functions", "tool_choice", "function_call", "response_format", "parallel_tool_calls")
+    ),
+    "response": frozenset(("id", "model", "object", "created", "system_fingerprint", "usage", "service_tier")),
+    "message": frozenset(("role", "tool_call_id")),
+    "call": frozenset(("id", "type")),
+    "choice": frozenset(("index", "finish_reason")),
+    "part": frozenset(("type",)),
+}
+_NO_KEYED_NUMBERS = frozenset(("secret", "user", "person", "address"))  # "pin": 4 digits or more only
 
 
 class Redactor:
     def __init__(self, kinds: list[str] | tuple[str, ...], region: str = "US") -> None:
-        self._detectors: list[tuple[str, Detector]] = detectors(kinds, region)
-        self._prefilter = all(kind in BUILTIN_KINDS for kind, _ in self._detectors)
+        detectors(kinds, region)  # raises for a kind without a detector
+        self.kinds = frozenset(kinds)
+        self._scanner = Scanner(self.kinds, region)
         self._cache: dict[str, list[tuple[int, int, str, str]]] = {}  # system prompts and templates repeat
 
     def find(self, text: str) -> list[tuple[int, int, str, str]]:
@@ -25,14 +50,13 @@ class Redactor:
         if hit is not None:
             return hit
         spans: list[tuple[int, int, str, str]] = []
-        taken: list[tuple[int, int]] = []
-        detecting = self._detectors if not self._prefilter or maybe_builtin(text) else []
-        for kind, detect in detecting:  # earlier kinds win overlaps
-            for s in detect(text):
-                if all(s.end <= a or s.start >= b for a, b in taken):
+        if len(text) >= 6 and not (len(text) < 7 and text.isdigit()):  # shorter: nothing a detector takes
+            taken: list[tuple[int, int]] = []
+            for kind, s in self._scanner.scan(text):  # earlier candidates win overlaps
+                if s.end > s.start and all(s.end <= a or s.start >= b for a, b in taken):
                     spans.append((s.start, s.end, kind, s.canonical))
                     taken.append((s.start, s.end))
-        spans.sort()
+            spans.sort()
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[text] = spans
@@ -40,17 +64,126 @@ class Redactor:
 
     def redact(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
         """A redacted copy of a normalised record (the record itself when it has no PII) and counts by kind."""
+        out, counts, _ = self.redact_record(record)
+        return out, counts
+
+    def redact_record(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
+        """As :meth:`redact`, plus counts by ``"<place> <kind>"``."""
+        if not self._hit_record(record):  # most records: one walk without copies or place names
+            return record, {}, {}
         job = _Job(self)
-        request = record["request"]
-        messages = [job.message(m) for m in request["messages"]]
-        choice = record["response"]["choices"][0]
-        answer = job.message(choice["message"])
+        out: dict[str, Any] | None = None
+        for key, value in record.items():
+            if key == "request":
+                new = job.request(value)
+            elif key == "response":
+                new = job.response(value)
+            elif key in TOP_LEVEL_KEPT:
+                continue
+            else:
+                new = job.value(value, key, key_kind(key))
+            if new is not value:
+                if out is None:
+                    out = dict(record)
+                out[key] = new
         if not job.counts:
-            return record, {}
-        out = dict(record)
-        out["request"] = {**request, "messages": messages}
-        out["response"] = {**record["response"], "choices": [{**choice, "message": answer}]}
-        return out, dict(job.counts)
+            return record, {}, {}
+        return out if out is not None else record, dict(job.counts), dict(job.places)
+
+    # ------------------------------------------------------------------ fast check: anything to redact?
+    def _hit_record(self, record: dict[str, Any]) -> bool:
+        for key, value in record.items():
+            if key == "request":
+                if isinstance(value, dict) and self._hit_fields(value, _REQUEST_KEPT, True):
+                    return True
+            elif key == "response":
+                if isinstance(value, dict) and self._hit_response(value):
+                    return True
+            elif key not in TOP_LEVEL_KEPT and self._hit(value, key_kind(key)):
+                return True
+        return False
+
+    def _hit_fields(self, obj: dict[str, Any], kept: frozenset[str], request: bool = False) -> bool:
+        for k, v in obj.items():
+            if k in kept or v is None:
+                continue
+            if request and k == "messages" and isinstance(v, list):
+                for m in v:
+                    if self._hit_message(m):
+                        return True
+            elif self._hit(v, key_kind(k) if isinstance(k, str) else None):
+                return True
+        return False
+
+    def _hit_response(self, response: dict[str, Any]) -> bool:
+        for k, v in response.items():
+            if k in _RESPONSE_KEPT or v is None:
+                continue
+            if k == "choices" and isinstance(v, list):
+                for c in v:
+                    if not isinstance(c, dict):
+                        if self._hit(c, None):
+                            return True
+                        continue
+                    for ck, cv in c.items():
+                        if ck in _CHOICE_KEPT or cv is None:
+                            continue
+                        if self._hit_message(cv) if ck == "message" else self._hit(cv, key_kind(ck)):
+                            return True
+            elif self._hit(v, key_kind(k)):
+                return True
+        return False
+
+    def _hit_message(self, m: Any) -> bool:
+        if not isinstance(m, dict):
+            return self._hit(m, None)
+        find = self.find
+        for k, v in m.items():
+            if v is None or k in _MESSAGE_KEPT:
+                continue
+            if k == "content":
+                if isinstance(v, str):
+                    if find(v):
+                        return True
+                elif self._hit(v, None):
+                    return True
+            elif k == "tool_calls" and isinstance(v, list):
+                for c in v:
+                    fn = c.get("function") if isinstance(c, dict) else None
+                    if isinstance(fn, dict) and len(c) <= 3 and len(fn) == 2:
+                        args = fn.get("arguments")
+                        if self._hit(args, None) if not isinstance(args, str) else self._hit_arguments(args):
+                            return True
+                    elif self._hit(c, None):
+                        return True
+            elif k == "name":
+                if m.get("role") not in ("tool", "function") and self._hit(v, "person"):
+                    return True
+            elif self._hit(v, key_kind(k)):
+                return True
+        return False
+
+    def _hit_arguments(self, args: str) -> bool:
+        return bool(self.find(args)) or ('"' in args and ":" in args)  # JSON text: the slow path parses it
+
+    def _hit(self, value: Any, sensitive: str | None) -> bool:
+        if isinstance(value, str):
+            if sensitive is not None and sensitive in self.kinds and value.strip():
+                return True
+            return bool(self.find(value))
+        if isinstance(value, dict):
+            for k, v in value.items():
+                kind = key_kind(k) if isinstance(k, str) else None
+                if self._hit(v, kind or sensitive):
+                    return True
+            return False
+        if isinstance(value, list):
+            return any(self._hit(v, sensitive) for v in value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if sensitive is not None and sensitive in self.kinds:
+                return True
+            return abs(value) >= 10**6 and bool(self.find(str(value)))
+        return False
 
 
 class _Job:
@@ -58,73 +191,206 @@ class _Job:
 
     def __init__(self, redactor: Redactor) -> None:
         self.find = redactor.find
+        self.kinds = redactor.kinds
         self.numbers: dict[tuple[str, str], str] = {}
         self.per_kind: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
+        self.places: Counter[str] = Counter()
 
-    def placeholder(self, kind: str, canonical: str) -> str:
+    def placeholder(self, kind: str, canonical: str, place: str) -> str:
         key = (kind, canonical)
         if key not in self.numbers:
             self.per_kind[kind] += 1
             self.numbers[key] = f"<{kind.upper()}_{self.per_kind[kind]}>"
         self.counts[kind] += 1
+        self.places[f"{place} {kind}"] += 1
         return self.numbers[key]
 
-    def text(self, text: str) -> str:
+    def text(self, text: str, place: str) -> str:
         spans = self.find(text)
         if not spans:
             return text
         parts, at = [], 0
         for start, end, kind, canonical in spans:
-            parts += [text[at:start], self.placeholder(kind, canonical)]
+            parts += [text[at:start], self.placeholder(kind, canonical, place)]
             at = end
         parts.append(text[at:])
         return "".join(parts)
 
-    def value(self, value: Any) -> Any:
+    def whole(self, value: Any, kind: str, place: str) -> Any:
+        """A value under a sensitive key: the detectors' placeholders when they cover it, else one of ``kind``."""
         if isinstance(value, str):
-            return self.text(value)
+            stripped = value.strip()
+            if not stripped or (stripped.startswith("<") and stripped.endswith(">") and " " not in stripped):
+                return value
+            spans = self.find(value)
+            if spans and sum(e - s for s, e, _, _ in spans) >= len(stripped) - 2:
+                return self.text(value, place)
+            return self.placeholder(kind, stripped.lower(), place)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if kind in _NO_KEYED_NUMBERS and abs(value) < 1000:
+                return value  # "token": 5 is a count, not a credential
+            return self.placeholder(kind, str(value), place)
+        return self.value(value, place, kind)
+
+    def value(self, value: Any, place: str, sensitive: str | None = None) -> Any:
+        """Any JSON value; the same object when nothing in it was redacted."""
+        if sensitive is not None and sensitive in self.kinds and not isinstance(value, dict | list):
+            return self.whole(value, sensitive, place)
+        if isinstance(value, str):
+            return self.text(value, place)
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            out: dict[str, Any] | None = None
+            for k, v in value.items():
+                kind = key_kind(k) if isinstance(k, str) else None
+                new = self.value(v, f"{place}.{k}", kind or sensitive)
+                if new is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = new
+            return value if out is None else out
         if isinstance(value, list):
-            return [self.value(v) for v in value]
+            items: list[Any] | None = None
+            for i, v in enumerate(value):
+                new = self.value(v, f"{place}[]", sensitive)
+                if new is not v:
+                    if items is None:
+                        items = list(value)
+                    items[i] = new
+            return value if items is None else items
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**6:
             digits = str(value)  # a card or phone number logged as a JSON number
             spans = self.find(digits)
             if len(spans) == 1 and spans[0][:2] == (0, len(digits)):
-                return self.placeholder(spans[0][2], spans[0][3])
+                return self.placeholder(spans[0][2], spans[0][3], place)
         return value
 
-    def has_pii(self, value: Any) -> bool:
-        if isinstance(value, str):
-            return bool(self.find(value))
-        if isinstance(value, dict):
-            return any(self.has_pii(v) for v in value.values())
-        if isinstance(value, list):
-            return any(self.has_pii(v) for v in value)
-        return isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**6
+    def _fields(self, obj: dict[str, Any], place: str, kept: frozenset[str], special: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] | None = None
+        for k, v in obj.items():
+            if k in kept or v is None:
+                continue
+            handler = special.get(k)
+            new = handler(v) if handler else self.value(v, f"{place}.{k}", key_kind(k))
+            if new is not v:
+                if out is None:
+                    out = dict(obj)
+                out[k] = new
+        return obj if out is None else out
 
-    def message(self, m: dict[str, Any]) -> dict[str, Any]:
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._fields(
+            request, "request", STRUCTURAL["request"], {"messages": lambda ms: self._list(ms, "request.messages")}
+        )
+
+    def response(self, response: dict[str, Any]) -> dict[str, Any]:
+        def choices(cs: Any) -> Any:
+            if not isinstance(cs, list):
+                return self.value(cs, "response.choices")
+            return self._map(
+                cs,
+                lambda c: (
+                    self._fields(
+                        c,
+                        "response.choices[]",
+                        STRUCTURAL["choice"],
+                        {"message": lambda m: self.message(m, "response.choices[].message")},
+                    )
+                    if isinstance(c, dict)
+                    else self.value(c, "response.choices[]")
+                ),
+            )
+
+        return self._fields(response, "response", STRUCTURAL["response"], {"choices": choices})
+
+    def _list(self, messages: Any, place: str) -> Any:
+        if not isinstance(messages, list):
+            return self.value(messages, place)
+        return self._map(messages, lambda m: self.message(m, place))
+
+    @staticmethod
+    def _map(items: list[Any], fn: Any) -> list[Any]:
+        out: list[Any] | None = None
+        for i, item in enumerate(items):
+            new = fn(item)
+            if new is not item:
+                if out is None:
+                    out = list(items)
+                out[i] = new
+        return items if out is None else out
+
+    def message(self, m: Any, place: str) -> Any:
         """The message with its texts redacted; the same object when it has nothing to redact."""
-        content = m.get("content")
-        out = m
+        if not isinstance(m, dict):
+            return self.value(m, f"{place}[]")
+        role = m.get("role")
+        if place.endswith(".message"):  # the response's one message
+            at = place
+        else:
+            at = f"{place}[{role}]" if isinstance(role, str) and role.isidentifier() else f"{place}[]"
+        kept = _TOOL_MESSAGE_KEPT if role in ("tool", "function") else STRUCTURAL["message"]
+        return self._fields(
+            m,
+            at,
+            kept,
+            {
+                "content": lambda c: self._content(c, f"{at}.content"),
+                "tool_calls": lambda cs: self._calls(cs, f"{at}.tool_calls[]"),
+                "name": lambda n: self.value(n, f"{at}.name", "person"),
+            },
+        )
+
+    def _content(self, content: Any, place: str) -> Any:
         if isinstance(content, str):
-            redacted = self.text(content)
-            if redacted is not content:
-                out = {**m, "content": redacted}
-        elif isinstance(content, list) and self.has_pii(content):
-            parts = [
-                {**p, "text": self.text(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
-                for p in content
-            ]
-            out = {**m, "content": parts}
-        calls = m.get("tool_calls")
-        if calls and any(self.has_pii(c["function"]["arguments"]) for c in calls):
-            out = {
-                **out,
-                "tool_calls": [
-                    {**c, "function": {**c["function"], "arguments": self.value(c["function"]["arguments"])}}
-                    for c in calls
-                ],
-            }
-        return out
+            return self.text(content, place)
+        if isinstance(content, list):
+            return self._map(
+                content,
+                lambda p: (
+                    self._fields(p, f"{place}[]", STRUCTURAL["part"], {})
+                    if isinstance(p, dict)
+                    else self.value(p, f"{place}[]")
+                ),
+            )
+        return self.value(content, place)
+
+    def _calls(self, calls: Any, place: str) -> Any:
+        if not isinstance(calls, list):
+            return self.value(calls, place)
+
+        def call(c: Any) -> Any:
+            if not isinstance(c, dict):
+                return self.value(c, place)
+            return self._fields(
+                c, place, STRUCTURAL["call"], {"function": lambda f: self._function(f, f"{place}.function")}
+            )
+
+        return self._map(calls, call)
+
+    def _function(self, fn: Any, place: str) -> Any:
+        if not isinstance(fn, dict):
+            return self.value(fn, place)
+        return self._fields(
+            fn, place, _FUNCTION_KEPT, {"arguments": lambda a: self._arguments(a, f"{place}.arguments")}
+        )
+
+    def _arguments(self, args: Any, place: str) -> Any:
+        if isinstance(args, str):  # a raw (not normalised) record: JSON text, redacted key-aware and re-serialised
+            from flywheel.records import jsonio
+
+            try:
+                parsed = jsonio.loads(args)
+            except ValueError:
+                return self.text(args, place)
+            new = self.value(parsed, place)
+            return args if new is parsed else jsonio.dumps_compact(new).decode()
+        return self.value(args, place)
+
+
+_TOOL_MESSAGE_KEPT = STRUCTURAL["message"] | {"name"}
+_REQUEST_KEPT = STRUCTURAL["request"]
+_RESPONSE_KEPT = STRUCTURAL["response"]
+_CHOICE_KEPT = STRUCTURAL["choice"]
+_MESSAGE_KEPT = STRUCTURAL["message"]
+_FUNCTION_KEPT = frozenset(("name",))
+__all__ = ["BUILTIN_KINDS", "STRUCTURAL", "Redactor"]

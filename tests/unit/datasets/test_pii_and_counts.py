@@ -187,3 +187,25 @@ def test_redaction_and_its_counts_are_the_same_when_scanned_by_worker_processes(
 def test_every_line_of_a_mixed_file_is_accounted_for_by_worker_processes(tmp_path, monkeypatch):
     _in_workers(monkeypatch)
     test_every_line_of_a_mixed_file_is_accounted_for(tmp_path)
+
+
+def test_no_planted_value_of_the_privacy_corpus_reaches_any_file_and_places_are_counted(tmp_path):
+    from tests.unit.privacy.corpus import corpus, leaks
+
+    examples = corpus(520)  # every kind in every place twice
+    src = write(tmp_path / "logs.jsonl", [e.record for e in examples])
+    argv = ["datasets", "--input", str(src), "--workload-id", "privacy", "--eval-size", "40", "--out"]
+    assert main([*argv, str(tmp_path / "out"), "--pii", "redact"]) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["used"] == len(examples)
+    lines = [line for name in OUTPUTS for line in (tmp_path / "out" / name).read_text().splitlines()]
+    assert len(lines) > len(examples)  # eval + train + val cover every record; ICL prompts come on top
+    leaked = [(p.kind, p.place) for e in examples for p in e.plants if leaks(p.value, lines)]
+    assert leaked == []
+    assert stats["pii_records"] == len(examples)
+    assert sum(stats["pii"].values()) == sum(n for kinds in stats["pii_places"].values() for n in kinds.values())
+    places = stats["pii_places"]
+    assert sum(places["request.user"].values()) == 40  # an e-mail as the end-user id counts as an e-mail
+    assert places["request.messages[system].content"]["secret"] >= 4
+    assert "response.choices[].message.tool_calls[].function.arguments.password" in places
+    assert "request.metadata.client_ip" in places

@@ -170,9 +170,9 @@ def test_redaction_is_deterministic():
     assert sum(first[1].values()) == 2 * len(PLANTED)
 
 
-def test_person_names_need_a_registered_detector():
+def test_a_kind_without_a_detector_is_refused_and_a_registered_one_replaces_the_rules():
     with pytest.raises(ValueError, match="register_detector"):
-        Redactor(["person"])
+        Redactor(["passport"])
     register_detector("person", lambda text: [Span(m, m + 5, "Alice") for m in [text.find("Alice")] if m >= 0])
     try:
         out, counts = Redactor(["person", "email"]).redact(record(user="Alice wrote from alice@example.com"))
