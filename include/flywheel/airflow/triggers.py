@@ -78,10 +78,11 @@ class PlatformWaitTrigger(BaseTrigger):
         max_retries: int = 5,
         not_before: float = 0.0,
         *,
-        platform_kind: str,
+        platform_kind: str | None = None,
     ) -> None:
         super().__init__()
-        # the backend travels with the trigger: the triggerer has no config to read it from
+        # the backend travels with the trigger: the triggerer has no config to read it from. None only for a
+        # trigger deferred by a version that did not serialize it (then the hook reads the configured kind)
         self.platform_kind = platform_kind
         self.ref, self.conn_id, self.namespace, self.end_time = ref, conn_id, namespace, float(end_time)
         self.poll_initial_s, self.poll_max_s = poll_initial_s, poll_max_s
