@@ -1,0 +1,138 @@
+"""How ``approve_promotion`` waits: deferred on :class:`ApprovalWaitTrigger`, which ends the wait when a
+person's answer is recorded, when a newer report of the same workload supersedes this one, or at
+``selection.approval_timeout``.
+
+Airflow 3.3's own HITL wait (``awaiting_input``) runs no code while it waits, so nothing could close an
+approval that a newer report made stale; a trigger can. An answer through the UI or ``PATCH …/hitlDetails``
+still resumes the task at once (Airflow's route resumes a deferred HITL task itself); the trigger's own
+check of the answer covers one recorded while the task was not yet deferred.
+
+"Newer" is decided from one Airflow Variable per workload, ``flywheel.latest_report.<workload_id>``:
+``{"dag_id", "run_id", "run_after"}`` of the newest run (by ``run_after``, then run id) whose report reached
+the decision. Each ``approve_promotion`` writes it before it waits (only if its run is the newest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+VARIABLE_PREFIX = "flywheel.latest_report."
+
+
+def variable_key(workload_id: str) -> str:
+    return f"{VARIABLE_PREFIX}{workload_id}"
+
+
+def _order(ref: dict[str, Any]) -> tuple[str, str]:
+    return (str(ref.get("run_after") or ""), str(ref.get("run_id") or ""))
+
+
+def newer_than(latest: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
+    """``latest`` is another run of the same workload, newer than ``mine``."""
+    return bool(latest) and latest.get("run_id") != mine["run_id"] and _order(latest) > _order(mine)
+
+
+def read_latest(workload_id: str) -> dict[str, Any] | None:
+    from airflow.sdk import Variable
+
+    raw = Variable.get(variable_key(workload_id), default=None)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def claim_latest(workload_id: str, mine: dict[str, Any]) -> dict[str, Any]:
+    """Record ``mine`` as the workload's newest report unless a newer one is recorded; the newest."""
+    from airflow.sdk import Variable
+
+    latest = read_latest(workload_id)
+    if latest is not None and (latest.get("run_id") == mine["run_id"] or newer_than(latest, mine)):
+        return latest
+    Variable.set(variable_key(workload_id), json.dumps(mine), description="flywheel: newest report per workload")
+    return mine
+
+
+class ApprovalWaitTrigger(BaseTrigger):
+    """Fires one event: a person's answer (the HITL event ``execute_complete`` expects), ``{"superseded_by":
+    run_id}``, or ``{"error_type": "timeout", ...}``; never before ``not_before`` (epoch seconds)."""
+
+    def __init__(
+        self,
+        *,
+        ti_id: str,
+        workload_id: str,
+        mine: dict[str, Any],
+        deadline: float | None,
+        not_before: float,
+        poke_s: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.ti_id, self.workload_id, self.mine = ti_id, workload_id, mine
+        self.deadline, self.not_before, self.poke_s = deadline, not_before, poke_s
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "ti_id": self.ti_id,
+                "workload_id": self.workload_id,
+                "mine": self.mine,
+                "deadline": self.deadline,
+                "not_before": self.not_before,
+                "poke_s": self.poke_s,
+            },
+        )
+
+    def _answer(self) -> dict[str, Any] | None:
+        from uuid import UUID
+
+        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
+
+        resp = get_hitl_detail_content_detail(ti_id=UUID(self.ti_id))
+        if not (resp.response_received and resp.chosen_options):
+            return None
+        user = resp.responded_by_user
+        return {
+            "chosen_options": list(resp.chosen_options),
+            "params_input": resp.params_input or {},
+            "responded_at": resp.responded_at,
+            "responded_by_user": {"id": user.id, "name": user.name} if user else None,
+            "timedout": False,
+        }
+
+    def _check(self) -> dict[str, Any] | None:
+        answer = self._answer()
+        if answer is not None:
+            return answer
+        latest = read_latest(self.workload_id)
+        if newer_than(latest, self.mine):
+            return {"superseded_by": latest["run_id"]}  # type: ignore[index]
+        if self.deadline is not None and time.time() >= self.deadline:
+            return {"error": "no answer before selection.approval_timeout", "error_type": "timeout"}
+        return None
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from asgiref.sync import sync_to_async
+
+        while True:
+            wait = self.not_before - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            event = await sync_to_async(self._check)()
+            if event is not None:
+                yield TriggerEvent(event)
+                return
+            pause = self.poke_s
+            if self.deadline is not None:
+                pause = max(0.0, min(pause, self.deadline - time.time()))
+            await asyncio.sleep(pause)
