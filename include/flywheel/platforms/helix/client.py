@@ -44,6 +44,10 @@ from flywheel.platforms.helix.states import JOB_ACTIVE, deployment_info, job_sta
 # the job reads ``cancelled``. Its scheduler moves a job on within seconds, so a cancel waits for that.
 CREATED_GRACE_S = 15.0
 CREATED_POLL_S = 0.5
+# Helix writes use optimistic concurrency: a write racing another one (often Helix's own status update)
+# is refused with 409 "Concurrent modification"; it is re-read and tried again.
+CONFLICT_TRIES = 5
+CONFLICT_PAUSE_S = 0.5
 
 
 class HelixClient:
@@ -86,8 +90,29 @@ class HelixClient:
             return self._call("GET", read_back).data
 
     def _delete(self, path: str) -> bool:
-        """True when something was deleted, False when it was already gone."""
-        return self._call("DELETE", path, allow=(404,), parse=False).status != 404
+        """True when something was deleted, False when it was already gone. A conflict (another write got
+        there first) is re-read: gone is gone, else the delete is tried again."""
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                return self._call("DELETE", path, allow=(404,), parse=False).status != 404
+            except NemoConflictError:
+                if attempt == CONFLICT_TRIES - 1:
+                    raise
+            if self._call("GET", path, allow=(404,)).status == 404:
+                return False
+            time.sleep(CONFLICT_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def write_reread(self, write: Any) -> Any:
+        """``write()`` (which reads what it needs first), again after a conflict (409), a few times."""
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                return write()
+            except NemoConflictError:
+                if attempt == CONFLICT_TRIES - 1:
+                    raise
+            time.sleep(CONFLICT_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ health
     def health(self) -> bool:
