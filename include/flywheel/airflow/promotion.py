@@ -91,6 +91,8 @@ def the_decision(ti: Any, dag_id: str, run_id: str) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowSkipException
 
     decision = ti.xcom_pull(task_ids=APPROVAL_TASK, key="decision")
+    if decision and decision.get("status") == "skipped":
+        raise AirflowSkipException(f"no decision to act on: {decision.get('comment')}")
     if decision:
         return decision
     state = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id) or {}).get(APPROVAL_TASK)
