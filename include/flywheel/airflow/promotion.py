@@ -234,8 +234,12 @@ def _collection(cfg: Any) -> Any:
 def _store_rerun(cfg: Any, dag_id: str, run_id: str, rerun: dict[str, Any]) -> None:
     log.info("promote re-ran for %s/%s: nothing re-emitted (%s)", dag_id, run_id, rerun)
     coll = _collection(cfg)
-    if coll is not None:
-        coll.update_one({"dag_id": dag_id, "run_id": run_id}, {"$push": {"reruns": rerun}})
+    if coll is None:
+        return
+    key = {"dag_id": dag_id, "run_id": run_id}
+    record = coll.find_one(key, {"_id": 0})
+    if record is not None:  # read-modify-write: promote re-runs one at a time (a run's single task)
+        coll.replace_one(key, {**record, "reruns": [*record.get("reruns", []), rerun]})
 
 
 def _store(cfg: Any, audit: dict[str, Any], try_number: int | None) -> None:
