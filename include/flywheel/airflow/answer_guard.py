@@ -9,8 +9,9 @@ Airflow's route alone is not enough (docs/approvals.md):
 - **An answer right after the pause.** Airflow resumes the task in the same request; if the scheduler then
   handles the executor's report of the execution that paused only after the resumed try was queued,
   Airflow 3.3 fails the task (apache/airflow#72716, a failed task without a log line). An answer is
-  therefore held until the pause is ``[workers] min_heartbeat_interval`` + ``platform.min_defer_s`` old
-  (the defer floor the NeMo waits use), and one sent before the task paused is held until it pauses.
+  therefore held until the pause is ``[workers] min_heartbeat_interval`` + ``platform.min_defer_s`` +
+  ``ANSWER_MARGIN_S`` old (the NeMo waits' defer floor plus a margin), and one sent before the task paused
+  is held until it pauses.
 - **An answer to a closed request.** Once the run or the task is no longer waiting (marked failed,
   superseded, expired) the route would still store the answer and say 200; here it is a 409.
 
@@ -101,7 +102,9 @@ def settle_s() -> float:
         extra = load_config(None).platform.min_defer_s
     except Exception:  # the api-server may run without the flywheel config: its default
         extra = 2.0
-    return conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0) + extra
+    from flywheel.airflow.approval_wait import ANSWER_MARGIN_S
+
+    return conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0) + extra + ANSWER_MARGIN_S
 
 
 def verdict(seen: Seen, now: float, settle: float) -> tuple[str, Any]:

@@ -249,4 +249,6 @@ def defer_floor_s(config_path: str | None) -> float:
         extra = load_config(config_path).platform.min_defer_s
     except Exception:  # the floor must not fail the approval; the config default
         extra = 2.0
-    return conf.getfloat("workers", "min_heartbeat_interval") + extra
+    from flywheel.airflow.approval_wait import ANSWER_MARGIN_S
+
+    return conf.getfloat("workers", "min_heartbeat_interval") + extra + ANSWER_MARGIN_S
