@@ -180,40 +180,11 @@ class ApprovePromotionOperator(HITLOperator):
         value = decision(SUPERSEDED, None, "flywheel", f"superseded by the newer report of run {newer_run}")
         return self._push(context, {**value, "superseded_by": newer_run})
 
-    def _close_superseded(self, context: Any, newer_run: str) -> dict[str, Any] | None:
-        """Close this approval's HITL request as superseded, unless a person answered first: then their
-        answer (event shape) is returned and applied."""
-        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail, update_hitl_detail_response
-
-        ti_id = context["task_instance"].id
-        try:
-            update_hitl_detail_response(
-                ti_id=ti_id,
-                chosen_options=[REJECT],
-                params_input={"comment": f"superseded by the newer report of run {newer_run}"},
-            )
-            return None
-        except Exception as exc:  # 409: a person's answer was recorded first
-            resp = get_hitl_detail_content_detail(ti_id=ti_id)
-            if not (resp.response_received and resp.responded_by_user):
-                raise
-            self.log.info("a person answered before the newer report closed the approval (%s)", exc)
-            user = resp.responded_by_user
-            return {
-                "chosen_options": list(resp.chosen_options or []),
-                "params_input": resp.params_input or {},
-                "responded_at": resp.responded_at,
-                "responded_by_user": {"id": user.id, "name": user.name},
-            }
-
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         if event.get("error_type") == "timeout":
             return self._push(context, decision("expired", None, None, "no answer before selection.approval_timeout"))
-        if "superseded_by" in event:
-            answered = self._close_superseded(context, event["superseded_by"])
-            if answered is None:
-                return self._superseded(context, event["superseded_by"])
-            event = answered
+        if "superseded_by" in event:  # the trigger closed the request (a person's answer would have won)
+            return self._superseded(context, event["superseded_by"])
         mapping = choices(self.report or {})
         self.options = list(mapping)
         answer = super().execute_complete(context, event)

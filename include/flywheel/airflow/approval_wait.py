@@ -26,6 +26,7 @@ VARIABLE_PREFIX = "flywheel.latest_report."
 # On top of the defer floor (min_heartbeat_interval + platform.min_defer_s): the executor's report of the
 # execution that paused came 1.5 s after the pause at load 12 on 2 cores; a person does not mind 3 s more.
 ANSWER_MARGIN_S = 3.0
+SUPERSEDED_BY = "superseded by the newer report of run "
 
 
 def variable_key(workload_id: str) -> str:
@@ -105,6 +106,9 @@ class ApprovalWaitTrigger(BaseTrigger):
         if not (resp.response_received and resp.chosen_options):
             return None
         user = resp.responded_by_user
+        comment = str((resp.params_input or {}).get("comment") or "")
+        if user is None and comment.startswith(SUPERSEDED_BY):  # closed by an earlier run of this trigger
+            return {"superseded_by": comment.removeprefix(SUPERSEDED_BY)}
         return {
             "chosen_options": list(resp.chosen_options),
             "params_input": resp.params_input or {},
@@ -113,13 +117,35 @@ class ApprovalWaitTrigger(BaseTrigger):
             "timedout": False,
         }
 
+    def _close(self, newer_run: str) -> dict[str, Any]:
+        """Close the HITL request as superseded (the *Reject* option with the reason as comment; only the
+        triggerer may write it), so the UI stops offering it. When a person's answer was recorded first,
+        Airflow refuses the write (409) and their answer is the event."""
+        from uuid import UUID
+
+        from airflow.sdk.execution_time.hitl import update_hitl_detail_response
+
+        from flywheel.airflow.approval import REJECT
+
+        comment = f"{SUPERSEDED_BY}{newer_run}"
+        try:
+            update_hitl_detail_response(
+                ti_id=UUID(self.ti_id), chosen_options=[REJECT], params_input={"comment": comment}
+            )
+        except Exception:
+            answer = self._answer()
+            if answer is not None:
+                return answer
+            self.log.warning("could not close the approval request as superseded", exc_info=True)
+        return {"superseded_by": newer_run}
+
     def _check(self) -> dict[str, Any] | None:
         answer = self._answer()
         if answer is not None:
             return answer
         latest = read_latest(self.workload_id)
         if newer_than(latest, self.mine):
-            return {"superseded_by": latest["run_id"]}  # type: ignore[index]
+            return self._close(str(latest["run_id"]))  # type: ignore[index]
         if self.deadline is not None and time.time() >= self.deadline:
             return {"error": "no answer before selection.approval_timeout", "error_type": "timeout"}
         return None
