@@ -251,12 +251,8 @@ def test_a_approval_promotes_the_cheapest_model_that_meets_the_bar(stack: LocalS
     rec = report["recommendation"]
     assert (rec["nim"], rec["experiment"]) == (SMALL, "customized"), (rec, report["comparison"])
     check_recommendation_recomputes(report)
-    # latency: the 3B model is slower (the emulator makes it RATIO× slower; how close the measured ratio
-    # comes depends on the machine's load, a benchmark's business: benchmarks/latency.py), ICL prompts are
-    # slower than base prompts
-    small, large = by[(SMALL, "base")]["latency"], by[(LARGE, "base")]["latency"]
-    assert large["p50_ms"] > small["p50_ms"], (small, large)
-    assert by[(SMALL, "icl")]["latency"]["p50_ms"] > small["p50_ms"]
+    # latency is measured for every served experiment (how the measured figures compare depends on the
+    # machine's load: that is benchmarks/latency.py's business, not a test assertion)
     for key in [(SMALL, "base"), (SMALL, "icl"), (SMALL, "customized"), (LARGE, "base"), (LARGE, "icl")]:
         lat, cost = by[key]["latency"], by[key]["cost"]
         assert lat["requests"] == 20 and lat["errors"] == 0 and lat["p50_ms"] <= lat["p95_ms"], (key, lat)
