@@ -27,6 +27,7 @@ VARIABLE_PREFIX = "flywheel.latest_report."
 # execution that paused came 1.5 s after the pause at load 12 on 2 cores; a person does not mind 3 s more.
 ANSWER_MARGIN_S = 3.0
 SUPERSEDED_BY = "superseded by the newer report of run "
+STALE: dict[str, Any] = {"stale": True}
 
 
 def variable_key(workload_id: str) -> str:
@@ -140,7 +141,12 @@ class ApprovalWaitTrigger(BaseTrigger):
         return {"superseded_by": newer_run}
 
     def _check(self) -> dict[str, Any] | None:
-        answer = self._answer()
+        try:
+            answer = self._answer()
+        except Exception as exc:
+            if "404" in str(exc) or "not_found" in str(exc):
+                return STALE
+            raise
         if answer is not None:
             return answer
         latest = read_latest(self.workload_id)
@@ -158,6 +164,14 @@ class ApprovalWaitTrigger(BaseTrigger):
             if wait > 0:
                 await asyncio.sleep(wait)
             event = await sync_to_async(self._check)()
+            if event is STALE:
+                # This instance outlived its try: its task instance has a new id (cleared) and SQLite reused
+                # this trigger's id for the new try's trigger, so the triggerer kept this old instance. It
+                # must not resume the new try with an old answer, deadline or verdict: it waits until the
+                # triggerer cancels it; answers through the API still resume the new try.
+                self.log.warning("approval request %s is gone (the task was cleared): this wait is stale", self.ti_id)
+                while True:
+                    await asyncio.sleep(3600)
             if event is not None:
                 yield TriggerEvent(event)
                 return
