@@ -354,6 +354,9 @@ def why(api: Any, dag_id: str, rid: str, ti: dict[str, Any]) -> str:
     lines = [c for c in r.json().get("content") or [] if isinstance(c, dict) and c.get("event")]
     errors = [c for c in lines if str(c.get("level", "")).lower() in ("error", "critical")]
     pick = (errors or lines or [{"event": "(empty log)"}])[-1]
+    detail = pick.get("error_detail")
+    if isinstance(detail, list) and detail and isinstance(detail[-1], dict):  # the exception itself
+        return f"{detail[-1].get('exc_type')}: {str(detail[-1].get('exc_value'))[:300]}"
     return str(pick["event"]).splitlines()[0][:300]
 
 
