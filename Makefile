@@ -1,4 +1,4 @@
-# One-command contract (design §6): `make test` and `make demo` work from a fresh clone.
+# One-command contract (docs/contracts.md#commands): `make test` and `make demo` work from a fresh clone.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ export UV_LINK_MODE = copy
 # Tests and the demo call our console scripts (flywheel, airflow) by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test test-faults test-unit test-integration test-helix helix lint fmt lock demo demo-stop compose-config bench clean
+.PHONY: venv test test-faults test-unit test-integration test-helix helix lint fmt lock demo demo-stop compose-config env bench clean
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -36,6 +36,8 @@ test: venv helix
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m 'not faults' $(PYTEST_ARGS)
 
 # Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
@@ -59,9 +61,12 @@ helix: $(UV)
 test-helix: venv helix
 	$(BIN)/python -m pytest -m helix tests/helix $(PYTEST_ARGS)
 
+# ruff, the layer rules (import contracts in pyproject.toml, docs/architecture.md#layers) and the type checker.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 fmt: venv
 	$(BIN)/ruff check --fix .
@@ -74,11 +79,19 @@ demo: venv $(if $(filter helix,$(FLYWHEEL_PLATFORM)),helix)
 demo-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/demo.py down; else echo "nothing to stop"; fi
 
+# The compose file has no secret defaults: it renders with an env file whose secrets scripts/gen-env.sh made.
 compose-config: venv
-	bash scripts/docker-compose.sh -f docker-compose.yaml --env-file .env.example config -q && echo "docker compose config: ok"
+	@mkdir -p .cache && rm -f .cache/compose-check.env && bash scripts/gen-env.sh .cache/compose-check.env >/dev/null
+	bash scripts/docker-compose.sh -f docker-compose.yaml --env-file .cache/compose-check.env config -q && echo "docker compose config: ok"
 
+# .env for docker compose: .env.example with fresh secrets (kept when already set)
+env:
+	bash scripts/gen-env.sh
+
+# Every benchmark script in its quick mode (--quick), each printing its figures; a failed one is named at the end.
 bench: venv
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@failed=""; for b in benchmarks/*.py; do echo "== $$b --quick"; $(BIN)/python $$b --quick || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .demo

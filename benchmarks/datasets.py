@@ -88,7 +88,10 @@ def main() -> None:
     ap.add_argument("--repo", default=str(ROOT), help="git repository holding --baseline-rev")
     ap.add_argument("--pii-max", type=int, default=1_000_000, help="largest input the PII run uses")
     ap.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temp folder)")
+    ap.add_argument("--quick", action="store_true", help="20k lines, no baseline (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.baseline_max, args.pii_max = "20000", 0, 20000
     sizes = sorted(int(s) for s in args.sizes.split(","))
     sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
     from tests.unit.datasets.factory import write_logs

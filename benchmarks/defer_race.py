@@ -41,7 +41,10 @@ def main() -> None:
     ap.add_argument("--delays", default="0,1")
     ap.add_argument("--variants", default="defer_race_plain,defer_race_finally")
     ap.add_argument("--env", action="append", default=[], help="extra Airflow setting, e.g. AIRFLOW__X__Y=1")
+    ap.add_argument("--quick", action="store_true", help="one run of the plain variant at delay 0 (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.runs, args.delays, args.variants = 1, "0", "defer_race_plain"
     extra_env = dict(e.split("=", 1) for e in args.env)
 
     work = Path(tempfile.mkdtemp(prefix="flywheel-defer-race-"))

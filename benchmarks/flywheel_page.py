@@ -116,7 +116,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="3 repeats (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat = 3
 
     app = create_app(Backend(args.runs))
 

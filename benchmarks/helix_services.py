@@ -42,7 +42,9 @@ def rss_mb(pid: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-install", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="--skip-install (make bench)")
     args = ap.parse_args()
+    args.skip_install = args.skip_install or args.quick
     if not args.skip_install:
         with tempfile.TemporaryDirectory() as tmp:
             fresh = timed_install(Path(tmp))

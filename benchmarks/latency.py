@@ -11,6 +11,7 @@ Run: .venv/bin/python benchmarks/latency.py
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -47,6 +48,10 @@ def ready(http: httpx.Client, model: str) -> bool:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="10 prompts, concurrency 1 and 4 (make bench)")
+    args = ap.parse_args()
+    n, levels = (10, (1, 4)) if args.quick else (N, (1, 4, 8))
     work = Path(tempfile.mkdtemp(prefix="flywheel-latency-"))
     (work / "emulator.yaml").write_text(yaml.safe_dump({"gpus": 2, "latency": SETTINGS}))
     port = free_port()
@@ -62,8 +67,8 @@ def main() -> int:
         model_settings = LatencySettings(**SETTINGS)
         print(f"{'case':<28} {'C':>2} {'p50 ms':>8} {'model ms':>9} {'p50/model':>9} {'3B/1B':>6} {'tok/s':>8}")
         for label, words in (("base prompt (40 words)", 40), ("ICL prompt (400 words)", 400)):
-            prompts = [prompt(words, i) for i in range(N)]
-            for c in (1, 4, 8):
+            prompts = [prompt(words, i) for i in range(n)]
+            for c in levels:
                 small = measure_sync(url, SMALL, prompts, concurrency=c, max_seconds=60)
                 large = measure_sync(url, LARGE, prompts, concurrency=c, max_seconds=60)
                 # the emulator answers ~10-20 words; the model time uses the mean it reported

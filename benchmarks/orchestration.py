@@ -101,7 +101,9 @@ def main() -> None:
     )
     ap.add_argument("--env", action="append", default=[], help="extra Airflow setting, e.g. AIRFLOW__X__Y=1")
     ap.add_argument("--ratio-only", action="store_true", help="figure 1 only (skips the slow-jobs run)")
+    ap.add_argument("--quick", action="store_true", help="--ratio-only (make bench)")
     args = ap.parse_args()
+    args.ratio_only = args.ratio_only or args.quick
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     logs = work / "logs.jsonl"
     subprocess.run(

@@ -1,4 +1,4 @@
-"""The ``flywheel`` command (design §6). Sub-commands live in :mod:`flywheel.commands`."""
+"""The ``flywheel`` command (docs/contracts.md#commands). Sub-commands live in :mod:`flywheel.commands`."""
 
 from __future__ import annotations
 

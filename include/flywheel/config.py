@@ -18,10 +18,20 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES
+
 CONFIG_ENV = "FLYWHEEL_CONFIG"
 WORKLOAD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
 PVC_SIZE_PATTERN = r"^\d+(Mi|Gi|Ti)$"
+# Upper bounds shared by the config and the trigger Params (run_settings): one number, never two that disagree.
+EVAL_SIZE_MAX = 100_000
+RECORD_LIMIT_MAX = 1_000_000_000
+SEED_MAX = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32)
+EPOCHS_MAX = 100
+BATCH_SIZE_MAX = 4096
+ADAPTER_DIM_MAX = 1024
+P95_MS_MAX = 3_600_000.0  # an hour
 
 WorkloadType = Literal["auto", "generic", "tool_calling", "classification"]
 IclSelection = Literal["uniform_distribution", "semantic_similarity"]
@@ -45,12 +55,15 @@ class _Model(BaseModel):
 class SplitConfig(_Model):
     """How records become eval / train / val sets."""
 
-    eval_size: Annotated[int, Field(ge=1)] = 100
+    eval_size: Annotated[int, Field(ge=1, le=EVAL_SIZE_MAX)] = 100
     val_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.1
     min_total_records: Annotated[int, Field(ge=1)] = 50
-    limit: Annotated[int, Field(ge=1)] | None = 1000
-    random_seed: int = 42
+    limit: Annotated[int, Field(ge=1, le=RECORD_LIMIT_MAX)] | None = 1000
+    random_seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 42
     min_train_records: Annotated[int, Field(ge=1)] = 10
+    # a log line (one record) longer than this is not read into memory: it is skipped and counted as
+    # invalid "record_too_large" (far beyond any model's context anyway)
+    max_record_bytes: Annotated[int, Field(ge=1024, le=2**30)] = DEFAULT_MAX_RECORD_BYTES
 
 
 class IclConfig(_Model):
@@ -72,15 +85,15 @@ class IclConfig(_Model):
 
 
 class LoraConfig(_Model):
-    adapter_dim: Annotated[int, Field(ge=1)] = 32
+    adapter_dim: Annotated[int, Field(ge=1, le=ADAPTER_DIM_MAX)] = 32
     adapter_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
 class TrainingConfig(_Model):
     training_type: Literal["sft"] = "sft"
     finetuning_type: Literal["lora", "all_weights"] = "lora"
-    epochs: Annotated[int, Field(ge=1)] = 2
-    batch_size: Annotated[int, Field(ge=1)] = 16
+    epochs: Annotated[int, Field(ge=1, le=EPOCHS_MAX)] = 2
+    batch_size: Annotated[int, Field(ge=1, le=BATCH_SIZE_MAX)] = 16
     learning_rate: Annotated[float, Field(gt=0, lt=1)] = 0.0001
 
 
@@ -325,7 +338,7 @@ class SelectionConfig(_Model):
     agreement with production (scores are against production's logged answers, so production = 1.0)."""
 
     min_quality: Annotated[float, Field(gt=0, le=1)] = 0.9
-    max_p95_ms: Annotated[float, Field(gt=0)] | None = None
+    max_p95_ms: Annotated[float, Field(gt=0, le=P95_MS_MAX)] | None = None
     approval: ApprovalMode = "required"
     approval_timeout: timedelta = timedelta(days=7)
 
@@ -459,33 +472,71 @@ def _merged(base: M, override: dict[str, Any]) -> M:
 
 # ---------------------------------------------------------------------------------------------- loading
 def default_config_path() -> Path:
-    """``$FLYWHEEL_CONFIG``, else ``config/flywheel.yaml`` at the project root, else the packaged copy."""
+    """``$FLYWHEEL_CONFIG``, else ``config/flywheel.yaml`` in the current directory, else the one at the
+    project root (the checkout this package is installed from)."""
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
+    local = Path("config") / "flywheel.yaml"
+    if local.is_file():
+        return local.absolute()
     for parent in Path(__file__).resolve().parents:
         candidate = parent / "config" / "flywheel.yaml"
         if candidate.is_file():
             return candidate
-    return Path("config/flywheel.yaml")
+    return local
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = first.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base class names it
+                continue
+            if line != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} at line {key_node.start_mark.line + 1} (first at line {line})"
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """The parsed file; raise :class:`ConfigError` with one line for an unreadable, non-UTF-8 or invalid file
+    (a duplicate key is invalid: it names both lines)."""
+    p = Path(path)
+    source = str(p)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file: {exc.strerror or exc}"], source) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        raise ConfigError([f"not UTF-8 text: byte 0x{byte} at line {line}; save the file as UTF-8"], source) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if str(problem).startswith("duplicate key"):
+            raise ConfigError([f"invalid YAML: {problem}"], source) from None
+        raise ConfigError([f"invalid YAML{where}: {problem}"], source) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> FlywheelConfig:
     """Load and validate the configuration; raise :class:`ConfigError` listing every problem."""
     p = Path(path) if path is not None else default_config_path()
-    source = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"cannot read config file: {exc.strerror or exc}"], source) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"invalid YAML{where}: {problem}"], source) from None
-    return validate_config(raw, source)
+    return validate_config(read_yaml(p), str(p))
 
 
 def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
@@ -498,6 +549,10 @@ def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
     except ValidationError as exc:
         problems.extend(_format_errors(exc.errors(include_url=False)))
     problems.extend(_cross_checks(raw))
+    if cfg is not None and not problems:
+        from flywheel.params import param_problems  # it builds on this module
+
+        problems.extend(param_problems(cfg))
     if problems:
         raise ConfigError(_unique(problems), source)
     assert cfg is not None
@@ -507,17 +562,22 @@ def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
 def _cross_checks(raw: dict[str, Any]) -> list[str]:
     """Checks spanning entries. They run on the raw data so they report alongside field errors."""
     problems: list[str] = []
-    workloads = raw.get("workloads") if isinstance(raw.get("workloads"), list) else []
-    nims = raw.get("nims") if isinstance(raw.get("nims"), list) else []
+    workloads = got if isinstance(got := raw.get("workloads"), list) else []
+    nims = got if isinstance(got := raw.get("nims"), list) else []
     problems += _duplicates(workloads, "workloads", "workload_id")
     problems += _duplicates(nims, "nims", "model_name")
     known = {n.get("model_name") for n in nims if isinstance(n, dict)}
     for i, w in enumerate(workloads):
         if not isinstance(w, dict) or not isinstance(w.get("nims"), list):
             continue
+        first: dict[Any, int] = {}
         for j, name in enumerate(w["nims"]):
             if name not in known:
                 problems.append(f"workloads[{i}].nims[{j}]: '{name}' is not a configured NIM")
+            elif isinstance(name, str) and first.setdefault(name, j) != j:
+                problems.append(
+                    f"workloads[{i}].nims[{j}]: duplicate '{name}' (first at workloads[{i}].nims[{first[name]}])"
+                )
     problems += _override_checks(raw, workloads)
     problems += _gpu_price_checks(raw, nims, workloads)
     problems += _shared_nim_collisions(raw, nims)
@@ -526,14 +586,14 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
 
 def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]) -> list[str]:
     """Every ``gpu_type`` (candidates and a GPU-priced production model) needs a price."""
-    pricing = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else {}
+    pricing = got if isinstance(got := raw.get("pricing"), dict) else {}
     prices = pricing.get("gpu_hour_usd", DEFAULT_GPU_HOUR_USD)
     known = set(prices) if isinstance(prices, dict) else set()
     where: list[tuple[str, Any]] = []
     for i, n in enumerate(nims):
         if isinstance(n, dict):
             where.append((f"nims[{i}].gpu_type", n.get("gpu_type", NimConfig.model_fields["gpu_type"].default)))
-    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    defaults = got if isinstance(got := raw.get("defaults"), dict) else {}
     places = [("defaults.production", defaults.get("production"))]
     places += [
         (f"workloads[{i}].overrides.production", (w.get("overrides") or {}).get("production"))
@@ -577,7 +637,7 @@ def _deployment_name(model_name: str) -> str:
 def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
     """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
     problems: list[str] = []
-    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    defaults = got if isinstance(got := raw.get("defaults"), dict) else {}
     sections: dict[str, type[BaseModel]] = {
         "split": SplitConfig,
         "icl": IclConfig,
@@ -595,7 +655,7 @@ def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
             ov = overrides.get(name)
             if not isinstance(ov, dict) or not ov:
                 continue
-            base = defaults.get(name) if isinstance(defaults.get(name), dict) else {}
+            base = got if isinstance(got := defaults.get(name), dict) else {}
             try:
                 model.model_validate({**base, **ov})
             except ValidationError as exc:
@@ -672,6 +732,8 @@ def _message(e: Any) -> str:
         return f"{e.get('input')!r} does not match {ctx.get('pattern')}"
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s)"
+    if kind == "int_parsing_size":
+        return "is too large"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "must be an integer"
     if kind in ("float_parsing", "float_type"):

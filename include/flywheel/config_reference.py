@@ -1,4 +1,4 @@
-"""Render the configuration reference (README) from the pydantic models, so docs cannot drift."""
+"""Render the configuration reference (docs/configuration.md) from the pydantic models, so docs cannot drift."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def render() -> str:
     return f"{START}\n{text.rstrip()}\n{END}"
 
 
-def update_readme(path: str) -> bool:
+def update_doc(path: str) -> bool:
     """Replace the block between the markers; True when the file changed."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -100,4 +100,4 @@ def update_readme(path: str) -> bool:
 if __name__ == "__main__":
     import sys
 
-    print(render() if len(sys.argv) < 2 else ("updated" if update_readme(sys.argv[1]) else "up to date"))
+    print(render() if len(sys.argv) < 2 else ("updated" if update_doc(sys.argv[1]) else "up to date"))

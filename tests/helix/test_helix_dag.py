@@ -22,8 +22,9 @@ import yaml
 from flywheel.localstack.helix import HelixServices, teach_stand_in
 from flywheel.localstack.stack import LocalStack
 from flywheel.platforms.helix.client import HelixClient
-from flywheel.platforms.helix.payloads import read_marks, served_secret_name
+from flywheel.platforms.helix.payloads import served_secret_name
 from flywheel.platforms.helix.scores import aggregates, read_scores
+from flywheel.platforms.marks import read_marks
 from tests.integration.airflow.stack import assert_not_in_run, make_stack, reset_emulator, running
 from tests.integration.airflow.test_flywheel_dags import make_logs
 from tests.support.waiting import wait_for
@@ -157,15 +158,12 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         assert 0 < entry["scores"]["function_name_and_args_accuracy"] <= entry["scores"]["function_name_accuracy"]
         if "correctness" in entry["scores"]:  # the judge rates each row, not every row 1
             assert entry["scores"]["correctness"] <= entry["scores"]["function_name_accuracy"], entry
-        target = hx._call("GET", hx.paths.evaluate_job(job)).data["spec"]["target"]
+        target = hx.evaluation_job(job)["spec"]["target"]
         assert target["name"].startswith(f"{WS}/") and "/inference-gateway/" in target["url"], target
         # latency was measured through the gateway, for the adapter too
         assert entry["latency"]["requests"] > 0 and entry["latency"]["errors"] == 0, entry
     # the customized experiment evaluated the adapter the automodel job produced, through the gateway
-    assert (
-        hx._call("GET", hx.paths.evaluate_job(results[(SMALL, "customized")]["job_id"])).data["spec"]["target"]["name"]
-        == adapter
-    )
+    assert hx.evaluation_job(results[(SMALL, "customized")]["job_id"])["spec"]["target"]["name"] == adapter
     assert hx.customization_state(customized["job_id"]).status == "completed"
     # the candidate served elsewhere was evaluated through a provider of ours: no deployment, no GPU lease;
     # it answers only with its key, which the gateway sent from a workspace secret our provider named
@@ -173,7 +171,7 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         entry = results[(SERVED, experiment)]
         assert entry["status"] == "completed" and entry["scores"]["function_name_accuracy"] > 0, entry
         assert entry["latency"]["requests"] > 0 and entry["latency"]["errors"] == 0, entry
-        job = hx._call("GET", hx.paths.evaluate_job(entry["job_id"])).data
+        job = hx.evaluation_job(entry["job_id"])
         target = job["spec"]["target"]
         assert target["name"] == f"{WS}/meta-llama-3-3-70b-instruct" and "/inference-gateway/" in target["url"]
         assert SERVED_KEY not in json.dumps(job)
@@ -192,7 +190,7 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
     audit = stack.api.xcom(TOOLS, rid, "promote", key="audit")
     assert audit["decision"]["status"] == "auto", audit
     base_entity = adapter.split("&adapters/", 1)[0]
-    fields = hx._call("GET", hx.paths.model(base_entity.split("/", 1)[1]), allow=(404,)).data or {}
+    fields = hx.model_entity(hx.workspace, base_entity.split("/", 1)[1]) or {}
     marks = (fields.get("custom_fields") or {}).get("flywheel_adapters") or {}
     if audit["decision"]["experiment"] == "customized":
         assert audit["platform_mark"]["marked"] and audit["model_id"] == adapter, audit

@@ -106,7 +106,7 @@ def test_remote_judge_with_an_api_key_runs_through_a_helix_secret(
             assert c.client.secret(secret)["updated_at"] == updated["updated_at"]
 
             # the job names the secret, never the key
-            job = c.client._call("GET", c.client.paths.evaluate_job(scored)).data
+            job = c.client.evaluation_job(scored)
             (metric,) = job["spec"]["metrics"]
             assert metric["payload"]["metric"]["model"]["api_key_secret"] == secret
             assert metric["secrets"] == {P.secret_env(secret): secret}

@@ -109,7 +109,7 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         # promotion marks the adapter on its base entity (an adapter has no entity of its own)
         fields = {"flywheel_promoted": True, "flywheel_promoted_for": "wl"}
         c.mark_model(adapter, fields)
-        entity = c.client._call("GET", c.client.paths.model(base_entity.split("/", 1)[1])).data
+        entity = c.client.model_entity(c.client.workspace, base_entity.split("/", 1)[1])
         assert entity["custom_fields"]["flywheel_adapters"] == {adapter: fields}
         assert "flywheel_promoted" not in entity["custom_fields"]  # the base model itself is not promoted
 

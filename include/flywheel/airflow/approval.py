@@ -4,7 +4,7 @@ rejects, with Airflow's own human-in-the-loop operator (providers-standard ``HIT
 The task waits deferred on :class:`~flywheel.airflow.approval_wait.ApprovalWaitTrigger` (no worker slot),
 not in Airflow 3.3's ``awaiting_input`` park, so that a newer report of the same workload can close it as
 ``superseded`` (docs/approvals.md). The options are built at run time from the report (the candidates are
-only known then) and recomputed the same way when the answer arrives. XCom ``decision`` (design §5) is
+only known then) and recomputed the same way when the answer arrives. XCom ``decision`` (docs/contracts.md#results) is
 ``{"status": "approved|rejected|expired|auto|skipped|superseded", "nim", "experiment", "by", "at",
 "comment"}``; a superseded decision adds ``"superseded_by"`` (the newer run's id).
 """

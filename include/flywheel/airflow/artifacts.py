@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import ObjectStoragePath
+
 if TYPE_CHECKING:
     from flywheel.config import FlywheelConfig
 
@@ -56,7 +58,6 @@ def publish(local: Path, uri: str) -> None:
     """Copy a local folder's files to ``uri`` (no-op when ``uri`` is that local folder)."""
     if is_local(uri) and _local(uri).resolve() == local.resolve():
         return
-    from airflow.sdk import ObjectStoragePath
 
     _copy_tree(local, ObjectStoragePath(uri))
 
@@ -65,7 +66,6 @@ def fetch(uri: str) -> Path:
     """A local folder with the files under ``uri`` (the folder itself when local)."""
     if is_local(uri):
         return _local(uri)
-    from airflow.sdk import ObjectStoragePath
 
     local = Path(tempfile.mkdtemp(prefix="flywheel-"))
     _copy_tree(ObjectStoragePath(uri), local)

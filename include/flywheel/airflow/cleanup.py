@@ -11,9 +11,8 @@ elsewhere (Helix providers).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from flywheel.airflow.triggers import is_own_candidate
+from flywheel.platforms.marks import JobMark, OwnerMark, is_own_candidate, run_key
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +22,21 @@ def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: st
     from flywheel.config import load_config
     from flywheel.nemo.errors import NemoNotFoundError, is_unobserved
 
-    owner = f"{dag_id}/{run_id}"
+    owner = run_key(dag_id, run_id)
     deleted: list[str] = []
     cancelled: list[str] = []
     cfg = load_config(config_path)
     try:
         with NemoHook.from_config(cfg).get_conn() as c:
             for nim in cfg.nims:
-                if nim.served_url and c.release_candidate(nim, {"flywheel_role": "candidate", "flywheel_run": owner}):
+                if nim.served_url and c.release_candidate(nim, OwnerMark.candidate(owner).fields()):
                     deleted.append(f"registration of {nim.model_name}")
             for d in c.list_deployments():
                 if is_own_candidate(d.custom_fields, owner):
                     c.delete_deployment(d.name)
                     deleted.append(d.name)
             for job_id, state, fields in c.list_customizations():
-                if not state.terminal and _is_ours(fields, workload_id, run_id):
+                if not state.terminal and JobMark.of_run(fields, workload_id, run_id):
                     try:
                         c.cancel_customization(job_id)
                     except NemoNotFoundError:  # gone since it was listed: nothing left to stop
@@ -51,9 +50,3 @@ def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: st
     if deleted or cancelled:
         log.warning("run %s left GPU work behind: deleted %s, cancelled %s", owner, deleted, cancelled)
     return {"deleted": deleted, "cancelled": cancelled}
-
-
-def _is_ours(fields: dict[str, Any], workload_id: str, run_id: str) -> bool:
-    # customization jobs are marked with the workload and "<run_id>-<map index>"
-    run = str(fields.get("flywheel_run") or "")
-    return fields.get("flywheel_workload") == workload_id and run.rsplit("-", 1)[0] == run_id

@@ -6,7 +6,7 @@
   "gpu_url": ..., "provider_url": ...}`` (see :class:`flywheel.platforms.helix.endpoints.HelixEndpoints`).
 - ``flywheel_judge`` (http): host = full chat-completions URL of a remote judge, password = API key.
 - ``flywheel_embedding`` (http): host = full embeddings URL of a remote embedding model, password = API key.
-- ``flywheel_es``    (elasticsearch): the log store.
+- ``flywheel_es``    (elasticsearch): the log store (see :func:`es_client_args`).
 - ``flywheel_mongo`` (mongo): optional results store.
 - ``nims[].served_conn_id`` (any type, e.g. http): password = API key of that candidate's ``served_url``.
 """
@@ -136,16 +136,59 @@ def optional_connection(conn_id: str) -> Any | None:
         raise
 
 
-def es_connection_uri() -> str | None:
-    conn = optional_connection(ES_CONN)
+def es_client_args(conn: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(node, client options) of an ``elasticsearch`` connection; the secrets travel only as options.
+
+    host (a name, or a URL without credentials), port (default 9200), scheme from extra ``scheme`` or the
+    schema (default http); login/password become Basic auth, extra ``api_key`` (``"<base64>"`` or
+    ``["<id>", "<key>"]``) API-key auth; extra ``verify_certs``, ``ca_certs``, ``client_cert``,
+    ``client_key``, ``ssl_assert_fingerprint``, ``request_timeout`` are passed on."""
+    from flywheel.records.sources import client_options, es_node
+
+    extra = conn.extra_dejson or {}
+    host = (conn.host or "127.0.0.1").strip()
+    if "://" in host:
+        node = es_node(host)  # refuses a host that carries credentials, without repeating them
+        if conn.port and ":" not in host.split("://", 1)[1].split("/", 1)[0]:
+            node["port"] = int(conn.port)
+    else:
+        scheme = extra.get("scheme") or (conn.schema if conn.schema in ("http", "https") else "http")
+        if scheme not in ("http", "https"):
+            raise ValueError(f"connection '{conn.conn_id}': extra scheme must be http or https, not {scheme!r}")
+        node = {"scheme": scheme, "host": host, "port": int(conn.port or 9200)}
+    options = client_options(extra)
+    if conn.login:
+        options["basic_auth"] = (conn.login, conn.password or "")
+    api_key = extra.get("api_key")
+    if api_key:
+        options["api_key"] = tuple(api_key) if isinstance(api_key, list) else str(api_key)
+    return node, options
+
+
+def es_client_from_connection(conn_id: str = ES_CONN) -> Any | None:
+    """The log store's client, built from the connection by the elasticsearch provider's
+    ``ElasticsearchPythonHook``; None when the connection is not defined. No URL ever holds a secret."""
+    from airflow.providers.elasticsearch.hooks.elasticsearch import ElasticsearchPythonHook
+
+    from flywheel.records.sources import plain_json_media_types
+
+    conn = optional_connection(conn_id)
     if conn is None:
         return None
-    extra = conn.extra_dejson or {}
-    scheme = extra.get("scheme") or (conn.schema if conn.schema in ("http", "https") else "http")
-    host = conn.host or "127.0.0.1"
-    if "://" in host:
-        base = host.rstrip("/")
-    else:
-        auth = f"{conn.login}:{conn.password}@" if conn.login else ""
-        base = f"{scheme}://{auth}{host}:{conn.port or 9200}"
-    return base
+    node, options = es_client_args(conn)
+    return plain_json_media_types(ElasticsearchPythonHook(hosts=[node], es_conn_args=options).get_conn)
+
+
+def connection_secrets(*conn_ids: str) -> list[str]:
+    """The secret values of these connections (password, extra keys named like secrets), for
+    :func:`flywheel.scrub.scrub`; undefined connections are skipped."""
+    out: list[str] = []
+    for conn_id in conn_ids:
+        conn = optional_connection(conn_id)
+        if conn is None:
+            continue
+        out.append(conn.password or "")
+        for key, value in (conn.extra_dejson or {}).items():
+            if any(word in key.lower() for word in ("key", "secret", "token", "password")):
+                out.extend(str(v) for v in (value if isinstance(value, list) else [value]))
+    return [s for s in out if s]

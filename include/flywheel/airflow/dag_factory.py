@@ -1,4 +1,4 @@
-"""Builds one DAG per configured workload (design §2). Used by ``dags/flywheel.py``.
+"""Builds one DAG per configured workload (docs/contracts.md#the-dag). Used by ``dags/flywheel.py``.
 
 Parse-time work is reading and validating the config file; clients, pandas, scikit-learn and the
 platform are only touched inside tasks.
@@ -11,9 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pendulum
+from airflow.sdk import DAG, get_current_context, task, task_group
+from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
-from flywheel.config import ConfigError, FlywheelConfig, WorkloadConfig, default_config_path, validate_config
+from flywheel.config import (
+    ConfigError,
+    FlywheelConfig,
+    WorkloadConfig,
+    default_config_path,
+    load_config,
+    read_yaml,
+    validate_config,
+)
 
 GROUP = "nim_experiment"
 MAX_ACTIVE_RUNS = 2
@@ -44,10 +54,18 @@ def data_task_executor_config(cfg: FlywheelConfig) -> dict[str, Any]:
     return {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[container]))}
 
 
-def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
-    import pendulum
-    from airflow.sdk import DAG, task, task_group
+def _operator(out: object) -> Any:
+    """The operator behind a TaskFlow call's output (Airflow types that output as a plain ``XComArg``)."""
+    if not isinstance(out, PlainXComArg):
+        raise TypeError(f"expected the output of one task, got {type(out).__name__}")
+    return out.operator
 
+
+def _task_id(out: object) -> str:
+    return str(_operator(out).task_id)
+
+
+def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
     from flywheel.airflow import tasks as t
     from flywheel.airflow.approval import ApprovePromotionOperator
     from flywheel.airflow.experiments import (
@@ -66,7 +84,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
     with DAG(
         dag_id=w.dag_id,
         schedule=cfg.schedule_for(w),
-        start_date=pendulum.parse(cfg.airflow.start_date, tz="UTC"),
+        start_date=_start_date(cfg.airflow.start_date),
         catchup=False,
         # one run computing plus one waiting for a person: a pending approval never holds the next run (a
         # newer report supersedes it, docs/approvals.md); the GPU stage stays serialized by its pool
@@ -77,7 +95,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         default_args=default_args,
         description=w.description or f"Data flywheel for {w.workload_id}",
     ) as dag:
-        data_task = {"executor_config": data_task_executor_config(cfg)}
+        data_task: dict[str, Any] = {"executor_config": data_task_executor_config(cfg)}
 
         @task(multiple_outputs=False, **data_task)
         def extract_records(params: Any = None, dag_run: Any = None) -> Any:
@@ -108,11 +126,9 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
 
         @task(trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
         def measure_latency(plan: Any, built: Any, deploy_task: str, customized: Any, ti: Any = None) -> Any:
-            from airflow.sdk import get_current_context
-
             from flywheel.airflow.latency_task import measure_latency as measure
 
-            get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[index]
+            get_current_context()["nim_label"] = plan["model_name"]  # type: ignore[typeddict-unknown-key]
             # the deploy task's output by its id: an XComArg would make this all_done task follow a setup
             deployed = ti.xcom_pull(task_ids=deploy_task, key="return_value", map_indexes=ti.map_index)
             return measure(config_path, plan, built, deployed, customized)
@@ -148,7 +164,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             # the decision: latency of each served experiment, still inside the lease
             latency = measure_latency(plan, built, deploy.task_id, customize.output)
             [evals["base"], evals["icl"], evals["customized"]] >> latency >> teardown
-            inner.update(customize=customize.task_id, latency=latency.operator.task_id)
+            inner.update(customize=customize.task_id, latency=_task_id(latency))
             return teardown
 
         experiments = nim_experiment.expand(plan=plans)  # the group's teardown (what the group returns)
@@ -163,10 +179,10 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
                 ti,
                 w.dag_id,
                 dag_run.run_id,
-                pull(extracted.operator.task_id),
-                pull(built.operator.task_id),
-                pull(uploaded.operator.task_id),
-                pull(plans.operator.task_id),
+                pull(_task_id(extracted)),
+                pull(_task_id(built)),
+                pull(_task_id(uploaded)),
+                pull(_task_id(plans)),
                 {"latency": inner["latency"], "customize": inner["customize"]},
             )
 
@@ -183,7 +199,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         # pending normal task and, with them, the run's verdict (Airflow then decides the run from the
         # skipped leaves: success). As teardowns they still run, and check_results fails the run.
         summary = report().as_teardown()
-        summary.operator.operator_extra_links = (RunReportLink(),)
+        _operator(summary).operator_extra_links = (RunReportLink(),)
         experiments >> summary
         [uploaded, plans, judge] >> summary
         summary >> check_results().as_teardown(on_failure_fail_dagrun=True)
@@ -210,11 +226,11 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             return act(config_path, w.workload_id, ti, w.dag_id, dag_run.run_id, events, sources)
 
         sources = {
-            "report": summary.operator.task_id,
-            "plans": plans.operator.task_id,
+            "report": _task_id(summary),
+            "plans": _task_id(plans),
             "customize": inner["customize"],
-            "built": built.operator.task_id,
-            "extracted": extracted.operator.task_id,
+            "built": _task_id(built),
+            "extracted": _task_id(extracted),
         }
         # promote is a teardown (no setup): a run marked failed while the approval waits still reaches it,
         # and it fails the run when no decision was made (Airflow would otherwise decide from skipped leaves)
@@ -230,24 +246,31 @@ def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[
     """(config, broken-workload messages, path). A problem inside one workload entry drops only that
     workload; a problem anywhere else breaks every DAG (raised)."""
     config_path = str(Path(path) if path else default_config_path())
-    from flywheel.config import load_config
 
     try:
         return load_config(config_path), [], config_path
     except ConfigError as exc:
-        scoped = [p for p in exc.problems if _WORKLOAD_PROBLEM.match(p)]
-        if len(scoped) != len(exc.problems):
-            raise
-        raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-        bad = sorted({int(_WORKLOAD_PROBLEM.match(p).group(1)) for p in scoped})  # type: ignore[union-attr]
-        names = {i: (raw["workloads"][i] or {}).get("workload_id", f"#{i}") for i in bad}
-        raw["workloads"] = [wl for i, wl in enumerate(raw["workloads"]) if i not in bad]
-        cfg = validate_config(raw, config_path)
-        broken = [
-            f"workload '{names[int(_WORKLOAD_PROBLEM.match(p).group(1))]}' ({p})"  # type: ignore[union-attr]
-            for p in scoped
-        ]
-        return cfg, broken, config_path
+        failure = exc
+    raw = read_yaml(config_path)  # it has loaded once: the problems are in its values
+    entries = list(enumerate(raw["workloads"]))  # (index in the file, entry) of the workloads still in
+    broken: list[str] = []
+    # Until the rest is valid: checks that need a valid config (the trigger Params) only run once the
+    # entries with field errors are out, and may then find more.
+    while True:
+        scoped = [(p, _WORKLOAD_PROBLEM.match(p)) for p in failure.problems]
+        if not all(m for _, m in scoped):
+            raise failure
+        bad = {int(m.group(1)) for _, m in scoped if m}
+        for p, m in scoped:
+            at, entry = entries[int(m.group(1))]  # type: ignore[union-attr]
+            name = entry.get("workload_id", f"#{at}") if isinstance(entry, dict) else f"#{at}"
+            broken.append(f"workload '{name}' ({_WORKLOAD_PROBLEM.sub(f'workloads[{at}]', p, count=1)})")
+        entries = [e for i, e in enumerate(entries) if i not in bad]
+        raw["workloads"] = [entry for _, entry in entries]
+        try:
+            return validate_config(raw, config_path), broken, config_path
+        except ConfigError as exc:
+            failure = exc
 
 
 def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any]:
@@ -255,3 +278,10 @@ def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any
     cfg, _, config_path = load_for_dags(path)
     assert cfg is not None
     return {w.dag_id: build_dag(cfg, w, config_path) for w in cfg.workloads if only in (None, w.dag_id)}
+
+
+def _start_date(text: str) -> Any:
+    start = pendulum.parse(text, tz="UTC")
+    if not isinstance(start, pendulum.DateTime):
+        raise ConfigError([f"airflow.start_date: {text!r} is not a date"])
+    return start

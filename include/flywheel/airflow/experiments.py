@@ -1,4 +1,4 @@
-"""Deferrable operators for one NIM's experiments (design §2–§3).
+"""Deferrable operators for one NIM's experiments (docs/contracts.md#the-dag and #the-gpu-lease).
 
 ``DeployNimOperator`` claims the GPU lease inside the single-slot pool and waits (deferred) for the NIM;
 ``EvaluationOperator`` runs a base / ICL / customized evaluation; ``CustomizeOperator`` runs LoRA
@@ -33,11 +33,10 @@ from flywheel.airflow.triggers import (
     DeploymentReadyTrigger,
     ModelSyncTrigger,
     NemoJobTrigger,
-    is_own_candidate,
 )
+from flywheel.platforms.marks import JobMark, OwnerMark, is_candidate, is_own_candidate, owner_of
 
 GPU_POOL = "flywheel_gpu"
-ROLE_CANDIDATE = "candidate"
 
 
 def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,7 +61,7 @@ def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
-    """A result entry (design §5)."""
+    """A result entry (docs/contracts.md#results)."""
     return {
         "nim": nim,
         "experiment": experiment,
@@ -253,11 +252,7 @@ class DeployNimOperator(_ExperimentOperator):
         it answers (if it routes inference itself) and the run waits until it does."""
         self.show_nim(context)
         nim, owner, store = self.cfg().nim(self.nim_name()), self.run_key(context), self.store(context)
-        fields = {
-            "flywheel_role": ROLE_CANDIDATE,
-            "flywheel_run": owner,
-            "flywheel_map_index": str(context["ti"].map_index),
-        }
+        fields = OwnerMark.candidate(owner, context["ti"].map_index).fields()
         if store.get("started") is None:
             store.set("started", time.time())
         try:
@@ -279,7 +274,7 @@ class DeployNimOperator(_ExperimentOperator):
         self.show_nim(context)
         event, nim = event or {}, self.cfg().nim(self.nim_name())
         if event.get("status") != "success":
-            owner = {"flywheel_role": ROLE_CANDIDATE, "flywheel_run": self.run_key(context)}
+            owner = OwnerMark.candidate(self.run_key(context)).fields()
 
             def release(_: str) -> None:
                 with self.client() as c:
@@ -301,11 +296,7 @@ class DeployNimOperator(_ExperimentOperator):
 
         def create(_: str) -> str:
             self._check_lease(context, c, nim, owner)
-            fields = {
-                "flywheel_role": ROLE_CANDIDATE,
-                "flywheel_run": owner,
-                "flywheel_map_index": str(context["ti"].map_index),
-            }
+            fields = OwnerMark.candidate(owner, context["ti"].map_index).fields()
             self._created = nim.deployment_name
             c.create_deployment(nim, fields)
             self.log.info(
@@ -345,23 +336,27 @@ class DeployNimOperator(_ExperimentOperator):
         """Before creating: wait (deferred) while another candidate holds the lease; never adopt a
         deployment we did not create as a candidate (e.g. a shared judge NIM)."""
         store = self.store(context)
-        others = [d for d in c.list_deployments() if d.custom_fields.get("flywheel_role") == ROLE_CANDIDATE]
+        others = [d for d in c.list_deployments() if is_candidate(d.custom_fields)]
         if others:
             holder = others[0]
             self._wait_for_lease(
                 context,
                 f"deployment {holder.namespace}/{holder.name}",
-                holder.custom_fields.get("flywheel_run", "?"),
+                owner_of(holder.custom_fields),
                 f"curl -X DELETE {self.hook().resource_url('deployment', holder.name)}",
             )
         # a cancelled or still running customization of another experiment may still hold its GPU
-        run_tag = f"{context['run_id']}-{context['ti'].map_index}"
+        run_id, map_index = context["run_id"], context["ti"].map_index
         for job_id, state, fields in c.list_customizations():
-            if not state.terminal and "flywheel_workload" in fields and fields.get("flywheel_run") != run_tag:
+            if (
+                not state.terminal
+                and JobMark.is_job_mark(fields)
+                and not JobMark.of_experiment(fields, run_id, map_index)
+            ):
                 self._wait_for_lease(
                     context,
                     f"customization job {job_id}",
-                    fields.get("flywheel_run", "?"),
+                    owner_of(fields),
                     f"curl -X POST {self.hook().resource_url('customization', job_id)}/cancel",
                 )
         squatter = c.get_deployment(nim.deployment_name)
@@ -551,10 +546,10 @@ class CustomizeOperator(_JobOperator):
 
         def create(request_id: str) -> str:
             config_ref = c.ensure_customization_config(nim, settings.training)
-            run_tag = f"{context['run_id']}-{context['ti'].map_index}"
+            mark = JobMark(settings.workload_id, context["run_id"], context["ti"].map_index)
             payload = customization_job(
                 settings.workload_id,
-                run_tag,
+                mark.run_tag,
                 nim,
                 config_ref,
                 self.datasets["train"]["name"],
@@ -642,7 +637,7 @@ class TeardownNimOperator(_ExperimentOperator):
             if stopping and time.time() < self.deadline(context, "jobs_stop", self.cfg().platform.deployment_timeout_s):
                 return self._wait_jobs_stopped(stopping)
             if served:
-                owner = {"flywheel_role": ROLE_CANDIDATE, "flywheel_run": self.run_key(context)}
+                owner = OwnerMark.candidate(self.run_key(context)).fields()
                 released = c.release_candidate(self.cfg().nim(self.nim_name()), owner)
                 self.log.info(
                     "%s is served at %s: nothing deployed; released our registration: %s",
@@ -651,6 +646,8 @@ class TeardownNimOperator(_ExperimentOperator):
                     released,
                 )
                 return {"nim": self.nim_name(), "deleted": None, "released": released}
+            if name is None:  # not served and never deployed: returned above already
+                return {"nim": self.nim_name(), "deleted": None}
             info = c.get_deployment(name)
             if info is None:
                 self.log.info("deployment %s already gone", name)

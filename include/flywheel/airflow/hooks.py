@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from flywheel.airflow.connections import NEMO_CONN, endpoints_from_connection, helix_endpoints_from_connection
+from flywheel.config import ConfigError, load_config
 
 if TYPE_CHECKING:
     from flywheel.nemo import NemoEndpoints
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 def configured_kind() -> str:
     """``platform.kind`` of the config the DAGs are built from (``$FLYWHEEL_CONFIG``): what a trigger,
     which carries no config, uses. An unreadable config means the default backend, ``nmp``."""
-    from flywheel.config import ConfigError, load_config
-
     try:
         return load_config().platform.kind
     except ConfigError:

@@ -17,6 +17,11 @@ import logging
 import time
 from typing import Any
 
+from flywheel.airflow import artifacts
+from flywheel.airflow.connections import served_api_key
+from flywheel.airflow.hooks import NemoHook
+from flywheel.config import load_config
+
 log = logging.getLogger(__name__)
 
 
@@ -29,10 +34,6 @@ def measure_latency(
 ) -> dict[str, Any]:
     """``deployed`` / ``customized``: the outputs of this NIM's deploy and customize tasks (None when they
     produced none), handed over by the DAG factory."""
-    from flywheel.airflow import artifacts
-    from flywheel.airflow.connections import served_api_key
-    from flywheel.airflow.hooks import NemoHook
-    from flywheel.config import load_config
     from flywheel.nemo.latency import measure_sync, prompts_from_jsonl
 
     cfg = load_config(config_path)

@@ -15,11 +15,21 @@ import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import TaskDeferred
 
 from flywheel.airflow.connections import NEMO_CONN
+from flywheel.airflow.hooks import NemoHook
+from flywheel.config import load_config
+from flywheel.platforms.marks import run_key
+
+if TYPE_CHECKING:
+    from flywheel.config import FlywheelConfig
+    from flywheel.platforms.port import Platform
 
 
 class NemoOperator(BaseOperator):
@@ -27,27 +37,23 @@ class NemoOperator(BaseOperator):
         super().__init__(**kwargs)
         self.config_path, self.conn_id = config_path, conn_id
 
-    def cfg(self) -> Any:
-        from flywheel.config import load_config
-
+    def cfg(self) -> FlywheelConfig:
         if not hasattr(self, "_cfg"):
             self._cfg = load_config(self.config_path)
         return self._cfg
 
-    def hook(self) -> Any:
-        from flywheel.airflow.hooks import NemoHook
-
+    def hook(self) -> NemoHook:
         if not hasattr(self, "_hook"):
             self._hook = NemoHook.from_config(self.cfg(), self.conn_id)
         return self._hook
 
-    def client(self) -> Any:
+    def client(self) -> Platform:
         return self.hook().get_conn()
 
     @staticmethod
     def run_key(context: Any) -> str:
         """The owner mark put on what this DAG run creates on the platform."""
-        return f"{context['dag'].dag_id}/{context['run_id']}"
+        return run_key(context["dag"].dag_id, context["run_id"])
 
     @staticmethod
     def deadline(context: Any, name: str, timeout_s: float) -> float:
@@ -75,8 +81,6 @@ class NemoOperator(BaseOperator):
         handles that report after the resumed try was queued, Airflow 3.3 fails the task
         (apache/airflow#72716), so the trigger must not fire before then.
         """
-        from airflow.sdk.configuration import conf
-
         return conf.getfloat("workers", "min_heartbeat_interval") + self.cfg().platform.min_defer_s
 
     def platform_wait(self, cls: Any, ref: str, end_time: float, **kw: Any) -> Any:
@@ -125,9 +129,6 @@ def tolerates_outage(step: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(step)
     def wrapper(self: NemoOperator, context: Any, *args: Any, **kwargs: Any) -> Any:
-        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-        from airflow.sdk.exceptions import TaskDeferred
-
         from flywheel.nemo.errors import is_unobserved
 
         store = context["task_state_store"]

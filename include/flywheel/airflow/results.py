@@ -1,4 +1,4 @@
-"""Run results (design §5): normalise experiment entries into the report, store them in MongoDB."""
+"""Run results (docs/contracts.md#results): normalise experiment entries into the report, store them in MongoDB."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
@@ -39,8 +40,6 @@ def report_html(dag_id: str, run_id: str, summary: dict[str, Any], at: str | Non
 
 
 def page_url(dag_id: str, run_id: str) -> str:
-    from airflow.configuration import conf
-
     base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     return f"{base}/flywheel/report?{urlencode({'dag_id': dag_id, 'run_id': run_id})}"
 

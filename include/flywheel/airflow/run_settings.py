@@ -1,4 +1,4 @@
-"""Per-run settings: config defaults for a workload, overridden by the run's Params (design §4).
+"""Per-run settings: config defaults for a workload, overridden by the run's Params (docs/contracts.md#params).
 
 ``params_for`` builds the trigger form (JSON-schema validated by Airflow, so a bad value is a 400 at
 trigger time). ``RunSettings.resolve`` merges a run's params onto the config; it is small and
@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from flywheel import params
 from flywheel.config import (
     FlywheelConfig,
     IclConfig,
@@ -23,119 +24,16 @@ from flywheel.config import (
     WorkloadConfig,
 )
 
-WORKLOAD_TYPES = ["auto", "generic", "tool_calling", "classification"]
-ICL_SELECTIONS = ["uniform_distribution", "semantic_similarity"]
-# JSON-schema "format" is not enforced by Airflow's validator, so the shape is checked with a pattern.
-ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-
 
 def params_for(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, Any]:
     """Airflow ``Param`` objects for the trigger form; defaults come from the config."""
     from airflow.sdk import Param
 
-    split, icl = cfg.split_for(workload), cfg.icl_for(workload)
-    training, lora = cfg.training_for(workload), cfg.lora_for(workload)
-    names = [n.model_name for n in cfg.nims_for(workload)]
-    return {
-        "nims": Param(
-            names,
-            type="array",
-            title="Candidate NIMs",
-            description="NIMs to deploy and evaluate in this run (default: every NIM configured for the workload).",
-            items={"type": "string", "enum": names},
-            examples=names,
-            minItems=1,
-            uniqueItems=True,
-        ),
-        "workload_type": Param(
-            workload.workload_type,
-            type="string",
-            enum=WORKLOAD_TYPES,
-            title="Workload type",
-            description="auto detects from the logs; an explicit type overrides detection.",
-        ),
-        "eval_size": Param(
-            split.eval_size,
-            type="integer",
-            minimum=1,
-            title="Eval records",
-            description="Records held out for evaluation (class-stratified).",
-        ),
-        "val_ratio": Param(
-            split.val_ratio,
-            type="number",
-            exclusiveMinimum=0,
-            exclusiveMaximum=1,
-            title="Validation ratio",
-            description="Share of the remaining records used for validation.",
-        ),
-        "limit": Param(
-            split.limit,
-            type=["null", "integer"],
-            minimum=1,
-            title="Record limit",
-            description="Newest usable records to use (empty: all).",
-        ),
-        "random_seed": Param(
-            split.random_seed,
-            type="integer",
-            title="Random seed",
-            description="Same seed, same logs: byte-identical datasets.",
-        ),
-        "icl_enabled": Param(icl.enabled, type="boolean", title="Run ICL evaluation"),
-        "icl_selection": Param(icl.selection, type="string", enum=ICL_SELECTIONS, title="ICL example selection"),
-        "customization_enabled": Param(
-            True,
-            type="boolean",
-            title="Run LoRA customization",
-            description="Only NIMs with customization_enabled in config are customized.",
-        ),
-        "epochs": Param(training.epochs, type="integer", minimum=1, maximum=100, title="Epochs"),
-        "learning_rate": Param(
-            training.learning_rate, type="number", exclusiveMinimum=0, exclusiveMaximum=1, title="Learning rate"
-        ),
-        "batch_size": Param(training.batch_size, type="integer", minimum=1, maximum=4096, title="Batch size"),
-        "lora_adapter_dim": Param(lora.adapter_dim, type="integer", minimum=1, maximum=1024, title="LoRA adapter dim"),
-        **_decision_params(cfg.selection_for(workload)),
-        "since": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            pattern=ISO_DATETIME,
-            title="Logs since (UTC)",
-            description="Only use logs at or after this time (ISO-8601).",
-        ),
-        "until": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            pattern=ISO_DATETIME,
-            title="Logs until (UTC)",
-            description="Only use logs before this time (ISO-8601).",
-        ),
-    }
-
-
-def _decision_params(selection: SelectionConfig) -> dict[str, Any]:
-    from airflow.sdk import Param
-
-    return {
-        "min_quality": Param(
-            selection.min_quality,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            title="Quality bar",
-            description="A candidate's primary metric must reach this (fraction of agreement with production).",
-        ),
-        "max_p95_ms": Param(
-            selection.max_p95_ms,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            title="Latency cap (p95 ms)",
-            description="Optional: a candidate's measured p95 latency must not exceed this.",
-        ),
-    }
+    out = {}
+    for name, spec in params.param_specs(cfg, workload).items():
+        schema = dict(spec)
+        out[name] = Param(schema.pop("default"), **schema)
+    return out
 
 
 class NimPlan(BaseModel):

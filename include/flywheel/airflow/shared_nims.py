@@ -1,4 +1,4 @@
-"""Deferrable setup of the NIMs that live outside the GPU lease (design §2–§3).
+"""Deferrable setup of the NIMs that live outside the GPU lease (docs/contracts.md#the-dag and #the-gpu-lease).
 
 ``PrepareJudgeOperator`` health-checks a remote LLM judge, or deploys the shared local judge NIM if it is
 absent and waits for it *deferred* (a 70B judge can take many minutes to pull and load). A run never
@@ -16,9 +16,12 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from flywheel.airflow.connections import judge_endpoint
 from flywheel.airflow.nemo_operator import NemoOperator
+from flywheel.airflow.run_settings import RunSettings
+from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
+from flywheel.platforms.marks import EMBEDDING, JUDGE, OwnerMark, owner_of, role_of
 
-ROLE_JUDGE, ROLE_EMBEDDING = "judge", "embedding"
 ACTIVE_STATES = frozenset(
     {"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"}
 )
@@ -63,7 +66,7 @@ class _SharedNimOperator(NemoOperator):
         with self.client() as c:
             info = c.get_deployment(nim.deployment_name)
             if info is None:
-                c.create_deployment(nim, {"flywheel_role": role, "flywheel_run": self.run_key(context)})
+                c.create_deployment(nim, OwnerMark(role, self.run_key(context)).fields())
                 self.log.info(
                     "deployed %s NIM %s as %s (%d GPU); waiting for it deferred",
                     role,
@@ -83,8 +86,6 @@ class _SharedNimOperator(NemoOperator):
 
     def defer_wait(self, context: Any, kind: str, nim: Any, method_name: str) -> None:
         """Hand the wait for ``nim``'s deployment (ready and served, or gone) to the triggerer."""
-        from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
-
         context["task_state_store"].set("wait_started", time.time())
         p = self.cfg().platform
         end_time = self.deadline(context, f"{kind}:{nim.deployment_name}", p.deployment_timeout_s)
@@ -122,8 +123,6 @@ class PrepareJudgeOperator(_SharedNimOperator):
         self.built = built
 
     def execute(self, context: Any) -> dict[str, Any] | None:
-        from flywheel.airflow.connections import judge_endpoint
-
         cfg = self.cfg()
         wtype = str(self.built["workload_type"])
         if not judge_needed(wtype, cfg):
@@ -142,13 +141,11 @@ class PrepareJudgeOperator(_SharedNimOperator):
             check_chat_endpoint(judge.url, judge.model_name, judge.api_key, timeout_s=cfg.platform.request_timeout_s)
             self.log.info("remote judge %s at %s answers", judge.model_name, judge.url)
             return judge.public()
-        if self.ensure_served(context, cfg.judge.as_nim(), ROLE_JUDGE, "judge_ready"):
+        if self.ensure_served(context, cfg.judge.as_nim(), JUDGE, "judge_ready"):
             return judge.public()
         return None  # not reached
 
     def judge_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        from flywheel.airflow.connections import judge_endpoint
-
         cfg = self.cfg()
         name = cfg.judge.as_nim().deployment_name
         self.check_event(
@@ -174,8 +171,6 @@ class PrepareEmbedderOperator(_SharedNimOperator):
         return {"model_name": nim.model_name, "deployment": nim.deployment_name}
 
     def execute(self, context: Any) -> dict[str, Any] | None:
-        from flywheel.airflow.run_settings import RunSettings
-
         cfg = self.cfg()
         settings = RunSettings.model_validate(self.run["settings"])
         if not embedder_needed(settings, cfg):
@@ -185,7 +180,7 @@ class PrepareEmbedderOperator(_SharedNimOperator):
                 cfg.embedding.mode,
             )
             return None
-        if self.ensure_served(context, cfg.embedding.as_nim(), ROLE_EMBEDDING, "embedder_ready"):
+        if self.ensure_served(context, cfg.embedding.as_nim(), EMBEDDING, "embedder_ready"):
             return self._result()
         return None  # not reached
 
@@ -223,7 +218,7 @@ class TeardownEmbedderOperator(_SharedNimOperator):
             if info is None:
                 self.log.info("no embedding deployment %s to remove", nim.deployment_name)
                 return "absent"
-            if info.custom_fields.get("flywheel_role") != ROLE_EMBEDDING:
+            if role_of(info.custom_fields) != EMBEDDING:
                 self.log.info(
                     "embedding deployment %s kept: it was not deployed by a flywheel run", nim.deployment_name
                 )
@@ -241,7 +236,7 @@ class TeardownEmbedderOperator(_SharedNimOperator):
         self.log.info(
             "deleting embedding deployment %s (deployed by run %s; no other run uses it); waiting until it is gone",
             nim.deployment_name,
-            info.custom_fields.get("flywheel_run", "?"),
+            owner_of(info.custom_fields),
         )
         self.defer_wait(context, "deployment_gone", nim, "gone")
         return "deleting"  # not reached

@@ -6,12 +6,24 @@ Each returns a small JSON-able summary (XCom carries names, counts and URIs, nev
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from flywheel.airflow import artifacts
+from flywheel.airflow.connections import (
+    ES_CONN,
+    MONGO_CONN,
+    connection_secrets,
+    embedding_endpoint,
+    es_client_from_connection,
+    optional_connection,
+)
+from flywheel.airflow.hooks import NemoHook
 from flywheel.airflow.results import (
     EXPERIMENTS,
     PRIMARY_METRIC,
@@ -20,16 +32,17 @@ from flywheel.airflow.results import (
     stopped_experiments,
     store_in_mongo,
 )
+from flywheel.airflow.run_report import publish_run_report
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.config import FlywheelConfig, load_config
+from flywheel.decision.report import decide
+from flywheel.decision.volume import token_volume
 
 log = logging.getLogger(__name__)
 MAX_MAPPED_NIMS = 1024  # [core] max_map_length default
 
 
 def _fail(message: str) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
     raise AirflowFailException(message)
 
 
@@ -45,29 +58,34 @@ def _settings(extracted: dict[str, Any]) -> RunSettings:
 def extract_records(
     config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
-    from flywheel.airflow.connections import es_connection_uri
     from flywheel.records.sources import export_snapshot, open_log_source
+    from flywheel.scrub import scrub
 
     cfg = _config(config_path)
     settings = RunSettings.resolve(cfg, cfg.workload(workload_id), params)
-    uri = None
+    client = None
     if cfg.log_source.kind == "elasticsearch":
-        uri = es_connection_uri()
-        if uri is None:
+        client = es_client_from_connection()
+        if client is None:
             _fail("log_source is elasticsearch but Airflow connection 'flywheel_es' is not defined")
     base_dir = Path(config_path).resolve().parent if config_path else None
-    source = open_log_source(cfg.log_source, connection_uri=uri, base_dir=base_dir)
+    source = open_log_source(cfg.log_source, client=client, base_dir=base_dir)
     target = artifacts.run_uri(cfg, dag_id, run_id, "snapshot")
     local = artifacts.local_dir_for(target)
-    summary = export_snapshot(
-        source,
-        local / "records.jsonl",
-        settings.workload_id,
-        settings.client_id,
-        settings.since,
-        settings.until,
-        settings.split.limit,
-    )
+    try:
+        summary = export_snapshot(
+            source,
+            local / "records.jsonl",
+            settings.workload_id,
+            settings.client_id,
+            settings.since,
+            settings.until,
+            settings.split.limit,
+        )
+    except Exception as exc:  # one scrubbed line, no chained traceback that could carry the client's secrets
+        where = f"index {cfg.log_source.index}" if client is not None else str(cfg.log_source.path)
+        line = scrub(f"cannot read logs from {where}: {type(exc).__name__}: {exc}", connection_secrets(ES_CONN))
+        raise RuntimeError(line[:500]) from None
     artifacts.publish(local, target)
     pruned = artifacts.prune_old_runs(cfg, dag_id, run_id)
     log.info(
@@ -136,8 +154,6 @@ def _count_lines(path: Path) -> int:
 def _embedder(cfg: FlywheelConfig) -> Any:
     """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
     hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
-    from flywheel.airflow.connections import embedding_endpoint
-    from flywheel.airflow.hooks import NemoHook
     from flywheel.nemo.embeddings import RemoteEmbedder
 
     e, p = cfg.embedding, cfg.platform
@@ -176,8 +192,6 @@ def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
 def upload_datasets(
     config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str, run_id: str
 ) -> dict[str, Any]:
-    from flywheel.airflow.hooks import NemoHook
-
     cfg, settings = _config(config_path), _settings(extracted)
     names = dataset_names(settings.workload_id, dag_id, run_id)
     local = artifacts.fetch(built["uri"])
@@ -247,9 +261,6 @@ def report(
     sources: dict[str, str],
 ) -> dict[str, Any]:
     """``sources``: the task ids of the experiment group's ``latency`` and ``customize`` tasks."""
-    from flywheel.airflow.connections import MONGO_CONN, optional_connection
-    from flywheel.airflow.run_report import publish_run_report
-
     cfg = _config(config_path)
     settings = _settings(extracted) if extracted else None
     plans = list(plans or [])
@@ -301,8 +312,6 @@ def _decision(
     extracted: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Latency and cost per entry, production's cost and the recommendation (``flywheel.decision``)."""
-    from flywheel.decision.report import decide
-
     measured: dict[str, Any] = {}
     customize_s: dict[str, float | None] = {}
     for i, plan in enumerate(plans):
@@ -331,10 +340,6 @@ def _decision(
 
 def _volume(extracted: dict[str, Any] | None) -> Any:
     """The workload's token volume from the run's log snapshot (streamed; None without a snapshot)."""
-    import json
-
-    from flywheel.decision.volume import token_volume
-
     if not extracted or not extracted.get("snapshot"):
         return None
     path = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"

@@ -1,6 +1,6 @@
 """Async triggers that wait for NeMo platform objects, so no worker slot is held while NMP works.
 
-One small trigger per resource (design §2), the way Airflow's providers split them:
+One small trigger per resource (docs/contracts.md#the-dag), the way Airflow's providers split them:
 ``DeploymentReadyTrigger`` (ready, then its model served by the NIM proxy), ``DeploymentGoneTrigger``,
 ``NemoJobTrigger`` (a customization or evaluation job finishing) and ``ModelSyncTrigger`` (a model appearing
 in ``/v1/models``). Each fires one event:
@@ -33,6 +33,9 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from flywheel.airflow.hooks import NemoHook
+from flywheel.platforms.marks import is_own_candidate
+
 JOB_TYPES = ("customization", "evaluation")
 
 
@@ -50,11 +53,6 @@ class Seen:
 async def _answer(value: Any) -> Any:
     """The value of a client call, sync (tasks) or async (triggers): one observation code path for both."""
     return await value if inspect.isawaitable(value) else value
-
-
-def is_own_candidate(custom_fields: dict[str, str], owner: str) -> bool:
-    """The deployment is a flywheel candidate created by run ``owner``: the only kind a run may delete."""
-    return custom_fields.get("flywheel_role") == "candidate" and custom_fields.get("flywheel_run") == owner
 
 
 class PlatformWaitTrigger(BaseTrigger):
@@ -119,8 +117,6 @@ class PlatformWaitTrigger(BaseTrigger):
         return f"{self.kind} {self.ref}"
 
     async def _client(self) -> Any:
-        from flywheel.airflow.hooks import NemoHook
-
         hook = NemoHook(
             self.conn_id,
             namespace=self.namespace,
@@ -359,7 +355,7 @@ class NemoJobTrigger(PlatformWaitTrigger):
             raise ValueError(f"unknown job type '{job_type}' (one of {', '.join(JOB_TYPES)})")
         self.job_type = job_type
 
-    @property  # type: ignore[override]
+    @property
     def kind(self) -> str:  # type: ignore[override]
         return self.job_type
 

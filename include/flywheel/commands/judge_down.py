@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--nemo-url", default=os.environ.get("FLYWHEEL_NEMO_URL"), help="NeMo base URL (default: $FLYWHEEL_NEMO_URL)"
     )
-    p.add_argument("--config", default=None, help="flywheel config (default: $FLYWHEEL_CONFIG or config/flywheel.yaml)")
+    p.add_argument("--config", default=None, help="flywheel config (default: found as check-config finds it)")
     p.set_defaults(func=run)
 
 

@@ -7,12 +7,17 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample-data", help="write deterministic sample logs (JSONL) for a workload type")
-    p.add_argument("--workload", required=True, choices=["tool_calling", "classification", "generic"])
-    p.add_argument("--records", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", required=True)
-    p.add_argument("--workload-id", default=None)
-    p.add_argument("--client-id", default=None)
+    p.add_argument(
+        "--workload",
+        required=True,
+        choices=["tool_calling", "classification", "generic"],
+        help="the kind of workload the logs come from",
+    )
+    p.add_argument("--records", type=int, default=1000, help="lines to write (default 1000)")
+    p.add_argument("--seed", type=int, default=42, help="same seed, same file (default 42)")
+    p.add_argument("--out", required=True, help="the JSONL file to write")
+    p.add_argument("--workload-id", default=None, help="workload_id of the records (default: one per workload kind)")
+    p.add_argument("--client-id", default=None, help="client_id of the records (default: one per workload kind)")
     p.add_argument("--bad-fraction", type=float, default=0.02, help="share of deliberately invalid lines")
     p.add_argument("--duplicate-fraction", type=float, default=0.02, help="share of exact and near duplicates")
     p.set_defaults(func=run)

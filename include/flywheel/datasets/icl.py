@@ -166,7 +166,7 @@ class IclSelector:
     def budget(self, record: dict[str, Any]) -> int:
         return self.window - self.cfg.reserved_tokens - prompt_tokens(record)
 
-    def candidates(self, row: int) -> Sequence[int]:
+    def candidates(self, row: int) -> Sequence[int] | np.ndarray:
         if self.nearest is None:
             return self.order
         ranked = self.nearest[row].tolist()
@@ -178,7 +178,7 @@ class IclSelector:
                 seen.add(self.label(i))
         return picked + [i for i in ranked if i not in picked]
 
-    def select(self, record: dict[str, Any], own_id: int, candidates: Sequence[int]) -> list[str]:
+    def select(self, record: dict[str, Any], own_id: int, candidates: Sequence[int] | np.ndarray) -> list[str]:
         left = self.budget(record)
         chosen: list[str] = []
         cost, ids = self.cost, self.ids
@@ -194,7 +194,7 @@ class IclSelector:
             left -= c
         return chosen if len(chosen) >= self.cfg.min_examples else []
 
-    def _fitting(self, candidates: Sequence[int], left: int) -> Iterator[int]:
+    def _fitting(self, candidates: Sequence[int] | np.ndarray, left: int) -> Iterator[int]:
         """The candidates in order, skipping (vectorised, a chunk at a time) those that can never fit."""
         if not isinstance(candidates, np.ndarray):
             yield from candidates

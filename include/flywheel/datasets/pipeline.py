@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -28,11 +29,23 @@ import numpy as np
 from flywheel.datasets import formats, icl
 from flywheel.datasets.decide import decide
 from flywheel.datasets.keys import last_user_text
-from flywheel.datasets.scan import HAS_CALL, TRUNCATED, RecordReader, Scan, ScanJob, plain_ranges, scan
+from flywheel.datasets.progress import Progress
+from flywheel.datasets.scan import (
+    HAS_CALL,
+    OTHER_IDS_KEPT,
+    TRUNCATED,
+    InputError,
+    RecordReader,
+    Scan,
+    ScanJob,
+    plain_ranges,
+    scan,
+)
 from flywheel.datasets.split import SplitError, split_coded
 from flywheel.datasets.types import CLASSIFICATION, GENERIC, MISSING_LABEL, TOOL_CALLING
 from flywheel.datasets.types import TRUNCATED as TRUNCATED_REASON
 from flywheel.datasets.write import write_file
+from flywheel.records.validation import NOT_JSON, NOT_OBJECT
 
 PARALLEL_SCAN_BYTES = 64 * 2**20  # smaller inputs are scanned in-process: starting workers costs ~1 s
 
@@ -88,6 +101,7 @@ def _jobs(input_path: Path, options: BuildOptions, tmp: Path, workers: int) -> l
         pii.phone_region if pii else "US",
         bool(pii and pii.mode == "drop_record"),
         tmp / "records-0.jsonl",
+        max_record_bytes=options.split.max_record_bytes,
     )
     plain = input_path.suffix not in (".gz", ".parquet")
     if not plain or workers <= 1 or input_path.stat().st_size < PARALLEL_SCAN_BYTES:
@@ -125,22 +139,97 @@ def _labels(s: Scan, rows: np.ndarray, wtype: str) -> tuple[np.ndarray, list[str
     return renumber[codes], [names[c] for c in order]
 
 
+OUTPUTS = ("eval.jsonl", "train.jsonl", "val.jsonl", "icl.jsonl", "stats.json")
+
+
 def build_datasets(
-    input_path: Path, options: BuildOptions, out_dir: Path, embedder: icl.Embedder | None = None
+    input_path: Path,
+    options: BuildOptions,
+    out_dir: Path,
+    embedder: icl.Embedder | None = None,
+    progress: Progress | None = None,
 ) -> BuildResult:
-    input_path = Path(input_path)
+    """Build into a staging directory inside ``out_dir``, then move the files into place: ``out_dir`` never
+    holds a mix of two builds (a file this build does not make, e.g. ``icl.jsonl`` without ICL, is removed).
+    On a :class:`DatasetError` the outputs are removed and ``stats.json`` says why (``"error"``) with the
+    counts so far."""
+    input_path, out_dir = Path(input_path), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DatasetError(f"output directory {out_dir} is a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=out_dir, prefix=".build-"))
+    except OSError as exc:
+        raise DatasetError(f"cannot write to output directory {out_dir}: {exc.strerror or exc}") from None
+    stats: dict[str, Any] = {"workload_id": options.workload_id, "client_id": options.client_id}
+    own = progress is None  # an Airflow task: progress lines in its log
+    if progress is None:
+        progress = Progress(_input_bytes(input_path), f"scan of {input_path.name}")
+    try:
+        try:
+            result = _staged(input_path, options, stage, embedder, progress, stats)
+        except DatasetError as exc:
+            stats = {"error": str(exc), **stats}
+            (stage / "stats.json").write_text(formats.dumps(stats) + "\n")
+            _publish(stage, out_dir, [])
+            raise
+        _publish(stage, out_dir, [p.name for p in result.files.values()])
+        result.files = {k: out_dir / p.name for k, p in result.files.items()}
+        return result
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if own:
+            progress.close()
+
+
+def _input_bytes(path: Path) -> int | None:
+    try:
+        return None if path.suffix == ".parquet" else path.stat().st_size
+    except OSError:
+        return None
+
+
+def _publish(stage: Path, out_dir: Path, names: list[str]) -> None:
+    """Move ``names`` (then stats.json) from ``stage`` into ``out_dir``, each by an atomic rename, and remove
+    the outputs of an earlier build that this one did not make."""
+    for name in names:
+        os.replace(stage / name, out_dir / name)
+    for name in OUTPUTS:
+        if name not in names and name != "stats.json":
+            (out_dir / name).unlink(missing_ok=True)
+    os.replace(stage / "stats.json", out_dir / "stats.json")
+
+
+def _staged(
+    input_path: Path,
+    options: BuildOptions,
+    stage: Path,
+    embedder: icl.Embedder | None,
+    progress: Progress | None,
+    stats: dict[str, Any],
+) -> BuildResult:
     if not input_path.is_file():
+        if input_path.is_dir():
+            raise DatasetError(f"{input_path} is a directory, not a log file")
         raise DatasetError(f"log file not found: {input_path}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     _check_pii(options.pii)
     workers = scan_workers()
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".scan-") as tmp:
-        s = scan(_jobs(input_path, options, Path(tmp), workers), workers)
-        reader = RecordReader(s.spills)
-        try:
-            return _build(s, reader, input_path, options, out_dir, embedder, Path(tmp), workers)
-        finally:
-            reader.close()
+    tmp = stage / "scan"
+    tmp.mkdir()
+    try:
+        s = scan(_jobs(input_path, options, tmp, workers), workers, progress)
+    except InputError as exc:
+        raise DatasetError(str(exc)) from None
+    except RuntimeError as exc:  # a scan worker failed; an InputError there is its one-line message
+        raise DatasetError(str(exc)) from None
+    except OSError as exc:  # e.g. the input is not readable, the disk is full
+        raise DatasetError(f"{exc.filename or input_path}: {exc.strerror or exc}") from None
+    reader = RecordReader(s.spills)
+    try:
+        result = _build(s, reader, input_path, options, stage, embedder, tmp, workers, stats)
+    finally:
+        reader.close()
+    return result
 
 
 def _build(
@@ -152,16 +241,22 @@ def _build(
     embedder: icl.Embedder | None,
     tmp: Path,
     workers: int,
+    partial: dict[str, Any],
 ) -> BuildResult:
+    of_workload = len(s.status)  # lines of this workload (decide drops the arrays it is done with)
     d = decide(s, options.split.limit, lambda row: reader.record(int(s.offsets[row])))
     counts = {"read": d.read, "invalid": d.invalid, "duplicates": d.duplicates}
+    first_line = {reason: s.first_line[reason] for reason in d.invalid if reason in s.first_line}
+    partial.update(
+        counts,
+        invalid_first_line=first_line,
+        other_workloads=s.other_workloads,
+        blank_lines=s.blank,
+        lines=s.lines,
+    )
     n_invalid = sum(d.invalid.values())
-    if d.read == 0:
-        raise DatasetError(
-            f"no records for workload '{options.workload_id}'"
-            + (f" and client '{options.client_id}'" if options.client_id else "")
-            + f" in {input_path}"
-        )
+    if d.read == 0 or (of_workload == 0 and s.other_ids):  # no line of this workload (some unattributable)
+        raise DatasetError(_nothing_read(s, input_path, options, n_invalid))
     wtype = _detect(s, d.kept, options.workload_type)
     filtered: Counter[str] = Counter()
     truncated = (s.flags[d.kept] & TRUNCATED) != 0
@@ -171,6 +266,7 @@ def _build(
     if (unlabelled & ~truncated).any():
         filtered[MISSING_LABEL] = int((unlabelled & ~truncated).sum())
     usable = d.kept[~(truncated | unlabelled)]
+    d_invalid = d.invalid
     del truncated, unlabelled, d
     coded = _labels(s, usable, wtype)
     offsets = s.offsets[usable]  # from here on a record is its spill offset
@@ -179,7 +275,10 @@ def _build(
     s.release()
     sp = options.split
     n_filtered = sum(filtered.values())
+    partial.update(filtered=n_filtered, filtered_by_reason=dict(sorted(filtered.items())), used=n_usable)
     tail = f"(read {counts['read']}: {n_invalid} invalid, {counts['duplicates']} duplicates, {n_filtered} filtered)"
+    if n_usable == 0 and n_invalid:
+        tail += f"; {_reasons(d_invalid, first_line, input_path)}"
     if n_usable < sp.min_total_records:
         raise DatasetError(f"only {n_usable} usable records, min_total_records is {sp.min_total_records} {tail}")
     try:
@@ -212,6 +311,8 @@ def _build(
         "other_workloads": s.other_workloads,
         "blank_lines": s.blank,
         "lines": s.lines,
+        "invalid_first_line": first_line,
+        "max_record_bytes": sp.max_record_bytes,
         **files.pop("_icl_stats", {}),
     }
     if options.pii is not None and options.pii.mode != "off":
@@ -281,3 +382,46 @@ def _write(
             }
         }
     return files
+
+
+def _nothing_read(s: Scan, input_path: Path, options: BuildOptions, n_invalid: int) -> str:
+    """Why no line of the input is a record of this workload, in one line."""
+    wid = options.workload_id
+    if s.lines == s.blank:
+        return f"{input_path} has no records (empty file)"
+    client = f" and client '{options.client_id}'" if options.client_id else ""
+    if s.other_ids and options.client_id is not None and wid in s.other_ids:
+        return f"no records for workload '{wid}'{client} in {input_path} (workload '{wid}' has other clients)"
+    if s.other_ids:
+        known = ", ".join(s.other_ids) + (", ..." if len(s.other_ids) >= OTHER_IDS_KEPT else "")
+        unread = f"; {n_invalid} line(s) of no workload" if n_invalid else ""
+        return f"no such workload '{wid}' in {input_path} (known: {known}){unread}"
+    return f"no records for workload '{wid}'{client} in {input_path}"
+
+
+def _reasons(invalid: dict[str, int], first_line: dict[str, int], input_path: Path) -> str:
+    """``invalid: not_json 22 (first at line 1); ...`` and, when the file is not JSON Lines, what it is."""
+    parts = [
+        f"{reason} {n}" + (f" (first at line {first_line[reason]})" if reason in first_line else "")
+        for reason, n in sorted(invalid.items(), key=lambda kv: -kv[1])[:3]
+    ]
+    text = "invalid: " + "; ".join(parts)
+    hint = _not_jsonl_hint(input_path) if set(invalid) & {NOT_JSON, NOT_OBJECT} else None
+    return f"{text}; {hint}" if hint else text
+
+
+def _not_jsonl_hint(path: Path) -> str | None:
+    if path.suffix in (".gz", ".parquet"):
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if head[:2] == b"\x1f\x8b":
+        return "the file is gzip-compressed: name it .gz"
+    if b"\x00" in head:
+        return "the file is binary, not JSON Lines (one JSON object per line)"
+    if head.lstrip()[:1] == b"[":
+        return "the file is a JSON array: write one JSON object per line (JSON Lines)"
+    return None

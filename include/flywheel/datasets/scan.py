@@ -13,23 +13,26 @@ Parquet has no lines).
 from __future__ import annotations
 
 import gzip
+import zlib
 from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
 from flywheel.datasets import formats
 from flywheel.datasets.keys import answer, classification_label, tool_label
+from flywheel.datasets.progress import EVERY_LINES
 from flywheel.datasets.types import TOOL_CALLING
 from flywheel.records import jsonio
 from flywheel.records.keys import dedup_digest
+from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES, RECORD_TOO_LARGE, bounded_lines, skip_line
 from flywheel.records.sources import attribution_problem
 from flywheel.records.validation import Rejected, parse_line, validate
 
@@ -39,6 +42,14 @@ HAS_CALL, TRUNCATED = 1, 2  # flag bits
 WITH_TOOLS, NO_TOOLS = b"T", b"N"
 _SPACE_START = (b"", b"\n", b"\r", b" ", b"\t", b"\x0b", b"\x0c")  # a blank line starts with one of these
 CONTAINS_PII = "contains_pii"  # invalid reason under pii.mode drop_record
+OTHER_IDS_KEPT = 20  # workload ids of other workloads remembered (for "no such workload (known: ...)")
+
+Progress = Callable[[int, int], None]  # (bytes of the input read, lines read)
+
+
+class InputError(ValueError):
+    """The input cannot be read to its end (a truncated or corrupt file); the message is one line."""
+
 
 Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int]]]
 
@@ -65,6 +76,8 @@ class Scan:
     pii: Counter[str] = field(default_factory=Counter)
     pii_records: int = 0
     spills: list[tuple[Path, int]] = field(default_factory=list)  # (file, first global offset in it)
+    first_line: dict[str, int] = field(default_factory=dict)  # reason -> line number of its first rejection
+    other_ids: list[str] = field(default_factory=list)  # some of the other workloads' ids, sorted
 
     def release(self) -> None:
         """Drop the per-record arrays (the spill files stay): the build keeps only what it took from them."""
@@ -90,22 +103,36 @@ class _Codes:
         return at
 
 
-def _parquet_lines(path: Path, workload_id: str, counts: Counter[str]) -> Iterator[bytes]:
-    """Rows as JSON lines (request/response may be JSON string columns); other workloads' rows only counted."""
+def _parquet_lines(
+    path: Path, workload_id: str, counts: Counter[str], others: set[str], max_bytes: int
+) -> Iterator[bytes | int]:
+    """Rows as JSON lines (request/response may be JSON string columns), or the size of one over ``max_bytes``;
+    other workloads' rows only counted. (A row is whole in memory here: Parquet has no lines to skip.)"""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow's errors have no common base but Exception
+        raise InputError(f"{path}: not a readable Parquet file ({_one_line(exc)})") from None
     for batch in pf.iter_batches(batch_size=2000):
         for row in batch.to_pylist():
             wid = row.get("workload_id")
             if isinstance(wid, str) and wid != workload_id:
                 counts["other"] += 1
+                if len(others) < OTHER_IDS_KEPT:
+                    others.add(wid[:100])
                 continue
             for key in ("request", "response"):
                 if isinstance(row.get(key), str):
                     with suppress(ValueError):  # left a string: validation names it
                         row[key] = jsonio.loads(row[key])
-            yield jsonio.dumps_compact_default(row)
+            line = jsonio.dumps_compact_default(row)
+            yield line if len(line) <= max_bytes else len(line)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
 
 
 def split_record(rec: dict[str, Any]) -> bytes:
@@ -189,35 +216,74 @@ class ScanJob:
     spill: Path
     start: int = 0
     end: int | None = None
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    progress_file: Path | None = None  # a worker writes "<bytes read> <lines>" here now and then
 
 
-def scan(jobs: list[ScanJob], workers: int = 1) -> Scan:
+def scan(jobs: list[ScanJob], workers: int = 1, progress: Progress | None = None) -> Scan:
     """Scan every job (each in its own worker process when ``workers`` > 1) and merge the parts in file order.
 
     Workers are plain ``python -m flywheel.datasets.scan`` subprocesses, not ``multiprocessing``: that would
     re-import the caller's main module (a script, an Airflow task runner) in every worker."""
     if len(jobs) == 1 or workers <= 1:
-        return _merge([scan_part(job) for job in jobs])
+        done = [0, 0]  # bytes and lines of the jobs already scanned
+
+        def report(at: int, lines: int) -> None:
+            if progress is not None:
+                progress(done[0] + at, done[1] + lines)
+
+        parts = []
+        for job in jobs:
+            parts.append(scan_part(job, report))
+            done[0] += _job_bytes(job)
+            done[1] += parts[-1].lines
+        return _merge(parts)
     from flywheel.datasets.workers import worker_processes
 
-    with worker_processes("flywheel.datasets.scan", "scan") as start:
+    jobs = [replace(job, progress_file=job.spill.with_suffix(".progress")) for job in jobs]
+
+    def tick() -> None:
+        if progress is not None:
+            at = lines = 0
+            for job in jobs:
+                with suppress(OSError, ValueError):
+                    a, n = job.progress_file.read_text().split()  # type: ignore[union-attr]
+                    at, lines = at + int(a), lines + int(n)
+            progress(at, lines)
+
+    with worker_processes("flywheel.datasets.scan", "scan", tick=tick) as start:
         for job in jobs:
             start(_encode_job(job))
     parts = [_load_part(job) for job in jobs]
     return _merge(parts)
 
 
+def _job_bytes(job: ScanJob) -> int:
+    if job.end is not None:
+        return job.end - job.start
+    with suppress(OSError):
+        return job.path.stat().st_size - job.start
+    return 0
+
+
 def _encode_job(job: ScanJob) -> str:
     return jsonio.dumps_compact(
-        {**{k: getattr(job, k) for k in job.__dataclass_fields__}, "path": str(job.path), "spill": str(job.spill)}
+        {
+            **{k: getattr(job, k) for k in job.__dataclass_fields__},
+            "path": str(job.path),
+            "spill": str(job.spill),
+            "progress_file": str(job.progress_file) if job.progress_file else None,
+        }
     ).decode()
 
 
 def _decode_job(text: str) -> ScanJob:
     raw = jsonio.loads(text)
     kinds = raw.pop("pii_kinds")
+    progress = raw.pop("progress_file")
     return ScanJob(
-        **{**raw, "path": Path(raw["path"]), "spill": Path(raw["spill"]), "pii_kinds": tuple(kinds) if kinds else None}
+        **{**raw, "path": Path(raw["path"]), "spill": Path(raw["spill"]), "pii_kinds": tuple(kinds) if kinds else None},
+        progress_file=Path(progress) if progress else None,
     )
 
 
@@ -236,6 +302,8 @@ def _save_part(part: Scan, job: ScanJob) -> None:
         "lines": part.lines,
         "pii": part.pii,
         "pii_records": part.pii_records,
+        "first_line": part.first_line,
+        "other_ids": part.other_ids,
     }
     job.spill.with_suffix(".meta.json").write_bytes(jsonio.dumps_compact(meta))
 
@@ -258,7 +326,7 @@ def plain_ranges(path: Path, n: int) -> list[tuple[int, int | None]]:
     with path.open("rb") as f:
         for i in range(1, n):
             f.seek(max(size * i // n - 1, cuts[-1]))
-            f.readline()  # to the start of the next line
+            skip_line(f)  # to the start of the next line (in chunks: a line may be huge)
             cuts.append(max(f.tell(), cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in pairwise(cuts) if b > a] or [(0, None)]
@@ -287,9 +355,14 @@ def _merge(parts: list[Scan]) -> Scan:
             setattr(p, name, columns[name][:0])
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
-    for p in parts:
+    first_line: dict[str, int] = {}
+    lines_before = 0
+    for p in parts:  # parts are consecutive ranges of the file: their line numbers continue
         early.update(p.early_invalid)
         pii.update(p.pii)
+        for reason, line in p.first_line.items():
+            first_line.setdefault(reason, lines_before + line)
+        lines_before += p.lines
     return Scan(
         **columns,
         reasons=reasons.names,
@@ -302,16 +375,9 @@ def _merge(parts: list[Scan]) -> Scan:
         pii=pii,
         pii_records=sum(p.pii_records for p in parts),
         spills=spills,
+        first_line=first_line,
+        other_ids=sorted({wid for p in parts for wid in p.other_ids})[:OTHER_IDS_KEPT],
     )
-
-
-def _until(f: IO[bytes], end: int | None) -> Iterator[bytes]:
-    at = f.tell()
-    for line in f:
-        if end is not None and at >= end:
-            return
-        at += len(line)
-        yield line
 
 
 def _redactor(job: ScanJob) -> Redact | None:
@@ -322,8 +388,10 @@ def _redactor(job: ScanJob) -> Redact | None:
     return Redactor(job.pii_kinds, region=job.phone_region).redact
 
 
-def scan_part(job: ScanJob) -> Scan:
-    """Read the job's share of the input once; offsets point into ``job.spill``."""
+def scan_part(job: ScanJob, progress: Progress | None = None) -> Scan:
+    """Read the job's share of the input once; offsets point into ``job.spill``. ``progress`` is called with
+    (bytes of the input read in this part, lines read) every few thousand lines. A truncated or corrupt
+    input raises :class:`InputError` naming the line where it broke."""
     path, workload_id, client_id, drop_pii, spill = job.path, job.workload_id, job.client_id, job.drop_pii, job.spill
     redact = _redactor(job)
     counts: Counter[str] = Counter()
@@ -334,38 +402,65 @@ def scan_part(job: ScanJob) -> Scan:
     reasons, tools, classes = _Codes(), _Codes(), _Codes()
     early: Counter[str] = Counter()
     pii: Counter[str] = Counter()
+    first_line: dict[str, int] = {}
+    others: set[str] = set()
     pii_records = other = blank = lines = 0
     zero_key = bytes(16)
+    report = _reporter(job, progress)
     with ExitStack() as stack:
+        position_of: Callable[[], int] = lambda: 0  # noqa: E731 - replaced below for files with a position
         if path.suffix == ".parquet":
-            source: Any = _parquet_lines(path, workload_id, counts)
-        elif path.suffix == ".gz":
-            source = stack.enter_context(gzip.open(path, "rb"))
+            source: Any = _parquet_lines(path, workload_id, counts, others, job.max_record_bytes)
         else:
-            source = stack.enter_context(path.open("rb"))
-            if job.start or job.end is not None:
-                source.seek(job.start)
-                source = _until(source, job.end)
+            raw_file = stack.enter_context(path.open("rb"))
+            if path.suffix == ".gz":
+                position_of = raw_file.tell  # compressed bytes read: the share of the file done
+                f = cast(IO[bytes], stack.enter_context(gzip.open(raw_file, "rb")))
+            else:
+                f = raw_file
+                f.seek(job.start)
+                position_of = lambda: raw_file.tell() - job.start  # noqa: E731
+            source = bounded_lines(f, job.max_record_bytes, job.end)
         out = stack.enter_context(spill.open("wb"))
         position = 0
-        for line in source:
+        lines_iter = iter(source)
+        while True:
+            try:
+                line = next(lines_iter)
+            except StopIteration:
+                break
+            except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+                raise InputError(
+                    f"{path}: cannot read past line {lines}: {_one_line(exc)} (a truncated or corrupt file?)"
+                ) from None
             lines += 1
+            if report is not None and not lines % EVERY_LINES:
+                report(position_of(), lines)
+            if isinstance(line, int):
+                early[RECORD_TOO_LARGE] += 1
+                first_line.setdefault(RECORD_TOO_LARGE, lines)
+                continue
             if line[:1] in _SPACE_START and not line.strip():
                 blank += 1
                 continue
             raw = parse_line(line)
             if isinstance(raw, Rejected):
                 early[raw.reason] += 1
+                first_line.setdefault(raw.reason, lines)
                 continue
             if raw.get("__rejected__") is not None:  # a snapshot's record of a line rejected upstream
                 early[str(raw["__rejected__"])] += 1
+                first_line.setdefault(str(raw["__rejected__"]), lines)
                 continue
             problem = attribution_problem(raw, client_id)
             if problem:
                 early[problem] += 1
+                first_line.setdefault(problem, lines)
                 continue
             if raw["workload_id"] != workload_id or (client_id is not None and raw["client_id"] != client_id):
                 other += 1
+                if len(others) < OTHER_IDS_KEPT:
+                    others.add(raw["workload_id"][:100])
                 continue
             t = raw.get("timestamp")
             header_ts.append(float(t) if isinstance(t, int | float) and not isinstance(t, bool) else -1.0)
@@ -379,6 +474,7 @@ def scan_part(job: ScanJob) -> Scan:
                     if drop_pii:
                         reason = CONTAINS_PII
             if reason is not None:
+                first_line.setdefault(reason, lines)
                 offsets.append(-1)
                 status.append(1 + reasons.code(reason))
                 ts.append(0)
@@ -403,6 +499,8 @@ def scan_part(job: ScanJob) -> Scan:
                 (HAS_CALL if offered and a.get("tool_calls") else 0)
                 | (TRUNCATED if rec["response"]["choices"][0].get("finish_reason") == "length" else 0)
             )
+        if report is not None:
+            report(position_of(), lines)
     other += counts["other"]
     n = len(offsets)
     result = Scan(
@@ -424,12 +522,32 @@ def scan_part(job: ScanJob) -> Scan:
         pii=pii,
         pii_records=pii_records,
         spills=[(spill, 0)],
+        first_line=first_line,
+        other_ids=sorted(others),
     )
     return result
+
+
+def _reporter(job: ScanJob, progress: Progress | None) -> Progress | None:
+    """``progress``, or for a worker process a writer of its progress file (read by the parent)."""
+    if job.progress_file is None:
+        return progress
+    target = job.progress_file
+
+    def write(at: int, lines: int) -> None:
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(f"{at} {lines}")
+        tmp.replace(target)
+
+    return write
 
 
 if __name__ == "__main__":  # a worker of :func:`scan`
     import sys
 
     _job = _decode_job(sys.argv[1])
-    _save_part(scan_part(_job), _job)
+    try:
+        _save_part(scan_part(_job), _job)
+    except InputError as _exc:
+        sys.stderr.write(f"{_exc}\n")
+        sys.exit(3)

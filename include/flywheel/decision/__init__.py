@@ -1,4 +1,6 @@
-"""The decision (design §5): intervals, cost, token volume and the recommendation. Pure and Airflow-free."""
+"""The decision (docs/contracts.md#results): intervals, cost, token volume and the recommendation.
+
+Pure and Airflow-free."""
 
 from flywheel.decision.cost import gpu_hours, per_1m_output_tokens_usd, production_per_1m_output_tokens_usd, savings
 from flywheel.decision.intervals import bootstrap_interval, score_interval, wilson_interval

@@ -1,4 +1,5 @@
-"""The decision fields of the report (design §5): latency and cost per entry, production, recommendation."""
+"""The decision fields of the report (docs/contracts.md#results): latency and cost per entry, production,
+recommendation."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def decide(
     prod = production_cost(production, gpu_hour_usd, volume)
     bar = Bar(selection.min_quality, selection.max_p95_ms)
     out: dict[str, Any] = {
+        "bar": {"min_quality": bar.min_quality, "max_p95_ms": bar.max_p95_ms},
         "production": prod,
         "volume": volume.as_dict() if volume else None,
         "recommendation": None,

@@ -24,6 +24,7 @@ from flywheel.emulator.nim_logic import (
     similarity_1_10,
     tool_calls_match,
 )
+from flywheel.platforms.helix.scores import macro_f1
 
 if TYPE_CHECKING:
     from flywheel.emulator.state import Platform
@@ -102,7 +103,7 @@ def run_evaluation(
             messages = request.get("messages") if isinstance(request, dict) else None
             if not isinstance(messages, list):
                 raise EvaluationError(f"task {task_name}: template 'messages' did not render to a list")
-            tools = request.get("tools") if isinstance(request.get("tools"), list) else None
+            tools = got if isinstance(got := request.get("tools"), list) else None
             reply = answer(target, messages, tools, platform.index, settings.seed, settings.icl_marker)
             rows.append(
                 {
@@ -140,12 +141,10 @@ def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dic
         return out
     if kind == "f1":
         gt_t = params.get("ground_truth", "{{ item.response.choices[0].message.content }}")
-        truth = [_label(str(render(gt_t, r, env))) for r in rows]
-        pred = [_label(r["sample"]["output_text"]) for r in rows]
-        from sklearn.metrics import f1_score
-
-        f1 = float(f1_score(truth, pred, average="macro", zero_division=0))
-        per_item = [float(t == p) for t, p in zip(truth, pred, strict=True)]
+        true_labels = [_label(str(render(gt_t, r, env))) for r in rows]
+        pred_labels = [_label(r["sample"]["output_text"]) for r in rows]
+        f1 = macro_f1(true_labels, pred_labels)
+        per_item = [float(t == p) for t, p in zip(true_labels, pred_labels, strict=True)]
         corpus = {"value": f1, "stats": {"count": len(rows), "mean": f1}}
         return {"f1": corpus, "f1_score": dict(corpus), "accuracy": _score(per_item)}
     raise EvaluationError(f"unsupported metric type {kind!r}")

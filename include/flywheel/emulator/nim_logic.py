@@ -209,7 +209,8 @@ def _wrong(
     text = _text(ref.get("content"))
     if calls:
         first = calls[0].get("function") or {}
-        names = sorted({(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)} - {None})
+        found = {(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)}
+        names = sorted(n for n in found if isinstance(n, str))
         others = [n for n in names if n != first.get("name")]
         if partial or not others:  # right tool, wrong arguments
             args = _args(first.get("arguments"))
@@ -224,8 +225,8 @@ def _wrong(
         return _as_reply(None, [{"function": {"name": wrong, "arguments": {}}}])
     label = bracket_label(text)
     if label is not None:
-        others = sorted(labels - {label}) or ["other"]
-        return _as_reply(f"[[{others[int(unit_draw(seed, key, 'label') * len(others))]}]]", None)
+        wrong_labels = sorted(labels - {label}) or ["other"]
+        return _as_reply(f"[[{wrong_labels[int(unit_draw(seed, key, 'label') * len(wrong_labels))]}]]", None)
     words = text.split()
     if partial and len(words) > 3:
         return _as_reply(" ".join(words[: len(words) // 2]), None)

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.state import Deployment
 from flywheel.emulator.util import helix_name_check, http_error, new_id, now_iso
-from flywheel.platforms.helix.payloads import read_marks
+from flywheel.platforms.marks import read_marks
 
 router = APIRouter(route_class=EmulatorRoute)
 BASE = "/apis/models/v2/workspaces/{workspace}"

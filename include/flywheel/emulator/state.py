@@ -17,6 +17,7 @@ from flywheel.emulator.faults import FaultBook, JobFailureFault, SlowJobFault
 from flywheel.emulator.nim_logic import RecordIndex, ServedModel
 from flywheel.emulator.settings import EmulatorSettings, TargetSpec
 from flywheel.emulator.util import now_iso
+from flywheel.platforms.marks import is_candidate
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -43,7 +44,7 @@ class Deployment:
 
     @property
     def live_candidate(self) -> bool:
-        return (self.body.get("custom_fields") or {}).get("flywheel_role") == "candidate"
+        return is_candidate(self.body.get("custom_fields"))
 
     @property
     def holds_gpus(self) -> bool:

@@ -342,7 +342,7 @@ class NemoClient:
         jobs = []
         for job in self._pages(self._base("/v1/customization/jobs"), {"filter[namespace]": self.ns}):
             if job.get("id") and job.get("namespace", self.ns) == self.ns:
-                fields = job.get("custom_fields") if isinstance(job.get("custom_fields"), dict) else {}
+                fields = got if isinstance(got := job.get("custom_fields"), dict) else {}
                 jobs.append(
                     (str(job["id"]), JobState.from_customization(job), {str(k): str(v) for k, v in fields.items()})
                 )

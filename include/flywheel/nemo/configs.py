@@ -21,6 +21,7 @@ from typing import Any
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
 from flywheel.nemo.scores import TASKS, read_scores
+from flywheel.platforms import marks
 
 __all__ = [
     "TASKS",
@@ -262,7 +263,7 @@ def customization_job(
         "config": config_ref,
         "dataset": {"name": train_dataset, "namespace": namespace},
         "hyperparameters": hyper,
-        "custom_fields": {"flywheel_workload": workload_id, "flywheel_run": run_tag},
+        "custom_fields": {marks.WORKLOAD: workload_id, marks.RUN: run_tag},
     }
 
 

@@ -63,7 +63,7 @@ def _hf_error(exc: Exception, what: str) -> tuple[NemoError, bool, float | None]
         method = getattr(getattr(response, "request", None), "method", None)
         message = getattr(exc, "server_message", None) or str(exc).splitlines()[0]
         err = error_for_status(status, f"{what}: {one_line(message)}", method or "HF", url or what)
-        return err, retryable_status(status, body), retry_after_s(response.headers.get("retry-after"))
+        return err, retryable_status(status, body), retry_after_s(getattr(response, "headers", {}).get("retry-after"))
     name = type(exc).__name__
     if "Timeout" in name:
         return NemoTimeoutError(f"{what}: {name}: {one_line(str(exc))}"), True, None

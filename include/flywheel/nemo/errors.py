@@ -1,13 +1,16 @@
 """Typed errors of the NeMo clients: each carries the HTTP status, method, URL and the platform's message.
 
 ``str(error)`` is one line (``GET http://…/jobs/x -> 404: Customization job 'x' not found``) and never
-contains request headers, so API keys cannot leak through error messages.
+contains request headers; URLs and messages go through :func:`flywheel.scrub.scrub`, so API keys and URL
+credentials cannot leak through error messages.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from flywheel.scrub import scrub
 
 _MAX_MESSAGE = 300
 
@@ -18,8 +21,8 @@ class NemoError(Exception):
     def __init__(
         self, message: str, *, status: int | None = None, url: str | None = None, method: str | None = None
     ) -> None:
-        self.message = one_line(message)
-        self.status, self.url, self.method = status, url, method
+        self.message = one_line(scrub(message))  # no userinfo, key parameter or Authorization value survives
+        self.status, self.url, self.method = status, (scrub(url) if url else url), method
         super().__init__(self.message)
 
     def __str__(self) -> str:

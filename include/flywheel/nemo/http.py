@@ -40,6 +40,13 @@ class Reply:
     headers: Mapping[str, str]
     url: str
 
+    def obj(self) -> dict[str, Any]:
+        """The body as a JSON object (a typed error naming the URL when it is anything else)."""
+        if not isinstance(self.data, dict):
+            kind = type(self.data).__name__
+            raise NemoResponseError(f"expected a JSON object, got {kind}", status=self.status, url=self.url)
+        return self.data
+
 
 @dataclass
 class _Attempt:
@@ -72,8 +79,8 @@ def _judge(resp: httpx.Response, method: str, url: str, allow: frozenset[int], p
                 data = json.loads(resp.content)
             except ValueError:
                 snippet = resp.content[:80].decode("utf-8", errors="replace")
-                err = NemoResponseError(f"malformed JSON body: {snippet!r}", status=status, url=url, method=method)
-                return _Attempt(error=err, retry=True, status=status)
+                bad = NemoResponseError(f"malformed JSON body: {snippet!r}", status=status, url=url, method=method)
+                return _Attempt(error=bad, retry=True, status=status)
         return _Attempt(reply=Reply(status, data, resp.headers, url), status=status)
     err = error_for_status(status, platform_message(resp.content), method, url)
     return _Attempt(

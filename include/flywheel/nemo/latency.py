@@ -30,7 +30,7 @@ class LatencyResult:
     elapsed_s: float
 
     def as_entry(self) -> dict[str, Any]:
-        """The report's ``latency`` object (design §5)."""
+        """The report's ``latency`` object (docs/contracts.md#results)."""
         out = asdict(self)
         out.pop("elapsed_s")
         return out

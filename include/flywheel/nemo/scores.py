@@ -1,6 +1,6 @@
 """Read evaluation results (``tasks.<task>.metrics.<metric>.scores.<score>.value``) into report scores.
 
-Keys (design §5), every value a float in [0, 1]:
+Keys (docs/contracts.md#results), every value a float in [0, 1]:
 - generic → ``similarity`` (judge mean on 1..10 mapped linearly: 1 → 0.0, 10 → 1.0);
 - tool_calling → ``function_name_accuracy``, ``function_name_and_args_accuracy`` (+ ``correctness``);
 - classification → ``f1`` (+ ``accuracy``).
@@ -40,7 +40,7 @@ def _value(metrics: Mapping[str, Any], metric: str, scores: tuple[str, ...], req
         if required:
             raise ScoreError(f"evaluation results have no '{metric}' metric (found: {', '.join(metrics) or 'none'})")
         return None
-    found = block.get("scores") if isinstance(block.get("scores"), Mapping) else {}
+    found = got if isinstance(got := block.get("scores"), Mapping) else {}
     for name in scores:
         entry = found.get(name)
         if entry is None:

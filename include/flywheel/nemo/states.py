@@ -83,7 +83,7 @@ class JobState:
     @classmethod
     def from_customization(cls, raw: dict[str, Any]) -> JobState:
         """From ``GET /v1/customization/jobs/{id}/status`` (or the job itself, with ``status_details``)."""
-        details = raw.get("status_details") if isinstance(raw.get("status_details"), Mapping) else raw
+        details = got if isinstance(got := raw.get("status_details"), Mapping) else raw
         status = _status(raw, ("status",), ("status_details", "status"))
         terminal, ok = cls.classify("customization", status)
         logs = details.get("status_logs") or raw.get("status_logs") or []
@@ -100,7 +100,7 @@ class JobState:
         """From ``GET /v1/evaluation/jobs/{id}``: ``status`` and ``status_details.{progress,message}``."""
         status = _status(raw, ("status",), ("status_details", "status"))
         terminal, ok = cls.classify("evaluation", status)
-        details = raw.get("status_details") if isinstance(raw.get("status_details"), Mapping) else {}
+        details = got if isinstance(got := raw.get("status_details"), Mapping) else {}
         message = details.get("message") or raw.get("error")
         detail = str(message) if message else (f"evaluation {status}" if terminal and not ok else None)
         progress = 100.0 if ok else _progress(details.get("progress"))
@@ -133,14 +133,14 @@ class DeploymentInfo:
         if not isinstance(raw, Mapping):
             raise NemoResponseError(f"deployment is not an object: {raw!r}"[:200])
         status = _status(raw, ("status_details", "status"), ("status",))
-        config = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
+        config = got if isinstance(got := raw.get("config"), Mapping) else {}
         name = raw.get("name") or config.get("name")
         namespace = raw.get("namespace") or config.get("namespace")
         if not name or not namespace:
             raise NemoResponseError("deployment without name/namespace")
         if status not in DEPLOYMENT_SUCCEEDED | DEPLOYMENT_FAILED | DEPLOYMENT_ACTIVE:
             _note_unknown("deployment", status)
-        fields = raw.get("custom_fields") if isinstance(raw.get("custom_fields"), Mapping) else {}
+        fields = got if isinstance(got := raw.get("custom_fields"), Mapping) else {}
         return cls(str(name), str(namespace), status, {str(k): str(v) for k, v in fields.items()}, dict(raw))
 
     @property

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES, RECORD_TOO_LARGE, bounded_lines
 from flywheel.records.validation import Rejected, missing, parse_line, wrong_type
 
 MAPPING = {
@@ -54,22 +56,45 @@ def _unindexable(rec: dict[str, Any]) -> str | None:
     return None
 
 
-def _actions(path: Path, index: str, invalid: Counter[str]) -> Iterator[dict[str, Any]]:
+class UnreadableInput(ValueError):
+    """The log file cannot be read to its end (truncated or corrupt); the message names the line."""
+
+
+def _lines(path: Path, max_bytes: int) -> Iterator[bytes | int]:
     opener = __import__("gzip").open if path.suffix == ".gz" else open
+    n = 0
     with opener(path, "rb") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            rec = parse_line(line)
-            if isinstance(rec, Rejected):
-                invalid[rec.reason] += 1
-                continue
-            problem = _unindexable(rec)
-            if problem:  # other problems are left to the dataset build, which counts them by reason
-                invalid[problem] += 1
-                continue
-            rid = record_id(rec)
-            yield {"_op_type": "create", "_index": index, "_id": rid, "_source": {**rec, "record_id": rid}}
+        lines = bounded_lines(f, max_bytes)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, OSError, zlib.error) as exc:
+                raise UnreadableInput(f"{path}: cannot read past line {n}: {exc}"[:300]) from None
+            n += 1
+            yield line
+
+
+def _actions(
+    path: Path, index: str, invalid: Counter[str], max_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[dict[str, Any]]:
+    for line in _lines(path, max_bytes):
+        if isinstance(line, int):  # a line over max_bytes: skipped without being held
+            invalid[RECORD_TOO_LARGE] += 1
+            continue
+        if not line.strip():
+            continue
+        rec = parse_line(line)
+        if isinstance(rec, Rejected):
+            invalid[rec.reason] += 1
+            continue
+        problem = _unindexable(rec)
+        if problem:  # other problems are left to the dataset build, which counts them by reason
+            invalid[problem] += 1
+            continue
+        rid = record_id(rec)
+        yield {"_op_type": "create", "_index": index, "_id": rid, "_source": {**rec, "record_id": rid}}
 
 
 def load_file(client: Any, path: Path, index: str, chunk_size: int = 500) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flywheel.records import jsonio
 from flywheel.records.validation import Rejected, missing, parse_line, wrong_type
@@ -218,28 +218,73 @@ def plain_json_media_types(client: Any) -> Any:
     return client
 
 
-def es_client(connection_uri: str, **options: Any) -> Any:
-    """An ``elasticsearch.Elasticsearch`` client from an Airflow-style connection URI.
+_SCHEMES = {"elasticsearch": "http", "es": "http", "opensearch": "http", "http": "http", "https": "https"}
+_BOOL_OPTIONS = ("verify_certs", "ssl_show_warn")
 
-    Accepts ``elasticsearch://user:pass@host:9200/?scheme=https&verify_certs=false`` (also ``es://``,
-    ``opensearch://``, ``http(s)://``). Query parameters become client options.
-    """
+
+def es_node(url: str) -> dict[str, Any]:
+    """The node of ``url`` (``http(s)://host:9200[/prefix]``; ``elasticsearch://``, ``es://`` and
+    ``opensearch://`` with ``?scheme=https``). A URL never carries credentials: those are refused with a line
+    that does not repeat them (pass ``basic_auth`` or ``api_key`` to :func:`es_client`)."""
+    from flywheel.scrub import has_credentials
+
+    if has_credentials(url):  # not even a scrubbed copy: an unquoted password can defeat URL parsing
+        raise ValueError(
+            "the Elasticsearch URL carries credentials (user:password@ or a key parameter): pass the user and "
+            "password (or API key) separately, never inside the URL"
+        )
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(f"Elasticsearch URL {url}: scheme must be one of {sorted(_SCHEMES)}")
+    scheme = query.get("scheme") or _SCHEMES[parts.scheme]
+    if scheme not in ("http", "https"):
+        raise ValueError(f"Elasticsearch URL {url}: scheme must be http or https, not {scheme!r}")
+    node: dict[str, Any] = {"scheme": scheme, "host": parts.hostname or "127.0.0.1", "port": parts.port or 9200}
+    if parts.path.strip("/"):
+        node["path_prefix"] = parts.path.rstrip("/")
+    return node
+
+
+def url_options(url: str) -> dict[str, Any]:
+    """Client options from the URL's query (``request_timeout``, ``verify_certs``, ``ca_certs``...)."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    query.pop("scheme", None)
+    return client_options(query)
+
+
+def client_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """Options of ``elasticsearch.Elasticsearch`` from strings (a URL query, a connection's extra)."""
+    out: dict[str, Any] = {"request_timeout": float(raw.get("request_timeout") or 30)}
+    for key in _BOOL_OPTIONS:
+        if key in raw:
+            value = raw[key]
+            out[key] = value if isinstance(value, bool) else str(value).lower() not in ("false", "0", "no")
+    for key in ("ca_certs", "client_cert", "client_key", "ssl_assert_fingerprint"):
+        if raw.get(key):
+            out[key] = str(raw[key])
+    return out
+
+
+def es_client(
+    url: str,
+    *,
+    basic_auth: tuple[str, str] | None = None,
+    api_key: str | tuple[str, str] | None = None,
+    **options: Any,
+) -> Any:
+    """An ``elasticsearch.Elasticsearch`` client for ``url`` (no credentials inside: see :func:`es_node`),
+    authenticated with ``basic_auth`` or ``api_key`` when given. Query parameters of the URL become client
+    options; ``options`` win. The Airflow path builds its client from the connection instead
+    (:func:`flywheel.airflow.connections.es_client_from_connection`)."""
     from elasticsearch import Elasticsearch
 
-    parts = urlsplit(connection_uri)
-    query = dict(parse_qsl(parts.query))
-    scheme = query.pop("scheme", None) or (parts.scheme if parts.scheme in ("http", "https") else "http")
-    host = f"{scheme}://{parts.hostname or '127.0.0.1'}:{parts.port or 9200}"
-    kwargs: dict[str, Any] = {"request_timeout": float(query.pop("request_timeout", 30))}
-    if parts.username:
-        kwargs["basic_auth"] = (unquote(parts.username), unquote(parts.password or ""))
-    if "verify_certs" in query:
-        kwargs["verify_certs"] = query.pop("verify_certs").lower() not in ("false", "0", "no")
-    if "api_key" in query:
-        kwargs["api_key"] = query.pop("api_key")
-    kwargs.update(options)
-    client = Elasticsearch(host, **kwargs)
-    return plain_json_media_types(client)
+    kwargs = {**url_options(url), **options}
+    if basic_auth is not None:
+        kwargs["basic_auth"] = basic_auth
+    if api_key:
+        kwargs["api_key"] = api_key
+    return plain_json_media_types(Elasticsearch([es_node(url)], **kwargs))
 
 
 PIT_KEEP_ALIVE = "2m"
@@ -350,16 +395,17 @@ class ElasticsearchSource:
                 self._close_pit(pit)
 
 
-def open_log_source(cfg: Any, connection_uri: str | None = None, base_dir: Path | None = None) -> LogSource:
-    """The configured source (``flywheel.config.LogSourceConfig``)."""
+def open_log_source(cfg: Any, client: Any | None = None, base_dir: Path | None = None) -> LogSource:
+    """The configured source (``flywheel.config.LogSourceConfig``); ``client``: a ready Elasticsearch client
+    for ``kind: elasticsearch`` (built from the Airflow connection, or by :func:`es_client`)."""
     if cfg.kind == "file":
         path = Path(cfg.path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         return FileSource(path)
-    if not connection_uri:
-        raise ValueError("log_source 'elasticsearch' needs a connection URI (Airflow connection flywheel_es)")
-    return ElasticsearchSource(es_client(connection_uri), cfg.index)
+    if client is None:
+        raise ValueError("log_source 'elasticsearch' needs a client (Airflow connection flywheel_es)")
+    return ElasticsearchSource(client, cfg.index)
 
 
 def export_snapshot(

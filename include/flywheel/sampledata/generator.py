@@ -320,7 +320,7 @@ _FILLERS: dict[str, Any] = {
 }
 
 
-class _Fill(dict):  # type: ignore[type-arg]
+class _Fill(dict[str, Any]):
     """str.format_map mapping that draws a placeholder's value only when the template uses it."""
 
     def __init__(self, rng: random.Random, **given: str) -> None:

@@ -1,21 +1,30 @@
-"""HTML for the Flywheel page and the per-run report file: tables rendered here, charts drawn by the page's
-script with the vendored Chart.js from the JSON embedded in the page (nothing is fetched from the internet).
+"""HTML for the Flywheel page and the per-run report file, from the Jinja2 templates in ``templates/``
+(autoescaped: no value reaches the HTML unescaped). Tables are rendered here; the charts are drawn by the
+page's script with the vendored Chart.js from the JSON embedded in the page (nothing is fetched from the
+internet).
 
 ``inline=True`` puts the script, the style sheet and Chart.js into the file itself (the per-run report is one
-self-contained file); otherwise the page links them from ``static_prefix``.
+self-contained file, with its Content-Security-Policy as a meta tag); otherwise the page links them from
+``static_prefix``.
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from html import escape
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from flywheel.ui.security import report_csp
 from flywheel.ui.view import COLUMN_NAMES, WorkloadView, fmt
 
-ASSETS = ("chart.umd.min.js", "flywheel.js", "flywheel.css")
+ASSETS = ("chart.umd.min.js", "flywheel.js", "select-run.js", "flywheel.css")
+# what the report file carries inline (its CSP allows exactly these, by hash)
+INLINE = {"css": "flywheel.css", "chart": "chart.umd.min.js", "flywheel": "flywheel.js"}
 
 
 @cache
@@ -23,94 +32,101 @@ def asset(name: str) -> str:
     return resources.files("flywheel.ui").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def _json_for_script(data: Any) -> str:
-    # "</" would end the <script> element early; "\u003c" is the same string to JSON.parse
-    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+def safe_url(url: str | None) -> str:
+    """``url`` when it is a path or an http(s) URL, else ``#``: no ``javascript:`` (or other scheme) link."""
+    if not url:
+        return "#"
+    scheme = urlsplit(url).scheme.lower()
+    return url if scheme in ("", "http", "https") and not url.lstrip().lower().startswith("javascript") else "#"
 
 
-def _recommendation(v: WorkloadView) -> str:
-    decision = ""
-    if v.decision:
-        d = v.decision
-        decision = (
-            f'<p class="decision" data-testid="decision">decision: <b>{escape(str(d.get("status")))}</b>'
-            f" {escape(str(d.get('nim') or ''))} {escape(str(d.get('experiment') or ''))}"
-            f" by {escape(str(d.get('by') or '—'))} {escape(str(d.get('comment') or ''))}</p>"
-        )
-    elif v.approval_href:
-        decision = (
-            f'<p class="decision" data-testid="decision">approval pending or not recorded: '
-            f'<a href="{escape(v.approval_href)}" target="_top">open the approval form</a></p>'
-        )
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("flywheel.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["url"] = safe_url
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def json_for_script(data: Any) -> Markup:
+    """JSON for a ``<script type="application/json">`` block: ``<``, ``>`` and ``&`` as ``\\u`` escapes (the
+    same string to JSON.parse), so no value can end the block or open a tag."""
+    text = json.dumps(data, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _decision(v: WorkloadView) -> dict[str, str] | None:
+    if not v.decision:
+        return None
+    d = v.decision
+    return {
+        "status": _text(d.get("status")),
+        "nim": _text(d.get("nim")),
+        "experiment": _text(d.get("experiment")),
+        "by": _text(d.get("by")) or "—",
+        "comment": _text(d.get("comment")),
+    }
+
+
+def _production_text(v: WorkloadView) -> str:
     prod = v.production or {}
-    prod_text = "production model: not in this report"
-    if prod:
-        cost = prod.get("per_1m_output_tokens_usd")
-        prod_text = f"production: {escape(str(prod.get('model_name')))}, {fmt(cost, 'usd')} / 1M output tokens"
-    css = "rec ok" if v.recommendation else "rec none"
-    return (
-        f'<div class="{css}"><p data-testid="recommendation"><b>Recommendation:</b> '
-        f"{escape(v.recommendation_text)}</p><p>{prod_text}</p>{decision}</div>"
-    )
+    if not prod:
+        return "production model: not in this report"
+    cost = fmt(prod.get("per_1m_output_tokens_usd"), "usd")
+    return f"production: {prod.get('model_name')}, {cost} / 1M output tokens"
 
 
-def _table(v: WorkloadView) -> str:
-    names = [c.column for c in v.rows[0]] if v.rows else COLUMN_NAMES
-    head = "".join(f"<th>{escape(name)}</th>" for name in names)
-    body = []
-    for row in v.rows:
-        cells = []
-        for c in row:
-            attrs = f' data-column="{escape(c.column)}"'
-            if c.path is not None:
-                value = escape(json.dumps(c.value))
-                attrs += f' data-path="{escape(c.path)}" data-format="{c.kind}" data-value="{value}"'
-            text = escape(c.text)
-            if c.href:
-                text = f'<a href="{escape(c.href)}" target="_top">{text}</a>'
-            cells.append(f"<td{attrs}>{text}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return (
-        f'<table class="results" data-testid="results-table"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
+def _rows(v: WorkloadView) -> list[list[dict[str, Any]]]:
+    return [
+        [
+            {
+                "column": c.column,
+                "path": c.path,
+                "kind": c.kind,
+                "value_json": json.dumps(c.value) if c.path is not None else None,
+                "text": c.text,
+                "href": c.href,
+            }
+            for c in row
+        ]
+        for row in v.rows
+    ]
 
 
-def _runs(v: WorkloadView, page_href: str | None) -> str:
-    if not page_href or not v.runs:
-        return ""
-    options = "".join(
-        f'<option value="{escape(r["run_id"])}"{" selected" if r["run_id"] == v.run_id else ""}>'
-        f"{escape(r['run_id'])} ({escape(str(r.get('state') or ''))})</option>"
-        for r in v.runs
-    )
-    return (
-        f'<form class="runs" method="get" action="{escape(page_href)}">'
-        f'<input type="hidden" name="workload_id" value="{escape(v.workload_id)}">'
-        f'<label>run <select name="run_id" onchange="this.form.submit()">{options}</select></label></form>'
-    )
-
-
-def _section(v: WorkloadView, page_href: str | None) -> str:
-    wid = escape(v.workload_id)
-    head = (
-        f"<h2>{wid} <small>{escape(v.workload_type or '')} · {escape(v.dag_id)} · run "
-        f"{escape(v.run_id or '—')}</small></h2>{_runs(v, page_href)}"
-    )
-    if v.run_id is None:
-        return f'<section class="workload" data-workload="{wid}">{head}<p>no finished report yet</p></section>'
-    no_latency = all(b["p50_ms"] is None and b["p95_ms"] is None for b in v.latency)
-    return (
-        f'<section class="workload" data-workload="{wid}" data-run="{escape(v.run_id)}">{head}{_recommendation(v)}'
-        '<div class="charts">'
-        f"<figure><figcaption>{escape(v.primary_metric or 'quality')} against $ / 1M output tokens</figcaption>"
-        f'<canvas data-chart="quality" data-workload="{wid}"></canvas></figure>'
-        f"<figure><figcaption>latency p50 / p95 (ms){' — not measured' if no_latency else ''}</figcaption>"
-        f'<canvas data-chart="latency" data-workload="{wid}"></canvas></figure>'
-        f"<figure><figcaption>history: {escape(v.primary_metric or 'quality')} per run</figcaption>"
-        f'<canvas data-chart="history" data-workload="{wid}"></canvas></figure>'
-        f"</div>{_table(v)}</section>"
-    )
+def _section(v: WorkloadView, page_href: str | None) -> dict[str, Any]:
+    runs = [
+        {"run_id": r["run_id"], "state": _text(r.get("state")), "selected": r["run_id"] == v.run_id} for r in v.runs
+    ]
+    return {
+        "workload_id": v.workload_id,
+        "dag_id": v.dag_id,
+        "run_id": v.run_id,
+        "workload_type": v.workload_type,
+        "primary_metric": v.primary_metric,
+        "page_href": page_href,
+        "runs": runs if page_href else [],
+        "recommended": bool(v.recommendation),
+        "recommendation_text": v.recommendation_text,
+        "production_text": _production_text(v),
+        "decision": _decision(v),
+        "approval_href": v.approval_href,
+        "no_latency": all(b["p50_ms"] is None and b["p95_ms"] is None for b in v.latency),
+        "columns": [c.column for c in v.rows[0]] if v.rows else COLUMN_NAMES,
+        "rows": _rows(v),
+    }
 
 
 def render_page(
@@ -121,17 +137,15 @@ def render_page(
     static_prefix: str = "static",
     page_href: str | None = None,
 ) -> str:
-    if inline:
-        head = f"<style>{asset('flywheel.css')}</style>"
-        scripts = "".join(f"<script>{asset(name)}</script>" for name in ("chart.umd.min.js", "flywheel.js"))
-    else:
-        head = f'<link rel="stylesheet" href="{static_prefix}/flywheel.css">'
-        scripts = "".join(f'<script src="{static_prefix}/{n}"></script>' for n in ("chart.umd.min.js", "flywheel.js"))
-    sections = "".join(_section(v, page_href) for v in views) or "<p>no flywheel workloads with results yet</p>"
-    data = _json_for_script([v.chart_data() for v in views])
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>{head}'
-        f"</head><body><header><h1>{escape(title)}</h1></header><main>{sections}</main>"
-        f'<script type="application/json" id="flywheel-data">{data}</script>{scripts}</body></html>'
+    # the vendored assets are this package's own files, inlined verbatim (their hashes are in the report's CSP)
+    assets = {key: Markup(asset(name)) for key, name in INLINE.items()} if inline else {}
+    return render(
+        "page.html",
+        title=title,
+        inline=inline,
+        csp=report_csp(meta=True),
+        assets=assets,
+        static_prefix=static_prefix,
+        sections=[_section(v, page_href) for v in views],
+        data=json_for_script([v.chart_data() for v in views]),
     )

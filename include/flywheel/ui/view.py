@@ -1,4 +1,4 @@
-"""What the Flywheel page shows, computed from `report` XComs (design §5) without Airflow or I/O.
+"""What the Flywheel page shows, computed from `report` XComs (docs/contracts.md#results) without Airflow or I/O.
 
 Every number on the page comes from one report entry; each table cell carries the JSON path of the value it
 shows (``results.3.latency.p95_ms``) so a test can check the page against the report it was drawn from.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 PRIMARY_METRIC = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
 NOT_MEASURED = "not measured"
@@ -85,7 +86,7 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def is_recommended(report: dict[str, Any], entry: dict[str, Any]) -> bool:
-    rec = report.get("recommendation")
+    rec = report.get("recommendation") or {}
     return bool(rec) and rec.get("nim") == entry["nim"] and rec.get("experiment") == entry["experiment"]
 
 
@@ -178,8 +179,6 @@ COLUMN_NAMES = [c[0] for c in _columns("score")] + ["links"]
 
 
 def airflow_links(base: str, dag_id: str, run_id: str) -> dict[str, str]:
-    from urllib.parse import quote
-
     run = f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
     return {"run": run, "tasks": f"{run}/tasks"}
 
@@ -195,7 +194,7 @@ def table_rows(report: dict[str, Any], dag_id: str, run_id: str, base: str = "")
             value = _get(e, *path.split("."))
             row.append(Cell(name, f"results.{i}.{path}", value, fmt(value, kind), kind=kind))
         # mapped experiment tasks are indexed by the NIM's position in the run's plan (report order)
-        task = f"nim_experiment.{e['experiment']}_eval"
+        task = quote(f"nim_experiment.{e['experiment']}_eval", safe="")
         task_href = f"{links['tasks']}/{task}/mapped/{nims.index(e['nim'])}"
         job = e.get("job_id")
         row.append(Cell("links", None, job, f"job {job}" if job else "task", task_href))
@@ -251,7 +250,10 @@ def workload_view(
     report = shown.report
     points = chart_points(report)
     rec = report.get("recommendation")
-    bar = _get(rec, "min_quality") if rec else report.get("min_quality")
+    # the bar is drawn whether or not something meets it (reports before "bar" existed: the recommendation's)
+    bar = _get(report, "bar", "min_quality")
+    if bar is None:
+        bar = _get(rec, "min_quality")
     approval = None
     if rec:
         approval = f"{airflow_links(base, dag_id, shown.run_id)['tasks']}/approve_promotion/required_actions"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +118,11 @@ def test_run_report_file_is_linked_from_the_report_task(finished: Any) -> None:
     assert len(on_disk) == len(runs)
 
 
-def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> None:
+@contextmanager
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """Debian's Chromium under Playwright (no browser download): a persistent context, closed on exit."""
     from playwright.sync_api import sync_playwright
 
-    stack, runs = finished
-    reports = {rid: stack.api.xcom(TOOLS, rid, "report") for rid in runs}
-    latest = reports[runs[-1]]
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
@@ -131,58 +132,79 @@ def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> 
             viewport={"width": 1400, "height": 1100},
         )
         try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # log in as a person does: Airflow's own login form sets the UI's token cookie
-            page.goto(f"{stack.api_url}/auth/login")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", stack.admin_password)
-            page.keyboard.press("Enter")
-            page.wait_for_function("document.cookie.includes('_token=')", timeout=30_000)
-            # the navigation has the Flywheel entry, which shows the page inside Airflow's UI
-            page.goto(f"{stack.api_url}/")
-            page.get_by_text("Flywheel", exact=True).first.wait_for(timeout=30_000)
-            page.goto(f"{stack.api_url}/plugin/flywheel")
-            embedded = page.frame_locator("iframe").first.locator("body[data-charts-ready=true]")
-            embedded.wait_for(state="attached", timeout=30_000)
-            page.screenshot(path=str(tmp_path / "flywheel-in-airflow.png"))
-
-            page.goto(f"{stack.api_url}/flywheel/")
-            page.wait_for_selector("body[data-charts-ready=true]", timeout=30_000)
-            section = page.locator(f'section[data-workload="{WORKLOAD}"]')
-            assert section.get_attribute("data-run") == runs[-1]
-            drawn = page.evaluate(
-                """(wid) => {
-                  const c = window.flywheelCharts[wid];
-                  const ds = (chart, label) => chart.data.datasets.find(d => d.label === label);
-                  return {
-                    experiments: ds(c.quality, "experiments").data.map(p => p.label),
-                    // each point's own pixel on the canvas: painted (not background) and inside the canvas
-                    drawn: c.quality.getDatasetMeta(0).data.filter(e => {
-                      const r = window.devicePixelRatio || 1, cv = c.quality.canvas;
-                      if (e.skip || e.x < 0 || e.y < 0 || e.x > cv.clientWidth || e.y > cv.clientHeight) return false;
-                      const px = cv.getContext("2d").getImageData(Math.round(e.x * r), Math.round(e.y * r), 1, 1).data;
-                      return px[3] > 0 && (px[0] + px[1] + px[2]) < 600;
-                    }).length,
-                    recommended: ds(c.quality, "recommended").data.map(p => p.label),
-                    history: Object.fromEntries(c.history.data.datasets.map(d => [d.label, d.data.map(p => p.x)])),
-                  };
-                }""",
-                WORKLOAD,
-            )
-            page.screenshot(path=str(tmp_path / "flywheel-page.png"), full_page=True)
-            cells = page.eval_on_selector_all(
-                f'section[data-workload="{WORKLOAD}"] td[data-path]',
-                "tds => tds.map(td => [td.dataset.path, td.dataset.format, td.dataset.value, td.innerText])",
-            )
+            yield browser
         finally:
             browser.close()
+
+
+def log_in(page: Any, stack: LocalStack) -> None:
+    """As a person does: Airflow's own login form sets the UI's token cookie."""
+    page.goto(f"{stack.api_url}/auth/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", stack.admin_password)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.cookie.includes('_token=')", timeout=30_000)
+
+
+def csp_violations(page: Any) -> list[str]:
+    """Chromium's console reports of what the Content-Security-Policy blocked (filled as the page runs)."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(m.text) if "Content Security Policy" in m.text else None)
+    return seen
+
+
+def test_page_in_chromium_matches_the_reports(finished: Any, tmp_path: Path) -> None:
+    stack, runs = finished
+    reports = {rid: stack.api.xcom(TOOLS, rid, "report") for rid in runs}
+    latest = reports[runs[-1]]
+    with chromium(tmp_path) as browser:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        blocked = csp_violations(page)
+        log_in(page, stack)
+        # the navigation has the Flywheel entry, which shows the page inside Airflow's UI
+        page.goto(f"{stack.api_url}/")
+        page.get_by_text("Flywheel", exact=True).first.wait_for(timeout=30_000)
+        page.goto(f"{stack.api_url}/plugin/flywheel")
+        embedded = page.frame_locator("iframe").first.locator("body[data-charts-ready=true]")
+        embedded.wait_for(state="attached", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "flywheel-in-airflow.png"))
+
+        page.goto(f"{stack.api_url}/flywheel/")
+        page.wait_for_selector("body[data-charts-ready=true]", timeout=30_000)
+        section = page.locator(f'section[data-workload="{WORKLOAD}"]')
+        assert section.get_attribute("data-run") == runs[-1]
+        drawn = page.evaluate(
+            """(wid) => {
+              const c = window.flywheelCharts[wid];
+              const ds = (chart, label) => chart.data.datasets.find(d => d.label === label);
+              return {
+                experiments: ds(c.quality, "experiments").data.map(p => p.label),
+                // each point's own pixel on the canvas: painted (not background) and inside the canvas
+                drawn: c.quality.getDatasetMeta(0).data.filter(e => {
+                  const r = window.devicePixelRatio || 1, cv = c.quality.canvas;
+                  if (e.skip || e.x < 0 || e.y < 0 || e.x > cv.clientWidth || e.y > cv.clientHeight) return false;
+                  const px = cv.getContext("2d").getImageData(Math.round(e.x * r), Math.round(e.y * r), 1, 1).data;
+                  return px[3] > 0 && (px[0] + px[1] + px[2]) < 600;
+                }).length,
+                recommended: ds(c.quality, "recommended").data.map(p => p.label),
+                history: Object.fromEntries(c.history.data.datasets.map(d => [d.label, d.data.map(p => p.x)])),
+              };
+            }""",
+            WORKLOAD,
+        )
+        page.screenshot(path=str(tmp_path / "flywheel-page.png"), full_page=True)
+        cells = page.eval_on_selector_all(
+            f'section[data-workload="{WORKLOAD}"] td[data-path]',
+            "tds => tds.map(td => [td.dataset.path, td.dataset.format, td.dataset.value, td.innerText])",
+        )
     keep = Path(__file__).resolve().parents[3] / ".cache" / "test-output"
     keep.mkdir(parents=True, exist_ok=True)
     for shot in ("flywheel-page.png", "flywheel-in-airflow.png"):
         shutil.copy(tmp_path / shot, keep / shot)
     assert not errors, errors
+    assert not blocked, blocked  # the page and its charts work under its own policy
 
     # one chart point per completed experiment (with the primary metric), drawn on the canvas
     expected = [f"{r['nim']} / {r['experiment']}" for r in completed_with_metric(latest)]

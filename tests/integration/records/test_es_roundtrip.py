@@ -1,5 +1,5 @@
-"""`flywheel load` into a real OpenSearch-API server (osmem-server from PyPI, started here), read back through
-the Elasticsearch source, and the same datasets as from the file source; CLI error behaviour."""
+"""`flywheel load` into a real OpenSearch-API server (osmem-server from PyPI, started by conftest.py), read
+back through the Elasticsearch source, and the same datasets as from the file source; CLI error behaviour."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from flywheel.config import IclConfig, LogSourceConfig, SplitConfig
 from flywheel.datasets import BuildOptions, build_datasets
-from flywheel.records.sources import export_snapshot, open_log_source
-from tests.support.processes import ManagedProcess, free_port, http_ok
+from flywheel.records.sources import es_client, export_snapshot, open_log_source
+from tests.support.processes import free_port
 from tests.unit.datasets.factory import write_logs
 
 pytestmark = pytest.mark.integration
@@ -22,22 +22,6 @@ pytestmark = pytest.mark.integration
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "flywheel.cli", *args], capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def opensearch(tmp_path_factory: pytest.TempPathFactory):
-    import osmem_server
-
-    binary = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
-    port = free_port()
-    with ManagedProcess(
-        "osmem",
-        [str(binary), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"],
-        tmp_path_factory.mktemp("osmem"),
-        ready=http_ok(f"http://127.0.0.1:{port}/"),
-    ) as p:
-        yield f"http://127.0.0.1:{port}"
-    assert not p.alive()
 
 
 def test_load_read_back_and_identical_datasets(opensearch: str, tmp_path: Path) -> None:
@@ -61,8 +45,8 @@ def test_load_read_back_and_identical_datasets(opensearch: str, tmp_path: Path) 
         outputs = {}
         for kind in ("file", "elasticsearch"):
             cfg = LogSourceConfig(kind=kind, index="logs", path=logs.name if kind == "file" else None)
-            uri = f"elasticsearch://{opensearch.split('//')[1]}/?scheme=http&request_timeout=20"
-            source = open_log_source(cfg, connection_uri=uri, base_dir=tmp_path)
+            client = es_client(f"elasticsearch://{opensearch.split('//')[1]}/?scheme=http&request_timeout=20")
+            source = open_log_source(cfg, client=client if kind == "elasticsearch" else None, base_dir=tmp_path)
             snap = tmp_path / f"{kind}-{limit}" / "snapshot.jsonl"
             summary = export_snapshot(source, snap, "customer_service", "aiva-1", None, None, limit)
             assert summary["written"] > (350 if limit is None else limit)
@@ -119,7 +103,7 @@ def test_documents_without_record_id_and_equal_timestamps_are_each_read_once(ope
     from elasticsearch.helpers import bulk
 
     from flywheel.records.loader import ensure_index
-    from flywheel.records.sources import ElasticsearchSource, es_client
+    from flywheel.records.sources import ElasticsearchSource
 
     client = es_client(opensearch)
     ensure_index(client, "foreign")

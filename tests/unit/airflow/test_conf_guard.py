@@ -16,3 +16,10 @@ def test_unknown_keys_are_named_with_the_accepted_ones() -> None:
     assert "'eval_sise'" in problem and "accepted keys: epochs, eval_size, nims" in problem
     assert unknown_conf_problem({"eval_size": 10}, ACCEPTED) is None
     assert unknown_conf_problem(None, ACCEPTED) is None
+
+
+def test_a_long_or_numerous_unknown_key_is_quoted_short() -> None:
+    long_key = "<script>alert(1)</script>" * 20
+    problem = unknown_conf_problem({long_key: 1, **{f"k{i:02}": i for i in range(15)}}, ACCEPTED)
+    assert problem is not None and long_key not in problem and repr(long_key[:40]) + "…" in problem
+    assert "'k08'" in problem and "'k09'" not in problem and "and 6 more" in problem

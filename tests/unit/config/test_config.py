@@ -117,7 +117,8 @@ def test_three_mistakes_give_three_lines(tmp_path):
     )
     assert out.returncode == 1
     assert sorted(out.stdout.splitlines()) == sorted(
-        [
+        f"{path}: {line}"
+        for line in [
             "defaults.split.eval_size: must be ≥ 1",
             "nims[0].gpus: must be ≥ 1",
             "workloads[1].workload_id: duplicate 'w' (first at workloads[0])",
@@ -149,7 +150,7 @@ def test_check_config_ok_output():
         capture_output=True,
         text=True,
     )
-    assert out.returncode == 0 and out.stdout.splitlines()[0] == "ok"
+    assert out.returncode == 0 and out.stdout.splitlines()[0] == f"ok: {ROOT / 'config' / 'flywheel.yaml'}"
 
 
 def test_local_shared_nims_need_an_org_slash_name():

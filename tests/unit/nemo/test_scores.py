@@ -1,4 +1,4 @@
-"""Score readers: evaluator results → report scores (design §5), floats in [0, 1]."""
+"""Score readers: evaluator results → report scores (docs/contracts.md#results), floats in [0, 1]."""
 
 from __future__ import annotations
 

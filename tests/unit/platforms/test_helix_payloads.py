@@ -14,6 +14,7 @@ from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import _without
 from flywheel.platforms.helix.scores import label, macro_f1, read_scores
 from flywheel.platforms.helix.states import deployment_info, job_state
+from flywheel.platforms.marks import mark_text, read_marks
 
 TARGET = P.ModelTarget("http://h/apis/inference-gateway/v2/workspaces/ws/openai/-/v1/chat/completions", "ws/cand")
 
@@ -23,14 +24,6 @@ def test_names_and_entities_follow_helix_rules() -> None:
     assert P.helix_name("1abc") == "x-1abc"
     assert len(P.helix_name("a" * 200)) == 63
     assert P.entity_name("meta/llama-3.2-1b-instruct") == "meta-llama-3-2-1b-instruct"
-
-
-def test_marks_round_trip_and_foreign_descriptions_are_not_ours() -> None:
-    marks = {"flywheel_run": "dag/run-1", "flywheel_role": "candidate"}
-    assert P.read_marks(P.mark_text(marks)) == marks
-    assert P.read_marks("created by another team") is None
-    assert P.read_marks(None) is None
-    assert P.read_marks(P.MARK_PREFIX + "{not json") is None
 
 
 def test_evaluation_spec_per_workload_type() -> None:
@@ -74,7 +67,7 @@ def test_deployment_and_automodel_bodies() -> None:
         "lora_enabled": True,
     }
     assert body["executor_config"]["gpu"] == 2 and body["executor_config"]["disk_size"] == "30Gi"
-    assert P.read_marks(body["description"]) == {"flywheel_role": "candidate"}
+    assert read_marks(body["description"]) == {"flywheel_role": "candidate"}
     job = P.automodel_job(
         "j", "ws/m", "ws/train", None, "adapter", TrainingConfig(epochs=3), LoraConfig(adapter_dim=8), {"a": "b"}
     )
@@ -140,7 +133,7 @@ def test_states_map_onto_the_flywheel_ones() -> None:
     failed = job_state({"status": "error", "error_details": {"message": "OOM"}}, "customization")
     assert failed.terminal and not failed.succeeded and failed.detail == "OOM"
     assert job_state({"status": "completed"}, "evaluation").succeeded
-    dep = deployment_info({"name": "d", "workspace": "ws", "status": "ERROR"}, {"description": P.mark_text({"a": "1"})})
+    dep = deployment_info({"name": "d", "workspace": "ws", "status": "ERROR"}, {"description": mark_text({"a": "1"})})
     assert dep.is_failed and dep.custom_fields == {"a": "1"}
     assert deployment_info({"name": "d", "workspace": "ws", "status": "READY"}, None).is_ready
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flywheel.platforms.helix.payloads import mark_text, read_marks
 from flywheel.platforms.helix.standin import adapter_names, adapter_providers_of, adapter_route, base_of
+from flywheel.platforms.marks import mark_text, read_marks
 
 WS = "ws"
 BASE = "ws/meta-llama-3-2-1b-instruct"

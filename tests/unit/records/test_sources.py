@@ -1,5 +1,5 @@
 """File sources (JSONL, gzip JSONL, Parquet): newest first, filters, window, limit, rejected lines kept;
-connection URIs for the search source; snapshots that carry rejected lines into the build."""
+connection URLs (never with credentials) for the search source; snapshots that carry rejected lines into the build."""
 
 from __future__ import annotations
 
@@ -70,31 +70,36 @@ def test_open_log_source_resolves_relative_paths_and_needs_a_uri(tmp_path: Path)
     assert sum(1 for _ in source.iter_records("v")) == 1
     with pytest.raises(FileNotFoundError, match="log file not found"):
         open_log_source(LogSourceConfig(kind="file", path="missing.jsonl"), base_dir=tmp_path)
-    with pytest.raises(ValueError, match="connection URI"):
+    with pytest.raises(ValueError, match="needs a client"):
         open_log_source(LogSourceConfig(kind="elasticsearch"))
 
 
 @pytest.mark.parametrize(
     ("uri", "host", "auth"),
     [
-        (
-            "elasticsearch://u:p%40ss@10.0.0.5:9201/?scheme=https&verify_certs=false",
-            "https://10.0.0.5:9201",
-            ("u", "p@ss"),
-        ),
+        ("elasticsearch://10.0.0.5:9201/?scheme=https&verify_certs=false", "https://10.0.0.5:9201", ("u", "p@ss")),
         ("http://127.0.0.1:9200", "http://127.0.0.1:9200", None),
         ("opensearch://127.0.0.1", "http://127.0.0.1:9200", None),
     ],
 )
 @pytest.mark.filterwarnings("ignore:Connecting to .* verify_certs=False")
 def test_connection_uris(uri: str, host: str, auth: tuple[str, str] | None) -> None:
-    client = es_client(uri)  # builds the client only: no request is sent
+    client = es_client(uri, basic_auth=auth)  # builds the client only: no request is sent
     node = client.transport.node_pool.all()[0].config
     assert f"{node.scheme}://{node.host}:{node.port}" == host
     header = client._headers.get("authorization")
     assert (base64.b64decode(header.split()[1]).decode() if header else None) == (":".join(auth) if auth else None)
     if "verify_certs" in uri:
         assert node.verify_certs is False
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://u:p%40ss@h:9200", "http://u:p@ss#w/rd:1@h", "https://h:9200/?api_key=abc", "http://u:pa#ss@h"]
+)
+def test_credentials_in_a_url_are_refused_without_repeating_them(uri: str) -> None:
+    with pytest.raises(ValueError, match="carries credentials") as err:
+        es_client(uri)
+    assert not any(part in str(err.value) for part in ("p%40ss", "p@ss", "abc", "pa#ss"))
 
 
 def test_snapshot_carries_rejected_lines_into_the_count(tmp_path: Path) -> None:

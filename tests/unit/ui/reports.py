@@ -1,4 +1,4 @@
-"""Report dicts as the `report` task returns them (design §5), with and without the decision fields."""
+"""Report dicts as the `report` task returns them (docs/contracts.md#results), with and without the decision fields."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The page's view model and HTML from report dicts (today's shape and the decision's, design §5)."""
+"""The page's view model and HTML from report dicts (today's shape and the decision's, docs/contracts.md#results)."""
 
 from __future__ import annotations
 
@@ -136,3 +136,18 @@ def test_inline_report_fetches_nothing() -> None:
     assert "Chart.js v4" in html  # the vendored library is inside the file
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert "<script src=" not in html and '<link rel="stylesheet"' not in html
+
+
+def test_the_bar_is_drawn_when_nothing_meets_it() -> None:
+    """The bar comes from the report the decision writes, with and without a recommendation (issue 23)."""
+    from flywheel.config import SelectionConfig
+    from flywheel.decision.report import decide
+
+    for bar in (0.99, 0.5):  # nothing meets it / something does
+        results = [{**e, "latency": None, "cost": None} for e in plain_report()["results"]]
+        fields = decide(results, "tool_calling", 50, {}, {}, {}, {}, SelectionConfig(min_quality=bar), None, None)
+        report = {**plain_report(), "results": results, **fields}
+        assert (report["recommendation"] is None) == (bar == 0.99)
+        assert view_of(report).bar == bar
+    old = {**decided_report()}  # a report written before the decision carried its bar
+    assert view_of(old).bar == old["recommendation"]["min_quality"]

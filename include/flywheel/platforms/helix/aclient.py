@@ -12,7 +12,7 @@ from flywheel.nemo.endpoints import bearer
 from flywheel.nemo.http import AsyncHttp, Reply
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
-from flywheel.platforms.helix.client import CREATED_GRACE_S, CREATED_POLL_S
+from flywheel.platforms.helix.client import CREATED_GRACE_S, CREATED_POLL_S, PROBE
 from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.states import deployment_info, job_state
 
@@ -89,3 +89,38 @@ class AsyncHelixClient:
             if state.status != "created" or time.monotonic() >= deadline:
                 return job_state((await self._call("POST", path + "/cancel")).data, kind)
             await asyncio.sleep(CREATED_POLL_S)
+
+    # ------------------------------------------------------------------ what the adapter reads and writes
+    async def provider(self, name: str) -> dict[str, Any] | None:
+        reply = await self._call("GET", self.paths.provider(name), allow=(404,))
+        return None if reply.status == 404 else reply.obj()
+
+    async def providers(self) -> list[dict[str, Any]]:
+        return list((await self._call("GET", self.paths.providers())).obj().get("data") or [])
+
+    async def register_provider(self, body: dict[str, Any]) -> None:
+        """Create a provider; one already there (409, e.g. a retried trigger) is left as it is."""
+        await self._call("POST", self.paths.providers(), json_body=body, allow=(409,))
+
+    async def remove_provider(self, name: str) -> None:
+        """Delete a provider (the caller checked it is ours); one already gone is fine."""
+        await self._call("DELETE", self.paths.provider(name), allow=(404,), parse=False)
+
+    async def set_provider_status(self, name: str, status: dict[str, Any]) -> None:
+        await self._call("PUT", self.paths.provider_status(name), json_body=status)
+
+    async def deployment_config(self, name: str) -> dict[str, Any]:
+        return (await self._call("GET", self.paths.deployment_config(name))).obj()
+
+    async def customization(self, name: str) -> dict[str, Any]:
+        return (await self._call("GET", self.paths.automodel_job(name))).obj()
+
+    async def gateway_models(self) -> list[str]:
+        data = (await self._call("GET", self.paths.gateway_v1() + "/models")).obj()
+        return [str(m["id"]) for m in data.get("data") or []]
+
+    async def routes(self, model: str) -> bool:
+        """The gateway routes ``model`` (a one-token chat is not a 404)."""
+        body = {"model": model, "messages": PROBE, "max_tokens": 1}
+        path = self.paths.gateway_v1() + "/chat/completions"
+        return (await self._call("POST", path, json_body=body, allow=(404,))).status != 404

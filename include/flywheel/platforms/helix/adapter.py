@@ -3,7 +3,7 @@
 Objects are named from the DAG's deterministic request ids (``eval-<id>``, ``cust-<id>``), so finding
 the job an earlier try created is one GET by name, and Helix's 409 on a second create is the proof
 that no duplicate exists. Ownership marks go where NMP keeps ``custom_fields``: on jobs as such, on
-deployment configs and providers in their description (:func:`payloads.mark_text`).
+deployment configs and providers in their description (:func:`flywheel.platforms.marks.mark_text`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from flywheel.config import NimConfig, TrainingConfig
 from flywheel.nemo.embeddings import embed_texts
 from flywheel.nemo.errors import NemoNotFoundError
-from flywheel.nemo.http import Reply
 from flywheel.nemo.retry import RetryPolicy
 from flywheel.nemo.states import DeploymentInfo, JobState
 from flywheel.platforms.helix import payloads as P
@@ -23,7 +22,6 @@ from flywheel.platforms.helix import translate as T
 from flywheel.platforms.helix.aclient import AsyncHelixClient
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.endpoints import HelixEndpoints
-from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.standin import (
     ADAPTER_MARKS,
     adapter_names,
@@ -33,8 +31,7 @@ from flywheel.platforms.helix.standin import (
     provider_for,
 )
 from flywheel.platforms.helix.states import job_state
-
-PROBE = [{"role": "user", "content": "ping"}]
+from flywheel.platforms.marks import RUN, OwnerMark, read_marks
 
 
 def served_names(providers: list[dict[str, Any]], gateway: list[str]) -> dict[str, str]:
@@ -83,9 +80,6 @@ class HelixPlatform:
     def __repr__(self) -> str:
         return f"HelixPlatform({self.endpoints!r})"
 
-    def _get(self, path: str) -> Reply:
-        return self.client._call("GET", path, allow=(404,))
-
     # ------------------------------------------------------------------ workspace and datasets
     def ensure_namespace(self) -> None:
         self.client.ensure_workspace("flywheel")
@@ -115,7 +109,7 @@ class HelixPlatform:
         the provider that serves it (marked like the deployment)."""
         if self.client.provider(info.name) is not None:
             return
-        config = self.client._call("GET", self.client.paths.deployment_config(str(info.raw["config"]))).data
+        config = self.client.deployment_config(str(info.raw["config"]))
         body = provider_for(info, config, str(self.endpoints.provider_url))
         if body is not None:
             self.client.register_provider(body)
@@ -139,17 +133,8 @@ class HelixPlatform:
         """What the gateway answers for: its ``ws/entity`` names, the names providers serve them under,
         and the adapters it routes (one-token probe: Helix lists no adapter names)."""
         gateway, providers = self.client.gateway_models(), self.client.providers()
-        adapters = [a for a in adapter_names(providers, gateway) if self._routes(a)]
+        adapters = [a for a in adapter_names(providers, gateway) if self.client.routes(a)]
         return sorted({*gateway, *served_names(providers, gateway), *adapters})
-
-    def _routes(self, model: str) -> bool:
-        reply = self.client._call(
-            "POST",
-            self.client.paths.gateway_v1() + "/chat/completions",
-            json_body={"model": model, "messages": PROBE, "max_tokens": 1},
-            allow=(404,),
-        )
-        return reply.status != 404
 
     def gateway_name(self, model: str) -> str:
         """The gateway's name for ``model`` (a served model name, or already ``ws/...``)."""
@@ -176,7 +161,7 @@ class HelixPlatform:
         Its ``api_key`` goes to a workspace secret (kept, like the judge's: one per URL and model) that the
         provider names; the key itself is in no provider, job or log."""
         marks = {str(k): str(v) for k, v in custom_fields.items()}
-        name, url = P.served_provider_name(nim, marks.get("flywheel_run", "")), str(nim.served_url)
+        name, url = P.served_provider_name(nim, marks.get(RUN, "")), str(nim.served_url)
         secret = None
         if api_key:
             secret = P.served_secret_name(url, nim.model_name)
@@ -187,10 +172,10 @@ class HelixPlatform:
 
     def release_candidate(self, nim: NimConfig, owner_fields: dict[str, str]) -> bool:
         """Remove the provider :meth:`serve_candidate` registered for this run (never anyone else's)."""
-        name = P.served_provider_name(nim, owner_fields.get("flywheel_run", ""))
+        name = P.served_provider_name(nim, owner_fields.get(RUN, ""))
         found = self.client.provider(name)
-        marks = P.read_marks((found or {}).get("description")) or {}
-        if found is None or any(marks.get(k) != v for k, v in owner_fields.items()):
+        owner = OwnerMark.read(owner_fields)
+        if found is None or owner is None or not owner.owns(read_marks(found.get("description"))):
             return False
         return self.client.delete_provider(name)
 
@@ -222,13 +207,12 @@ class HelixPlatform:
         return f"{spec['model']}&adapters/{self.ns}/{spec['output']['name']}"
 
     def find_customization(self, request_id: str) -> tuple[str, str] | None:
-        reply = self._get(self.client.paths.automodel_job(P.helix_name("cust", request_id)))
-        return None if reply.status == 404 else (str(reply.data["name"]), self._adapter(reply.data))
+        job = self.client.automodel_job(P.helix_name("cust", request_id))
+        return None if job is None else (str(job["name"]), self._adapter(job))
 
     def list_customizations(self) -> list[tuple[str, JobState, dict[str, str]]]:
-        data = self.client._call("GET", self.client.paths.automodel_jobs()).data
         out = []
-        for j in data.get("data") or []:
+        for j in self.client.automodel_jobs():
             fields = {str(k): str(v) for k, v in (j.get("custom_fields") or {}).items()}
             out.append((str(j["name"]), job_state(j, "customization"), fields))
         return out
@@ -247,7 +231,7 @@ class HelixPlatform:
         if route is not None:
             provider, status = route
             self.client.register_provider(provider)
-            self.client._call("PUT", self.client.paths.provider_status(job_id), json_body=status)
+            self.client.set_provider_status(job_id, status)
 
     def cancel_customization(self, job_id: str) -> None:
         self.client.cancel_customization(job_id)
@@ -261,23 +245,21 @@ class HelixPlatform:
         entity = self.gateway_name(model_id)
         base = base_of(entity)
         ws, _, name = (base or entity).partition("/")
-        path = HelixPaths(ws).model(name)
-        current = self._get(path)
-        if current.status == 404 and self.endpoints.provider_url and ws == self.ns:
+        current = self.client.model_entity(ws, name)
+        if current is None and self.endpoints.provider_url and ws == self.ns:
             # a cluster keeps the entity a deployment was made from; Helix deletes the one its discovery
             # made for a stand-in NIM with that NIM's provider, so the stand-in puts it back
-            created = self.client._call("POST", HelixPaths(ws).models(), json_body={"name": name}, allow=(409,))
-            current = created if created.status != 409 else self._get(path)
-        if current.status == 404:
+            current = self.client.ensure_model_entity(ws, name)
+        if current is None:
             raise NemoNotFoundError(f"model entity {base or entity} not found in Helix (marking {model_id})")
-        fields = dict(current.data.get("custom_fields") or {})
+        fields = dict(current.get("custom_fields") or {})
         if base is None:
             fields.update(custom_fields)
         else:
             adapters = dict(fields.get(ADAPTER_MARKS) or {})
             adapters[entity] = {**(adapters.get(entity) or {}), **custom_fields}
             fields[ADAPTER_MARKS] = adapters
-        return self.client._call("PATCH", path, json_body={"custom_fields": fields}).data
+        return self.client.set_model_fields(ws, name, fields)
 
     # ------------------------------------------------------------------ evaluation
     def create_evaluation(self, config: dict[str, Any], target: dict[str, Any], request_id: str | None = None) -> str:
@@ -292,7 +274,7 @@ class HelixPlatform:
             if endpoint.get("api_key"):  # the key goes to a workspace secret; the job names only the secret
                 secret = P.judge_secret_name(url, model)
                 self.client.put_secret(secret, str(endpoint["api_key"]), P.judge_secret_description(url, model))
-            judge_target = P.ModelTarget(url, model, secret)
+            judge_target: P.ModelTarget | None = P.ModelTarget(url, model, secret)
         else:
             judge_target = self.client.target(self.gateway_name(judge)) if judge else None
         spec = P.evaluation_spec(
@@ -306,14 +288,16 @@ class HelixPlatform:
         return self.client.start_evaluation(P.evaluation_job(P.helix_name("eval", request_id), spec, marks))
 
     def find_evaluation(self, request_id: str) -> str | None:
-        reply = self._get(self.client.paths.evaluate_job(P.helix_name("eval", request_id)))
-        return None if reply.status == 404 else str(reply.data["name"])
+        job = self.client.evaluation_job(P.helix_name("eval", request_id))
+        return None if job is None else str(job["name"])
 
     def get_evaluation(self, job_id: str) -> JobState:
         return self.client.evaluation_state(job_id)
 
     def evaluation_results(self, job_id: str) -> dict[str, Any]:
-        job = self.client._call("GET", self.client.paths.evaluate_job(job_id)).data
+        job = self.client.evaluation_job(job_id)
+        if job is None:
+            raise NemoNotFoundError(f"evaluation job {job_id} not found in Helix")
         workload_type = str((job.get("custom_fields") or {}).get("flywheel_workload_type") or "")
         rows = self.client.row_scores(job_id) if workload_type == "classification" else None
         return T.nmp_results(workload_type, self.client.eval_result(job_id), rows)
@@ -350,37 +334,30 @@ class AsyncHelixPlatform:
         return info
 
     async def _ensure_provider(self, info: DeploymentInfo) -> None:
-        paths = self.client.paths
-        if (await self.client._call("GET", paths.provider(info.name), allow=(404,))).status != 404:
+        if await self.client.provider(info.name) is not None:
             return
-        config = (await self.client._call("GET", paths.deployment_config(str(info.raw["config"])))).data
+        config = await self.client.deployment_config(str(info.raw["config"]))
         body = provider_for(info, config, str(self.endpoints.provider_url))
         if body is not None:
-            await self.client._call("POST", paths.providers(), json_body=body, allow=(409,))
+            await self.client.register_provider(body)
 
     async def delete_deployment(self, name: str) -> bool:
         deleted = await self.client.delete_deployment(name)
         providers = await self._providers()
-        ours = {str(p["name"]) for p in providers if P.read_marks(p.get("description")) is not None}
+        ours = {str(p["name"]) for p in providers if read_marks(p.get("description")) is not None}
         for provider in [*adapter_providers_of(name, providers, self.ns), name]:
             if provider in ours:
-                await self.client._call("DELETE", self.client.paths.provider(provider), allow=(404,), parse=False)
+                await self.client.remove_provider(provider)
         return deleted
 
     async def _providers(self) -> list[dict[str, Any]]:
-        return list((await self.client._call("GET", self.client.paths.providers())).data.get("data") or [])
+        return await self.client.providers()
 
     async def list_models(self) -> list[str]:
-        paths = self.client.paths
-        gateway = [str(m["id"]) for m in (await self.client._call("GET", paths.gateway_v1() + "/models")).data["data"]]
+        gateway = await self.client.gateway_models()
         providers = await self._providers()
-        adapters = [a for a in adapter_names(providers, gateway) if await self._routes(a)]
+        adapters = [a for a in adapter_names(providers, gateway) if await self.client.routes(a)]
         return sorted({*gateway, *served_names(providers, gateway), *adapters})
-
-    async def _routes(self, model: str) -> bool:
-        body = {"model": model, "messages": PROBE, "max_tokens": 1}
-        path = self.client.paths.gateway_v1() + "/chat/completions"
-        return (await self.client._call("POST", path, json_body=body, allow=(404,))).status != 404
 
     async def get_customization(self, job_id: str) -> JobState:
         state = await self.client.customization_state(job_id)
@@ -389,15 +366,14 @@ class AsyncHelixPlatform:
         return state
 
     async def _serve_adapter(self, job_id: str) -> None:
-        paths = self.client.paths
-        if (await self.client._call("GET", paths.provider(job_id), allow=(404,))).status != 404:
+        if await self.client.provider(job_id) is not None:
             return
-        job = (await self.client._call("GET", paths.automodel_job(job_id))).data
+        job = await self.client.customization(job_id)
         route = adapter_route(job, await self._providers(), self.ns)
         if route is not None:
             provider, status = route
-            await self.client._call("POST", paths.providers(), json_body=provider, allow=(409,))
-            await self.client._call("PUT", paths.provider_status(job_id), json_body=status)
+            await self.client.register_provider(provider)
+            await self.client.set_provider_status(job_id, status)
 
     async def get_evaluation(self, job_id: str) -> JobState:
         return await self.client.evaluation_state(job_id)

@@ -32,12 +32,12 @@ from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.payloads import (
     ModelTarget,
     fileset_body,
-    read_marks,
     secret_body,
     secret_update_body,
     workspace_body,
 )
 from flywheel.platforms.helix.states import JOB_ACTIVE, deployment_info, job_state
+from flywheel.platforms.marks import read_marks
 
 # Helix 0.8.1 cancels a ``created`` job on the spot, even when its scheduler has just started the job's
 # process: the scheduler's CREATED -> PENDING write is then refused and the process runs on, unseen, while
@@ -48,6 +48,8 @@ CREATED_POLL_S = 0.5
 # is refused with 409 "Concurrent modification"; it is re-read and tried again.
 CONFLICT_TRIES = 5
 CONFLICT_PAUSE_S = 0.5
+# the one-token chat that tells whether the gateway routes a model (Helix lists no adapter names)
+PROBE = [{"role": "user", "content": "ping"}]
 
 
 class HelixClient:
@@ -85,9 +87,9 @@ class HelixClient:
     def _create(self, path: str, body: dict[str, Any], read_back: str) -> dict[str, Any]:
         """POST ``body``; on 409 (already there, e.g. a retried task) the existing object."""
         try:
-            return self._call("POST", path, json_body=body, idempotent=False).data
+            return self._call("POST", path, json_body=body, idempotent=False).obj()
         except NemoConflictError:
-            return self._call("GET", read_back).data
+            return self._call("GET", read_back).obj()
 
     def _delete(self, path: str) -> bool:
         """True when something was deleted, False when it was already gone. A conflict (another write got
@@ -265,7 +267,7 @@ class HelixClient:
         return str(self._create(self.paths.automodel_jobs(), body, self.paths.automodel_job(body["name"]))["name"])
 
     def customization(self, name: str) -> dict[str, Any]:
-        return self._call("GET", self.paths.automodel_job(name)).data
+        return self._call("GET", self.paths.automodel_job(name)).obj()
 
     def customization_state(self, name: str) -> JobState:
         return job_state(self._call("GET", self.paths.automodel_job(name) + "/status").data, "customization")
@@ -295,7 +297,7 @@ class HelixClient:
         return self._cancel(self.paths.evaluate_job(name), "evaluation")
 
     def eval_result(self, name: str) -> dict[str, Any]:
-        return self._call("GET", self.paths.eval_result(name)).data
+        return self._call("GET", self.paths.eval_result(name)).obj()
 
     def row_scores(self, name: str) -> list[dict[str, Any]]:
         """The per-row scores of a finished job (JSON lines: item, sample, metrics)."""
@@ -344,6 +346,48 @@ class HelixClient:
         t0 = time.perf_counter()
         data = self._call("POST", self.paths.gateway_v1() + "/chat/completions", json_body=body).data
         return time.perf_counter() - t0, data
+
+    # ------------------------------------------------------------------ what the adapter reads and writes
+    def automodel_job(self, name: str) -> dict[str, Any] | None:
+        """A customization (automodel) job by name, or None."""
+        reply = self._call("GET", self.paths.automodel_job(name), allow=(404,))
+        return None if reply.status == 404 else reply.obj()
+
+    def automodel_jobs(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", self.paths.automodel_jobs()).obj().get("data") or [])
+
+    def evaluation_job(self, name: str) -> dict[str, Any] | None:
+        """An evaluation job by name, or None."""
+        reply = self._call("GET", self.paths.evaluate_job(name), allow=(404,))
+        return None if reply.status == 404 else reply.obj()
+
+    def deployment_config(self, name: str) -> dict[str, Any]:
+        return self._call("GET", self.paths.deployment_config(name)).obj()
+
+    def set_provider_status(self, name: str, status: dict[str, Any]) -> None:
+        self._call("PUT", self.paths.provider_status(name), json_body=status)
+
+    def routes(self, model: str) -> bool:
+        """The gateway routes ``model`` (a one-token chat is not a 404)."""
+        body = {"model": model, "messages": PROBE, "max_tokens": 1}
+        return (
+            self._call("POST", self.paths.gateway_v1() + "/chat/completions", json_body=body, allow=(404,)).status
+            != 404
+        )
+
+    def model_entity(self, workspace: str, name: str) -> dict[str, Any] | None:
+        """A model entity of ``workspace`` (not necessarily ours: a base model's), or None."""
+        reply = self._call("GET", HelixPaths(workspace).model(name), allow=(404,))
+        return None if reply.status == 404 else reply.obj()
+
+    def ensure_model_entity(self, workspace: str, name: str) -> dict[str, Any]:
+        paths = HelixPaths(workspace)
+        return self._create(paths.models(), {"name": name}, paths.model(name))
+
+    def set_model_fields(self, workspace: str, name: str, custom_fields: dict[str, Any]) -> dict[str, Any]:
+        """Replace the entity's ``custom_fields``; returns the entity."""
+        path = HelixPaths(workspace).model(name)
+        return self._call("PATCH", path, json_body={"custom_fields": custom_fields}).obj()
 
 
 def _without(err: NemoError, value: str) -> NemoError:

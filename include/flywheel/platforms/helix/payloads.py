@@ -37,8 +37,8 @@ from flywheel.nemo.configs import (
     WORKLOAD_TYPES,
     slug,
 )
+from flywheel.platforms.marks import mark_text
 
-MARK_PREFIX = "flywheel-owned "
 _CONTINUOUS = {"description": "Continuous numeric metric value.", "title": "ContinuousScore", "type": "number"}
 # The bracketed label (``[[label]]``) of a text, lower-cased, or the whole trimmed text when it has none:
 # what the NMP classification metric compares, written in the sandboxed Jinja Helix renders templates with.
@@ -95,22 +95,6 @@ def entity_name(model_name: str) -> str:
     """How Helix names the model entity of a served model: ``meta/llama-3.2-1b-instruct`` →
     ``meta-llama-3-2-1b-instruct`` (non-alphanumerics become ``-``)."""
     return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", model_name.lower())).strip("-")
-
-
-# ------------------------------------------------------------------------------------------- ownership
-def mark_text(marks: dict[str, str]) -> str:
-    """Our ownership marks as a description (Helix deployments and providers have no custom fields)."""
-    return MARK_PREFIX + json.dumps({str(k): str(v) for k, v in sorted(marks.items())}, separators=(",", ":"))
-
-
-def read_marks(description: str | None) -> dict[str, str] | None:
-    if not description or not description.startswith(MARK_PREFIX):
-        return None
-    try:
-        marks = json.loads(description[len(MARK_PREFIX) :])
-    except ValueError:
-        return None
-    return {str(k): str(v) for k, v in marks.items()} if isinstance(marks, dict) else None
 
 
 # ------------------------------------------------------------------------------------------- workspace, files
@@ -283,7 +267,9 @@ def metric_bundle(metric: dict[str, Any], outputs: list[str], secrets: dict[str,
     }
 
 
-def judge_metric(judge: ModelTarget, system: str, user: str, score: str, pattern: str, low: int, high: int) -> dict:
+def judge_metric(
+    judge: ModelTarget, system: str, user: str, score: str, pattern: str, low: int, high: int
+) -> dict[str, Any]:
     metric = {
         "type": "llm-judge",
         "model": judge.as_json(),

@@ -1,4 +1,4 @@
-"""Read Helix evaluation results into the report's score keys (design §5, every value in [0, 1]).
+"""Read Helix evaluation results into the report's score keys (docs/contracts.md#results, every value in [0, 1]).
 
 ``eval-results/{job}`` holds one aggregate per ``<metric type>.<output>`` (``scores.scores[]`` with
 ``name``, ``mean``, ``count``). Classification F1 is not a Helix metric: it is the macro F1 over the

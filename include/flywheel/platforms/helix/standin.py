@@ -16,6 +16,7 @@ from typing import Any
 
 from flywheel.nemo.states import DeploymentInfo
 from flywheel.platforms.helix import payloads as P
+from flywheel.platforms.marks import read_marks
 
 ADAPTER_INFIX = "&adapters/"
 # an adapter has no model entity of its own on Helix: its marks live on its base entity, under this key
@@ -49,7 +50,7 @@ def adapter_route(
         return None
     adapter = f"{workspace}/{output}"
     for p in providers:
-        marks = P.read_marks(p.get("description"))
+        marks = read_marks(p.get("description"))
         if marks is None or p.get("model_deployment_id"):
             continue
         if any(s.get("model_entity_id") == base for s in p.get("served_models") or []):
@@ -66,7 +67,7 @@ def adapter_providers_of(deployment: str, providers: list[dict[str, Any]], works
     return [
         str(p["name"])
         for p in providers
-        if p.get("model_deployment_id") == tied and P.read_marks(p.get("description")) is not None
+        if p.get("model_deployment_id") == tied and read_marks(p.get("description")) is not None
     ]
 
 

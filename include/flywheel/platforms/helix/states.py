@@ -14,7 +14,7 @@ from typing import Any
 
 from flywheel.nemo.errors import NemoResponseError
 from flywheel.nemo.states import DeploymentInfo, JobState
-from flywheel.platforms.helix.payloads import read_marks
+from flywheel.platforms.marks import read_marks
 
 JOB_STATUS = {
     "created": "created",
@@ -50,8 +50,8 @@ def job_state(raw: Mapping[str, Any], kind: str) -> JobState:
         raise NemoResponseError(f"{kind} job without a status")
     status = JOB_STATUS.get(helix.lower(), "unknown")
     terminal, ok = JobState.classify(kind, status)
-    details = raw.get("status_details") if isinstance(raw.get("status_details"), Mapping) else {}
-    errors = raw.get("error_details") if isinstance(raw.get("error_details"), Mapping) else {}
+    details = got if isinstance(got := raw.get("status_details"), Mapping) else {}
+    errors = got if isinstance(got := raw.get("error_details"), Mapping) else {}
     message = errors.get("message") or details.get("message") or details.get("error")
     detail = str(message) if message else (f"{kind} {helix}" if terminal and not ok else None)
     raised = task_error(raw) if terminal and not ok else None
@@ -66,10 +66,13 @@ def task_error(raw: Mapping[str, Any]) -> str | None:
     for step in raw.get("steps") or []:
         for task in (step.get("tasks") if isinstance(step, Mapping) else None) or []:
             stack = task.get("error_stack") if isinstance(task, Mapping) else None
-            found = list(_RAISED.finditer(stack)) if isinstance(stack, str) else []
+            if not isinstance(stack, str):
+                continue
+            found = list(_RAISED.finditer(stack))
             if found:
                 text = stack[found[-1].end() :].strip().rstrip('\\"}').strip()
-                return f"{found[-1][1]}: {text}" if text else found[-1][1]
+                raised = str(found[-1][1])
+                return f"{raised}: {text}" if text else raised
     return None
 
 

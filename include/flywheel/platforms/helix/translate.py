@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flywheel.config import LoraConfig, TrainingConfig
@@ -72,7 +72,9 @@ def training_settings(payload: Mapping[str, Any]) -> tuple[TrainingConfig, LoraC
     return TrainingConfig(**hyper), lora
 
 
-def nmp_results(workload_type: str, result: Mapping[str, Any], rows: list[Mapping[str, Any]] | None) -> dict:
+def nmp_results(
+    workload_type: str, result: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] | None
+) -> dict[str, Any]:
     """A Helix eval result in the NMP results shape: ``flywheel.nemo.configs.read_scores`` reads the same
     values :func:`flywheel.platforms.helix.scores.read_scores` does. The Helix result rides along."""
     scores = read_scores(workload_type, result, rows)
