@@ -2,9 +2,12 @@
 
 up:   generate sample logs (customer-service agent + financial-news classifier), start the NeMo emulator
       and Airflow (api-server, scheduler, dag-processor, triggerer; SQLite; LocalExecutor) on loopback,
-      trigger both workload DAGs over the REST API, show progress, print the results table and each
-      workload's recommendation, approve the first one through the REST API exactly as the UI's button
-      does and show the promotion's Asset event; the other approval is left for you in the UI.
+      trigger both workload DAGs over the REST API (one run id each), show progress, approve the first
+      recommendation through the REST API exactly as the UI's button does as soon as it is asked and show
+      the promotion's Asset event, print the results table and each workload's recommendation; the other
+      approval is left for you in the UI. It follows the runs while they progress (no fixed time limit:
+      it gives up only when nothing moved for STALL_S) and never ends in a traceback: on failure it names
+      the failed task and its log line that says why, and exits 1.
       Writes .demo/state.json (platform, airflow_url, username, password, emulator_url, pids; on Helix
       helix_url).
       FLYWHEEL_PLATFORM=helix: the same runs on the real NeMo Helix services (``make helix``), with the
@@ -33,7 +36,11 @@ STATE = DEMO / "state.json"
 WORKLOADS = {"customer_service": "tool_calling", "news_classifier": "classification"}
 PRIMARY = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
 RECORDS = 500
-TIMEOUT_S = 540
+# The demo follows the runs while they progress: it stops only when no task changed state for this long.
+STALL_S = 900
+POLL_S = 3
+WAITING = "awaiting approval"
+FINISHED = ("success", "failed", "skipped", "upstream_failed")
 # The emulator's quality is not real model quality (1B base ≈ 0.45 of production agreement, customized 1B
 # ≈ 0.7): the demo sets the bar where its candidates can meet it.
 DEMO_MIN_QUALITY = 0.6
@@ -200,88 +207,172 @@ def up() -> int:
     api = stack.api
     assert api is not None
     runs = {}
+    stamp = time.strftime("%Y%m%dT%H%M%S")
     for workload in WORKLOADS:
         dag_id = f"flywheel_{workload}"
         api.wait_for_dag(dag_id, timeout=180)
-        rid = f"demo-{time.strftime('%Y%m%dT%H%M%S')}"
+        rid = f"demo-{workload}-{stamp}"
         r = api.trigger(dag_id, {}, rid)
         if r.status_code != 200:
             say(f"trigger of {dag_id} failed: {r.status_code} {r.text}")
             return 1
         runs[dag_id] = rid
         say(f"triggered {dag_id} run {rid} (POST /api/v2/dags/{dag_id}/dagRuns)")
-    states = wait(api, runs, stack)
+    progress = Progress(api, runs)
+    states = progress.wait(approve=True)
     print_results(api, runs, states)
-    approved = approve_first(api, runs, states)
     say(f"Airflow UI: {stack.api_url}  login: admin / {stack.admin_password}   (stop with: make demo-stop)")
     for dag_id, rid in runs.items():
-        if states.get(dag_id) == "awaiting approval" and dag_id != approved:
+        if states.get(dag_id) == WAITING:
             say(f"waiting for you: {stack.api_url}/dags/{dag_id}/runs/{rid}/tasks/{APPROVAL}/required_actions")
     say(f"Flywheel page: {stack.api_url}/flywheel/  (in the UI: Flywheel in the navigation)")
-    return 0 if all(s in ("success", "awaiting approval") for s in states.values()) else 1
+    ok = all(s in ("success", WAITING) for s in states.values()) and progress.approved is not None
+    if not ok:
+        explain_failures(api, runs, states, stack)
+        if progress.approved is None:
+            say("no approval was applied")
+    return 0 if ok else 1
 
 
 def _hitl(dag_id: str, rid: str) -> str:
     return f"/dags/{dag_id}/dagRuns/{rid}/taskInstances/{APPROVAL}/-1/hitlDetails"
 
 
-def approve_first(api: Any, runs: dict[str, str], states: dict[str, str]) -> str | None:
-    """Answer the first waiting approval with what the UI's "Approve" button sends, then show the event."""
-    for dag_id, rid in runs.items():
-        if states.get(dag_id) != "awaiting approval":
-            continue
-        detail = api.http.get(_hitl(dag_id, rid)).json()
-        option = detail["options"][0]
-        say(f"approving {dag_id}: PATCH /api/v2{_hitl(dag_id, rid)} chosen_options=[{option!r}]")
-        r = api.http.patch(
-            _hitl(dag_id, rid), json={"chosen_options": [option], "params_input": {"comment": "approved by make demo"}}
-        )
-        if r.status_code != 200:
-            say(f"approval refused: {r.status_code} {r.text}")
-            return None
-        states[dag_id] = api.wait_run(dag_id, rid, timeout=180)
-        decision = api.xcom(dag_id, rid, APPROVAL, key="decision")
-        say(f"decision: {decision['status']} {decision['nim']} ({decision['experiment']}) by {decision['by']}")
-        events = api.http.get("/assets/events", params={"source_run_id": rid}).json().get("asset_events", [])
-        for e in events:
-            extra = e.get("extra") or {}
-            say(
-                f"promotion event on {e['uri']}: model {extra.get('model_id')}, "
-                f"${(extra.get('cost') or {}).get('per_1m_output_tokens_usd', 0):.4f} per 1M output tokens, "
-                f"approver {extra.get('approver')}  (GET /api/v2/assets/events)"
-            )
-        return dag_id
-    return None
+class Progress:
+    """Follows the runs until each has finished or waits for a person; gives up only when nothing has moved
+    for ``STALL_S`` (a busy machine is slow, not stuck). With ``approve``, answers the first approval as soon
+    as it is asked, exactly as the UI's "Approve" button does, and shows the decision and the event."""
 
+    def __init__(self, api: Any, runs: dict[str, str]) -> None:
+        self.api, self.runs = api, runs
+        self.approved: str | None = None
+        self.states: dict[str, str] = {}
 
-def wait(api: Any, runs: dict[str, str], stack: Any) -> dict[str, str]:
-    deadline = time.monotonic() + TIMEOUT_S
-    last = ""
-    states: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        parts = []
-        for dag_id, rid in runs.items():
-            state = api.run(dag_id, rid)["state"]
-            states[dag_id] = state
-            tis = api.task_instances(dag_id, rid)
-            done = sum(1 for t in tis if t["state"] in ("success", "failed", "skipped", "upstream_failed"))
+    def _look(self) -> tuple[str, tuple[Any, ...]]:
+        parts, seen = [], []
+        for dag_id, rid in self.runs.items():
+            state = self.api.run(dag_id, rid)["state"]
+            tis = self.api.task_instances(dag_id, rid)
+            by_task = {f"{t['task_id']}[{t['map_index']}]": t["state"] for t in tis}
+            done = sum(1 for t in tis if t["state"] in FINISHED)
             active = sorted({t["task_id"].split(".")[-1] for t in tis if t["state"] in ("running", "deferred")})
+            asking = by_task.get(f"{APPROVAL}[-1]") in ("deferred", "awaiting_input")
+            if state == "running" and asking and self.api.http.get(_hitl(dag_id, rid)).status_code == 200:
+                state = WAITING
+            self.states[dag_id] = state
             parts.append(
                 f"{dag_id.removeprefix('flywheel_')}: {state} {done}/{len(tis)} tasks"
                 + (f" [{', '.join(active)}]" if active else "")
             )
-        line = " | ".join(parts)
-        if line != last:
-            say(line)
-            last = line
-        for dag_id, rid in runs.items():
-            if states[dag_id] == "running" and api.task_states(dag_id, rid).get(f"{APPROVAL}[-1]") == "awaiting_input":
-                states[dag_id] = "awaiting approval"
-        if all(s in ("success", "failed", "awaiting approval") for s in states.values()):
-            return states
-        time.sleep(3)
-    say(f"timed out after {TIMEOUT_S}s; emulator log tail:\n{stack.log_tail('emulator', 20)}")
-    return states
+            seen.append((state, tuple(sorted(by_task.items()))))
+        return " | ".join(parts), tuple(seen)
+
+    def wait(self, approve: bool) -> dict[str, str]:
+        last_line, last_seen, moved = "", None, time.monotonic()
+        while True:
+            line, seen = self._look()
+            if line != last_line:
+                say(line)
+                last_line = line
+            if seen != last_seen:
+                last_seen, moved = seen, time.monotonic()
+            if approve and self.approved is None:
+                for dag_id, rid in self.runs.items():
+                    if self.states[dag_id] == WAITING:
+                        self.approved = approve_now(self.api, dag_id, rid)
+                        self.states[dag_id] = self.api.run(dag_id, rid)["state"]
+                        moved = time.monotonic()
+                        break
+            if all(s in ("success", "failed", WAITING) for s in self.states.values()):
+                return self.states
+            if time.monotonic() - moved > STALL_S:
+                say(f"nothing progressed for {STALL_S}s: giving up")
+                return self.states
+            time.sleep(POLL_S)
+
+
+def approve_now(api: Any, dag_id: str, rid: str) -> str | None:
+    """Answer with what the UI's "Approve" button sends, wait for the run, show the decision and the event."""
+    detail = api.http.get(_hitl(dag_id, rid)).json()
+    option = detail["options"][0]
+    say(f"approving {dag_id}: PATCH /api/v2{_hitl(dag_id, rid)} chosen_options=[{option!r}]")
+    r = api.http.patch(
+        _hitl(dag_id, rid), json={"chosen_options": [option], "params_input": {"comment": "approved by make demo"}}
+    )
+    if r.status_code != 200:
+        say(f"approval refused: {r.status_code} {r.text}")
+        return None
+    state = wait_finished(api, dag_id, rid)
+    decision = xcom_or_none(api, dag_id, rid, APPROVAL, "decision")
+    if decision is None:
+        say(f"{dag_id} ended {state} without a decision")
+        return None
+    say(f"decision: {decision['status']} {decision['nim']} ({decision['experiment']}) by {decision['by']}")
+    events = api.http.get("/assets/events", params={"source_run_id": rid}).json().get("asset_events", [])
+    for e in events:
+        extra = e.get("extra") or {}
+        say(
+            f"promotion event on {e['uri']}: model {extra.get('model_id')}, "
+            f"${(extra.get('cost') or {}).get('per_1m_output_tokens_usd', 0):.4f} per 1M output tokens, "
+            f"approver {extra.get('approver')}  (GET /api/v2/assets/events)"
+        )
+    if not events:
+        say(f"no promotion event for {dag_id} run {rid} (run {state})")
+        return None
+    return dag_id
+
+
+def wait_finished(api: Any, dag_id: str, rid: str) -> str:
+    """The run's final state; gives up only when none of its tasks changed for ``STALL_S``."""
+    last, moved = None, time.monotonic()
+    while True:
+        state = api.run(dag_id, rid)["state"]
+        if state in ("success", "failed"):
+            return state
+        seen = (state, tuple(sorted(api.task_states(dag_id, rid).items())))
+        if seen != last:
+            last, moved = seen, time.monotonic()
+        elif time.monotonic() - moved > STALL_S:
+            return state
+        time.sleep(POLL_S)
+
+
+def xcom_or_none(api: Any, dag_id: str, rid: str, task_id: str, key: str = "return_value") -> Any:
+    r = api.http.get(
+        f"/dags/{dag_id}/dagRuns/{rid}/taskInstances/{task_id}/xcomEntries/{key}", params={"map_index": -1}
+    )
+    return r.json().get("value") if r.status_code == 200 else None
+
+
+def why(api: Any, dag_id: str, rid: str, ti: dict[str, Any]) -> str:
+    """The line of the task's last log that says why it failed (its last error, else its last line)."""
+    try_number = max(int(ti.get("try_number") or 1), 1)
+    path = f"/dags/{dag_id}/dagRuns/{rid}/taskInstances/{ti['task_id']}/logs/{try_number}"
+    r = api.http.get(path, params={"map_index": ti["map_index"]})
+    if r.status_code != 200:
+        return f"(no log: {r.status_code})"
+    lines = [c for c in r.json().get("content") or [] if isinstance(c, dict) and c.get("event")]
+    errors = [c for c in lines if str(c.get("level", "")).lower() in ("error", "critical")]
+    pick = (errors or lines or [{"event": "(empty log)"}])[-1]
+    detail = pick.get("error_detail")
+    if isinstance(detail, list) and detail and isinstance(detail[-1], dict):  # the exception itself
+        return f"{detail[-1].get('exc_type')}: {str(detail[-1].get('exc_value'))[:300]}"
+    return str(pick["event"]).splitlines()[0][:300]
+
+
+def explain_failures(api: Any, runs: dict[str, str], states: dict[str, str], stack: Any) -> None:
+    for dag_id, rid in runs.items():
+        if states.get(dag_id) in ("success", WAITING):
+            continue
+        say(f"{dag_id} run {rid} is {states.get(dag_id)}")
+        for ti in api.task_instances(dag_id, rid):
+            if ti["state"] in ("failed", "upstream_failed") or (
+                states.get(dag_id) not in ("failed",) and ti["state"] in ("running", "deferred", "queued")
+            ):
+                label = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
+                line = why(api, dag_id, rid, ti) if ti["state"] == "failed" else ""
+                say(f"  task {label} {ti['state']}" + (f": {line}" if line else ""))
+    say(f"emulator log tail:\n{stack.log_tail('emulator', 10)}")
 
 
 def print_results(api: Any, runs: dict[str, str], states: dict[str, str]) -> None:
@@ -290,10 +381,9 @@ def print_results(api: Any, runs: dict[str, str], states: dict[str, str]) -> Non
     print(header)
     print("-" * len(header))
     for dag_id, rid in runs.items():
-        try:
-            report = api.xcom(dag_id, rid, "report")
-        except Exception as exc:
-            print(f"{dag_id}: no report ({states.get(dag_id)}): {exc}")
+        report = xcom_or_none(api, dag_id, rid, "report")
+        if not report:
+            print(f"{dag_id}: no report (run {states.get(dag_id)})")
             continue
         for r in report["results"]:
             scores = "  ".join(f"{k}={v:.3f}" for k, v in sorted(r["scores"].items())) or (r["error"] or "")
@@ -327,6 +417,19 @@ def print_decision(report: dict[str, Any]) -> None:
         print(f"  no recommendation: {(report.get('recommendation_note') or {}).get('reason')}")
 
 
+def main(action: str) -> int:
+    """Never a traceback: an unexpected error is one line and a non-zero exit."""
+    try:
+        return up() if action == "up" else down()
+    except KeyboardInterrupt:
+        say("interrupted (Airflow keeps running; stop with: make demo-stop)")
+        return 130
+    except Exception as exc:
+        say(f"demo failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        if STATE.exists():
+            say("Airflow and the emulator keep running for a look (stop with: make demo-stop)")
+        return 1
+
+
 if __name__ == "__main__":
-    action = sys.argv[1] if len(sys.argv) > 1 else "up"
-    sys.exit(up() if action == "up" else down())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "up"))

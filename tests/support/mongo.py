@@ -14,7 +14,12 @@ def mongo_server(log_dir: Path) -> tuple[ManagedProcess, dict[str, Any]]:
     port = free_port()
     server = ManagedProcess(
         "nx-27017",
-        [str(Path(sys.executable).parent / "nx-27017"), "--db", "memory", "--host", "127.0.0.1", "-p", str(port)],
+        # its own pid file: by default nx-27017 refuses to start while another instance runs on the machine
+        [
+            str(Path(sys.executable).parent / "nx-27017"),
+            *("--db", "memory", "--host", "127.0.0.1", "-p", str(port)),
+            *("--pid-file", str(log_dir / f"nx-27017-{port}.pid")),
+        ],
         log_dir,
         ready=port_open(port),
     )

@@ -1,14 +1,17 @@
 """Task ``approve_promotion``: a person approves the recommendation, picks another completed candidate, or
 rejects, with Airflow's own human-in-the-loop operator (providers-standard ``HITLOperator``).
 
-On Airflow 3.3 the task waits in the ``awaiting_input`` state: no worker slot and no trigger are held
-while nobody answers. The options are built at run time from the report (the candidates are only known
-then) and recomputed the same way when the answer arrives. XCom ``decision`` (docs/contracts.md#results) is
-``{"status": "approved|rejected|expired|auto|skipped", "nim", "experiment", "by", "at", "comment"}``.
+The task waits deferred on :class:`~flywheel.airflow.approval_wait.ApprovalWaitTrigger` (no worker slot),
+not in Airflow 3.3's ``awaiting_input`` park, so that a newer report of the same workload can close it as
+``superseded`` (docs/approvals.md). The options are built at run time from the report (the candidates are
+only known then) and recomputed the same way when the answer arrives. XCom ``decision`` (docs/contracts.md#results) is
+``{"status": "approved|rejected|expired|auto|skipped|superseded", "nim", "experiment", "by", "at",
+"comment"}``; a superseded decision adds ``"superseded_by"`` (the newer run's id).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,8 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowSkipException
 
 REJECT = "Reject"
+SUPERSEDED = "superseded"
+POKE_S = 5.0
 APPROVE_PREFIX = "Approve: "
 INSTEAD_PREFIX = "Promote instead: "
 
@@ -91,7 +96,16 @@ class ApprovePromotionOperator(HITLOperator):
 
     template_fields = ("subject", "body", "report")
 
-    def __init__(self, *, report: Any, workload_id: str, approval: str, response_timeout: timedelta, **kw: Any):
+    def __init__(
+        self,
+        *,
+        report: Any,
+        workload_id: str,
+        approval: str,
+        response_timeout: timedelta,
+        config_path: str | None = None,
+        **kw: Any,
+    ):
         kw.pop("params", None)  # the DAG's trigger Params do not belong in the approval form
         kw["retries"] = 0  # a retry would ask the question again
         super().__init__(
@@ -102,6 +116,7 @@ class ApprovePromotionOperator(HITLOperator):
             **kw,
         )
         self.report, self.approval = report, approval
+        self.workload_id, self.config_path = workload_id, config_path
 
     def _push(self, context: Any, value: dict[str, Any]) -> dict[str, Any]:
         context["ti"].xcom_push(key="decision", value=value)
@@ -109,7 +124,14 @@ class ApprovePromotionOperator(HITLOperator):
         return value
 
     def execute(self, context: Any) -> Any:
+        from flywheel.airflow.approval_wait import claim_latest, newer_than
+
         report = self.report or {}
+        mine = _run_ref(context)
+        latest = claim_latest(self.workload_id, mine)
+        if newer_than(latest, mine):
+            # a newer report of this workload already reached its decision: nobody approves stale numbers
+            return self._superseded(context, latest["run_id"])
         rec = report.get("recommendation")
         if not rec:
             reason = (report.get("recommendation_note") or {}).get("reason") or "no report"
@@ -123,11 +145,46 @@ class ApprovePromotionOperator(HITLOperator):
             return self._push(context, decision("auto", pick, "flywheel (selection.approval: auto)", rec["reason"]))
         self.options = list(choices(report))
         self.body = body(report)
-        return super().execute(context)
+        return self._ask(context, mine)
+
+    def _ask(self, context: Any, mine: dict[str, Any]) -> Any:
+        """Write the question (Airflow's HITL request: the UI's form) and wait deferred for the answer."""
+        from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+
+        from flywheel.airflow.approval_wait import ApprovalWaitTrigger
+
+        ti_id = context["task_instance"].id
+        upsert_hitl_detail(
+            ti_id=ti_id,
+            options=self.options,
+            subject=self.subject,
+            body=self.body,
+            defaults=self.defaults,
+            multiple=self.multiple,
+            params=self.serialized_params,
+            assigned_users=self.assigned_users,
+        )
+        deadline = time.time() + self.response_timeout.total_seconds() if self.response_timeout else None
+        self.log.info("Waiting for an answer (or a newer report of %s)", self.workload_id)
+        trigger = ApprovalWaitTrigger(
+            ti_id=str(ti_id),
+            workload_id=self.workload_id,
+            mine=mine,
+            deadline=deadline,
+            not_before=time.time() + defer_floor_s(self.config_path),
+            poke_s=POKE_S,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def _superseded(self, context: Any, newer_run: str) -> dict[str, Any]:
+        value = decision(SUPERSEDED, None, "flywheel", f"superseded by the newer report of run {newer_run}")
+        return self._push(context, {**value, "superseded_by": newer_run})
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         if event.get("error_type") == "timeout":
             return self._push(context, decision("expired", None, None, "no answer before selection.approval_timeout"))
+        if "superseded_by" in event:  # the trigger closed the request (a person's answer would have won)
+            return self._superseded(context, event["superseded_by"])
         mapping = choices(self.report or {})
         self.options = list(mapping)
         answer = super().execute_complete(context, event)
@@ -139,3 +196,30 @@ class ApprovePromotionOperator(HITLOperator):
         at = answer.get("responded_at")
         at = at if isinstance(at, datetime) else None
         return self._push(context, decision("approved" if pick else "rejected", pick, who, comment, at))
+
+
+def _run_ref(context: Any) -> dict[str, Any]:
+    run = context["dag_run"]
+    after = getattr(run, "run_after", None) or getattr(run, "logical_date", None)
+    return {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "run_after": after.isoformat() if isinstance(after, datetime) else str(after or ""),
+    }
+
+
+def defer_floor_s(config_path: str | None) -> float:
+    """The wait does not end sooner than this after deferring: Airflow 3.3 fails a task resumed before the
+    scheduler handled the executor's report of the execution that deferred (apache/airflow#72716); see
+    ``NemoOperator.defer_floor_s`` and docs/approvals.md."""
+    from airflow.sdk.configuration import conf
+
+    from flywheel.config import load_config
+
+    try:
+        extra = load_config(config_path).platform.min_defer_s
+    except Exception:  # the floor must not fail the approval; the config default
+        extra = 2.0
+    from flywheel.airflow.approval_wait import ANSWER_MARGIN_S
+
+    return conf.getfloat("workers", "min_heartbeat_interval") + extra + ANSWER_MARGIN_S

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: str) -> dict[str, list[str]]:
     from flywheel.airflow.hooks import NemoHook
     from flywheel.config import load_config
-    from flywheel.platforms.core.errors import is_unobserved
+    from flywheel.platforms.core.errors import NemoNotFoundError, is_unobserved
 
     owner = run_key(dag_id, run_id)
     deleted: list[str] = []
@@ -37,7 +37,10 @@ def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: st
                     deleted.append(d.name)
             for job_id, state, fields in c.list_customizations():
                 if not state.terminal and JobMark.of_run(fields, workload_id, run_id):
-                    c.cancel_customization(job_id)
+                    try:
+                        c.cancel_customization(job_id)
+                    except NemoNotFoundError:  # gone since it was listed: nothing left to stop
+                        continue
                     cancelled.append(job_id)
     except Exception as exc:
         if not is_unobserved(exc):

@@ -26,6 +26,7 @@ from flywheel.config import (
 )
 
 GROUP = "nim_experiment"
+MAX_ACTIVE_RUNS = 2
 
 
 def doc_md(cfg: FlywheelConfig, w: WorkloadConfig) -> str:
@@ -85,7 +86,9 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         schedule=cfg.schedule_for(w),
         start_date=_start_date(cfg.airflow.start_date),
         catchup=False,
-        max_active_runs=1,
+        # one run computing plus one waiting for a person: a pending approval never holds the next run (a
+        # newer report supersedes it, docs/approvals.md); the GPU stage stays serialized by its pool
+        max_active_runs=MAX_ACTIVE_RUNS,
         tags=["flywheel", w.workload_id, w.workload_type, *cfg.airflow.tags],
         doc_md=doc_md(cfg, w),
         params=params_for(cfg, w),
@@ -209,13 +212,18 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             workload_id=w.workload_id,
             approval=selection.approval,
             response_timeout=selection.approval_timeout,
+            config_path=config_path,
         )
 
-        @task(outlets=[promotions_asset(w.workload_id)])
-        def promote(decision: Any, ti: Any = None, dag_run: Any = None, outlet_events: Any = None) -> Any:
+        promotions = promotions_asset(w.workload_id)
+
+        # inlets: its own earlier events, so a cleared or retried promote emits no second one
+        @task(outlets=[promotions], inlets=[promotions])
+        def promote(ti: Any = None, dag_run: Any = None, outlet_events: Any = None, inlet_events: Any = None) -> Any:
             from flywheel.airflow.promotion import promote as act
 
-            return act(config_path, w.workload_id, decision, ti, w.dag_id, dag_run.run_id, outlet_events, sources)
+            events = (outlet_events, inlet_events)
+            return act(config_path, w.workload_id, ti, w.dag_id, dag_run.run_id, events, sources)
 
         sources = {
             "report": _task_id(summary),
@@ -224,8 +232,9 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             "built": _task_id(built),
             "extracted": _task_id(extracted),
         }
-        summary >> approval
-        promote(approval.output)
+        # promote is a teardown (no setup): a run marked failed while the approval waits still reaches it,
+        # and it fails the run when no decision was made (Airflow would otherwise decide from skipped leaves)
+        summary >> approval >> promote().as_teardown(on_failure_fail_dagrun=True)
     return dag
 
 

@@ -677,14 +677,25 @@ class TeardownNimOperator(_ExperimentOperator):
             job_id = ti.xcom_pull(task_ids=task_id, key="job", map_indexes=ti.map_index)
             if not job_id:
                 continue
-            read = client.get_customization if kind == "customization" else client.get_evaluation
-            if read(job_id).terminal:
-                continue
-            (client.cancel_customization if kind == "customization" else client.cancel_evaluation)(job_id)
-            self.log.info("cancelled %s %s", kind, job_id)
-            if not read(job_id).terminal:
+            if not self._stop_job(client, kind, job_id):
                 stopping.append(job_id)
         return stopping
+
+    def _stop_job(self, client: Any, kind: str, job_id: str) -> bool:
+        """Cancel the job unless it is terminal; True when it no longer runs. A job the platform no longer
+        knows (404, e.g. it lost its state in a restart) is gone: the deployment is still deleted."""
+        from flywheel.platforms.core.errors import NemoNotFoundError
+
+        read = client.get_customization if kind == "customization" else client.get_evaluation
+        try:
+            if read(job_id).terminal:
+                return True
+            (client.cancel_customization if kind == "customization" else client.cancel_evaluation)(job_id)
+            self.log.info("cancelled %s %s", kind, job_id)
+            return bool(read(job_id).terminal)
+        except NemoNotFoundError:
+            self.log.warning("%s %s is unknown to the platform (404): treated as gone", kind, job_id)
+            return True
 
     def _wait_jobs_stopped(self, stopping: list[str]) -> None:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger

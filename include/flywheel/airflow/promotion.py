@@ -4,7 +4,14 @@ Approved (or ``auto``): the chosen adapter's model entity is marked ``flywheel_p
 refuses to delete a marked model; nothing of ours deletes model entities), an Asset event on
 ``flywheel://promotions/<workload_id>`` carries what a deployment DAG needs, and the audit record goes to
 XCom and, with a ``flywheel_mongo`` connection, to MongoDB ``<results.mongo_database>.promotions``.
-Rejected or expired: the audit record is written and the task is skipped, so no Asset event is emitted.
+Rejected, expired or superseded: the audit record is written and the task is skipped, so no Asset event
+is emitted.
+
+Exactly once: ``promote`` reads this workload's earlier promotion events (the asset is also its inlet); when
+one already came from this run, a re-run (clear, retry) emits no second event and writes no second audit
+record: it appends ``{"try_number", "at", "event_id"}`` to the record's ``reruns`` and is skipped. It is a
+teardown of the run: when ``approve_promotion`` ended without a decision (a person marked it or the run
+failed) it fails, and with it the run.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from flywheel.config import load_config
 log = logging.getLogger(__name__)
 PROMOTIONS_COLLECTION = "promotions"
 PROMOTED = ("approved", "auto")
+APPROVAL_TASK = "approve_promotion"
 
 
 def promotions_uri(workload_id: str) -> str:
@@ -65,21 +73,56 @@ def _entry(report: dict[str, Any], nim: str | None, experiment: str | None) -> d
     return {}
 
 
+def earlier_event(inlet_events: Any, workload_id: str, dag_id: str, run_id: str) -> Any:
+    """This run's promotion event, if an earlier try of ``promote`` emitted one."""
+    if inlet_events is None:
+        return None
+    for event in inlet_events[promotions_asset(workload_id)].ascending(False).limit(200):
+        extra = getattr(event, "extra", None) or {}
+        source = (getattr(event, "source_dag_id", None), getattr(event, "source_run_id", None))
+        if source == (dag_id, run_id) or (extra.get("dag_id"), extra.get("run_id")) == (dag_id, run_id):
+            return event
+    return None
+
+
+def the_decision(ti: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+    """approve_promotion's decision; without one the approval was skipped (no decision to act on) or ended
+    failed (the run must end failed)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    decision = ti.xcom_pull(task_ids=APPROVAL_TASK, key="decision")
+    if decision and decision.get("status") == "skipped":
+        raise AirflowSkipException(f"no decision to act on: {decision.get('comment')}")
+    if decision:
+        return decision
+    state = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id) or {}).get(APPROVAL_TASK)
+    if state in ("skipped", "upstream_failed", None):
+        raise AirflowSkipException(f"{APPROVAL_TASK} is {state}: no decision, nothing promoted")
+    raise RuntimeError(f"{APPROVAL_TASK} ended {state} without a decision: nothing promoted")
+
+
 def promote(
     config_path: str | None,
     workload_id: str,
-    decision: dict[str, Any],
     ti: Any,
     dag_id: str,
     run_id: str,
-    outlet_events: Any,
+    events: tuple[Any, Any],
     sources: dict[str, str],
 ) -> dict[str, Any]:
     """``sources``: the task ids of this run's report, plans, customize, built and extracted outputs, handed
-    over by the DAG factory."""
+    over by the DAG factory; ``events``: the task's (outlet_events, inlet_events)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    outlet_events, inlet_events = events
+    decision = the_decision(ti, dag_id, run_id)
     cfg = load_config(config_path)
+    done = earlier_event(inlet_events, workload_id, dag_id, run_id)
+    if done is not None:
+        rerun = {"try_number": getattr(ti, "try_number", None), "at": _now(), "event_id": getattr(done, "id", None)}
+        _store_rerun(cfg, dag_id, run_id, rerun)
+        ti.xcom_push(key="audit", value={"dag_id": dag_id, "run_id": run_id, "decision": decision, "rerun": rerun})
+        raise AirflowSkipException(f"already promoted by this run (event at {getattr(done, 'timestamp', '?')}): re-run")
 
     def pull(what: str, map_index: int | None = None) -> Any:
         if map_index is None:
@@ -121,7 +164,7 @@ def promote(
     }
     if decision.get("status") in PROMOTED and model_id:
         audit["platform_mark"] = _mark_on_platform(cfg, model_id, experiment, decision, workload_id, dag_id, run_id)
-    _store(cfg, audit)
+    _store(cfg, audit, getattr(ti, "try_number", None))
     ti.xcom_push(key="audit", value=audit)
     if decision.get("status") not in PROMOTED:
         raise AirflowSkipException(f"decision {decision.get('status')}: nothing promoted (audit recorded)")
@@ -172,15 +215,40 @@ def _mark_on_platform(
     return {"model_id": model_id, "marked": True, "custom_fields": fields}
 
 
-def _store(cfg: Any, audit: dict[str, Any]) -> None:
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
+def _collection(cfg: Any) -> Any:
     from flywheel.airflow.connections import MONGO_CONN, optional_connection
 
     if optional_connection(MONGO_CONN) is None:
-        return
+        return None
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
-    client = MongoHook(mongo_conn_id=MONGO_CONN).get_conn()
-    coll = client[cfg.results.mongo_database][PROMOTIONS_COLLECTION]
+    return MongoHook(mongo_conn_id=MONGO_CONN).get_conn()[cfg.results.mongo_database][PROMOTIONS_COLLECTION]
+
+
+def _store_rerun(cfg: Any, dag_id: str, run_id: str, rerun: dict[str, Any]) -> None:
+    log.info("promote re-ran for %s/%s: nothing re-emitted (%s)", dag_id, run_id, rerun)
+    coll = _collection(cfg)
+    if coll is None:
+        return
+    key = {"dag_id": dag_id, "run_id": run_id}
+    record = coll.find_one(key, {"_id": 0})
+    if record is not None:  # read-modify-write: promote re-runs one at a time (a run's single task)
+        coll.replace_one(key, {**record, "reruns": [*record.get("reruns", []), rerun]})
+
+
+def _store(cfg: Any, audit: dict[str, Any], try_number: int | None) -> None:
+    coll = _collection(cfg)
+    if coll is None:
+        return
     key = {"dag_id": audit["dag_id"], "run_id": audit["run_id"]}
-    coll.replace_one(key, {**audit}, upsert=True)
+    # one record per run: a re-run (clear, retry) rewrites it and appends itself to ``reruns``
+    earlier = coll.find_one(key, {"reruns": 1, "at": 1})
+    reruns = [] if earlier is None else [*earlier.get("reruns", []), {"try_number": try_number, "at": _now()}]
+    coll.replace_one(key, {**audit, "reruns": reruns}, upsert=True)
     log.info("audit record stored in MongoDB %s.%s", cfg.results.mongo_database, PROMOTIONS_COLLECTION)

@@ -239,6 +239,9 @@ class HelixPlatform:
     def mark_model(self, model_id: str, custom_fields: dict[str, Any]) -> dict[str, Any]:
         """Merge ``custom_fields`` into the model entity's; for an adapter (which has no entity of its
         own on Helix) into its base entity's, under ``flywheel_adapters.<adapter gateway name>``."""
+        return self.client.write_reread(lambda: self._mark_model_once(model_id, custom_fields))
+
+    def _mark_model_once(self, model_id: str, custom_fields: dict[str, Any]) -> dict[str, Any]:
         entity = self.gateway_name(model_id)
         base = base_of(entity)
         ws, _, name = (base or entity).partition("/")

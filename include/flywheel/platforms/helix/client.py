@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hmac
 import json
+import random
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -25,7 +26,7 @@ from flywheel.platforms.core.errors import (
     platform_message,
 )
 from flywheel.platforms.core.http import Reply, SyncHttp, bearer
-from flywheel.platforms.core.retry import RetryPolicy
+from flywheel.platforms.core.retry import RetryPolicy, backoff_s
 from flywheel.platforms.core.states import DeploymentInfo, JobState
 from flywheel.platforms.helix.paths import HelixPaths
 from flywheel.platforms.helix.payloads import (
@@ -43,6 +44,19 @@ from flywheel.platforms.marks import read_marks
 # the job reads ``cancelled``. Its scheduler moves a job on within seconds, so a cancel waits for that.
 CREATED_GRACE_S = 15.0
 CREATED_POLL_S = 0.5
+# Helix writes use optimistic concurrency: a write racing another one (often Helix's own status update)
+# is refused with 409 "Concurrent modification"; it is re-read and tried again.
+CONFLICT_TRIES = 5
+CONFLICT_PAUSE_S = 0.5
+T = TypeVar("T")
+_conflict_rng = random.Random()
+
+
+def conflict_pause_s(attempt: int) -> float:
+    """The wait before another write after a 409 (Helix's optimistic concurrency), by the one backoff formula."""
+    return backoff_s(attempt, base_s=CONFLICT_PAUSE_S, cap_s=4.0, factor=2.0, jitter=0.5, rng=_conflict_rng)
+
+
 # the one-token chat that tells whether the gateway routes a model (Helix lists no adapter names)
 PROBE = [{"role": "user", "content": "ping"}]
 
@@ -87,8 +101,29 @@ class HelixClient:
             return self._call("GET", read_back).obj()
 
     def _delete(self, path: str) -> bool:
-        """True when something was deleted, False when it was already gone."""
-        return self._call("DELETE", path, allow=(404,), parse=False).status != 404
+        """True when something was deleted, False when it was already gone. A conflict (another write got
+        there first) is re-read: gone is gone, else the delete is tried again."""
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                return self._call("DELETE", path, allow=(404,), parse=False).status != 404
+            except NemoConflictError:
+                if attempt == CONFLICT_TRIES - 1:
+                    raise
+            if self._call("GET", path, allow=(404,)).status == 404:
+                return False
+            time.sleep(conflict_pause_s(attempt))
+        raise AssertionError("unreachable")
+
+    def write_reread(self, write: Callable[[], T]) -> T:
+        """``write()`` (which reads what it needs first), again after a conflict (409), a few times."""
+        for attempt in range(CONFLICT_TRIES):
+            try:
+                return write()
+            except NemoConflictError:
+                if attempt == CONFLICT_TRIES - 1:
+                    raise
+            time.sleep(conflict_pause_s(attempt))
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ health
     def health(self) -> bool:
