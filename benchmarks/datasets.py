@@ -15,8 +15,11 @@ tracking code, an EAN); ``--text both`` (the default) measures both inputs. Buil
 Prints what it measured on (CPU model and count, the CPUs this process may use, scan workers, Python; per
 input: average bytes per line and the fraction of characters that are digits), then per build the wall time
 of ``build_datasets`` (imports included), records/s (lines / wall time), peak RSS of the build process and of
-its worker processes, the 1/5/15-minute load averages before the run and the CPU time the run used (a shared
-machine shows as wall time well above CPU time / cores), the PII-on / PII-off ratio of the same input, and
+its worker processes, the 1/5/15-minute load averages before the run and the CPU time the run used (build
+process and its workers: a shared machine shows as wall time well above CPU time / cores), and from it the CPU
+microseconds per line, lines per CPU-second and the implied rate on this machine's usable cores (lines per
+CPU-second x cores: an upper bound, since imports, the merge and ICL selection run on one core; unlike records/s
+it hardly depends on what else the machine runs), the PII-on / PII-off ratio of the same input, and
 whether the streaming files equal the baseline's byte for byte. Outputs are deleted once compared, and the inputs at
 the end unless ``--work`` names a folder to keep them in.
 
@@ -44,6 +47,7 @@ from contextlib import suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 BASELINE_REV = "b70c20e"  # last commit before the streaming rewrite (issue 14)
 
 CHILD = r"""
@@ -190,8 +194,8 @@ def _run_all(args: argparse.Namespace, sizes: list[int], work: Path, write_logs:
     print(f"inputs ready in {time.perf_counter() - t0:.0f}s")
     baseline_path = export_baseline(Path(args.repo), args.baseline_rev, work) if args.baseline_max > 0 else None
     header = (
-        f"{'lines':>10} {'text':>9} {'build':>14} {'seconds':>8} {'records/s':>10} {'CPU s':>7} {'peak RSS':>9} "
-        f"{'workers':>8}  notes"
+        f"{'lines':>10} {'text':>9} {'build':>14} {'seconds':>8} {'records/s':>10} {'CPU s':>7} {'CPU us/rec':>10} "
+        f"{'rec/CPU-s':>10} {f'{CORES}-core':>9} {'peak RSS':>9} {'workers':>8}  notes"
     )
     print(header)
     for n in sizes:
@@ -222,8 +226,10 @@ def _run_size(args: argparse.Namespace, n: int, text: str, path: Path, work: Pat
             ratio = r["seconds"] / results["streaming"]["seconds"]
             identical = same_files(work / f"out-{n}-{text}-streaming", out)
             notes += f"; streaming is {ratio:.1f}x faster; files identical: {identical}"
+        per_cpu_s = n / max(r["cpu_s"], 1e-9)
         print(
             f"{n:>10,} {text:>9} {name:>14} {r['seconds']:>8.1f} {n / r['seconds']:>10,.0f} {r['cpu_s']:>7.1f} "
+            f"{1e6 / per_cpu_s:>10.1f} {per_cpu_s:>10,.0f} {CORES * per_cpu_s:>9,.0f} "
             f"{r['rss_mb']:>7.0f}MB {r['workers_rss_mb']:>6.0f}MB  {notes}",
             flush=True,
         )

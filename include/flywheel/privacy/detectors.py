@@ -200,7 +200,7 @@ def iban_number(text: str) -> list[Span]:
 _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?!\w|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _VERSION_BEFORE = re.compile(r"\b(?:version|release|build|ver|v)\s*$", re.I)
-_DOTTED = re.compile(r"\d(?<!\d\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d")
+_DOTTED = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")  # a gate only: led by a literal, the engine skips to each dot
 
 
 def ip(text: str) -> list[Span]:
@@ -241,6 +241,7 @@ _VENDOR_PREFIXES = (
     *("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "xox", "xapp-", "hooks.slack.com", "AIza"),
     *("ya29.", "GOCSPX-", "nvapi-", "hf_", "glpat-", "npm_", "eyJ"),
 )
+_VENDOR_PREFIX = re.compile("|".join(re.escape(p) for p in _VENDOR_PREFIXES))  # one search, not 31 ``in``s
 _AZURE_CLIENT_SECRET = re.compile(r"[A-Za-z0-9_~.-]{3}8Q~[A-Za-z0-9_~.-]{31,34}")
 _BEARER = re.compile(r"(?i)\b(?:bearer|basic|token)\s+([A-Za-z0-9._~+/-]{16,}=*)")
 _PEM = re.compile(
@@ -255,11 +256,11 @@ _PASSWORD_IS = re.compile(
 )
 
 
-def secret(text: str, low: str | None = None) -> list[Span]:
+def secret(text: str, low: str | None = None, words: list[str] | None = None) -> list[Span]:
     low = text.lower() if low is None else low
     out = []
-    longs = " ".join(w for w in text.split() if len(w) >= 16)
-    if longs and any(p in longs for p in _VENDOR_PREFIXES):
+    longs = " ".join(w for w in (text.split() if words is None else words) if len(w) >= 16)
+    if longs and _VENDOR_PREFIX.search(longs) is not None:
         out += [
             Span(m.start(), m.end(), m.group())
             for m in _VENDOR.finditer(text)
@@ -430,7 +431,7 @@ class Scanner:
         low = text.lower()
         words = text.split()
         if "secret" in kinds and _maybe_secret(words, low):
-            found += [("secret", s) for s in secret(text, low)]
+            found += [("secret", s) for s in secret(text, low, words)]
         if "@" in text and "email" in kinds:
             found += [("email", s) for s in email(text)]
         raw = text.encode("utf-8", "surrogatepass")
