@@ -174,7 +174,7 @@ def up() -> int:
     )
     helix = None
     if platform == "helix":
-        from flywheel.localstack.helix import HelixServices, teach_stand_in
+        from flywheel.localstack.helix import HelixServices, redacted_kinds, teach_stand_in
 
         helix = HelixServices(DEMO / "helix", port=int(os.environ.get("HELIX_PORT", "8200")))
         say(f"starting NeMo Helix ({helix.url}; Python 3.13 venv from `make helix`)")
@@ -192,7 +192,7 @@ def up() -> int:
             STATE.unlink(missing_ok=True)
         raise
     if helix is not None:
-        teach_stand_in(stack.emulator_url, logs)
+        teach_stand_in(stack.emulator_url, logs, pii_kinds=redacted_kinds(cfg))
     state = {
         "platform": platform,
         **({"helix_url": helix.url} if helix is not None else {}),

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from flywheel.localstack.helix import HelixServices, teach_stand_in
+from flywheel.localstack.helix import HelixServices, redacted_kinds, teach_stand_in
 from flywheel.localstack.stack import LocalStack
 from flywheel.platforms.helix.client import HelixClient
 from flywheel.platforms.helix.payloads import served_secret_name
@@ -97,7 +97,8 @@ def stack(helix: HelixServices, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture
 def hx(helix: HelixServices, stack: LocalStack) -> Iterator[HelixClient]:
     reset_emulator(stack)
-    teach_stand_in(stack.emulator_url, stack.workdir / "logs.jsonl")
+    config = yaml.safe_load(stack.config_path.read_text())
+    teach_stand_in(stack.emulator_url, stack.workdir / "logs.jsonl", pii_kinds=redacted_kinds(config))
     with HelixClient(helix.url, WS, gpu_base_url=stack.emulator_url) as c:
         c.ensure_workspace("flywheel")  # what a run's first task does; a test may need it before that
         yield c

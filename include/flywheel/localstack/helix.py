@@ -11,17 +11,22 @@ so they are found through the parent links, not the process group).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import httpx
 
 from flywheel.localstack.processes import ManagedProcess, free_port
+from flywheel.privacy.detectors import BUILTIN_KINDS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HELIX_VERSION = "0.8.1"
@@ -208,16 +213,45 @@ class HelixServices:
         self.stop()
 
 
-def teach_stand_in(emulator_url: str, logs: Path, namespace: str = "stand-in") -> None:
+def teach_stand_in(
+    emulator_url: str, logs: Path, namespace: str = "stand-in", pii_kinds: Sequence[str] | None = None
+) -> None:
     """Let the emulator's NIM (the candidate a Helix provider serves) know the logged answers.
 
     On NMP the emulator sees every dataset the flywheel uploads to its Data Store and answers those
     prompts like a model of its size would; on Helix the datasets go to Helix filesets, so the stand-in
-    learns the same records from the log file instead (HF upload to its Data Store, as NMP would)."""
+    learns the same records from the log file instead (HF upload to its Data Store, as NMP would).
+    ``pii_kinds``: redact them as the dataset build does (the config's ``pii.kinds``), so the stand-in
+    answers what a model trained on the datasets would, with the same placeholders as the expected answers."""
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
     from flywheel.platforms.core.retry import RetryPolicy
     from flywheel.platforms.nmp.datastore import upload_files
 
     httpx.post(f"{emulator_url}/v1/datastore/namespaces", data={"namespace": namespace}, timeout=30)
     repo = f"{namespace}/logged-answers"
-    upload_files(f"{emulator_url}/v1/hf", None, repo, {"logs.jsonl": logs}, 60.0, RetryPolicy(max_retries=2))
+    with tempfile.TemporaryDirectory(prefix="flywheel-stand-in-") as tmp:
+        taught = logs if not pii_kinds else _redacted_copy(logs, Path(tmp) / "logs.jsonl", pii_kinds)
+        upload_files(f"{emulator_url}/v1/hf", None, repo, {"logs.jsonl": taught}, 60.0, RetryPolicy(max_retries=2))
+
+
+def redacted_kinds(config: dict[str, Any]) -> list[str] | None:
+    """The PII kinds a dataset build of ``config`` (a flywheel.yaml as loaded) redacts, or None."""
+    pii = (config.get("defaults") or {}).get("pii") or {}
+    if pii.get("mode", "redact") != "redact":
+        return None
+    return list(pii.get("kinds") or BUILTIN_KINDS)
+
+
+def _redacted_copy(logs: Path, out: Path, kinds: Sequence[str]) -> Path:
+    from flywheel.privacy.redact import Redactor
+
+    redact = Redactor(list(kinds)).redact
+    with logs.open(encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
+        for line in src:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                dst.write(json.dumps(redact(record)[0]) + "\n")
+    return out

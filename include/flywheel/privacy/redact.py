@@ -16,6 +16,7 @@ question to the call. Counts are kept per kind and per place (``request.messages
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -34,6 +35,7 @@ STRUCTURAL = {
     "choice": frozenset(("index", "finish_reason")),
     "part": frozenset(("type",)),
 }
+_MIN_ECHO_CHARS = 4  # shorter keyed values ("1", "yes") are too common to replace elsewhere
 _NO_KEYED_NUMBERS = frozenset(("secret", "user", "person", "address"))  # "pin": 4 digits or more only
 
 
@@ -88,7 +90,10 @@ class Redactor:
                 out[key] = new
         if not job.counts:
             return record, {}, {}
-        return out if out is not None else record, dict(job.counts), dict(job.places)
+        out = out if out is not None else record
+        if job.keyed:
+            out = {k: v if k in _ECHO_SKIPPED else job.echoes(v, k) for k, v in out.items()}
+        return out, dict(job.counts), dict(job.places)
 
     # ------------------------------------------------------------------ fast check: anything to redact?
     def _hit_record(self, record: dict[str, Any]) -> bool:
@@ -196,6 +201,8 @@ class _Job:
         self.per_kind: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.places: Counter[str] = Counter()
+        # values redacted because of their key (no detector knows them): replaced wherever else they stand
+        self.keyed: dict[str, tuple[str, str]] = {}
 
     def placeholder(self, kind: str, canonical: str, place: str) -> str:
         key = (kind, canonical)
@@ -226,12 +233,45 @@ class _Job:
             spans = self.find(value)
             if spans and sum(e - s for s, e, _, _ in spans) >= len(stripped) - 2:
                 return self.text(value, place)
+            self._remember(stripped, kind, stripped.lower())
             return self.placeholder(kind, stripped.lower(), place)
         if isinstance(value, int) and not isinstance(value, bool):
             if kind in _NO_KEYED_NUMBERS and abs(value) < 1000:
                 return value  # "token": 5 is a count, not a credential
+            self._remember(str(value), kind, str(value))
             return self.placeholder(kind, str(value), place)
         return self.value(value, place, kind)
+
+    def _remember(self, raw: str, kind: str, canonical: str) -> None:
+        if len(raw) >= _MIN_ECHO_CHARS:
+            self.keyed.setdefault(raw, (kind, canonical))
+
+    def echoes(self, value: Any, place: str) -> Any:
+        """``value`` with every value redacted by its key replaced wherever else it stands: a user id in the
+        tool call's ``user_id`` and in the system prompt gets one placeholder, so the datasets stay consistent
+        (the prompt and the expected answer agree) and the value does not survive in the text."""
+        if not self.keyed:
+            return value
+        found = re.compile(
+            r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(self.keyed, key=len, reverse=True))) + r")(?![\w-])"
+        )
+
+        def swap(match: re.Match[str], at: str) -> str:
+            kind, canonical = self.keyed[match.group(0)]
+            return self.placeholder(kind, canonical, at)
+
+        def walk(v: Any, at: str) -> Any:
+            if isinstance(v, str):
+                return found.sub(lambda m: swap(m, at), v) if found.search(v) else v
+            if isinstance(v, dict):
+                new = {k: walk(x, f"{at}.{k}") for k, x in v.items()}
+                return v if all(new[k] is v[k] for k in v) else new
+            if isinstance(v, list):
+                items = [walk(x, f"{at}[]") for x in v]
+                return v if all(a is b for a, b in zip(items, v, strict=True)) else items
+            return v
+
+        return walk(value, place)
 
     def value(self, value: Any, place: str, sensitive: str | None = None) -> Any:
         """Any JSON value; the same object when nothing in it was redacted."""
@@ -387,6 +427,7 @@ class _Job:
         return self.value(args, place)
 
 
+_ECHO_SKIPPED = TOP_LEVEL_KEPT - {"request", "response"}
 _TOOL_MESSAGE_KEPT = STRUCTURAL["message"] | {"name"}
 _REQUEST_KEPT = STRUCTURAL["request"]
 _RESPONSE_KEPT = STRUCTURAL["response"]

@@ -180,3 +180,36 @@ def test_a_kind_without_a_detector_is_refused_and_a_registered_one_replaces_the_
         assert counts == {"person": 1, "email": 1}
     finally:
         sys.modules["flywheel.privacy.detectors"]._EXTRA.pop("person", None)
+
+
+def test_a_value_redacted_by_its_key_is_replaced_wherever_else_it_stands() -> None:
+    """The user id of a tool call's ``user_id`` also stands in the system prompt: one placeholder for both, so
+    the prompt and the expected answer still agree and the id survives nowhere."""
+    from flywheel.privacy.redact import Redactor
+
+    record = {
+        "workload_id": "w",
+        "request": {
+            "messages": [
+                {"role": "system", "content": "The current user id is user-7262."},
+                {"role": "user", "content": "where is order 55 of user-72620?"},
+            ]
+        },
+        "response": {
+            "choices": [
+                {
+                    "message": {
+                        "role": "assistant",
+                        "tool_calls": [{"function": {"name": "lookup", "arguments": {"user_id": "user-7262"}}}],
+                    }
+                }
+            ]
+        },
+    }
+    out, counts, places = Redactor(["user", "email"]).redact_record(record)
+    system, user = out["request"]["messages"]
+    args = out["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    assert system["content"] == f"The current user id is {args['user_id']}." and args["user_id"] == "<USER_1>"
+    assert user["content"] == "where is order 55 of user-72620?"  # a longer id is another id
+    assert counts == {"user": 2} and places["request.messages[].content user"] == 1
+    assert "user-7262" not in repr(out).replace("user-72620", "")
