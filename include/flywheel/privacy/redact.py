@@ -203,6 +203,7 @@ class _Job:
         self.places: Counter[str] = Counter()
         # values redacted because of their key (no detector knows them): replaced wherever else they stand
         self.keyed: dict[str, tuple[str, str]] = {}
+        self._echo: re.Pattern[str] | None = None
 
     def placeholder(self, kind: str, canonical: str, place: str) -> str:
         key = (kind, canonical)
@@ -252,9 +253,12 @@ class _Job:
         (the prompt and the expected answer agree) and the value does not survive in the text."""
         if not self.keyed:
             return value
-        found = re.compile(
-            r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(self.keyed, key=len, reverse=True))) + r")(?![\w-])"
-        )
+
+        def replace(text: str, at: str) -> str:
+            if not any(raw in text for raw in self.keyed):  # the common case: a plain substring test
+                return text
+            found = self._echo_pattern()
+            return found.sub(lambda m: swap(m, at), text) if found.search(text) else text
 
         def swap(match: re.Match[str], at: str) -> str:
             kind, canonical = self.keyed[match.group(0)]
@@ -262,7 +266,7 @@ class _Job:
 
         def walk(v: Any, at: str) -> Any:
             if isinstance(v, str):
-                return found.sub(lambda m: swap(m, at), v) if found.search(v) else v
+                return replace(v, at)
             if isinstance(v, dict):
                 new = {k: walk(x, f"{at}.{k}") for k, x in v.items()}
                 return v if all(new[k] is v[k] for k in v) else new
@@ -272,6 +276,14 @@ class _Job:
             return v
 
         return walk(value, place)
+
+    def _echo_pattern(self) -> re.Pattern[str]:
+        """Compiled once per record, when a keyed value first stands in another string (all keyed values are
+        known by then: the record's walk is over)."""
+        if self._echo is None:
+            alternatives = "|".join(map(re.escape, sorted(self.keyed, key=len, reverse=True)))
+            self._echo = re.compile(r"(?<![\w-])(?:" + alternatives + r")(?![\w-])")
+        return self._echo
 
     def value(self, value: Any, place: str, sensitive: str | None = None) -> Any:
         """Any JSON value; the same object when nothing in it was redacted."""
