@@ -19,58 +19,66 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowSkipException
 
+from flywheel.jsontypes import JsonObject
+from flywheel.run import spec
+from flywheel.run.models import Decision, DecisionStatus, Report, RunRef
+
 REJECT = "Reject"
-SUPERSEDED = "superseded"
+SUPERSEDED: DecisionStatus = "superseded"
 POKE_S = 5.0
 APPROVE_PREFIX = "Approve: "
 INSTEAD_PREFIX = "Promote instead: "
 
 
-def choices(report: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
+def choices(report: Report) -> dict[str, tuple[str, str] | None]:
     """Option label → (nim, experiment), or None for Reject. The recommendation comes first; every other
     completed candidate with a primary score follows."""
-    rec = report.get("recommendation") or {}
+    rec = report.recommendation
+    recommended = (rec.nim, rec.experiment) if rec else None
     out: dict[str, tuple[str, str] | None] = {}
     if rec:
-        out[f"{APPROVE_PREFIX}{rec['nim']} · {rec['experiment']}"] = (rec["nim"], rec["experiment"])
-    for row in report.get("comparison") or []:
-        key = (row["nim"], row["experiment"])
-        if key != (rec.get("nim"), rec.get("experiment")):
-            out[f"{INSTEAD_PREFIX}{row['nim']} · {row['experiment']}"] = key
+        out[f"{APPROVE_PREFIX}{rec.nim} · {rec.experiment}"] = (rec.nim, rec.experiment)
+    for row in report.comparison:
+        key = (row.nim, row.experiment)
+        if key != recommended:
+            out[f"{INSTEAD_PREFIX}{row.nim} · {row.experiment}"] = key
     out[REJECT] = None
     return out
 
 
-def _money(value: Any) -> str:
+def _money(value: float | None) -> str:
     return "—" if value is None else f"${value:,.4f}"
 
 
-def body(report: dict[str, Any]) -> str:
+def body(report: Report) -> str:
     """Markdown: the recommendation, production's cost, and the comparison table."""
-    rec, prod = report["recommendation"], report.get("production") or {}
+    rec, prod = report.recommendation, report.production
+    if rec is None:
+        raise ValueError("recommendation: the approval body needs one")
+    p95 = rec.p95_ms if rec.p95_ms is not None else "—"
     lines = [
-        f"### Recommended for `{report['workload_id']}`: `{rec['nim']}` ({rec['experiment']})",
+        f"### Recommended for `{report.workload_id}`: `{rec.nim}` ({rec.experiment})",
         "",
-        f"- **{rec['primary_metric']}** {rec['score']:.3f}"
-        + (f" (95% CI {rec['ci'][0]:.3f}–{rec['ci'][1]:.3f})" if rec.get("ci") else " (no interval)")
-        + f"; bar ≥ {rec['min_quality']:g}"
-        + (f", p95 ≤ {rec['max_p95_ms']:g} ms" if rec.get("max_p95_ms") is not None else ""),
-        f"- **p95 latency** {rec['p95_ms'] if rec['p95_ms'] is not None else '—'} ms; "
-        f"**cost** {_money(rec['per_1m_output_tokens_usd'])} per 1M output tokens"
-        + (f" vs production `{prod.get('model_name')}` {_money(prod.get('per_1m_output_tokens_usd'))}" if prod else ""),
-        f"- **savings** {_money(rec['savings_per_month_usd'])} per month at the logged volume",
-        f"- {rec['reason']}",
+        f"- **{rec.primary_metric}** {rec.score:.3f}"
+        + (f" (95% CI {rec.ci[0]:.3f}–{rec.ci[1]:.3f})" if rec.ci else " (no interval)")
+        + f"; bar ≥ {rec.min_quality:g}"
+        + (f", p95 ≤ {rec.max_p95_ms:g} ms" if rec.max_p95_ms is not None else ""),
+        f"- **p95 latency** {p95} ms; "
+        f"**cost** {_money(rec.per_1m_output_tokens_usd)} per 1M output tokens"
+        + (f" vs production `{prod.model_name}` {_money(prod.per_1m_output_tokens_usd)}" if prod else ""),
+        f"- **savings** {_money(rec.savings_per_month_usd)} per month at the logged volume",
+        f"- {rec.reason}",
         "",
         "| NIM | experiment | score | 95% CI | p95 ms | $ / 1M output | meets bar |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in report.get("comparison") or []:
-        ci = f"{r['ci'][0]:.3f}–{r['ci'][1]:.3f}" if r.get("ci") else "—"
-        verdict = "yes" if r["meets_bar"] else f"no ({r['why_not']})"
-        p95 = "—" if r["p95_ms"] is None else f"{r['p95_ms']:.0f}"
+    for r in report.comparison:
+        ci = f"{r.ci[0]:.3f}–{r.ci[1]:.3f}" if r.ci else "—"
+        verdict = "yes" if r.meets_bar else f"no ({r.why_not})"
+        row_p95 = "—" if r.p95_ms is None else f"{r.p95_ms:.0f}"
         lines.append(
-            f"| `{r['nim']}` | {r['experiment']} | {r['score']:.3f} | {ci} | {p95} | "
-            f"{_money(r['per_1m_output_tokens_usd'])} | {verdict} |"
+            f"| `{r.nim}` | {r.experiment} | {r.score:.3f} | {ci} | {row_p95} | "
+            f"{_money(r.per_1m_output_tokens_usd)} | {verdict} |"
         )
     lines += ["", "Approving promotes the model (or adapter): it is marked on the platform, kept, and announced"]
     lines += ["as an Airflow Asset event. Add a comment for the audit record."]
@@ -78,16 +86,24 @@ def body(report: dict[str, Any]) -> str:
 
 
 def decision(
-    status: str, pick: tuple[str, str] | None, by: str | None, comment: str | None, at: datetime | None = None
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "nim": pick[0] if pick else None,
-        "experiment": pick[1] if pick else None,
-        "by": by,
-        "at": (at or datetime.now(UTC)).isoformat(),
-        "comment": comment,
-    }
+    status: DecisionStatus,
+    pick: tuple[str, str] | None,
+    by: str | None,
+    comment: str | None,
+    at: datetime | None = None,
+    superseded_by: str | None = None,
+) -> Decision:
+    out = Decision(
+        status=status,
+        nim=pick[0] if pick else None,
+        experiment=pick[1] if pick else None,
+        by=by,
+        at=(at or datetime.now(UTC)).isoformat(),
+        comment=comment,
+    )
+    if superseded_by is not None:
+        out.superseded_by = superseded_by
+    return out
 
 
 class ApprovePromotionOperator(HITLOperator):
@@ -118,36 +134,41 @@ class ApprovePromotionOperator(HITLOperator):
         self.report, self.approval = report, approval
         self.workload_id, self.config_path = workload_id, config_path
 
-    def _push(self, context: Any, value: dict[str, Any]) -> dict[str, Any]:
-        context["ti"].xcom_push(key="decision", value=value)
-        self.log.info("DECISION %s", value)
-        return value
+    def _report(self) -> Report:
+        return Report.model_validate(self.report or {})
+
+    def _push(self, context: Any, value: Decision) -> JsonObject:
+        out = value.to_json()
+        context["ti"].xcom_push(key=spec.DECISION_KEY, value=out)
+        self.log.info("DECISION %s", out)
+        return out
 
     def execute(self, context: Any) -> Any:
         from flywheel.airflow.approval_wait import claim_latest, newer_than
 
-        report = self.report or {}
+        report = self._report()
         mine = _run_ref(context)
         latest = claim_latest(self.workload_id, mine)
         if newer_than(latest, mine):
             # a newer report of this workload already reached its decision: nobody approves stale numbers
-            return self._superseded(context, latest["run_id"])
-        rec = report.get("recommendation")
+            return self._superseded(context, latest.run_id)
+        rec = report.recommendation
         if not rec:
-            reason = (report.get("recommendation_note") or {}).get("reason") or "no report"
+            note = report.recommendation_note
+            reason = (note.reason if note else None) or "no report"
             self._push(context, decision("skipped", None, None, f"no recommendation: {reason}"))
             raise AirflowSkipException(f"no recommendation: {reason}")
-        pick = (rec["nim"], rec["experiment"])
+        pick = (rec.nim, rec.experiment)
         if self.approval == "off":
             self._push(context, decision("skipped", pick, None, "selection.approval is off: nothing is promoted"))
             raise AirflowSkipException("selection.approval is off: nothing is promoted")
         if self.approval == "auto":
-            return self._push(context, decision("auto", pick, "flywheel (selection.approval: auto)", rec["reason"]))
+            return self._push(context, decision("auto", pick, "flywheel (selection.approval: auto)", rec.reason))
         self.options = list(choices(report))
         self.body = body(report)
         return self._ask(context, mine)
 
-    def _ask(self, context: Any, mine: dict[str, Any]) -> Any:
+    def _ask(self, context: Any, mine: RunRef) -> Any:
         """Write the question (Airflow's HITL request: the UI's form) and wait deferred for the answer."""
         from airflow.sdk.execution_time.hitl import upsert_hitl_detail
 
@@ -176,16 +197,16 @@ class ApprovePromotionOperator(HITLOperator):
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 
-    def _superseded(self, context: Any, newer_run: str) -> dict[str, Any]:
-        value = decision(SUPERSEDED, None, "flywheel", f"superseded by the newer report of run {newer_run}")
-        return self._push(context, {**value, "superseded_by": newer_run})
+    def _superseded(self, context: Any, newer_run: str) -> JsonObject:
+        comment = f"superseded by the newer report of run {newer_run}"
+        return self._push(context, decision(SUPERSEDED, None, "flywheel", comment, superseded_by=newer_run))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         if event.get("error_type") == "timeout":
             return self._push(context, decision("expired", None, None, "no answer before selection.approval_timeout"))
         if "superseded_by" in event:  # the trigger closed the request (a person's answer would have won)
             return self._superseded(context, event["superseded_by"])
-        mapping = choices(self.report or {})
+        mapping = choices(self._report())
         self.options = list(mapping)
         answer = super().execute_complete(context, event)
         chosen = answer["chosen_options"][0]
@@ -198,14 +219,14 @@ class ApprovePromotionOperator(HITLOperator):
         return self._push(context, decision("approved" if pick else "rejected", pick, who, comment, at))
 
 
-def _run_ref(context: Any) -> dict[str, Any]:
+def _run_ref(context: Any) -> RunRef:
     run = context["dag_run"]
     after = getattr(run, "run_after", None) or getattr(run, "logical_date", None)
-    return {
-        "dag_id": run.dag_id,
-        "run_id": run.run_id,
-        "run_after": after.isoformat() if isinstance(after, datetime) else str(after or ""),
-    }
+    return RunRef(
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        run_after=after.isoformat() if isinstance(after, datetime) else str(after or ""),
+    )
 
 
 def defer_floor_s(config_path: str | None) -> float:

@@ -17,53 +17,55 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from pydantic import ValidationError
+
+from flywheel.run.models import RunRef
 
 VARIABLE_PREFIX = "flywheel.latest_report."
 # On top of the defer floor (min_heartbeat_interval + platform.min_defer_s): the executor's report of the
 # execution that paused came 1.5 s after the pause at load 12 on 2 cores; a person does not mind 3 s more.
 ANSWER_MARGIN_S = 3.0
 SUPERSEDED_BY = "superseded by the newer report of run "
-STALE: dict[str, Any] = {"stale": True}
+# An event the trigger fires: the HITL answer ``execute_complete`` expects, a supersession or a timeout (open:
+# Airflow's HITL event carries its own keys).
+Event = dict[str, object]
+STALE: Event = {"stale": True}
 
 
 def variable_key(workload_id: str) -> str:
     return f"{VARIABLE_PREFIX}{workload_id}"
 
 
-def _order(ref: dict[str, Any]) -> tuple[str, str]:
-    return (str(ref.get("run_after") or ""), str(ref.get("run_id") or ""))
-
-
-def newer_than(latest: dict[str, Any] | None, mine: dict[str, Any]) -> bool:
+def newer_than(latest: RunRef | None, mine: RunRef) -> bool:
     """``latest`` is another run of the same workload, newer than ``mine``."""
-    return latest is not None and latest.get("run_id") != mine["run_id"] and _order(latest) > _order(mine)
+    return latest is not None and latest.newer_than(mine)
 
 
-def read_latest(workload_id: str) -> dict[str, Any] | None:
+def read_latest(workload_id: str) -> RunRef | None:
     from airflow.sdk import Variable
 
     raw = Variable.get(variable_key(workload_id), default=None)
     if not raw:
         return None
     try:
-        value = json.loads(raw)
-    except ValueError:
+        return RunRef.model_validate_json(raw)
+    except ValidationError:
         return None
-    return value if isinstance(value, dict) else None
 
 
-def claim_latest(workload_id: str, mine: dict[str, Any]) -> dict[str, Any]:
+def claim_latest(workload_id: str, mine: RunRef) -> RunRef:
     """Record ``mine`` as the workload's newest report unless a newer one is recorded; the newest."""
     from airflow.sdk import Variable
 
     latest = read_latest(workload_id)
-    if latest is not None and (latest.get("run_id") == mine["run_id"] or newer_than(latest, mine)):
+    if latest is not None and (latest.run_id == mine.run_id or newer_than(latest, mine)):
         return latest
-    Variable.set(variable_key(workload_id), json.dumps(mine), description="flywheel: newest report per workload")
+    Variable.set(
+        variable_key(workload_id), json.dumps(mine.to_json()), description="flywheel: newest report per workload"
+    )
     return mine
 
 
@@ -76,29 +78,30 @@ class ApprovalWaitTrigger(BaseTrigger):
         *,
         ti_id: str,
         workload_id: str,
-        mine: dict[str, Any],
+        mine: RunRef | Mapping[str, object],
         deadline: float | None,
         not_before: float,
         poke_s: float = 5.0,
     ) -> None:
         super().__init__()
-        self.ti_id, self.workload_id, self.mine = ti_id, workload_id, mine
+        self.ti_id, self.workload_id = ti_id, workload_id
+        self.mine = mine if isinstance(mine, RunRef) else RunRef.model_validate(mine)
         self.deadline, self.not_before, self.poke_s = deadline, not_before, poke_s
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
+    def serialize(self) -> tuple[str, dict[str, object]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "ti_id": self.ti_id,
                 "workload_id": self.workload_id,
-                "mine": self.mine,
+                "mine": self.mine.to_json(),
                 "deadline": self.deadline,
                 "not_before": self.not_before,
                 "poke_s": self.poke_s,
             },
         )
 
-    def _answer(self) -> dict[str, Any] | None:
+    def _answer(self) -> Event | None:
         from uuid import UUID
 
         from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
@@ -118,7 +121,7 @@ class ApprovalWaitTrigger(BaseTrigger):
             "timedout": False,
         }
 
-    def _close(self, newer_run: str) -> dict[str, Any]:
+    def _close(self, newer_run: str) -> Event:
         """Close the HITL request as superseded (the *Reject* option with the reason as comment; only the
         triggerer may write it), so the UI stops offering it. When a person's answer was recorded first,
         Airflow refuses the write (409) and their answer is the event."""
@@ -140,7 +143,7 @@ class ApprovalWaitTrigger(BaseTrigger):
             self.log.warning("could not close the approval request as superseded", exc_info=True)
         return {"superseded_by": newer_run}
 
-    def _check(self) -> dict[str, Any] | None:
+    def _check(self) -> Event | None:
         try:
             answer = self._answer()
         except Exception as exc:
@@ -150,8 +153,8 @@ class ApprovalWaitTrigger(BaseTrigger):
         if answer is not None:
             return answer
         latest = read_latest(self.workload_id)
-        if newer_than(latest, self.mine):
-            return self._close(str(latest["run_id"]))  # type: ignore[index]
+        if latest is not None and newer_than(latest, self.mine):
+            return self._close(latest.run_id)
         if self.deadline is not None and time.time() >= self.deadline:
             return {"error": "no answer before selection.approval_timeout", "error_type": "timeout"}
         return None

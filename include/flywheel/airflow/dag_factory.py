@@ -24,8 +24,9 @@ from flywheel.config import (
     read_yaml,
     validate_config,
 )
+from flywheel.run import spec
 
-GROUP = "nim_experiment"
+GROUP = spec.GROUP
 MAX_ACTIVE_RUNS = 2
 
 
@@ -43,7 +44,7 @@ settings for one run.
 """
 
 
-def data_task_executor_config(cfg: FlywheelConfig) -> dict[str, Any]:
+def data_task_executor_config(cfg: FlywheelConfig) -> dict[str, object]:
     """A KubernetesExecutor pod_override giving the data tasks their resources (only when configured)."""
     resources = cfg.airflow.data_task_resources
     if not resources:
@@ -61,11 +62,7 @@ def _operator(out: object) -> Any:
     return out.operator
 
 
-def _task_id(out: object) -> str:
-    return str(_operator(out).task_id)
-
-
-def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
+def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
     from flywheel.airflow import tasks as t
     from flywheel.airflow.approval import ApprovePromotionOperator
     from flywheel.airflow.experiments import (
@@ -95,36 +92,36 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         default_args=default_args,
         description=w.description or f"Data flywheel for {w.workload_id}",
     ) as dag:
-        data_task: dict[str, Any] = {"executor_config": data_task_executor_config(cfg)}
+        executor_config = data_task_executor_config(cfg)
 
-        @task(multiple_outputs=False, **data_task)
+        @task(task_id=spec.EXTRACT, multiple_outputs=False, executor_config=executor_config)
         def extract_records(params: Any = None, dag_run: Any = None) -> Any:
             return t.extract_records(config_path, w.workload_id, dict(params or {}), w.dag_id, dag_run.run_id)
 
-        @task(multiple_outputs=False, **data_task)
+        @task(task_id=spec.BUILD, multiple_outputs=False, executor_config=executor_config)
         def build_datasets(extracted: Any, dag_run: Any = None) -> Any:
             return t.build_datasets(config_path, extracted, w.dag_id, dag_run.run_id)
 
-        @task(multiple_outputs=False)
+        @task(task_id=spec.UPLOAD, multiple_outputs=False)
         def upload_datasets(extracted: Any, built: Any, dag_run: Any = None) -> Any:
             return t.upload_datasets(config_path, extracted, built, w.dag_id, dag_run.run_id)
 
-        @task(multiple_outputs=False)
+        @task(task_id=spec.SELECT, multiple_outputs=False)
         def select_nims(extracted: Any, built: Any) -> Any:
             return t.select_nims(config_path, extracted, built)
 
         extracted = extract_records()
-        embedder = PrepareEmbedderOperator(task_id="prepare_embedder", run=extracted, config_path=config_path)
+        embedder = PrepareEmbedderOperator(task_id=spec.PREPARE_EMBEDDER, run=extracted, config_path=config_path)
         built = build_datasets(extracted)
-        embedder_down = TeardownEmbedderOperator(task_id="teardown_embedder", config_path=config_path)
+        embedder_down = TeardownEmbedderOperator(task_id=spec.TEARDOWN_EMBEDDER, config_path=config_path)
         embedder >> built >> embedder_down.as_teardown(setups=embedder)
         uploaded = upload_datasets(extracted, built)
-        judge = PrepareJudgeOperator(task_id="prepare_judge", built=built, config_path=config_path).output
+        judge = PrepareJudgeOperator(task_id=spec.PREPARE_JUDGE, built=built, config_path=config_path).output
         plans = select_nims(extracted, built)
 
         common = {"run": extracted, "config_path": config_path, "map_index_template": "{{ nim_label }}"}
 
-        @task(trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
+        @task(task_id=spec.LATENCY, trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
         def measure_latency(plan: Any, built: Any, deploy_task: str, customized: Any, ti: Any = None) -> Any:
             from flywheel.airflow.latency_task import measure_latency as measure
 
@@ -133,67 +130,55 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
             deployed = ti.xcom_pull(task_ids=deploy_task, key="return_value", map_indexes=ti.map_index)
             return measure(config_path, plan, built, deployed, customized)
 
-        inner: dict[str, Any] = {}  # the group's tasks, for the report's and promote's inputs
-
-        @task_group(group_id=GROUP)
+        @task_group(group_id=spec.GROUP)
         def nim_experiment(plan: Any) -> Any:
-            deploy = DeployNimOperator(task_id="deploy_nim", plan=plan, pool=GPU_POOL, **common)
+            deploy = DeployNimOperator(task_id=spec.DEPLOY, plan=plan, pool=GPU_POOL, **common)
             # no GPU work while the judge is unchecked or down, or the datasets are not on the platform
             [judge, uploaded] >> deploy
-            customize = CustomizeOperator(task_id="customize", plan=plan, datasets=uploaded, **common)
-            evals = {
-                exp: EvaluationOperator(
-                    task_id=f"{exp}_eval",
+            customize = CustomizeOperator(task_id=spec.CUSTOMIZE, plan=plan, datasets=uploaded, **common)
+            evals = [
+                EvaluationOperator(
+                    task_id=exp.eval_task,
                     plan=plan,
-                    experiment=exp,
+                    experiment=exp.name,
                     datasets=uploaded,
                     judge=judge,
                     built=built,
-                    customized=customize.output if exp == "customized" else None,
+                    customized=customize.output if spec.CUSTOMIZE in exp.tasks else None,
                     **common,
                 )
-                for exp in ("base", "icl", "customized")
-            }
-            jobs = {customize.task_id: "customization", **{e.task_id: "evaluation" for e in evals.values()}}
+                for exp in spec.EXPERIMENTS
+            ]
+            jobs = {customize.task_id: "customization", **{e.task_id: "evaluation" for e in evals}}
             teardown = TeardownNimOperator(
-                task_id="teardown_nim", plan=plan, deployment=deploy.output, job_tasks=jobs, **common
+                task_id=spec.TEARDOWN_NIM, plan=plan, deployment=deploy.output, job_tasks=jobs, **common
             )
-            deploy >> [evals["base"], evals["icl"], customize]
-            customize >> evals["customized"]
-            [evals["base"], evals["icl"], evals["customized"]] >> teardown.as_teardown(setups=deploy)
+            for exp, evaluation in zip(spec.EXPERIMENTS, evals, strict=True):
+                # an experiment starts once the NIM is deployed; the customized one trains first
+                first = customize if spec.CUSTOMIZE in exp.tasks else evaluation
+                deploy >> first
+                if first is not evaluation:
+                    first >> evaluation
+            evals >> teardown.as_teardown(setups=deploy)
             # the decision: latency of each served experiment, still inside the lease
             latency = measure_latency(plan, built, deploy.task_id, customize.output)
-            [evals["base"], evals["icl"], evals["customized"]] >> latency >> teardown
-            inner.update(customize=customize.task_id, latency=_task_id(latency))
+            evals >> latency >> teardown
             return teardown
 
         experiments = nim_experiment.expand(plan=plans)  # the group's teardown (what the group returns)
 
-        @task(trigger_rule="all_done", multiple_outputs=False)
+        @task(task_id=spec.REPORT, trigger_rule="all_done", multiple_outputs=False)
         def report(ti: Any = None, dag_run: Any = None) -> Any:
-            def pull(task_id: str) -> Any:
-                return ti.xcom_pull(task_ids=task_id, key="return_value")
+            return t.report(config_path, ti, w.dag_id, dag_run.run_id)
 
-            return t.report(
-                config_path,
-                ti,
-                w.dag_id,
-                dag_run.run_id,
-                pull(_task_id(extracted)),
-                pull(_task_id(built)),
-                pull(_task_id(uploaded)),
-                pull(_task_id(plans)),
-                {"latency": inner["latency"], "customize": inner["customize"]},
-            )
-
-        @task(trigger_rule="all_done", retries=0)
+        @task(task_id=spec.CHECK, trigger_rule="all_done", retries=0)
         def check_results(ti: Any = None, dag_run: Any = None) -> str:
             from flywheel.airflow.cleanup import sweep_run
 
             sweep_run(config_path, w.dag_id, w.workload_id, dag_run.run_id)
             states = ti.get_task_states(dag_id=w.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id)
-            failed = t.failed_tasks(states, "check_results")
-            return t.check_results(ti.xcom_pull(task_ids="report", key="return_value"), failed)
+            failed = t.failed_tasks(states, spec.CHECK)
+            return t.check_results(ti.xcom_pull(task_ids=spec.REPORT, key=spec.RETURN), failed)
 
         # report and check_results are teardowns without setups: marking the run failed skips every
         # pending normal task and, with them, the run's verdict (Airflow then decides the run from the
@@ -207,7 +192,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         # the decision: a person approves the recommendation (or another candidate), then it is promoted
         selection = cfg.selection_for(w)
         approval = ApprovePromotionOperator(
-            task_id="approve_promotion",
+            task_id=spec.APPROVE,
             report=summary,
             workload_id=w.workload_id,
             approval=selection.approval,
@@ -218,20 +203,13 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> Any:
         promotions = promotions_asset(w.workload_id)
 
         # inlets: its own earlier events, so a cleared or retried promote emits no second one
-        @task(outlets=[promotions], inlets=[promotions])
+        @task(task_id=spec.PROMOTE, outlets=[promotions], inlets=[promotions])
         def promote(ti: Any = None, dag_run: Any = None, outlet_events: Any = None, inlet_events: Any = None) -> Any:
             from flywheel.airflow.promotion import promote as act
 
             events = (outlet_events, inlet_events)
-            return act(config_path, w.workload_id, ti, w.dag_id, dag_run.run_id, events, sources)
+            return act(config_path, w.workload_id, ti, w.dag_id, dag_run.run_id, events)
 
-        sources = {
-            "report": _task_id(summary),
-            "plans": _task_id(plans),
-            "customize": inner["customize"],
-            "built": _task_id(built),
-            "extracted": _task_id(extracted),
-        }
         # promote is a teardown (no setup): a run marked failed while the approval waits still reaches it,
         # and it fails the run when no decision was made (Airflow would otherwise decide from skipped leaves)
         summary >> approval >> promote().as_teardown(on_failure_fail_dagrun=True)
@@ -273,7 +251,7 @@ def load_for_dags(path: str | None = None) -> tuple[FlywheelConfig | None, list[
             failure = exc
 
 
-def build_all(path: str | None = None, only: str | None = None) -> dict[str, Any]:
+def build_all(path: str | None = None, only: str | None = None) -> dict[str, DAG]:
     """``{dag_id: DAG}`` for every valid workload (or just ``only`` when Airflow parses for one task)."""
     cfg, _, config_path = load_for_dags(path)
     assert cfg is not None

@@ -2,95 +2,96 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-EXPERIMENTS = ("base", "icl", "customized")
-# the tasks whose failure stops an experiment while it runs (customize is part of the customized one)
-EXPERIMENT_TASKS = {"base": ("base_eval",), "icl": ("icl_eval",), "customized": ("customize", "customized_eval")}
+from pydantic import ValidationError
+
+from flywheel.run import spec
+from flywheel.run.models import Best, NimPlan, Report, ResultEntry
+
 STOPPED = "stopped while running: its task ended failed without a result (run marked failed, or task killed)"
 
 
+def read_entry(raw: object) -> ResultEntry | None:
+    """An entry an experiment task left in XCom, or None when it is not one. Non-numeric scores are dropped
+    and a missing status reads as failed, as an entry written by a crashed or older task may have them."""
+    if not isinstance(raw, Mapping) or raw.get("experiment") not in spec.EXPERIMENT_NAMES:
+        return None
+    scores = raw.get("scores")
+    numeric = {k: float(v) for k, v in scores.items() if isinstance(v, int | float)} if isinstance(scores, dict) else {}
+    try:
+        return ResultEntry.model_validate({**raw, "status": raw.get("status") or "failed", "scores": numeric})
+    except ValidationError:
+        return None
+
+
 def normalise(
-    plans: list[dict[str, Any]],
-    found: dict[tuple[str, str], dict[str, Any]],
-    deploy_errors: dict[str, str],
+    plans: Sequence[NimPlan],
+    found: Mapping[tuple[str, str], ResultEntry],
+    deploy_errors: Mapping[str, str],
     stopped: frozenset[tuple[str, str]] = frozenset(),
-) -> list[dict[str, Any]]:
+) -> list[ResultEntry]:
     """One entry per (NIM, experiment), whatever happened: missing entries become failed or skipped.
 
     ``found`` maps (nim, experiment) to the entry an experiment task left; ``deploy_errors`` maps a NIM to
     its deployment failure. An experiment with no entry either was stopped while it ran (``stopped``: its
     own task failed without leaving a result, as when a person marks the run failed) or never ran: failed
     when its NIM's deployment failed (or anything upstream did), skipped when the plan did not include it.
+    Only the contract's keys are kept.
     """
     out = []
     for plan in plans:
-        nim = plan["model_name"]
-        wanted = {"base": True, "icl": bool(plan.get("icl")), "customized": bool(plan.get("customize"))}
-        for exp in EXPERIMENTS:
-            e = found.get((nim, exp))
-            if e is None:
-                if not wanted[exp]:
-                    e = _entry(nim, exp, "skipped", "not planned for this NIM/run")
-                elif (nim, exp) in stopped:
-                    e = _entry(nim, exp, "failed", STOPPED)
-                elif nim in deploy_errors:
-                    e = _entry(nim, exp, "failed", f"not run: {deploy_errors[nim]}")
-                else:
-                    e = _entry(nim, exp, "failed", "not run: an upstream task failed (see task logs)")
-            out.append(_clean(e))
+        nim = plan.model_name
+        for exp in spec.EXPERIMENTS:
+            e = found.get((nim, exp.name))
+            if e is not None:
+                out.append(_clean(e))
+            elif exp.planned_by is not None and not getattr(plan, exp.planned_by):
+                out.append(
+                    ResultEntry(nim=nim, experiment=exp.name, status="skipped", error="not planned for this NIM/run")
+                )
+            elif (nim, exp.name) in stopped:
+                out.append(ResultEntry(nim=nim, experiment=exp.name, status="failed", error=STOPPED))
+            else:
+                why = deploy_errors.get(nim, "an upstream task failed (see task logs)")
+                out.append(ResultEntry(nim=nim, experiment=exp.name, status="failed", error=f"not run: {why}"))
     return out
 
 
+def _clean(e: ResultEntry) -> ResultEntry:
+    return ResultEntry(
+        nim=e.nim,
+        experiment=e.experiment,
+        status=e.status,
+        scores=e.scores,
+        error=e.error,
+        job_id=e.job_id,
+        duration_s=e.duration_s,
+    )
+
+
 def stopped_experiments(
-    group: str, plans: list[dict[str, Any]], task_states: dict[str, str | None]
+    group: str, plans: Sequence[NimPlan], task_states: Mapping[str, str | None]
 ) -> frozenset[tuple[str, str]]:
     """(nim, experiment) whose own task failed (not upstream_failed); ``task_states`` as Airflow's
     ``get_task_states`` gives them (``<group>.<task>_<map index>`` for mapped tasks)."""
     return frozenset(
-        (plan["model_name"], exp)
+        (plan.model_name, exp.name)
         for i, plan in enumerate(plans)
-        for exp, tasks in EXPERIMENT_TASKS.items()
-        if any(task_states.get(f"{group}.{task}_{i}") == "failed" for task in tasks)
+        for exp in spec.EXPERIMENTS
+        if any(task_states.get(f"{group}.{task}_{i}") == "failed" for task in exp.tasks)
     )
 
 
-def _entry(nim: str, exp: str, status: str, error: str | None) -> dict[str, Any]:
-    return {
-        "nim": nim,
-        "experiment": exp,
-        "status": status,
-        "scores": {},
-        "error": error,
-        "job_id": None,
-        "duration_s": None,
-    }
-
-
-def _clean(e: dict[str, Any]) -> dict[str, Any]:
-    scores = {k: float(v) for k, v in (e.get("scores") or {}).items() if isinstance(v, int | float)}
-    return {
-        **_entry(e["nim"], e["experiment"], e.get("status", "failed"), e.get("error")),
-        "scores": scores,
-        "job_id": e.get("job_id"),
-        "duration_s": e.get("duration_s"),
-    }
-
-
-def best_candidates(results: list[dict[str, Any]], primary: str) -> dict[str, Any] | None:
-    scored = [r for r in results if r["status"] == "completed" and primary in r["scores"]]
+def best_candidates(results: Sequence[ResultEntry], primary: str) -> Best | None:
+    scored = [r for r in results if r.status == "completed" and primary in r.scores]
     if not scored:
         return None
-    top = max(scored, key=lambda r: r["scores"][primary])
-    return {"nim": top["nim"], "experiment": top["experiment"], "metric": primary, "score": top["scores"][primary]}
+    top = max(scored, key=lambda r: r.scores[primary])
+    return Best(nim=top.nim, experiment=top.experiment, metric=primary, score=top.scores[primary])
 
 
-PRIMARY_METRIC = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
-
-
-def store_in_mongo(
-    conn_id: str, database: str, collection: str, dag_id: str, run_id: str, summary: dict[str, Any]
-) -> int:
+def store_in_mongo(conn_id: str, database: str, collection: str, dag_id: str, run_id: str, report: Report) -> int:
     """Upsert one document per (dag_id, run_id, nim, experiment) plus the run summary. Idempotent."""
     from airflow.providers.mongo.hooks.mongo import MongoHook
 
@@ -98,10 +99,11 @@ def store_in_mongo(
     client = hook.get_conn()
     coll = client[database][collection]
     runs = client[database][f"{collection}_runs"]
+    summary = report.to_json()
     n = 0
-    for r in summary["results"]:
-        key = {"dag_id": dag_id, "run_id": run_id, "nim": r["nim"], "experiment": r["experiment"]}
-        doc = {**key, **r, "workload_id": summary["workload_id"], "workload_type": summary.get("workload_type")}
+    for r in report.results:
+        key = {"dag_id": dag_id, "run_id": run_id, "nim": r.nim, "experiment": r.experiment}
+        doc = {**key, **r.to_json(), "workload_id": report.workload_id, "workload_type": report.workload_type}
         coll.replace_one(key, doc, upsert=True)
         n += 1
     runs.replace_one({"dag_id": dag_id, "run_id": run_id}, {"dag_id": dag_id, "run_id": run_id, **summary}, upsert=True)

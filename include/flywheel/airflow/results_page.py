@@ -12,6 +12,10 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from flywheel.run import spec
+from flywheel.run.models import Decision, Report
 from flywheel.ui.app import create_app
 from flywheel.ui.view import RunReport
 
@@ -19,8 +23,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
 log = logging.getLogger(__name__)
-REPORT_TASK = "report"
-DECISION_TASK, DECISION_KEY = "approve_promotion", "decision"
 FLYWHEEL_PREFIX = "flywheel_"
 CONFIG_ERRORS_DAG = "flywheel_config_errors"
 
@@ -89,15 +91,14 @@ class AirflowBackend:
             )
 
         with create_session() as session:
-            reports = session.execute(xcoms(REPORT_TASK, "return_value")).all()
-            decisions = {r.run_id: r.value for r in session.execute(xcoms(DECISION_TASK, DECISION_KEY)).all()}
+            reports = session.execute(xcoms(spec.REPORT, spec.RETURN)).all()
+            decisions = {r.run_id: r.value for r in session.execute(xcoms(spec.APPROVE, spec.DECISION_KEY)).all()}
         out = []
         for r in reports:
-            value = _xcom_value(r.value)
-            if not isinstance(value, dict):
-                continue
             decision = _xcom_value(decisions[r.run_id]) if r.run_id in decisions else None
-            out.append(RunReport(dag_id, r.run_id, value, _iso(r.start_date), str(r.state), decision))
+            run = _run_report(dag_id, r.run_id, _xcom_value(r.value), _iso(r.start_date), str(r.state), decision)
+            if run is not None:
+                out.append(run)
         return out
 
     def history(self, dag_id: str, runs: list[RunReport]) -> list[RunReport]:
@@ -133,6 +134,25 @@ class AirflowBackend:
         return read_run_report(load_config(), dag_id, run_id)
 
 
+def _run_report(
+    dag_id: str, run_id: str, report: object, at: str | None, state: str | None = None, decision: object = None
+) -> RunReport | None:
+    """A stored report as the page reads it; one that is not a report is left out (and logged)."""
+    if not isinstance(report, dict):
+        return None
+    try:
+        read = Report.model_validate(report)
+    except ValidationError as exc:
+        log.warning("run %s of %s: its stored report is not readable, left out: %s", run_id, dag_id, exc)
+        return None
+    try:
+        known = Decision.model_validate(decision) if isinstance(decision, dict) else None
+    except ValidationError as exc:
+        log.warning("run %s of %s: its stored decision is not readable, not shown: %s", run_id, dag_id, exc)
+        known = None
+    return RunReport(dag_id, run_id, read, at, state, known)
+
+
 def _connection(conn_id: str) -> Any | None:
     from airflow.models.connection import Connection
 
@@ -164,7 +184,9 @@ def mongo_history(conn_id: str, dag_id: str, runs: list[RunReport]) -> list[RunR
     for d in docs:
         summary = {k: v for k, v in d.items() if k not in ("_id", "dag_id", "run_id")}
         at = known[d["run_id"]][1].start_date if d["run_id"] in known else d["_id"].generation_time.isoformat()
-        out.append(RunReport(dag_id, d["run_id"], summary, at))
+        run = _run_report(dag_id, d["run_id"], summary, at)
+        if run is not None:
+            out.append(run)
     return out
 
 

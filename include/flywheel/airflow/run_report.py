@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
 from flywheel.airflow import artifacts
+from flywheel.run.models import Report
 from flywheel.ui.render import render_page
 from flywheel.ui.view import RunReport, workload_view
 
@@ -33,8 +34,8 @@ class RunReportLink(BaseOperatorLink):
         return XCom.get_value(key=self.xcom_key, ti_key=ti_key) or ""
 
 
-def report_html(dag_id: str, run_id: str, summary: dict[str, Any], at: str | None = None) -> str:
-    workload = summary.get("workload_id") or dag_id.removeprefix("flywheel_")
+def report_html(dag_id: str, run_id: str, summary: Report, at: str | None = None) -> str:
+    workload = summary.workload_id or dag_id.removeprefix("flywheel_")
     view = workload_view(workload, dag_id, [RunReport(dag_id, run_id, summary, at, "finished")])
     return render_page([view], title=f"Flywheel report — {dag_id} / {run_id}", inline=True)
 
@@ -44,7 +45,7 @@ def page_url(dag_id: str, run_id: str) -> str:
     return f"{base}/flywheel/report?{urlencode({'dag_id': dag_id, 'run_id': run_id})}"
 
 
-def publish_run_report(cfg: FlywheelConfig, ti: Any, dag_id: str, run_id: str, summary: dict[str, Any]) -> str | None:
+def publish_run_report(cfg: FlywheelConfig, ti: Any, dag_id: str, run_id: str, summary: Report) -> str | None:
     """Write the run's report file, point the task's extra link at it; returns the file's URI.
 
     A failure is logged, not raised: the report's XCom (the contract) matters more than its picture.
@@ -56,7 +57,7 @@ def publish_run_report(cfg: FlywheelConfig, ti: Any, dag_id: str, run_id: str, s
         return None
 
 
-def _publish(cfg: FlywheelConfig, ti: Any, dag_id: str, run_id: str, summary: dict[str, Any]) -> str:
+def _publish(cfg: FlywheelConfig, ti: Any, dag_id: str, run_id: str, summary: Report) -> str:
     target = artifacts.run_uri(cfg, dag_id, run_id, FOLDER)
     local = artifacts.local_dir_for(target)
     (local / FILE).write_text(report_html(dag_id, run_id, summary, datetime.now(UTC).isoformat()), encoding="utf-8")

@@ -9,8 +9,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -24,25 +25,44 @@ from flywheel.airflow.connections import (
     optional_connection,
 )
 from flywheel.airflow.hooks import NemoHook
-from flywheel.airflow.results import (
-    EXPERIMENTS,
-    PRIMARY_METRIC,
-    best_candidates,
-    normalise,
-    stopped_experiments,
-    store_in_mongo,
-)
+from flywheel.airflow.results import best_candidates, normalise, read_entry, stopped_experiments, store_in_mongo
 from flywheel.airflow.run_report import publish_run_report
-from flywheel.airflow.run_settings import RunSettings
 from flywheel.config import FlywheelConfig, load_config
+from flywheel.decision.recommend import PRIMARY_METRIC
 from flywheel.decision.report import decide
-from flywheel.decision.volume import TokenVolume, token_volume
+from flywheel.decision.volume import token_volume
+from flywheel.jsontypes import JsonObject
+from flywheel.run import spec
+from flywheel.run.models import (
+    BuildStats,
+    Built,
+    CustomizeResult,
+    DatasetRef,
+    DecisionFields,
+    Extracted,
+    LatencyRun,
+    NimPlan,
+    Pii,
+    Report,
+    ResultEntry,
+    RunSettings,
+    TokenVolume,
+    UploadedDataset,
+)
 
 log = logging.getLogger(__name__)
 MAX_MAPPED_NIMS = 1024  # [core] max_map_length default
 
 
-def _fail(message: str) -> None:
+class TaskInstance(Protocol):
+    """What the report reads from Airflow's task instance."""
+
+    def xcom_pull(self, *, task_ids: str, key: str = ..., map_indexes: int | None = ...) -> Any: ...
+
+    def get_task_states(self, *, dag_id: str, run_ids: list[str]) -> Any: ...
+
+
+def _fail(message: str) -> NoReturn:
     raise AirflowFailException(message)
 
 
@@ -50,14 +70,10 @@ def _config(config_path: str | None) -> FlywheelConfig:
     return load_config(config_path)
 
 
-def _settings(extracted: dict[str, Any]) -> RunSettings:
-    return RunSettings.model_validate(extracted["settings"])
-
-
 # ------------------------------------------------------------------------------------------------- extract
 def extract_records(
-    config_path: str | None, workload_id: str, params: dict[str, Any], dag_id: str, run_id: str
-) -> dict[str, Any]:
+    config_path: str | None, workload_id: str, params: dict[str, object], dag_id: str, run_id: str
+) -> JsonObject:
     from flywheel.records.sources import export_snapshot, open_log_source
     from flywheel.scrub import scrub
 
@@ -97,15 +113,16 @@ def extract_records(
         summary.get("rejected") or {},
         f"; pruned {len(pruned)} old run folder(s)" if pruned else "",
     )
-    return {"settings": settings.model_dump(mode="json"), "snapshot": target, "extract": summary}
+    return Extracted(settings=settings, snapshot=target, extract=summary).model_dump(mode="json")
 
 
 # --------------------------------------------------------------------------------------------------- build
-def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+def build_datasets(config_path: str | None, extracted_json: JsonObject, dag_id: str, run_id: str) -> JsonObject:
     from flywheel.datasets import BuildOptions, DatasetError
     from flywheel.datasets import build_datasets as build
 
-    cfg, settings = _config(config_path), _settings(extracted)
+    cfg, extracted = _config(config_path), Extracted.model_validate(extracted_json)
+    settings = extracted.settings
     nims = settings.nim_configs(cfg)
     options = BuildOptions(
         workload_id=settings.workload_id,
@@ -117,7 +134,7 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
         pii=cfg.pii_for(cfg.workload(settings.workload_id)),
     )
     embedder = _embedder(cfg) if settings.icl.enabled and settings.icl.selection == "semantic_similarity" else None
-    snapshot = artifacts.fetch(extracted["snapshot"]) / "records.jsonl"
+    snapshot = artifacts.fetch(extracted.snapshot) / "records.jsonl"
     if not snapshot.is_file():
         _fail(
             "the log snapshot of this run is gone (artifacts.raw_snapshot_days deletes it once the datasets are "
@@ -132,7 +149,7 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
     artifacts.publish(local, target)
     volume = _snapshot_volume(snapshot)  # for the report: the raw snapshot is not kept until then
     if cfg.artifacts.raw_snapshot_days == 0:
-        artifacts.remove(extracted["snapshot"])
+        artifacts.remove(extracted.snapshot)
         snapshot.unlink(missing_ok=True)  # the fetched copy of a remote snapshot
     stats = result.stats
     counts = {k: _count_lines(p) for k, p in result.files.items()}
@@ -146,14 +163,14 @@ def build_datasets(config_path: str | None, extracted: dict[str, Any], dag_id: s
         stats.get("invalid"),
         stats.get("duplicates"),
     )
-    return {
-        "workload_type": result.workload_type,
-        "uri": target,
-        "files": {k: Path(p).name for k, p in result.files.items()},
-        "counts": counts,
-        "stats": {k: stats.get(k) for k in ("read", "used", "invalid", "duplicates", "filtered", "pii", "pii_records")},
-        "volume": volume.as_dict() if volume is not None else None,
-    }
+    return Built(
+        workload_type=result.workload_type,
+        uri=target,
+        files={k: Path(p).name for k, p in result.files.items()},
+        counts=counts,
+        stats=BuildStats.model_validate({k: stats.get(k) for k in BuildStats.model_fields}),
+        volume=volume,
+    ).to_json()
 
 
 def _count_lines(path: Path) -> int:
@@ -200,12 +217,13 @@ def dataset_names(workload_id: str, dag_id: str, run_id: str) -> dict[str, str]:
 
 
 def upload_datasets(
-    config_path: str | None, extracted: dict[str, Any], built: dict[str, Any], dag_id: str, run_id: str
-) -> dict[str, Any]:
-    cfg, settings = _config(config_path), _settings(extracted)
+    config_path: str | None, extracted: JsonObject, built_json: JsonObject, dag_id: str, run_id: str
+) -> JsonObject:
+    cfg, settings = _config(config_path), Extracted.model_validate(extracted).settings
+    built = Built.model_validate(built_json)
     names = dataset_names(settings.workload_id, dag_id, run_id)
-    local = artifacts.fetch(built["uri"])
-    files, counts = built["files"], built["counts"]
+    local = artifacts.fetch(built.uri)
+    files, counts = built.files, built.counts
     plan: dict[str, dict[str, Path]] = {"eval": {"eval_data.jsonl": local / files["eval"]}}
     if "icl" in files:
         plan["icl"] = {"eval_data.jsonl": local / files["icl"]}
@@ -213,92 +231,91 @@ def upload_datasets(
         "training/train_data.jsonl": local / files["train"],
         "validation/val_data.jsonl": local / files["val"],
     }
-    out: dict[str, Any] = {}
+    out: dict[str, UploadedDataset] = {}
     with NemoHook.from_config(cfg).get_conn() as c:
         c.ensure_namespace()
         for kind, kind_files in plan.items():
             url = c.upload_dataset(names[kind], kind_files, description=f"flywheel {kind} set for {dag_id}/{run_id}")
-            out[kind] = {"name": names[kind], "files_url": url, "records": counts["eval" if kind == "icl" else kind]}
-            log.info("uploaded %s dataset %s (%s records) -> %s", kind, names[kind], out[kind]["records"], url)
-    out["train"]["val_records"] = counts.get("val", 0)
-    return out
+            records = counts["eval" if kind == "icl" else kind]
+            out[kind] = UploadedDataset(name=names[kind], files_url=url, records=records)
+            log.info("uploaded %s dataset %s (%s records) -> %s", kind, names[kind], records, url)
+    out["train"].val_records = counts.get("val", 0)
+    return {kind: d.to_json() for kind, d in out.items()}
 
 
 # -------------------------------------------------------------------------------------------------- select
-def select_nims(config_path: str | None, extracted: dict[str, Any], built: dict[str, Any]) -> list[dict[str, Any]]:
-    cfg, settings = _config(config_path), _settings(extracted)
-    plans = [p.model_dump() for p in settings.plans(cfg, built["workload_type"])]
+def select_nims(config_path: str | None, extracted: JsonObject, built: JsonObject) -> list[JsonObject]:
+    cfg, settings = _config(config_path), Extracted.model_validate(extracted).settings
+    plans = settings.plans(cfg, Built.model_validate(built).workload_type)
     if len(plans) > MAX_MAPPED_NIMS:
         _fail(f"{len(plans)} NIMs selected; at most {MAX_MAPPED_NIMS} can be mapped in one run")
     log.info(
         "experiments: %s",
         "; ".join(
-            f"{p['model_name']}: base{', icl' if p['icl'] else ''}{', customized' if p['customize'] else ''}"
-            for p in plans
+            f"{p.model_name}: base{', icl' if p.icl else ''}{', customized' if p.customize else ''}" for p in plans
         ),
     )
-    return plans
+    return [p.model_dump() for p in plans]
 
 
 # -------------------------------------------------------------------------------------------------- report
-TASK_EXPERIMENT = {"base_eval": "base", "icl_eval": "icl", "customized_eval": "customized", "customize": "customized"}
-
-
-def collect_entries(ti: Any, group: str, count: int) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+def collect_entries(ti: TaskInstance, count: int) -> tuple[dict[tuple[str, str], ResultEntry], dict[str, str]]:
+    """Per mapped index: the entry each experiment task left (its return value, else XCom ``entry``) and the
+    deployment's failure."""
+    found: dict[tuple[str, str], ResultEntry] = {}
     deploy_errors: dict[str, str] = {}
     for i in range(count):
-        d = ti.xcom_pull(task_ids=f"{group}.deploy_nim", key="entry", map_indexes=i)
-        if d:
-            deploy_errors[d["nim"]] = d.get("error") or "deployment failed"
-        for task in ("base_eval", "icl_eval", "customized_eval", "customize"):
-            for key in ("return_value", "entry"):
-                e = ti.xcom_pull(task_ids=f"{group}.{task}", key=key, map_indexes=i)
-                if isinstance(e, dict) and e.get("experiment") in EXPERIMENTS:
-                    found.setdefault((e["nim"], e["experiment"]), e)
+        d = ti.xcom_pull(task_ids=spec.in_group(spec.DEPLOY), key=spec.ENTRY_KEY, map_indexes=i)
+        if isinstance(d, dict) and d.get("nim"):
+            deploy_errors[str(d["nim"])] = str(d.get("error") or "deployment failed")
+        for task in spec.ENTRY_TASKS:
+            for key in (spec.RETURN, spec.ENTRY_KEY):
+                e = read_entry(ti.xcom_pull(task_ids=spec.in_group(task), key=key, map_indexes=i))
+                if e is not None:
+                    found.setdefault(e.key, e)
     return found, deploy_errors
 
 
-def report(
-    config_path: str | None,
-    ti: Any,
-    dag_id: str,
-    run_id: str,
-    extracted: dict[str, Any] | None,
-    built: dict[str, Any] | None,
-    uploaded: dict[str, Any] | None,
-    plans: list[dict[str, Any]] | None,
-    sources: dict[str, str],
-) -> dict[str, Any]:
-    """``sources``: the task ids of the experiment group's ``latency`` and ``customize`` tasks."""
+def _pull(ti: TaskInstance, what: str, map_index: int | None = None) -> Any:
+    """The return value of one of the report's inputs (``spec.REPORT_INPUTS``)."""
+    if map_index is None:
+        return ti.xcom_pull(task_ids=spec.REPORT_INPUTS[what], key=spec.RETURN)
+    return ti.xcom_pull(task_ids=spec.REPORT_INPUTS[what], key=spec.RETURN, map_indexes=map_index)
+
+
+def _read(model: Any, value: object) -> Any:
+    return model.model_validate(value) if isinstance(value, dict) else None
+
+
+def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) -> JsonObject:
+    """The run's report (docs/contracts.md#results) from the outputs ``spec.REPORT_INPUTS`` names."""
     cfg = _config(config_path)
-    settings = _settings(extracted) if extracted else None
-    plans = list(plans or [])
-    found, deploy_errors = collect_entries(ti, "nim_experiment", len(plans))
+    extracted: Extracted | None = _read(Extracted, _pull(ti, "extracted"))
+    built: Built | None = _read(Built, _pull(ti, "built"))
+    raw_uploaded = _pull(ti, "uploaded")
+    uploaded = {k: UploadedDataset.model_validate(v) for k, v in (raw_uploaded or {}).items()}
+    plans = [NimPlan.model_validate(p) for p in _pull(ti, "plans") or []]
+    settings = extracted.settings if extracted else None
+    found, deploy_errors = collect_entries(ti, len(plans))
     states = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]) or {}).get(run_id) or {}
-    results = normalise(plans, found, deploy_errors, stopped_experiments("nim_experiment", plans, states))
-    wtype = (built or {}).get("workload_type")
-    decision = _decision(cfg, ti, sources, settings, plans, results, wtype, uploaded, extracted, built)
-    summary = {
-        "workload_id": settings.workload_id if settings else None,
-        "client_id": settings.client_id if settings else None,
-        "workload_type": wtype,
-        "datasets": {k: {"name": v["name"], "records": v["records"]} for k, v in (uploaded or {}).items()},
-        "results": results,
-        "best": best_candidates(results, PRIMARY_METRIC.get(wtype or "", "")) if wtype else None,
-        **decision,
-        "pii": _pii_summary(built),
-    }
-    for r in results:
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in r["scores"].items()) or r["error"] or ""
-        log.info("%-40s %-10s %-9s %s", r["nim"], r["experiment"], r["status"], shown)
-    rec = summary["recommendation"]
-    log.info(
-        "RECOMMENDATION %s",
-        f"{rec['nim']} {rec['experiment']}: {rec['reason']}"
-        if rec
-        else (summary["recommendation_note"] or {}).get("reason"),
+    results = normalise(plans, found, deploy_errors, stopped_experiments(spec.GROUP, plans, states))
+    wtype = built.workload_type if built else None
+    results, decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted, built)
+    summary = Report(
+        workload_id=settings.workload_id if settings else None,
+        client_id=settings.client_id if settings else None,
+        workload_type=wtype,
+        datasets={k: DatasetRef(name=v.name, records=v.records) for k, v in uploaded.items()},
+        results=results,
+        best=best_candidates(results, PRIMARY_METRIC.get(wtype or "", "")) if wtype else None,
+        **dict(decision),
+        pii=_pii_summary(built),
     )
+    for r in results:
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in r.scores.items()) or r.error or ""
+        log.info("%-40s %-10s %-9s %s", r.nim, r.experiment, r.status, shown)
+    rec, note = summary.recommendation, summary.recommendation_note
+    log.info("RECOMMENDATION %s", f"{rec.nim} {rec.experiment}: {rec.reason}" if rec else note and note.reason)
     if optional_connection(MONGO_CONN) is not None:
         n = store_in_mongo(
             MONGO_CONN, cfg.results.mongo_database, cfg.results.mongo_collection, dag_id, run_id, summary
@@ -307,38 +324,37 @@ def report(
             "stored %d result document(s) in MongoDB %s.%s", n, cfg.results.mongo_database, cfg.results.mongo_collection
         )
     publish_run_report(cfg, ti, dag_id, run_id, summary)
-    return summary
+    return summary.to_json()
 
 
 def _decision(
     cfg: FlywheelConfig,
-    ti: Any,
-    sources: dict[str, str],
+    ti: TaskInstance,
     settings: RunSettings | None,
-    plans: list[dict[str, Any]],
-    results: list[dict[str, Any]],
+    plans: list[NimPlan],
+    results: list[ResultEntry],
     wtype: str | None,
-    uploaded: dict[str, Any] | None,
-    extracted: dict[str, Any] | None,
-    built: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    uploaded: Mapping[str, UploadedDataset],
+    extracted: Extracted | None,
+    built: Built | None = None,
+) -> tuple[list[ResultEntry], DecisionFields]:
     """Latency and cost per entry, production's cost and the recommendation (``flywheel.decision``)."""
-    measured: dict[str, Any] = {}
+    measured: dict[str, LatencyRun] = {}
     customize_s: dict[str, float | None] = {}
     for i, plan in enumerate(plans):
-        m = ti.xcom_pull(task_ids=sources["latency"], key="return_value", map_indexes=i)
+        m = _pull(ti, "latency", i)
         if isinstance(m, dict):
-            measured[plan["model_name"]] = m
-        c = ti.xcom_pull(task_ids=sources["customize"], key="return_value", map_indexes=i)
-        customize_s[plan["model_name"]] = (c or {}).get("duration_s") if isinstance(c, dict) else None
+            measured[plan.model_name] = LatencyRun.model_validate(m)
+        c = _read(CustomizeResult, _pull(ti, "customize", i))
+        customize_s[plan.model_name] = c.duration_s if c else None
     workload = cfg.workload(settings.workload_id) if settings else None
     selection = settings.selection if settings else cfg.defaults.selection
     production = cfg.production_for(workload) if workload else cfg.defaults.production
-    eval_records = ((uploaded or {}).get("eval") or {}).get("records")
+    eval_set = uploaded.get("eval")
     return decide(
         results,
         wtype,
-        eval_records,
+        eval_set.records if eval_set else None,
         measured,
         customize_s,
         {n.model_name: n for n in cfg.nims},
@@ -349,17 +365,17 @@ def _decision(
     )
 
 
-def _volume(extracted: dict[str, Any] | None, built: dict[str, Any] | None = None) -> Any:
+def _volume(extracted: Extracted | None, built: Built | None = None) -> TokenVolume | None:
     """The workload's token volume: measured by the build (the raw snapshot may be deleted since), else from
     the run's log snapshot (None without either)."""
-    if built and isinstance(built.get("volume"), dict):
-        return TokenVolume(**built["volume"])
-    if not extracted or not extracted.get("snapshot"):
+    if built and built.volume is not None:
+        return built.volume
+    if not extracted or not extracted.snapshot:
         return None
-    return _snapshot_volume(artifacts.fetch(extracted["snapshot"]) / "records.jsonl")
+    return _snapshot_volume(artifacts.fetch(extracted.snapshot) / "records.jsonl")
 
 
-def _snapshot_volume(path: Path) -> Any:
+def _snapshot_volume(path: Path) -> TokenVolume | None:
     """Token volume of a log snapshot file (streamed; None when there is no file)."""
     if not path.is_file():
         return None
@@ -367,33 +383,35 @@ def _snapshot_volume(path: Path) -> Any:
         return token_volume(json.loads(line) for line in f if line.strip())
 
 
-def _pii_summary(built: dict[str, Any] | None) -> dict[str, Any] | None:
+def _pii_summary(built: Built | None) -> Pii | None:
     """What the build redacted: ``{"counts": {kind: n}, "records": n}``, or None when PII handling was off."""
-    stats = (built or {}).get("stats") or {}
-    return {"counts": stats["pii"], "records": stats.get("pii_records", 0)} if "pii" in stats else None
+    stats = built.stats if built else None
+    if stats is None or stats.pii is None:
+        return None
+    return Pii(counts=stats.pii, records=stats.pii_records or 0)
 
 
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 
 
-def failed_tasks(task_states: dict[str, str | None] | None, own_task_id: str) -> list[str]:
+def failed_tasks(task_states: Mapping[str, str | None] | None, own_task_id: str) -> list[str]:
     """Tasks of this run that failed (or were marked failed), as ``task`` or ``task_<map index>``."""
     return sorted(k for k, v in (task_states or {}).items() if v in FAILED_STATES and k != own_task_id)
 
 
-def check_results(summary: dict[str, Any] | None, failed: list[str] | None = None) -> str:
+def check_results(summary: JsonObject | None, failed: list[str] | None = None) -> str:
     """Fail the run (after teardown and report) when anything failed: an experiment, or any task of the run
     (a run marked failed by a person, or one whose ``select_nims`` failed, must not end ``success``)."""
     failed = failed or []
-    if not summary or not summary.get("workload_type"):
+    report = Report.model_validate(summary) if summary else None
+    if report is None or not report.workload_type:
         why = f"failed tasks: {', '.join(failed)}" if failed else "see the first failed task (extract/build/upload)"
         _fail(f"the run produced no report with datasets: {why}")
-    assert summary is not None
-    bad = [r for r in summary["results"] if r["status"] == "failed"]
+    bad = [r for r in report.results if r.status == "failed"]
     if bad or failed:
-        parts = [f"{r['nim']}/{r['experiment']}: {r['error']}" for r in bad]
+        parts = [f"{r.nim}/{r.experiment}: {r.error}" for r in bad]
         if failed:
             parts.append(f"failed tasks: {', '.join(failed)}")
         _fail(f"{len(bad)} experiment(s) failed; " + "; ".join(parts))
-    done = sum(1 for r in summary["results"] if r["status"] == "completed")
+    done = sum(1 for r in report.results if r.status == "completed")
     return f"{done} experiment(s) completed"

@@ -3,46 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from flywheel.decision.cost import savings
 from flywheel.decision.intervals import score_interval
+from flywheel.run.models import Bar, ComparisonRow, Recommendation, RecommendationNote, ResultEntry
 
 PRIMARY_METRIC = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
 
-
-@dataclass(frozen=True)
-class Bar:
-    min_quality: float
-    max_p95_ms: float | None = None
-
-    def describe(self, metric: str) -> str:
-        cap = f" and p95 ≤ {self.max_p95_ms:g} ms" if self.max_p95_ms is not None else ""
-        return f"{metric} ≥ {self.min_quality:g}{cap}"
+__all__ = ["PRIMARY_METRIC", "Bar", "comparison", "recommend", "why_not"]
 
 
-def _cost(entry: dict[str, Any]) -> float | None:
-    value = (entry.get("cost") or {}).get("per_1m_output_tokens_usd")
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _p95(entry: dict[str, Any]) -> float | None:
-    value = (entry.get("latency") or {}).get("p95_ms")
-    return float(value) if isinstance(value, int | float) else None
-
-
-def why_not(entry: dict[str, Any], metric: str, bar: Bar) -> str | None:
+def why_not(entry: ResultEntry, metric: str, bar: Bar) -> str | None:
     """None when the entry meets the bar, else the first reason it does not."""
-    if entry.get("status") != "completed":
-        return f"{entry.get('status')}"
-    if metric not in (entry.get("scores") or {}):
+    if entry.status != "completed":
+        return entry.status
+    if metric not in entry.scores:
         return f"no {metric} score"
-    score = float(entry["scores"][metric])
+    score = entry.scores[metric]
     if score < bar.min_quality:
         return f"{metric} {score:.3f} < {bar.min_quality:g}"
     if bar.max_p95_ms is not None:
-        p95 = _p95(entry)
+        p95 = entry.p95_ms
         if p95 is None:
             return "latency not measured (a p95 cap is set)"
         if p95 > bar.max_p95_ms:
@@ -50,109 +31,110 @@ def why_not(entry: dict[str, Any], metric: str, bar: Bar) -> str | None:
     return None
 
 
-def comparison(results: Sequence[dict[str, Any]], metric: str, bar: Bar, n: int | None) -> list[dict[str, Any]]:
+def comparison(results: Sequence[ResultEntry], metric: str, bar: Bar, n: int | None) -> list[ComparisonRow]:
     """One row per completed experiment with a primary score: score, interval, latency, cost, verdict."""
     rows = []
     for e in results:
-        if e.get("status") != "completed" or metric not in (e.get("scores") or {}):
+        if e.status != "completed" or metric not in e.scores:
             continue
-        score = float(e["scores"][metric])
-        ci, _ = score_interval(metric, score, n, e.get("per_row_scores"))
+        score = e.scores[metric]
+        ci, _ = score_interval(metric, score, n, e.per_row_scores)
+        verdict = why_not(e, metric, bar)
         rows.append(
-            {
-                "nim": e["nim"],
-                "experiment": e["experiment"],
-                "score": score,
-                "ci": list(ci) if ci else None,
-                "p95_ms": _p95(e),
-                "per_1m_output_tokens_usd": _cost(e),
-                "meets_bar": why_not(e, metric, bar) is None,
-                "why_not": why_not(e, metric, bar),
-            }
+            ComparisonRow(
+                nim=e.nim,
+                experiment=e.experiment,
+                score=score,
+                ci=ci,
+                p95_ms=e.p95_ms,
+                per_1m_output_tokens_usd=e.per_1m_output_tokens_usd,
+                meets_bar=verdict is None,
+                why_not=verdict,
+            )
         )
     return rows
 
 
-def _rank(row: dict[str, Any]) -> tuple[bool, float, float, str, str]:
-    cost = row["per_1m_output_tokens_usd"]
-    return (cost is None, cost if cost is not None else 0.0, -row["score"], row["nim"], row["experiment"])
+def _rank(row: ComparisonRow) -> tuple[bool, float, float, str, str]:
+    cost = row.per_1m_output_tokens_usd
+    return (cost is None, cost if cost is not None else 0.0, -row.score, row.nim, row.experiment)
 
 
 def recommend(
-    results: Sequence[dict[str, Any]],
+    results: Sequence[ResultEntry],
     workload_type: str,
     bar: Bar,
     eval_records: int | None,
     production_per_1m: float | None,
     output_tokens_per_month: float | None,
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+) -> tuple[Recommendation | None, RecommendationNote]:
     """(recommendation or None, note). The note always has ``reason`` and, without a recommendation, the
     ``closest`` candidate (highest primary score among completed experiments)."""
     metric = PRIMARY_METRIC.get(workload_type)
     if metric is None:
-        return None, {"reason": f"unknown workload type {workload_type!r}", "closest": None}
+        return None, RecommendationNote(reason=f"unknown workload type {workload_type!r}")
     rows = comparison(results, metric, bar, eval_records)
-    eligible = sorted((r for r in rows if r["meets_bar"]), key=_rank)
+    eligible = sorted((r for r in rows if r.meets_bar), key=_rank)
     if not eligible:
-        closest = max(rows, key=lambda r: (r["score"], r["nim"], r["experiment"]), default=None)
+        closest = max(rows, key=lambda r: (r.score, r.nim, r.experiment), default=None)
         if closest is None:
             reason = f"no completed experiment has a {metric} score"
         else:
             reason = (
                 f"no completed candidate meets the bar ({bar.describe(metric)}); closest: "
-                f"{closest['nim']} {closest['experiment']} ({closest['why_not']})"
+                f"{closest.nim} {closest.experiment} ({closest.why_not})"
             )
-        return None, {"reason": reason, "closest": closest}
+        return None, RecommendationNote(reason=reason, closest=closest)
     win = eligible[0]
     saved = None
-    if production_per_1m is not None and output_tokens_per_month is not None and win["per_1m_output_tokens_usd"]:
-        saved = round(savings(production_per_1m, win["per_1m_output_tokens_usd"], output_tokens_per_month), 2)
+    if production_per_1m is not None and output_tokens_per_month is not None and win.per_1m_output_tokens_usd:
+        saved = round(savings(production_per_1m, win.per_1m_output_tokens_usd, output_tokens_per_month), 2)
     reason = _reason(win, eligible, metric, bar, results, eval_records, production_per_1m, saved)
-    rec = {
-        "nim": win["nim"],
-        "experiment": win["experiment"],
-        "primary_metric": metric,
-        "score": win["score"],
-        "ci": win["ci"],
-        "p95_ms": win["p95_ms"],
-        "per_1m_output_tokens_usd": win["per_1m_output_tokens_usd"],
-        "savings_per_month_usd": saved,
-        "min_quality": bar.min_quality,
-        "max_p95_ms": bar.max_p95_ms,
-        "reason": reason,
-    }
-    return rec, {"reason": reason, "closest": None}
+    rec = Recommendation(
+        nim=win.nim,
+        experiment=win.experiment,
+        primary_metric=metric,
+        score=win.score,
+        ci=win.ci,
+        p95_ms=win.p95_ms,
+        per_1m_output_tokens_usd=win.per_1m_output_tokens_usd,
+        savings_per_month_usd=saved,
+        min_quality=bar.min_quality,
+        max_p95_ms=bar.max_p95_ms,
+        reason=reason,
+    )
+    return rec, RecommendationNote(reason=reason)
 
 
 def _reason(
-    win: dict[str, Any],
-    eligible: list[dict[str, Any]],
+    win: ComparisonRow,
+    eligible: list[ComparisonRow],
     metric: str,
     bar: Bar,
-    results: Sequence[dict[str, Any]],
+    results: Sequence[ResultEntry],
     n: int | None,
     production_per_1m: float | None,
     saved: float | None,
 ) -> str:
-    cost = win["per_1m_output_tokens_usd"]
+    cost = win.per_1m_output_tokens_usd
     parts = [
-        f"{win['nim']} {win['experiment']} is the cheapest of {len(eligible)} candidate(s) meeting the bar "
-        f"({bar.describe(metric)}): {metric} {win['score']:.3f}"
+        f"{win.nim} {win.experiment} is the cheapest of {len(eligible)} candidate(s) meeting the bar "
+        f"({bar.describe(metric)}): {metric} {win.score:.3f}"
         + (f", ${cost:.4f} per 1M output tokens" if cost is not None else ", cost unknown (latency not measured)")
     ]
     if production_per_1m is not None and cost is not None:
         parts.append(f"production costs ${production_per_1m:.4f} per 1M output tokens")
     if saved is not None:
         parts.append(f"saves ${saved:,.2f} per month at the logged volume")
-    if win["ci"] is None:
-        entry = next(e for e in results if e["nim"] == win["nim"] and e["experiment"] == win["experiment"])
-        parts.append(score_interval(metric, win["score"], n, entry.get("per_row_scores"))[1])
-    elif win["ci"][0] < bar.min_quality:
+    if win.ci is None:
+        entry = next(e for e in results if e.key == (win.nim, win.experiment))
+        parts.append(score_interval(metric, win.score, n, entry.per_row_scores)[1])
+    elif win.ci[0] < bar.min_quality:
         parts.append(
-            f"caution: its 95% interval [{win['ci'][0]:.3f}, {win['ci'][1]:.3f}] straddles the bar "
+            f"caution: its 95% interval [{win.ci[0]:.3f}, {win.ci[1]:.3f}] straddles the bar "
             f"{bar.min_quality:g}; a larger eval set would make this safer"
         )
-    tied = [r for r in eligible[1:] if r["per_1m_output_tokens_usd"] == cost]
+    tied = [r for r in eligible[1:] if r.per_1m_output_tokens_usd == cost]
     if tied:
         parts.append(f"tied on cost with {len(tied)} other(s); higher {metric} wins")
     return "; ".join(parts)

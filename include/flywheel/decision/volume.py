@@ -3,44 +3,39 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+
+from flywheel.run.models import TokenVolume
 
 DAY_S = 86400.0
 MONTH_DAYS = 30.0
 CHARS_PER_TOKEN = 4  # estimate when a record carries no usage block
 
-
-@dataclass(frozen=True)
-class TokenVolume:
-    records: int
-    input_tokens: int
-    output_tokens: int
-    window_days: float
-    output_tokens_per_month: float
-    input_tokens_per_month: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["TokenVolume", "token_volume"]
 
 
-def _estimate(value: Any) -> int:
+def _estimate(value: object) -> int:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return len(text) // CHARS_PER_TOKEN + 1
 
 
-def _tokens(record: dict[str, Any]) -> tuple[int, int]:
-    usage = (record.get("response") or {}).get("usage") or {}
+def _object(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _tokens(record: Mapping[str, object]) -> tuple[int, int]:
+    response = _object(record.get("response"))
+    usage = _object(response.get("usage"))
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if isinstance(prompt, int) and isinstance(completion, int):
         return prompt, completion
-    messages = (record.get("request") or {}).get("messages") or []
-    choices = (record.get("response") or {}).get("choices") or [{}]
-    return _estimate(messages), _estimate((choices[0] or {}).get("message") or "")
+    messages = _object(record.get("request")).get("messages") or []
+    choices = response.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else {}
+    return _estimate(messages), _estimate(_object(first).get("message") or "")
 
 
-def token_volume(records: Iterable[dict[str, Any]], min_window_days: float = 1.0) -> TokenVolume:
+def token_volume(records: Iterable[Mapping[str, object]], min_window_days: float = 1.0) -> TokenVolume:
     """Tokens in the records (their ``usage``, else an estimate from text length) over the time they span,
     scaled to 30 days. A window shorter than ``min_window_days`` counts as that long (a burst of logs is not
     read as a month of traffic at that rate)."""

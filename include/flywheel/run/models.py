@@ -48,6 +48,10 @@ class Document(BaseModel):
         """The document as it goes to XCom, MongoDB and the REST answers."""
         return self.model_dump(mode="json")
 
+    def stored_json(self) -> JsonObject:
+        """The keys it was read with (a document read back from XCom or MongoDB answers as it was stored)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
 
 # ------------------------------------------------------------------------------------------- result entry
 class Latency(Document):
@@ -56,6 +60,19 @@ class Latency(Document):
     output_tokens_per_s: float | None = None
     requests: int | None = None
     errors: int | None = None
+
+
+class MeasuredLatency(Latency):
+    """One experiment's measurement as ``measure_latency`` returns it: the report's figures and the time spent."""
+
+    elapsed_s: float | None = None
+
+
+class LatencyRun(Document):
+    """``measure_latency``'s return value for one NIM: ``latency`` per experiment it could measure."""
+
+    nim: str | None = None
+    latency: dict[str, MeasuredLatency] = Field(default_factory=dict)
 
 
 class Cost(Document):
@@ -210,10 +227,6 @@ class Report(Document):
 
     def entry(self, nim: str | None, experiment: str | None) -> ResultEntry | None:
         return next((r for r in self.results if r.key == (nim, experiment)), None)
-
-    def stored_json(self) -> JsonObject:
-        """The keys it was read with (a report read back from XCom or MongoDB answers as it was stored)."""
-        return self.model_dump(mode="json", exclude_unset=True)
 
 
 # ------------------------------------------------------------------------------------- approval, audit

@@ -12,7 +12,6 @@ workload, DAG or run asked for.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -142,7 +141,7 @@ def create_app(backend: Backend) -> FastAPI:
         return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": report_csp()})
 
     @app.get("/api/results")
-    def results(u: Any = Depends(user), workload_id: str = Query(...), run_id: str | None = None) -> dict[str, Any]:
+    def results(u: Any = Depends(user), workload_id: str = Query(...), run_id: str | None = None) -> dict[str, object]:
         (dag_id,) = allowed(u, workload_id)
         runs = all_runs = backend.runs(dag_id)
         if run_id is not None:
@@ -153,7 +152,7 @@ def create_app(backend: Backend) -> FastAPI:
         return {
             "workload_id": workload_id,
             "dag_id": dag_id,
-            "reports": [asdict(r) for r in reversed(runs)],  # newest first
+            "reports": [r.to_json() for r in reversed(runs)],  # newest first
             "history": history,
         }
 

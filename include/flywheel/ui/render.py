@@ -69,27 +69,27 @@ def _text(value: Any) -> str:
 
 
 def _decision(v: WorkloadView) -> dict[str, str] | None:
-    if not v.decision:
-        return None
     d = v.decision
+    if d is None:
+        return None
     return {
-        "status": _text(d.get("status")),
-        "nim": _text(d.get("nim")),
-        "experiment": _text(d.get("experiment")),
-        "by": _text(d.get("by")) or "—",
-        "comment": _text(d.get("comment")),
+        "status": d.status,
+        "nim": _text(d.nim),
+        "experiment": _text(d.experiment),
+        "by": _text(d.by) or "—",
+        "comment": _text(d.comment),
     }
 
 
 def _production_text(v: WorkloadView) -> str:
-    prod = v.production or {}
-    if not prod:
+    prod = v.production
+    if prod is None:
         return "production model: not in this report"
-    cost = fmt(prod.get("per_1m_output_tokens_usd"), "usd")
-    return f"production: {prod.get('model_name')}, {cost} / 1M output tokens"
+    cost = fmt(prod.per_1m_output_tokens_usd, "usd")
+    return f"production: {prod.model_name}, {cost} / 1M output tokens"
 
 
-def _rows(v: WorkloadView) -> list[list[dict[str, Any]]]:
+def _rows(v: WorkloadView) -> list[list[dict[str, object]]]:
     return [
         [
             {
@@ -106,10 +106,8 @@ def _rows(v: WorkloadView) -> list[list[dict[str, Any]]]:
     ]
 
 
-def _section(v: WorkloadView, page_href: str | None) -> dict[str, Any]:
-    runs = [
-        {"run_id": r["run_id"], "state": _text(r.get("state")), "selected": r["run_id"] == v.run_id} for r in v.runs
-    ]
+def _section(v: WorkloadView, page_href: str | None) -> dict[str, object]:
+    runs = [{"run_id": r["run_id"], "state": _text(r["state"]), "selected": r["run_id"] == v.run_id} for r in v.runs]
     return {
         "workload_id": v.workload_id,
         "dag_id": v.dag_id,

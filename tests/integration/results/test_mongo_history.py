@@ -10,6 +10,7 @@ import pytest
 
 from flywheel.airflow.results import store_in_mongo
 from flywheel.airflow.results_page import AirflowBackend, mongo_history
+from flywheel.run.models import Report
 from flywheel.ui.view import RunReport, workload_view
 from tests.support.mongo import mongo_server
 from tests.unit.ui.reports import plain_report
@@ -28,14 +29,15 @@ def test_history_reads_every_stored_run_in_airflow_order(tmp_path: Path, monkeyp
     with mongo:
         # stored out of order: Airflow's runs come in Airflow's order, one Airflow no longer knows after them
         for rid in ("r-old", "r-new", "r-mid"):
-            store_in_mongo("flywheel_mongo", "flywheel", "results", DAG, rid, reports[rid])
+            store_in_mongo("flywheel_mongo", "flywheel", "results", DAG, rid, Report.model_validate(reports[rid]))
         airflow_runs = [
             RunReport(DAG, rid, reports[rid], f"2026-01-0{i + 1}T00:00:00+00:00")
             for i, rid in enumerate(("r-mid", "r-new"))
         ]
         history = AirflowBackend().history(DAG, airflow_runs)
         assert [r.run_id for r in history] == ["r-mid", "r-new", "r-old"]
-        assert [r.report["results"] for r in history] == [reports[r]["results"] for r in ("r-mid", "r-new", "r-old")]
+        stored = [r.report.stored_json()["results"] for r in history]
+        assert stored == [reports[r]["results"] for r in ("r-mid", "r-new", "r-old")]
         series = workload_view("customer_service", DAG, history).history
         assert all(len(s["points"]) == 3 for s in series) and series
         assert mongo_history("flywheel_mongo", "flywheel_other", []) == []

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from flywheel.airflow.answer_guard import Seen, verdict
 from flywheel.airflow.approval_wait import newer_than
+from flywheel.run.models import RunRef
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
@@ -46,8 +47,11 @@ def test_closed_requests_are_refused_with_the_reason() -> None:
 
 
 def test_only_a_newer_run_supersedes() -> None:
-    mine = {"run_id": "b", "run_after": "2026-12-07T03:00:00+00:00"}
-    assert newer_than({"run_id": "c", "run_after": "2026-12-07T03:05:00+00:00"}, mine)
-    assert not newer_than({"run_id": "a", "run_after": "2026-12-07T02:55:00+00:00"}, mine)
-    assert not newer_than({"run_id": "b", "run_after": "2026-12-07T03:00:00+00:00"}, mine)
+    def run(run_id: str, at: str) -> RunRef:
+        return RunRef(dag_id="flywheel_w", run_id=run_id, run_after=f"2026-12-07T{at}:00+00:00")
+
+    mine = run("b", "03:00")
+    assert newer_than(run("c", "03:05"), mine)
+    assert not newer_than(run("a", "02:55"), mine)
+    assert not newer_than(run("b", "03:00"), mine)
     assert not newer_than(None, mine)

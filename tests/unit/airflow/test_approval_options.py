@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flywheel.airflow.approval import REJECT, body, choices
+from flywheel.run.models import Report
 
-REPORT = {
+REPORT_JSON = {
     "workload_id": "cs",
     "production": {"model_name": "big/one", "per_1m_output_tokens_usd": 0.9},
     "recommendation": {
@@ -43,6 +44,7 @@ REPORT = {
         },
     ],
 }
+REPORT = Report.model_validate(REPORT_JSON)
 
 
 def test_recommendation_first_then_other_completed_candidates_then_reject() -> None:

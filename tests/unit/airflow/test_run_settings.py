@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.airflow.results import STOPPED, best_candidates, normalise, stopped_experiments
+from flywheel.airflow.results import STOPPED, best_candidates, normalise, read_entry, stopped_experiments
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.airflow.shared_nims import judge_needed
 from flywheel.airflow.tasks import dataset_names
 from flywheel.config import load_config
+from flywheel.run.models import NimPlan
 
 ROOT = Path(__file__).resolve().parents[3]
 CFG = load_config(ROOT / "config" / "flywheel.yaml")
@@ -75,7 +76,7 @@ def test_judge_only_when_a_metric_needs_it():
 def test_report_tells_a_stopped_experiment_from_one_that_never_ran():
     # a person marked the run failed while base_eval and customize waited: both tasks ``failed``, icl_eval
     # and customized_eval never started (skipped / upstream_failed)
-    plans = [{"model_name": "a/x", "icl": True, "customize": True}]
+    plans = [NimPlan(model_name="a/x", icl=True, customize=True)]
     states = {
         "nim_experiment.deploy_nim_0": "success",
         "nim_experiment.base_eval_0": "failed",
@@ -85,17 +86,14 @@ def test_report_tells_a_stopped_experiment_from_one_that_never_ran():
     }
     stopped = stopped_experiments("nim_experiment", plans, states)
     assert stopped == {("a/x", "base"), ("a/x", "customized")}
-    out = {r["experiment"]: r for r in normalise(plans, {}, {}, stopped)}
+    out = {r.experiment: r.to_json() for r in normalise(plans, {}, {}, stopped)}
     assert out["base"]["error"] == out["customized"]["error"] == STOPPED
     assert out["icl"]["error"].startswith("not run:")
 
 
 def test_report_normalises_partial_results():
-    plans = [
-        {"model_name": "a/x", "icl": True, "customize": True},
-        {"model_name": "a/y", "icl": False, "customize": False},
-    ]
-    found = {
+    plans = [NimPlan(model_name="a/x", icl=True, customize=True), NimPlan(model_name="a/y", icl=False, customize=False)]
+    raw = {
         ("a/x", "base"): {
             "nim": "a/x",
             "experiment": "base",
@@ -106,7 +104,10 @@ def test_report_normalises_partial_results():
         },
         ("a/x", "customized"): {"nim": "a/x", "experiment": "customized", "status": "failed", "error": "boom"},
     }
-    out = {(r["nim"], r["experiment"]): r for r in normalise(plans, found, {"a/y": "deployment failed: x"})}
+    found = {k: e for k, v in raw.items() if (e := read_entry(v)) is not None}
+    assert read_entry({"nim": "a/x", "experiment": "deploy", "status": "failed"}) is None  # not an experiment
+    results = normalise(plans, found, {"a/y": "deployment failed: x"})
+    out = {r.key: r.to_json() for r in results}
     assert out[("a/x", "base")]["scores"] == {"f1": 0.5}
     assert out[("a/x", "icl")]["status"] == "failed"
     assert out[("a/x", "customized")]["error"] == "boom"
@@ -120,7 +121,8 @@ def test_report_normalises_partial_results():
         "duration_s": None,
     }
     assert out[("a/y", "icl")]["status"] == "skipped"
-    assert best_candidates(list(out.values()), "f1") == {
+    best = best_candidates(results, "f1")
+    assert best is not None and best.to_json() == {
         "nim": "a/x",
         "experiment": "base",
         "metric": "f1",

@@ -6,6 +6,7 @@ import pytest
 
 from flywheel.airflow.tasks import _pii_summary
 from flywheel.config import BUILTIN_PII_KINDS, ConfigError, validate_config
+from flywheel.run.models import BuildStats, Built
 
 BASE = {
     "workloads": [
@@ -40,7 +41,10 @@ def test_bad_overrides_are_reported_with_their_path(pii, where):
 
 
 def test_the_report_carries_the_build_counts():
-    built = {"stats": {"read": 10, "pii": {"email": 3, "phone": 1}, "pii_records": 2}}
-    assert _pii_summary(built) == {"counts": {"email": 3, "phone": 1}, "records": 2}
-    assert _pii_summary({"stats": {"read": 10}}) is None
+    def built(**stats: object) -> Built:
+        return Built(workload_type="generic", uri="file:///d", files={}, counts={}, stats=BuildStats(read=10, **stats))
+
+    summary = _pii_summary(built(pii={"email": 3, "phone": 1}, pii_records=2))
+    assert summary is not None and summary.to_json() == {"counts": {"email": 3, "phone": 1}, "records": 2}
+    assert _pii_summary(built()) is None  # PII handling off: the build wrote "pii": null
     assert _pii_summary(None) is None

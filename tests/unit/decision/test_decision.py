@@ -18,20 +18,25 @@ from flywheel.decision import (
     wilson_interval,
 )
 from flywheel.decision.recommend import Bar
+from flywheel.run.models import ResultEntry
 
 M = "function_name_and_args_accuracy"
 
 
-def entry(nim: str, exp: str, score: float | None, cost: float | None, p95: float | None = 100.0, **kw: Any):
-    return {
-        "nim": nim,
-        "experiment": exp,
-        "status": kw.get("status", "completed"),
-        "scores": {} if score is None else {M: score},
-        "latency": None if p95 is None else {"p50_ms": p95 / 2, "p95_ms": p95},
-        "cost": None if cost is None else {"per_1m_output_tokens_usd": cost, "gpu_hours": 0.1},
-        **({"per_row_scores": kw["rows"]} if "rows" in kw else {}),
-    }
+def entry(
+    nim: str, exp: str, score: float | None, cost: float | None, p95: float | None = 100.0, **kw: Any
+) -> ResultEntry:
+    return ResultEntry.model_validate(
+        {
+            "nim": nim,
+            "experiment": exp,
+            "status": kw.get("status", "completed"),
+            "scores": {} if score is None else {M: score},
+            "latency": None if p95 is None else {"p50_ms": p95 / 2, "p95_ms": p95},
+            "cost": None if cost is None else {"per_1m_output_tokens_usd": cost, "gpu_hours": 0.1},
+            **({"per_row_scores": kw["rows"]} if "rows" in kw else {}),
+        }
+    )
 
 
 def test_wilson_matches_known_values() -> None:
@@ -98,7 +103,7 @@ def test_volume_uses_usage_scales_to_a_month_and_skips_rejected() -> None:
     assert token_volume(recs[:1]).window_days == 1.0  # a burst counts as at least one day
 
 
-BAR = Bar(0.7)
+BAR = Bar(min_quality=0.7)
 CASES = [
     # (name, results, bar, expected (nim, exp) or None, reason fragment)
     (
@@ -119,14 +124,14 @@ CASES = [
     (
         "latency cap excludes the cheap one",
         [entry("a", "base", 0.9, 1.0, p95=900.0), entry("b", "base", 0.8, 2.0, p95=100.0)],
-        Bar(0.7, 500.0),
+        Bar(min_quality=0.7, max_p95_ms=500.0),
         ("b", "base"),
         "p95 ≤ 500 ms",
     ),
     (
         "missing latency cannot pass a cap",
         [entry("a", "base", 0.9, None, p95=None)],
-        Bar(0.7, 500.0),
+        Bar(min_quality=0.7, max_p95_ms=500.0),
         None,
         "latency not measured",
     ),
@@ -156,39 +161,39 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "results", "bar", "expected", "fragment"), CASES, ids=[c[0] for c in CASES])
-def test_recommendation_rules(name: str, results: list[dict[str, Any]], bar: Bar, expected: Any, fragment: str) -> None:
+def test_recommendation_rules(name: str, results: list[ResultEntry], bar: Bar, expected: Any, fragment: str) -> None:
     rec, note = recommend(results, "tool_calling", bar, 100, 10.0, 1_000_000)
     if expected is None:
         assert rec is None
-        assert fragment in note["reason"]
+        assert fragment in note.reason
     else:
-        assert rec is not None and (rec["nim"], rec["experiment"]) == expected
-        assert fragment in rec["reason"]
-        assert rec["min_quality"] == bar.min_quality and rec["max_p95_ms"] == bar.max_p95_ms
+        assert rec is not None and (rec.nim, rec.experiment) == expected
+        assert fragment in rec.reason
+        assert rec.min_quality == bar.min_quality and rec.max_p95_ms == bar.max_p95_ms
 
 
 def test_interval_straddling_the_bar_is_said() -> None:
     rec, _ = recommend([entry("a", "base", 0.72, 1.0)], "tool_calling", BAR, 50, None, None)
-    assert rec is not None and rec["ci"][0] < 0.7 < rec["ci"][1]
-    assert "straddles the bar" in rec["reason"]
-    assert rec["savings_per_month_usd"] is None  # no production price: no savings figure
+    assert rec is not None and rec.ci[0] < 0.7 < rec.ci[1]
+    assert "straddles the bar" in rec.reason
+    assert rec.savings_per_month_usd is None  # no production price: no savings figure
 
 
 def test_missing_interval_is_said() -> None:
-    results = [{**entry("a", "base", None, 1.0), "scores": {"f1": 0.9}}]
+    results = [entry("a", "base", None, 1.0).model_copy(update={"scores": {"f1": 0.9}})]
     rec, _ = recommend(results, "classification", BAR, 50, 2.0, 1e6)
-    assert rec is not None and rec["ci"] is None and "no interval" in rec["reason"]
-    assert rec["savings_per_month_usd"] == pytest.approx(1.0)
+    assert rec is not None and rec.ci is None and "no interval" in rec.reason
+    assert rec.savings_per_month_usd == pytest.approx(1.0)
 
 
 def test_every_number_recomputes_from_the_entries() -> None:
     results = [entry("a", "base", 0.9, 3.0), entry("b", "customized", 0.76, 1.25, p95=80.0)]
     n, prod, monthly = 50, 4.5, 3_000_000.0
-    rec, _ = recommend(results, "tool_calling", Bar(0.7, 200.0), n, prod, monthly)
+    rec, _ = recommend(results, "tool_calling", Bar(min_quality=0.7, max_p95_ms=200.0), n, prod, monthly)
     assert rec is not None
     e = results[1]
-    assert rec["score"] == e["scores"][M]
-    assert rec["ci"] == [round(x, 4) for x in wilson_interval(round(e["scores"][M] * n), n)]
-    assert rec["p95_ms"] == e["latency"]["p95_ms"]
-    assert rec["per_1m_output_tokens_usd"] == e["cost"]["per_1m_output_tokens_usd"]
-    assert rec["savings_per_month_usd"] == round((prod - 1.25) * monthly / 1e6, 2)
+    assert rec.score == e.scores[M]
+    assert rec.ci is not None and list(rec.ci) == [round(x, 4) for x in wilson_interval(round(e.scores[M] * n), n)]
+    assert rec.p95_ms == e.p95_ms
+    assert rec.per_1m_output_tokens_usd == e.per_1m_output_tokens_usd
+    assert rec.savings_per_month_usd == round((prod - 1.25) * monthly / 1e6, 2)

@@ -7,6 +7,7 @@ import pytest
 from flywheel.config import CustomizerConfig, NimConfig, ProductionConfig, ProductionPrice, SelectionConfig
 from flywheel.decision import TokenVolume
 from flywheel.decision.report import decide, production_cost
+from flywheel.run.models import LatencyRun, ResultEntry
 
 SMALL = NimConfig(
     model_name="m/small-1b",
@@ -34,9 +35,15 @@ def entry(nim: str, exp: str, status: str, score: float | None, duration_s: floa
     }
 
 
-def measured(tps: float, experiments: tuple[str, ...] = ("base", "customized"), elapsed: float = 36.0) -> dict:
+def decided(results: list[dict], *args: object) -> tuple[list[dict], dict]:
+    """``decide`` on entries as XCom carries them; the entries and fields back as the report's JSON."""
+    entries, fields = decide([ResultEntry.model_validate(r) for r in results], *args)  # type: ignore[arg-type]
+    return [e.to_json() for e in entries], fields.model_dump(mode="json")
+
+
+def measured(tps: float, experiments: tuple[str, ...] = ("base", "customized"), elapsed: float = 36.0) -> LatencyRun:
     lat = {"p50_ms": 40.0, "p95_ms": 80.0, "output_tokens_per_s": tps, "requests": 20, "errors": 0}
-    return {"latency": {exp: {**lat, "elapsed_s": elapsed} for exp in experiments}}
+    return LatencyRun.model_validate({"latency": {exp: {**lat, "elapsed_s": elapsed} for exp in experiments}})
 
 
 def test_latency_cost_production_and_recommendation() -> None:
@@ -46,7 +53,7 @@ def test_latency_cost_production_and_recommendation() -> None:
         entry(LARGE.model_name, "base", "completed", 0.85),
         entry(LARGE.model_name, "customized", "skipped", None, None),
     ]
-    out = decide(
+    results, out = decided(
         results,
         "classification",
         50,
@@ -80,13 +87,21 @@ def test_latency_cost_production_and_recommendation() -> None:
 
 
 def test_missing_measurement_and_no_datasets() -> None:
-    results = [entry(SMALL.model_name, "base", "completed", 0.9)]
-    out = decide(
-        results, "classification", 50, {}, {}, {SMALL.model_name: SMALL}, PRICES, SelectionConfig(), None, None
+    results, out = decided(
+        [entry(SMALL.model_name, "base", "completed", 0.9)],
+        "classification",
+        50,
+        {},
+        {},
+        {SMALL.model_name: SMALL},
+        PRICES,
+        SelectionConfig(),
+        None,
+        None,
     )
     assert results[0]["latency"] is None and results[0]["cost"]["per_1m_output_tokens_usd"] is None
     assert out["production"] is None and out["recommendation"]["savings_per_month_usd"] is None
-    none = decide([], None, None, {}, {}, {}, PRICES, SelectionConfig(), None, None)
+    _, none = decided([], None, None, {}, {}, {}, PRICES, SelectionConfig(), None, None)
     assert none["recommendation"] is None and "no datasets" in none["recommendation_note"]["reason"]
 
 
@@ -94,5 +109,6 @@ def test_gpu_priced_production() -> None:
     prod = ProductionConfig(
         model_name="self/hosted", price=ProductionPrice(gpus=8, gpu_type="H100", output_tokens_per_s=2000)
     )
-    assert production_cost(prod, PRICES, None)["per_1m_output_tokens_usd"] == pytest.approx(8 * 3 / 7.2)
-    assert production_cost(TOKEN_PRICED, PRICES, None)["per_1m_output_tokens_usd"] == 2.0  # no volume: output only
+    gpu_priced, token_priced = production_cost(prod, PRICES, None), production_cost(TOKEN_PRICED, PRICES, None)
+    assert gpu_priced is not None and gpu_priced.per_1m_output_tokens_usd == pytest.approx(8 * 3 / 7.2)
+    assert token_priced is not None and token_priced.per_1m_output_tokens_usd == 2.0  # no volume: output only

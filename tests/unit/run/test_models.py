@@ -190,3 +190,58 @@ def test_run_order_for_the_newest_report() -> None:
     new = RunRef(dag_id="d", run_id="b", run_after="2026-01-02T00:00:00+00:00")
     assert new.newer_than(old) and not old.newer_than(new) and not new.newer_than(new)
     assert new.to_json() == {"dag_id": "d", "run_id": "b", "run_after": "2026-01-02T00:00:00+00:00"}
+
+
+# ----------------------------------------------------------- the typed code writes the golden JSON
+def test_normalise_writes_the_entries_the_dict_code_wrote() -> None:
+    from flywheel.airflow.results import normalise, read_entry
+
+    g = golden("normalise")
+    plans = [NimPlan.model_validate(p) for p in g["plans"]]
+    found = {e.key: e for e in map(read_entry, g["found"]) if e is not None}
+    stopped = frozenset(tuple(s) for s in g["stopped"])
+    assert [e.to_json() for e in normalise(plans, found, g["deploy_errors"], stopped)] == g["results"]
+
+
+@pytest.mark.parametrize("name", ["decide_met", "decide_none", "decide_nodata", "decide_tool"])
+def test_decide_writes_the_report_the_dict_code_wrote(name: str) -> None:
+    """Entries, decision fields and ``best`` assembled into a Report, dumped: today's report, key for key."""
+    from flywheel.airflow.results import best_candidates
+    from flywheel.config import CustomizerConfig, NimConfig, ProductionConfig, ProductionPrice, SelectionConfig
+    from flywheel.decision.report import decide
+    from flywheel.run.models import DatasetRef, LatencyRun, Pii
+
+    g = golden(name)
+    small = NimConfig(
+        model_name="m/small-1b",
+        gpu_type="L40S",
+        customization_enabled=True,
+        customizer=CustomizerConfig(target="m/small-1b@2.0", gpus=2),
+    )
+    large = NimConfig(model_name="m/large-3b", gpus=2, gpu_type="H100")
+    prices = ProductionPrice(usd_per_1m_input_tokens=1.0, usd_per_1m_output_tokens=2.0)
+    entries, fields = decide(
+        [ResultEntry.model_validate(e) for e in g["results"]],
+        g["workload_type"],
+        50,
+        {nim: LatencyRun.model_validate(m) for nim, m in g["measured"].items()},
+        {small.model_name: 1800.0},
+        {n.model_name: n for n in (small, large)},
+        {"L40S": 1.0, "H100": 3.0},
+        SelectionConfig.model_validate(g["selection"]),
+        ProductionConfig(model_name="p/big", price=prices),
+        TokenVolume(100, 30_000, 10_000, 1.0, 300_000.0, 900_000.0),
+    )
+    wtype = g["workload_type"]
+    report = Report(
+        workload_id="cs",
+        client_id="c",
+        workload_type=wtype,
+        datasets={"eval": DatasetRef(name="e", records=50)},
+        results=entries,
+        best=best_candidates(entries, "f1") if wtype else None,
+        **dict(fields),
+        pii=Pii(counts={"email": 2}, records=1),
+    )
+    assert report.to_json() == g["report"]
+    assert json.dumps(report.to_json()) == json.dumps(g["report"])  # the same keys in the same order

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from flywheel.run.models import Decision
 from flywheel.ui.app import create_app
 from flywheel.ui.render import render_page, safe_url
 from flywheel.ui.security import PAGE_CSP, report_csp
@@ -39,7 +41,8 @@ def poisoned(payload: str) -> tuple[dict[str, Any], dict[str, Any]]:
     rec = report["recommendation"]
     rec.update(nim=report["results"][2]["nim"], experiment=report["results"][2]["experiment"], reason=payload)
     rec["primary_metric"] = payload
-    decision = {"status": payload, "nim": payload, "experiment": payload, "by": payload, "comment": payload}
+    # the status is one of the contract's words (a stored decision with any other is not read: see below)
+    decision = {"status": "approved", "nim": payload, "experiment": payload, "by": payload, "comment": payload}
     return report, decision
 
 
@@ -69,6 +72,8 @@ def test_page_and_report_show_every_payload_as_text(payload: str) -> None:
     report_file = render_page([view], title=f"Flywheel report — {payload}", inline=True)
     check_page(report_file, payload, scripts=3)
     assert "49" not in Scan(report_file).text[0]  # a value is never evaluated as a template
+    with pytest.raises(ValidationError, match="status"):
+        Decision.model_validate({**decision, "status": payload})
 
 
 def test_report_file_policy_allows_exactly_its_inline_assets() -> None:

@@ -38,7 +38,7 @@ def test_one_point_per_completed_experiment_and_the_recommended_one_marked() -> 
     marked = [(p["nim"], p["experiment"]) for p in v.points if p["recommended"]]
     assert marked == [(report["recommendation"]["nim"], report["recommendation"]["experiment"])]
     assert v.bar == report["recommendation"]["min_quality"]
-    assert v.production == report["production"]
+    assert v.chart_data()["production"] == report["production"]
 
 
 def test_pareto_front_is_exactly_the_non_dominated_points() -> None:
@@ -142,11 +142,15 @@ def test_the_bar_is_drawn_when_nothing_meets_it() -> None:
     """The bar comes from the report the decision writes, with and without a recommendation (issue 23)."""
     from flywheel.config import SelectionConfig
     from flywheel.decision.report import decide
+    from flywheel.run.models import ResultEntry
 
     for bar in (0.99, 0.5):  # nothing meets it / something does
-        results = [{**e, "latency": None, "cost": None} for e in plain_report()["results"]]
-        fields = decide(results, "tool_calling", 50, {}, {}, {}, {}, SelectionConfig(min_quality=bar), None, None)
-        report = {**plain_report(), "results": results, **fields}
+        results = [ResultEntry.model_validate(e) for e in plain_report()["results"]]
+        entries, fields = decide(
+            results, "tool_calling", 50, {}, {}, {}, {}, SelectionConfig(min_quality=bar), None, None
+        )
+        decided = fields.model_dump(mode="json")
+        report = {**plain_report(), "results": [e.to_json() for e in entries], **decided}
         assert (report["recommendation"] is None) == (bar == 0.99)
         assert view_of(report).bar == bar
     old = {**decided_report()}  # a report written before the decision carried its bar
