@@ -11,9 +11,10 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
+from pydantic import BaseModel
 
 from flywheel.airflow import artifacts
 from flywheel.airflow.connections import (
@@ -51,6 +52,7 @@ from flywheel.run.models import (
 )
 
 log = logging.getLogger(__name__)
+Doc = TypeVar("Doc", bound=BaseModel)
 MAX_MAPPED_NIMS = 1024  # [core] max_map_length default
 
 
@@ -283,15 +285,16 @@ def _pull(ti: TaskInstance, what: str, map_index: int | None = None) -> Any:
     return ti.xcom_pull(task_ids=spec.REPORT_INPUTS[what], key=spec.RETURN, map_indexes=map_index)
 
 
-def _read(model: Any, value: object) -> Any:
+def _read(model: type[Doc], value: object) -> Doc | None:
+    """An upstream task's output as its model; None when the task left none (failed, skipped)."""
     return model.model_validate(value) if isinstance(value, dict) else None
 
 
 def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) -> JsonObject:
     """The run's report (docs/contracts.md#results) from the outputs ``spec.REPORT_INPUTS`` names."""
     cfg = _config(config_path)
-    extracted: Extracted | None = _read(Extracted, _pull(ti, "extracted"))
-    built: Built | None = _read(Built, _pull(ti, "built"))
+    extracted = _read(Extracted, _pull(ti, "extracted"))
+    built = _read(Built, _pull(ti, "built"))
     raw_uploaded = _pull(ti, "uploaded")
     uploaded = {k: UploadedDataset.model_validate(v) for k, v in (raw_uploaded or {}).items()}
     plans = [NimPlan.model_validate(p) for p in _pull(ti, "plans") or []]
