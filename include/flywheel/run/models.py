@@ -421,9 +421,11 @@ class Extracted(BaseModel):
 
 
 class BuildStats(Document):
+    """What the build counted (``flywheel.datasets``' stats, the part the report and the logs use)."""
+
     read: int | None = None
     used: int | None = None
-    invalid: int | None = None
+    invalid: dict[str, int] | None = None  # records left out, by reason
     duplicates: int | None = None
     filtered: int | None = None
     pii: dict[str, int] | None = None  # None: PII handling was off

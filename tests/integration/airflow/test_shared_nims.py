@@ -157,10 +157,12 @@ def test_local_judge_embedder_and_mongo_results(stack: LocalStack, monkeypatch: 
         assert db["results_runs"].count_documents({"dag_id": DAG, "run_id": rid}) == 1
         # idempotent: storing the same report again (a retried report task) adds nothing
         from flywheel.airflow.results import store_in_mongo
+        from flywheel.run.models import Report
 
         for name in ("AIRFLOW_CONN_FLYWHEEL_MONGO", "AIRFLOW_HOME"):
             monkeypatch.setenv(name, stack.env()[name])
-        assert store_in_mongo("flywheel_mongo", "flywheel", "results", DAG, rid, report) == len(docs)
+        stored = Report.model_validate(report)
+        assert store_in_mongo("flywheel_mongo", "flywheel", "results", DAG, rid, stored) == len(docs)
         assert db["results"].count_documents({"dag_id": DAG, "run_id": rid}) == len(docs)
         assert db["results_runs"].count_documents({}) == 1
 

@@ -116,7 +116,7 @@ def test_data_task_outputs() -> None:
         "stats": {
             "read": 100,
             "used": 90,
-            "invalid": 4,
+            "invalid": {"missing_response": 3, "tool_arguments_not_json": 1},
             "duplicates": 6,
             "filtered": 0,
             "pii": None,
