@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 from pydantic import JsonValue as FieldJson  # flywheel.jsontypes' alias is recursive in a way pydantic cannot build
 
 from flywheel.config import (
@@ -102,6 +102,11 @@ class ResultEntry(Document):
     ci: tuple[float, float] | None = None
     per_row_scores: list[float] | None = Field(default=None, exclude=True)
     omit_unset = frozenset({"latency", "cost", "ci"})
+
+    @field_validator("duration_s")
+    @classmethod
+    def _tenths(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -69,6 +69,8 @@ def test_a_simple_constructor_writes_the_contract_keys() -> None:
     }
     with pytest.raises(ValidationError, match="status"):
         ResultEntry(nim="m/a", experiment="icl", status="done")  # type: ignore[arg-type]
+    # as the experiment tasks have always written it: seconds to a tenth
+    assert ResultEntry(nim="m/a", experiment="base", status="failed", duration_s=12.345).duration_s == 12.3
 
 
 def test_per_row_scores_feed_the_decision_but_are_never_written() -> None:
