@@ -237,6 +237,9 @@ class PlatformConfig(_Model):
     # round trip costs several seconds; 0 = always defer)
     inline_wait_s: Annotated[float, Field(ge=0)] = 1.0
     lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
+    # the GPU lease's budget: live candidate deployments (nims[].gpus each) never use more GPUs than this,
+    # across workloads and runs; also the size of the pool flywheel_gpu (docs/contracts.md#the-gpu-lease)
+    gpu_budget: Annotated[int, Field(ge=1)] = 1
     # how long a task step keeps retrying (deferred, no worker slot held) while the platform cannot be
     # observed (unreachable, 429, 5xx) before it fails; waits on jobs use their own absolute deadlines
     outage_timeout_s: Annotated[float, Field(gt=0)] = 1800.0
@@ -414,6 +417,9 @@ class WorkloadConfig(_Model):
     schedule: str | None = "default"
     workload_type: WorkloadType = "auto"
     nims: list[str] | None = None
+    # the Airflow priority weight of this workload's GPU stage: when the GPU budget is short, the
+    # candidates of the workload with the higher priority are deployed first
+    priority: Annotated[int, Field(ge=1)] = 1
     overrides: WorkloadOverrides = WorkloadOverrides()
 
     @property
@@ -597,7 +603,25 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
     problems += _override_checks(raw, workloads)
     problems += _gpu_price_checks(raw, nims, workloads)
     problems += _shared_nim_collisions(raw, nims)
+    problems += _gpu_budget_checks(raw, nims)
     return problems
+
+
+def _gpu_budget_checks(raw: dict[str, Any], nims: list[Any]) -> list[str]:
+    """A candidate that needs more GPUs than the budget could never get the GPU lease."""
+    platform = got if isinstance(got := raw.get("platform"), dict) else {}
+    budget = platform.get("gpu_budget", PlatformConfig.model_fields["gpu_budget"].default)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        return []  # reported by the field's own validation
+    return [
+        f"nims[{i}].gpus: {n['gpus']} GPUs is more than platform.gpu_budget ({budget}); it could never be deployed"
+        for i, n in enumerate(nims)
+        if isinstance(n, dict)
+        and not n.get("served_url")
+        and isinstance(n.get("gpus"), int)
+        and not isinstance(n.get("gpus"), bool)
+        and n["gpus"] > budget
+    ]
 
 
 def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]) -> list[str]:

@@ -207,7 +207,7 @@ def test_integers_are_refused_as_floats_by_the_airflow_param_itself() -> None:
 def test_merge_keys_may_be_overridden_without_counting_as_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text(
-        "workloads: [{workload_id: w}]\nnims:\n  - &small {model_name: a/b, gpus: 1}\n"
+        "platform: {gpu_budget: 2}\nworkloads: [{workload_id: w}]\nnims:\n  - &small {model_name: a/b, gpus: 1}\n"
         "  - <<: *small\n    model_name: c/d\n    gpus: 2\n"
     )
     assert [n.gpus for n in load_config(path).nims] == [1, 2]
