@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -401,13 +401,13 @@ class Defaults(_Model):
 class WorkloadOverrides(_Model):
     """Per-workload overrides: any field given here replaces the default for this workload."""
 
-    split: dict[str, Any] = Field(default_factory=dict)
-    icl: dict[str, Any] = Field(default_factory=dict)
-    training: dict[str, Any] = Field(default_factory=dict)
-    lora: dict[str, Any] = Field(default_factory=dict)
-    selection: dict[str, Any] = Field(default_factory=dict)
-    production: dict[str, Any] = Field(default_factory=dict)
-    pii: dict[str, Any] = Field(default_factory=dict)
+    split: dict[str, object] = Field(default_factory=dict)
+    icl: dict[str, object] = Field(default_factory=dict)
+    training: dict[str, object] = Field(default_factory=dict)
+    lora: dict[str, object] = Field(default_factory=dict)
+    selection: dict[str, object] = Field(default_factory=dict)
+    production: dict[str, object] = Field(default_factory=dict)
+    pii: dict[str, object] = Field(default_factory=dict)
 
 
 class WorkloadConfig(_Model):
@@ -488,7 +488,7 @@ class FlywheelConfig(_Model):
         return _merged(self.defaults.pii, workload.overrides.pii)
 
 
-def _merged(base: M, override: dict[str, Any]) -> M:
+def _merged(base: M, override: Mapping[str, object]) -> M:
     return type(base).model_validate({**base.model_dump(), **override})
 
 
@@ -581,7 +581,7 @@ def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
     return cfg
 
 
-def _cross_checks(raw: dict[str, Any]) -> list[str]:
+def _cross_checks(raw: dict[str, object]) -> list[str]:
     """Checks spanning entries. They run on the raw data so they report alongside field errors."""
     problems: list[str] = []
     workloads = got if isinstance(got := raw.get("workloads"), list) else []
@@ -607,7 +607,7 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _gpu_budget_checks(raw: dict[str, Any], nims: list[Any]) -> list[str]:
+def _gpu_budget_checks(raw: dict[str, object], nims: list[Any]) -> list[str]:
     """A candidate that needs more GPUs than the budget could never get the GPU lease."""
     platform = got if isinstance(got := raw.get("platform"), dict) else {}
     budget = platform.get("gpu_budget", PlatformConfig.model_fields["gpu_budget"].default)
@@ -624,7 +624,7 @@ def _gpu_budget_checks(raw: dict[str, Any], nims: list[Any]) -> list[str]:
     ]
 
 
-def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]) -> list[str]:
+def _gpu_price_checks(raw: dict[str, object], nims: list[Any], workloads: list[Any]) -> list[str]:
     """Every ``gpu_type`` (candidates and a GPU-priced production model) needs a price."""
     pricing = got if isinstance(got := raw.get("pricing"), dict) else {}
     prices = pricing.get("gpu_hour_usd", DEFAULT_GPU_HOUR_USD)
@@ -651,7 +651,7 @@ def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]
     ]
 
 
-def _shared_nim_collisions(raw: dict[str, Any], nims: list[Any]) -> list[str]:
+def _shared_nim_collisions(raw: dict[str, object], nims: list[Any]) -> list[str]:
     """A candidate NIM must not be the model of a locally deployed judge/embedder: they would share one
     deployment name, and the candidate's lease and teardown would act on the shared NIM."""
     problems = []
@@ -674,7 +674,7 @@ def _deployment_name(model_name: str) -> str:
     return model_name.replace("/", "-").lower()
 
 
-def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
+def _override_checks(raw: dict[str, object], workloads: list[Any]) -> list[str]:
     """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
     problems: list[str] = []
     defaults = got if isinstance(got := raw.get("defaults"), dict) else {}
