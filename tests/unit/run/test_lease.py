@@ -12,6 +12,7 @@ from flywheel.platforms.marks import OwnerMark
 from flywheel.run.experiment import Deployment, Fail, LeaseTerms, Wait
 from flywheel.run.lease import Claim, GpuLease
 from flywheel.run.store import MemoryStore
+from tests.support.waiting import wait_for
 from tests.unit.run.emulated import NIMS, Emulated, running_emulator, step
 
 
@@ -111,3 +112,35 @@ def test_claims_checked_at_once_rank_the_same_and_the_later_one_withdraws(emu: E
         late = Claim("flywheel_w/run-1", "run-1", 0, NIMS[1].deployment_name, 1)
         assert (lease.beyond_budget(c, early), lease.beyond_budget(c, late)) == (False, True)
         assert GpuLease(2).beyond_budget(c, late) is False
+
+
+class RacingClaim:
+    """The platform as a claim sees it when another claim, checked at the same moment, creates its deployment
+    between this claim's check and its create. A wrapper, because that interleaving cannot be provoked on
+    demand otherwise; every call still goes to the real emulator."""
+
+    def __init__(self, inner: object, rival: NimConfig, rival_run: str) -> None:
+        self.inner, self.rival, self.rival_run = inner, rival, rival_run
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def create_deployment(self, nim: NimConfig, custom_fields: dict[str, str]) -> object:
+        self.inner.create_deployment(self.rival, OwnerMark.candidate(self.rival_run, 0).fields())  # type: ignore[attr-defined]
+        return self.inner.create_deployment(nim, custom_fields)  # type: ignore[attr-defined]
+
+
+def test_a_claim_that_lost_a_race_withdraws_its_deployment_and_waits(emu: Emulated) -> None:
+    store = MemoryStore()
+    with emu.client() as c:
+        s = step(RacingClaim(c, NIMS[1], "flywheel_w/run-rival"), store, run_id="run-late")  # type: ignore[arg-type]
+        d = Deployment(s, NIMS[0], GpuLease(1), LeaseTerms(timeout_s=60, poll_s=5), _ready, _url)
+        decision = s.run(d.resource())
+        assert decision == Wait("lease", NIMS[1].deployment_name, 5, "claim")
+        assert d.created is None and store.get("lease_withdrawn") is True
+        # the rival keeps the budget; ours is gone (or going): the next claim waits, never attaches to it
+        wait_for(lambda: c.get_deployment(NIMS[0].deployment_name) is None, 20, "withdrawn deployment gone")
+        again = step(c, store, run_id="run-late")
+        d2 = Deployment(again, NIMS[0], GpuLease(1), LeaseTerms(timeout_s=60, poll_s=5), _ready, _url)
+        assert again.run(d2.resource()) == Wait("lease", NIMS[1].deployment_name, 5, "claim")
+    assert candidates(emu) == [NIMS[1].deployment_name]
