@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # Order = order in --help. A module that is not installed is skipped, so the CLI grows with the package.
 COMMANDS = (
     "check_config",
+    "pools",
     "datasets",
     "load",
     "sample_data",

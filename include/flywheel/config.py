@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -237,6 +237,9 @@ class PlatformConfig(_Model):
     # round trip costs several seconds; 0 = always defer)
     inline_wait_s: Annotated[float, Field(ge=0)] = 1.0
     lease_timeout_s: Annotated[float, Field(gt=0)] = 4 * 3600.0
+    # the GPU lease's budget: live candidate deployments (nims[].gpus each) never use more GPUs than this,
+    # across workloads and runs; also the size of the pool flywheel_gpu (docs/contracts.md#the-gpu-lease)
+    gpu_budget: Annotated[int, Field(ge=1)] = 1
     # how long a task step keeps retrying (deferred, no worker slot held) while the platform cannot be
     # observed (unreachable, 429, 5xx) before it fails; waits on jobs use their own absolute deadlines
     outage_timeout_s: Annotated[float, Field(gt=0)] = 1800.0
@@ -398,13 +401,13 @@ class Defaults(_Model):
 class WorkloadOverrides(_Model):
     """Per-workload overrides: any field given here replaces the default for this workload."""
 
-    split: dict[str, Any] = Field(default_factory=dict)
-    icl: dict[str, Any] = Field(default_factory=dict)
-    training: dict[str, Any] = Field(default_factory=dict)
-    lora: dict[str, Any] = Field(default_factory=dict)
-    selection: dict[str, Any] = Field(default_factory=dict)
-    production: dict[str, Any] = Field(default_factory=dict)
-    pii: dict[str, Any] = Field(default_factory=dict)
+    split: dict[str, object] = Field(default_factory=dict)
+    icl: dict[str, object] = Field(default_factory=dict)
+    training: dict[str, object] = Field(default_factory=dict)
+    lora: dict[str, object] = Field(default_factory=dict)
+    selection: dict[str, object] = Field(default_factory=dict)
+    production: dict[str, object] = Field(default_factory=dict)
+    pii: dict[str, object] = Field(default_factory=dict)
 
 
 class WorkloadConfig(_Model):
@@ -414,6 +417,9 @@ class WorkloadConfig(_Model):
     schedule: str | None = "default"
     workload_type: WorkloadType = "auto"
     nims: list[str] | None = None
+    # the Airflow priority weight of this workload's GPU stage: when the GPU budget is short, the
+    # candidates of the workload with the higher priority are deployed first
+    priority: Annotated[int, Field(ge=1)] = 1
     overrides: WorkloadOverrides = WorkloadOverrides()
 
     @property
@@ -482,7 +488,7 @@ class FlywheelConfig(_Model):
         return _merged(self.defaults.pii, workload.overrides.pii)
 
 
-def _merged(base: M, override: dict[str, Any]) -> M:
+def _merged(base: M, override: Mapping[str, object]) -> M:
     return type(base).model_validate({**base.model_dump(), **override})
 
 
@@ -575,7 +581,7 @@ def validate_config(raw: Any, source: str = "config") -> FlywheelConfig:
     return cfg
 
 
-def _cross_checks(raw: dict[str, Any]) -> list[str]:
+def _cross_checks(raw: dict[str, object]) -> list[str]:
     """Checks spanning entries. They run on the raw data so they report alongside field errors."""
     problems: list[str] = []
     workloads = got if isinstance(got := raw.get("workloads"), list) else []
@@ -597,10 +603,28 @@ def _cross_checks(raw: dict[str, Any]) -> list[str]:
     problems += _override_checks(raw, workloads)
     problems += _gpu_price_checks(raw, nims, workloads)
     problems += _shared_nim_collisions(raw, nims)
+    problems += _gpu_budget_checks(raw, nims)
     return problems
 
 
-def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]) -> list[str]:
+def _gpu_budget_checks(raw: dict[str, object], nims: list[Any]) -> list[str]:
+    """A candidate that needs more GPUs than the budget could never get the GPU lease."""
+    platform = got if isinstance(got := raw.get("platform"), dict) else {}
+    budget = platform.get("gpu_budget", PlatformConfig.model_fields["gpu_budget"].default)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        return []  # reported by the field's own validation
+    return [
+        f"nims[{i}].gpus: {n['gpus']} GPUs is more than platform.gpu_budget ({budget}); it could never be deployed"
+        for i, n in enumerate(nims)
+        if isinstance(n, dict)
+        and not n.get("served_url")
+        and isinstance(n.get("gpus"), int)
+        and not isinstance(n.get("gpus"), bool)
+        and n["gpus"] > budget
+    ]
+
+
+def _gpu_price_checks(raw: dict[str, object], nims: list[Any], workloads: list[Any]) -> list[str]:
     """Every ``gpu_type`` (candidates and a GPU-priced production model) needs a price."""
     pricing = got if isinstance(got := raw.get("pricing"), dict) else {}
     prices = pricing.get("gpu_hour_usd", DEFAULT_GPU_HOUR_USD)
@@ -627,7 +651,7 @@ def _gpu_price_checks(raw: dict[str, Any], nims: list[Any], workloads: list[Any]
     ]
 
 
-def _shared_nim_collisions(raw: dict[str, Any], nims: list[Any]) -> list[str]:
+def _shared_nim_collisions(raw: dict[str, object], nims: list[Any]) -> list[str]:
     """A candidate NIM must not be the model of a locally deployed judge/embedder: they would share one
     deployment name, and the candidate's lease and teardown would act on the shared NIM."""
     problems = []
@@ -650,7 +674,7 @@ def _deployment_name(model_name: str) -> str:
     return model_name.replace("/", "-").lower()
 
 
-def _override_checks(raw: dict[str, Any], workloads: list[Any]) -> list[str]:
+def _override_checks(raw: dict[str, object], workloads: list[Any]) -> list[str]:
     """Validate each workload's overrides merged onto the defaults, so a bad override is caught at load."""
     problems: list[str] = []
     defaults = got if isinstance(got := raw.get("defaults"), dict) else {}

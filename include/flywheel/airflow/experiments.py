@@ -1,27 +1,23 @@
-"""Deferrable operators for one NIM's experiments (docs/contracts.md#the-dag and #the-gpu-lease).
+"""Deferrable operators for one NIM's experiments: thin adapters over the run core
+(docs/contracts.md#the-dag and #the-gpu-lease).
 
-``DeployNimOperator`` claims the GPU lease inside the single-slot pool and waits (deferred) for the NIM;
-``EvaluationOperator`` runs a base / ICL / customized evaluation; ``CustomizeOperator`` runs LoRA
+The decisions live in :mod:`flywheel.run.experiment` (find → attach | create → observe, cancel, release) and
+:mod:`flywheel.run.lease` (the GPU budget); an operator turns task context into a scope and a state store,
+runs the step, and executes its decision: defer on the wait's trigger (inline when already over), fail,
+skip or finish. ``DeployNimOperator`` claims the GPU lease inside the pool ``flywheel_gpu`` and waits for
+the NIM; ``EvaluationOperator`` runs a base / ICL / customized evaluation; ``CustomizeOperator`` runs LoRA
 customization and waits for the adapter to be served; ``TeardownNimOperator`` deletes what this run
-created and waits until it is gone.
-
-Deploy, customize and evaluate share one resumable decision (``_ExperimentOperator.attach_or_create``):
-look up what this try or an earlier try created (stored id, deterministic request id, or the candidate
-owner mark) → re-attach, else create → always publish the id (XCom + link) → wait (``wait_for``: inline
-when already over, else deferred). A retry therefore never starts a second job. Each leaves a result entry
-in XCom whatever the outcome (key ``entry`` on failure or skip, the return value on success).
+created and waits until it is gone. A retry therefore never starts a second job. Each leaves a result
+entry in XCom whatever the outcome (key ``entry`` on failure or skip, the return value on success).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -33,10 +29,84 @@ from flywheel.airflow.triggers import (
     DeploymentReadyTrigger,
     ModelSyncTrigger,
     NemoJobTrigger,
+    PlatformWaitTrigger,
 )
-from flywheel.platforms.marks import JobMark, OwnerMark, is_candidate, is_own_candidate, owner_of
+from flywheel.platforms.marks import JobMark, OwnerMark
+from flywheel.run.experiment import (
+    Decision,
+    Deployment,
+    Entry,
+    ExperimentStep,
+    Fail,
+    JobKind,
+    LeaseTerms,
+    Resource,
+    Scope,
+    Wait,
+    WaitEvent,
+    WaitKind,
+    result_entry,
+    seen_job,
+)
+from flywheel.run.lease import GpuLease
+from flywheel.run.store import MemoryStore, StateStore, read_str
+
+if TYPE_CHECKING:
+    from flywheel.config import FlywheelConfig, WorkloadConfig
+    from flywheel.platforms.port import Platform
 
 GPU_POOL = "flywheel_gpu"
+
+TRIGGERS: dict[WaitKind, type[PlatformWaitTrigger]] = {
+    "deployment_ready": DeploymentReadyTrigger,
+    "deployment_gone": DeploymentGoneTrigger,
+    "job": NemoJobTrigger,
+    "model_sync": ModelSyncTrigger,
+}
+
+
+class GpuStage(TypedDict):
+    """How the DAG factory schedules a workload's GPU stage (``deploy_nim``) in the pool."""
+
+    pool: str
+    pool_slots: int
+    priority_weight: int
+    weight_rule: str
+
+
+def gpu_stage(cfg: FlywheelConfig, workload: WorkloadConfig) -> GpuStage:
+    """Pool slots = the GPUs of the workload's largest deployed candidate (a mapped task's slots cannot vary
+    per NIM; the platform-side lease counts each NIM's own ``gpus``); the workload's ``priority`` as an
+    absolute priority weight, so its claims are scheduled first when the budget is short."""
+    deployed = [n.gpus for n in cfg.nims_for(workload) if not n.served_url]
+    slots = min(max(deployed, default=1), cfg.platform.gpu_budget)
+    return {"pool": GPU_POOL, "pool_slots": slots, "priority_weight": workload.priority, "weight_rule": "absolute"}
+
+
+class Deployed(TypedDict, total=False):
+    """``deploy_nim``'s output (XCom ``return_value``)."""
+
+    nim: str
+    deployment: str | None
+    served_url: str | None
+    ready_s: float
+
+
+class Customized(TypedDict):
+    """``customize``'s output: the job and the served LoRA model."""
+
+    nim: str
+    job_id: str | None
+    output_model: str | None
+    duration_s: float
+
+
+class TornDown(TypedDict, total=False):
+    """``teardown_nim``'s output."""
+
+    nim: str
+    deleted: str | None
+    released: bool
 
 
 def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,45 +130,21 @@ def on_worker(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def entry(nim: str, experiment: str, status: str, **kw: Any) -> dict[str, Any]:
-    """A result entry (docs/contracts.md#results)."""
-    return {
-        "nim": nim,
-        "experiment": experiment,
-        "status": status,
-        "scores": kw.get("scores") or {},
-        "error": kw.get("error"),
-        "job_id": kw.get("job_id"),
-        "duration_s": round(float(kw["duration_s"]), 1) if kw.get("duration_s") is not None else None,
-    }
-
-
-@dataclass
-class Resource:
-    """What the resumable operator needs to know about the platform object one task instance owns."""
-
-    kind: str  # "deployment" | "customization" | "evaluation": logs, and where the id goes
-    find: Callable[[str], str | None]  # deterministic request id -> the object an earlier try created
-    create: Callable[[str], str]  # deterministic request id -> the id of a new object
-    wait: Callable[[str], Any]  # id -> the trigger that waits for it
-    resume: str  # the method that takes the wait's event
-    link: Callable[[str], str]  # id -> its URL on the platform
-    publish: Callable[[str], None]  # id -> XCom for the teardown and the report
-    stored: bool = True  # look up the id an earlier try stored before asking the platform
-    renew_failed: bool = True  # an earlier try's object that ended failed is replaced by a new one
+entry = result_entry  # a result entry (docs/contracts.md#results)
 
 
 class _ExperimentOperator(NemoOperator):
-    """Shared plumbing: the one resume decision, result entries, the final-failure cleanup."""
+    """The adapter: context → scope and store, step → deferral; result entries, the final-failure cleanup."""
 
     template_fields: Sequence[str] = ("plan", "run")
     operator_extra_links = (NemoJobLink(),)
+    experiment_label = "deploy"  # the result entry's ``experiment`` when this task fails
 
     def __init__(self, *, plan: Any, run: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan, self.run = plan, run
 
-    # ---------------------------------------------------------------- helpers
+    # ---------------------------------------------------------------- context → core
     def nim_name(self) -> str:
         return str(self.plan["model_name"])
 
@@ -106,64 +152,68 @@ class _ExperimentOperator(NemoOperator):
         context["nim_label"] = self.nim_name()
 
     @staticmethod
-    def store(context: Any) -> Any:
-        return context["task_state_store"]
+    def store(context: Any) -> StateStore:
+        store: StateStore = context["task_state_store"]
+        return store
+
+    def scope(self, context: Any) -> Scope:
+        return Scope(context["dag"].dag_id, context["run_id"], self.task_id, context["ti"].map_index)
+
+    def step(self, context: Any, client: Platform) -> ExperimentStep:
+        self._scope = self.scope(context)
+        return ExperimentStep(client, self.store(context), self._scope)
+
+    def loose_step(self, client: Platform) -> ExperimentStep | None:
+        """A step without task context (``on_kill``): only cancel / release, for the scope ``execute`` saw."""
+        scope = getattr(self, "_scope", None)
+        return ExperimentStep(client, MemoryStore(), scope) if scope is not None else None
 
     # ------------------------------------------------------------ the one resume decision
-    def request_id(self, context: Any) -> str:
-        """Deterministic id of the object this task instance creates: the same for every try (so a try that
-        crashed between "created" and "stored the id" finds it again), new only after one ended failed."""
-        ti, store = context["ti"], self.store(context)
-        key = (
-            f"{context['dag'].dag_id}/{context['run_id']}/{self.task_id}/{ti.map_index}/{store.get('generation') or 0}"
-        )
-        return hashlib.sha256(key.encode()).hexdigest()[:32]
-
     @on_worker
     @tolerates_outage
     def execute(self, context: Any) -> Any:
         self.show_nim(context)
         self.check_plan(context)
         with self.client() as c:
-            resource = self.resource(context, c)
-            ref = self.attach_or_create(context, c, resource)
-        return self.wait_for(context, resource.wait(ref), resource.resume)
+            step = self.step(context, c)
+            resource = self.resource(context, c, step)
+            decision = step.run(resource)
+            for note in step.trace.notes:
+                self.log.info("%s", note)
+        return self.carry_out(context, decision, resource)
+
+    def carry_out(self, context: Any, decision: Decision, r: Resource) -> Any:
+        """Execute the step's decision: publish what it found or created (XCom + link), then wait."""
+        if isinstance(decision, Fail):
+            self.fail(context, self.experiment_label, decision.message)
+        if not isinstance(decision, Wait):
+            raise TypeError(f"unexpected decision {decision!r}")
+        if decision.kind == "lease":
+            return self.wait_for_lease(context, decision)
+        self._ref = decision.ref
+        self.publish(context, decision.ref)
+        push_link(context, self.hook().resource_url(r.kind, decision.ref))
+        return self.wait_for(context, self.trigger(context, decision), decision.resume)
 
     def check_plan(self, context: Any) -> None:
         """Skip or fail before touching the platform when this task has nothing to do (default: go on)."""
 
-    def resource(self, context: Any, client: Any) -> Resource:
+    def resource(self, context: Any, client: Platform, step: ExperimentStep) -> Resource:
         raise NotImplementedError
 
-    def attach_or_create(self, context: Any, client: Any, r: Resource) -> str:
-        """Look up what this try or an earlier try created (stored id, else the deterministic request id /
-        owner mark) and re-attach to it (unless it ended failed and may be renewed); else create one.
-        Always records the id and publishes it (XCom + link) before the caller waits."""
-        store = self.store(context)
-        ref = (store.get(r.kind) if r.stored else None) or r.find(self.request_id(context))
-        if ref:
-            seen = asyncio.run(r.wait(ref).observe(client))
-            if r.renew_failed and seen.terminal and not seen.succeeded:
-                self.log.warning("earlier %s %s ended '%s'; submitting a new one", r.kind, ref, seen.state)
-                store.set("generation", int(store.get("generation") or 0) + 1)
-                ref = None
-            else:
-                self.log.info("re-attaching to %s %s (%s) created by an earlier try", r.kind, ref, seen.state)
-        if not ref:
-            ref = r.create(self.request_id(context))
-            store.set("started", time.time())
-            self.log.info("%s %s created", r.kind, ref)
-        elif store.get("started") is None:
-            store.set("started", time.time())
-        store.set(r.kind, ref)
-        self._ref = ref
-        r.publish(ref)
-        push_link(context, r.link(ref))
-        return ref
+    def publish(self, context: Any, ref: str) -> None:
+        """XCom of the id, for the teardown and the report."""
+
+    def wait_for_lease(self, context: Any, wait: Wait) -> Any:
+        raise NotImplementedError
+
+    def trigger(self, context: Any, wait: Wait, **kw: Any) -> PlatformWaitTrigger:
+        """The trigger of ``wait``, with an absolute deadline fixed when any try first waited on it."""
+        return self.deadline_trigger(context, TRIGGERS[wait.kind], wait.ref, wait.timeout_s, **kw)
 
     def elapsed(self, context: Any) -> float | None:
         started = self.store(context).get("started")
-        return time.time() - float(started) if started else None
+        return time.time() - float(str(started)) if started else None
 
     def deadline_trigger(self, context: Any, cls: Any, ref: str, timeout_s: float, **kw: Any) -> Any:
         """A wait on ``ref`` whose absolute deadline was fixed when any try first waited on it."""
@@ -179,7 +229,7 @@ class _ExperimentOperator(NemoOperator):
         context: Any,
         experiment: str,
         what: str,
-        event: dict[str, Any],
+        event: WaitEvent,
         undo: Callable[[str], None],
         job_id: str | None = None,
     ) -> None:
@@ -204,24 +254,37 @@ class _ExperimentOperator(NemoOperator):
 class _JobOperator(_ExperimentOperator):
     """A customization or evaluation job: request-id lookup, XCom ``job``, cancel on the final failure."""
 
-    job_type: str = ""
+    job_type: JobKind = "evaluation"
 
-    def job_resource(self, context: Any, find: Any, create: Any, resume: str, timeout_s: float) -> Resource:
+    def job_resource(
+        self,
+        c: Platform,
+        find: Callable[[str], str | None],
+        create: Callable[[str], str],
+        resume: str,
+        timeout_s: float,
+    ) -> Resource:
+        read = c.get_customization if self.job_type == "customization" else c.get_evaluation
         return Resource(
             kind=self.job_type,
             find=find,
+            observe=lambda ref: seen_job(read(ref)),
             create=create,
-            wait=lambda ref: self.deadline_trigger(context, NemoJobTrigger, ref, timeout_s, job_type=self.job_type),
-            resume=resume,
-            link=lambda ref: self.hook().resource_url(self.job_type, ref),
-            publish=lambda ref: context["ti"].xcom_push(key="job", value=ref),
+            wait=lambda ref: Wait("job", ref, timeout_s, resume),
         )
+
+    def publish(self, context: Any, ref: str) -> None:
+        context["ti"].xcom_push(key="job", value=ref)
+
+    def trigger(self, context: Any, wait: Wait, **kw: Any) -> PlatformWaitTrigger:
+        return super().trigger(context, wait, job_type=self.job_type, **kw)
 
     def cancel(self, job_id: str | None) -> None:
         if not job_id:
             return
         with self.client() as c:
-            (c.cancel_customization if self.job_type == "customization" else c.cancel_evaluation)(job_id)
+            step = self.loose_step(c) or ExperimentStep(c, MemoryStore(), Scope("", "", self.task_id, -1))
+            step.cancel(self.job_type, job_id)
         self.log.info("cancelled %s %s", self.job_type, job_id)
 
     def cancel_on_timeout(self, job_id: str | None) -> Callable[[str], None]:
@@ -264,15 +327,15 @@ class DeployNimOperator(_ExperimentOperator):
         push_link(context, str(nim.served_url))
         self.log.info("%s is already served at %s: no deployment, no GPU lease", nim.model_name, nim.served_url)
         if wait is None:
-            return self.served(context, {"status": "success"})
+            return self.served(context, WaitEvent(status="success"))
         timeout_s = self.cfg().platform.model_sync_timeout_s
         return self.wait_for(context, self.deadline_trigger(context, ModelSyncTrigger, wait, timeout_s), "served")
 
     @on_worker
     @tolerates_outage
-    def served(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def served(self, context: Any, event: WaitEvent | None = None) -> Deployed:
         self.show_nim(context)
-        event, nim = event or {}, self.cfg().nim(self.nim_name())
+        event, nim = event or WaitEvent(), self.cfg().nim(self.nim_name())
         if event.get("status") != "success":
             owner = OwnerMark.candidate(self.run_key(context)).fields()
 
@@ -285,157 +348,99 @@ class DeployNimOperator(_ExperimentOperator):
         self.log.info("%s answers through the platform after %.0fs", nim.model_name, ready_s)
         return {"nim": nim.model_name, "deployment": None, "served_url": nim.served_url, "ready_s": ready_s}
 
-    def resource(self, context: Any, c: Any) -> Resource:
-        cfg, owner = self.cfg(), self.run_key(context)
-        nim = cfg.nim(self.nim_name())
-        self._owner = owner
+    def resource(self, context: Any, c: Platform, step: ExperimentStep) -> Resource:
+        cfg = self.cfg()
+        p, nim = cfg.platform, cfg.nim(self.nim_name())
+        lease = GpuLease(p.gpu_budget, {n.deployment_name: n.gpus for n in cfg.nims})
+        terms = LeaseTerms(timeout_s=p.lease_timeout_s, poll_s=max(p.lease_poll_s, self.defer_floor_s()))
+        self._deployment = Deployment(
+            step,
+            nim,
+            lease,
+            terms,
+            wait=lambda ref: Wait("deployment_ready", ref, p.deployment_timeout_s, "ready"),
+            url=lambda kind, ref: self.hook().resource_url(kind, ref),
+        )
+        return self._deployment.resource()
 
-        def find(_: str) -> str | None:
-            info = c.get_deployment(nim.deployment_name)
-            return nim.deployment_name if info is not None and is_own_candidate(info.custom_fields, owner) else None
-
-        def create(_: str) -> str:
-            self._check_lease(context, c, nim, owner)
-            fields = OwnerMark.candidate(owner, context["ti"].map_index).fields()
-            self._created = nim.deployment_name
-            c.create_deployment(nim, fields)
+    def publish(self, context: Any, ref: str) -> None:
+        if getattr(self, "_deployment", None) is not None and self._deployment.created:
+            cfg = self.cfg()
+            nim = cfg.nim(self.nim_name())
             self.log.info(
-                "GPU lease taken: created deployment %s/%s for %s (%d GPU)",
+                "GPU lease taken (budget %d): created deployment %s/%s for %s (%d GPU)",
+                cfg.platform.gpu_budget,
                 cfg.platform.namespace,
-                nim.deployment_name,
+                ref,
                 nim.model_name,
                 nim.gpus,
             )
-            return str(nim.deployment_name)
+        context["ti"].xcom_push(key="deployment", value={"name": ref, "owner": self.run_key(context)})
 
-        p = cfg.platform
-        return Resource(
-            kind="deployment",
-            find=find,
-            create=create,
-            wait=lambda ref: self.deadline_trigger(
-                context,
-                DeploymentReadyTrigger,
-                ref,
-                p.deployment_timeout_s,
-                pending_timeout_s=p.deployment_pending_timeout_s,
-                model_id=nim.model_name,
-                sync_timeout_s=p.model_sync_timeout_s,
-                owner=owner,
-            ),
-            resume="ready",
-            link=lambda ref: self.hook().resource_url("deployment", ref),
-            publish=lambda ref: context["ti"].xcom_push(key="deployment", value={"name": ref, "owner": owner}),
-            # the owner mark on the platform is the truth: a deleted deployment is created again
-            stored=False,
-            # a failed deployment of ours keeps its name: the wait reports the failure, the cleanup deletes it
-            renew_failed=False,
+    def trigger(self, context: Any, wait: Wait, **kw: Any) -> PlatformWaitTrigger:
+        p = self.cfg().platform
+        return super().trigger(
+            context,
+            wait,
+            pending_timeout_s=p.deployment_pending_timeout_s,
+            model_id=self.nim_name(),
+            sync_timeout_s=p.model_sync_timeout_s,
+            owner=self.run_key(context),
+            **kw,
         )
 
-    def _check_lease(self, context: Any, c: Any, nim: Any, owner: str) -> None:
-        """Before creating: wait (deferred) while another candidate holds the lease; never adopt a
-        deployment we did not create as a candidate (e.g. a shared judge NIM)."""
-        store = self.store(context)
-        others = [d for d in c.list_deployments() if is_candidate(d.custom_fields)]
-        if others:
-            holder = others[0]
-            self._wait_for_lease(
-                context,
-                f"deployment {holder.namespace}/{holder.name}",
-                owner_of(holder.custom_fields),
-                f"curl -X DELETE {self.hook().resource_url('deployment', holder.name)}",
-            )
-        # a cancelled or still running customization of another experiment may still hold its GPU
-        run_id, map_index = context["run_id"], context["ti"].map_index
-        for job_id, state, fields in c.list_customizations():
-            if (
-                not state.terminal
-                and JobMark.is_job_mark(fields)
-                and not JobMark.of_experiment(fields, run_id, map_index)
-            ):
-                self._wait_for_lease(
-                    context,
-                    f"customization job {job_id}",
-                    owner_of(fields),
-                    f"curl -X POST {self.hook().resource_url('customization', job_id)}/cancel",
-                )
-        squatter = c.get_deployment(nim.deployment_name)
-        if squatter is not None:
-            self.fail(
-                context,
-                "deploy",
-                f"deployment {squatter.namespace}/{squatter.name} already exists and is not this run's "
-                f"candidate (custom_fields {squatter.custom_fields}); a candidate NIM must not share its "
-                "model with the judge or embedding NIM (flywheel check-config reports this)",
-            )
-        if store.get("lease_wait_started") is not None:
-            store.delete("lease_wait_started")
-
-    def _wait_for_lease(self, context: Any, holder: str, who: str, remedy: str) -> None:
+    def wait_for_lease(self, context: Any, wait: Wait) -> None:
+        """Someone else holds the budget: defer (freeing the pool slot) and claim again after the poll."""
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
-        p, store = self.cfg().platform, self.store(context)
-        started = store.get("lease_wait_started")
-        if started is None:
-            started = time.time()
-            store.set("lease_wait_started", started)
-        waited = time.time() - float(started)
-        if waited > p.lease_timeout_s:
-            self.fail(
-                context,
-                "deploy",
-                (
-                    f"GPU lease still held by {holder} (run {who}) after {waited:.0f}s. "
-                    f"If that run is gone, remove it: {remedy}"
-                ),
-            )
-        every = max(p.lease_poll_s, self.defer_floor_s())
+        started = self.store(context).get("lease_wait_started")
+        waited = time.time() - float(str(started)) if started is not None else 0.0
         self.log.info(
-            "waiting for the GPU lease: %s of run %s holds it (waited %.0fs); re-checking in %.0fs",
-            holder,
-            who,
+            "waiting for the GPU lease (budget %d GPUs, %d needed): %s holds it (waited %.0fs); re-checking in %.0fs",
+            self.cfg().platform.gpu_budget,
+            self.cfg().nim(self.nim_name()).gpus,
+            wait.ref,
             waited,
-            every,
+            wait.timeout_s,
         )
-        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=every)), method_name="claim")
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=wait.timeout_s)), method_name="claim")
 
     def _release(self, context: Any) -> None:
         """A failed setup gets no teardown: delete our own deployment here so the lease is not leaked."""
-        name = self.store(context).get("deployment")
+        name = read_str(self.store(context), "deployment")
         if name:
-            self._delete_own(name, self.run_key(context), "deleted failed deployment %s (releases the GPU lease)")
+            self._delete_own(name, "deleted failed deployment %s (releases the GPU lease)", context)
 
-    def _delete_own(self, name: str, owner: str, message: str) -> None:
+    def _delete_own(self, name: str, message: str, context: Any = None) -> None:
         with self.client() as c:
-            info = c.get_deployment(name)
-            if info is not None and is_own_candidate(info.custom_fields, owner):
-                c.delete_deployment(name)
+            step = self.step(context, c) if context is not None else self.loose_step(c)
+            if step is not None and step.release(name):
                 self.log.info(message, name)
 
     def on_kill(self) -> None:
         """Killed between creating the deployment and deferring: nothing else would delete it."""
-        name, owner = getattr(self, "_created", None), getattr(self, "_owner", None)
-        if name and owner:
-            self._delete_own(name, owner, "deleted deployment %s (task killed before its wait started)")
+        deployment = getattr(self, "_deployment", None)
+        if deployment is not None and deployment.created:
+            self._delete_own(deployment.created, "deleted deployment %s (task killed before its wait started)")
 
     @on_worker
     @tolerates_outage
-    def ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def ready(self, context: Any, event: WaitEvent | None = None) -> Deployed:
         self.show_nim(context)
-        event = event or {}
+        event = event or WaitEvent()
         if event.get("status") != "success":
             self.fail_wait(
                 context, "deploy", f"deployment of {self.nim_name()}", event, lambda _: self._release(context)
             )
         ready_s = round(self.elapsed(context) or 0.0, 1)
         self.log.info("%s ready and served after %.0fs", self.nim_name(), ready_s)
-        return {"nim": self.nim_name(), "deployment": self.store(context).get("deployment"), "ready_s": ready_s}
+        return {"nim": self.nim_name(), "deployment": read_str(self.store(context), "deployment"), "ready_s": ready_s}
 
 
 class EvaluationOperator(_JobOperator):
     """One evaluation job (base, icl or customized) through NeMo Evaluator."""
 
-    job_type = "evaluation"
+    job_type: JobKind = "evaluation"
     template_fields: Sequence[str] = ("plan", "run", "datasets", "judge", "built", "customized")
 
     def __init__(
@@ -450,6 +455,10 @@ class EvaluationOperator(_JobOperator):
     @property
     def workload_type(self) -> str:
         return str(self.built["workload_type"])
+
+    @property
+    def experiment_label(self) -> str:  # type: ignore[override]
+        return self.experiment
 
     def check_plan(self, context: Any) -> None:
         self._target_and_data(context)
@@ -467,7 +476,7 @@ class EvaluationOperator(_JobOperator):
             return self.customized["output_model"], self.datasets["eval"]["files_url"]
         return self.nim_name(), self.datasets["eval"]["files_url"]
 
-    def resource(self, context: Any, c: Any) -> Resource:
+    def resource(self, context: Any, c: Platform, step: ExperimentStep) -> Resource:
         from flywheel.airflow.connections import judge_endpoint
         from flywheel.platforms.core.configs import evaluation_config, evaluation_target, judge_ref
 
@@ -487,16 +496,16 @@ class EvaluationOperator(_JobOperator):
             return str(self._ref)
 
         timeout_s = self.cfg().platform.evaluation_timeout_s
-        return self.job_resource(context, c.find_evaluation, create, "done", timeout_s)
+        return self.job_resource(c, c.find_evaluation, create, "done", timeout_s)
 
     @on_worker
     @tolerates_outage
-    def done(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def done(self, context: Any, event: WaitEvent | None = None) -> Entry:
         from flywheel.platforms.core.configs import read_scores
 
         self.show_nim(context)
-        event = event or {}
-        job_id = event.get("ref") or self.store(context).get("evaluation")
+        event = event or WaitEvent()
+        job_id = event.get("ref") or read_str(self.store(context), "evaluation") or ""
         if event.get("status") != "success":
             self.fail_wait(
                 context, self.experiment, f"evaluation {job_id}", event, self.cancel_on_timeout(job_id), job_id
@@ -519,7 +528,8 @@ class EvaluationOperator(_JobOperator):
 class CustomizeOperator(_JobOperator):
     """LoRA customization through NeMo Customizer; done when the adapter is served by the NIM proxy."""
 
-    job_type = "customization"
+    job_type: JobKind = "customization"
+    experiment_label = "customized"
     template_fields: Sequence[str] = ("plan", "run", "datasets")
 
     def __init__(self, *, datasets: Any, **kwargs: Any) -> None:
@@ -530,7 +540,7 @@ class CustomizeOperator(_JobOperator):
         if not self.plan.get("customize"):
             self.skip(context, "customized", "customization not enabled for this NIM/run")
 
-    def resource(self, context: Any, c: Any) -> Resource:
+    def resource(self, context: Any, c: Platform, step: ExperimentStep) -> Resource:
         from flywheel.airflow.run_settings import RunSettings
         from flywheel.platforms.core.configs import customization_job
 
@@ -571,40 +581,40 @@ class CustomizeOperator(_JobOperator):
             )
             return str(job_id)
 
-        return self.job_resource(context, find, create, "trained", cfg.platform.customization_timeout_s)
+        return self.job_resource(c, find, create, "trained", cfg.platform.customization_timeout_s)
 
     @on_worker
     @tolerates_outage
-    def trained(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+    def trained(self, context: Any, event: WaitEvent | None = None) -> Any:
         self.show_nim(context)
-        event, store = event or {}, self.store(context)
-        job_id = store.get("customization")
+        event, store = event or WaitEvent(), self.store(context)
+        job_id = read_str(store, "customization")
         if event.get("status") != "success":
             self.fail_wait(
                 context, "customized", f"customization {job_id}", event, self.cancel_on_timeout(job_id), job_id
             )
-        model = store.get("output_model")
+        model = read_str(store, "output_model") or ""
         self.log.info("customization %s completed; waiting for %s to be served", job_id, model)
         timeout_s = self.cfg().platform.model_sync_timeout_s
         return self.wait_for(context, self.deadline_trigger(context, ModelSyncTrigger, model, timeout_s), "synced")
 
     @on_worker
     @tolerates_outage
-    def synced(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def synced(self, context: Any, event: WaitEvent | None = None) -> Customized:
         self.show_nim(context)
-        event, store = event or {}, self.store(context)
+        event, store = event or WaitEvent(), self.store(context)
         if event.get("status") != "success":
             self.fail(
                 context,
                 "customized",
                 f"customized model {store.get('output_model')} never served: {event.get('detail')}",
-                job_id=store.get("customization"),
+                job_id=read_str(store, "customization"),
                 duration_s=self.elapsed(context),
             )
         return {
             "nim": self.nim_name(),
-            "job_id": store.get("customization"),
-            "output_model": store.get("output_model"),
+            "job_id": read_str(store, "customization"),
+            "output_model": read_str(store, "output_model"),
             "duration_s": round(self.elapsed(context) or 0.0, 1),
         }
 
@@ -652,50 +662,33 @@ class TeardownNimOperator(_ExperimentOperator):
             if info is None:
                 self.log.info("deployment %s already gone", name)
                 return {"nim": self.nim_name(), "deleted": name}
-            if not is_own_candidate(info.custom_fields, self.run_key(context)):
+            if not self.step(context, c).release(name):
                 self.log.warning(
                     "deployment %s is not this run's candidate (%s); leaving it alone", name, info.custom_fields
                 )
                 return {"nim": self.nim_name(), "deleted": None}
-            c.delete_deployment(name)
         self.log.info("deleting deployment %s; waiting until it is gone (releases the GPU lease)", name)
-        trigger = self.deadline_trigger(
-            context,
-            DeploymentGoneTrigger,
-            name,
-            self.cfg().platform.deployment_timeout_s,
-            owner=self.run_key(context),
-        )
-        return self.wait_for(context, trigger, "gone")
+        wait = Wait("deployment_gone", name, self.cfg().platform.deployment_timeout_s, "gone")
+        return self.wait_for(context, self.trigger(context, wait, owner=self.run_key(context)), wait.resume)
 
-    def _cancel_running_jobs(self, context: Any, client: Any) -> list[str]:
+    def _cancel_running_jobs(self, context: Any, client: Platform) -> list[str]:
         """Jobs of this experiment still running (e.g. the run was marked failed) are cancelled; returns the
         ones not yet terminal, which may still hold the GPU: the deployment goes only after they stop."""
-        ti = context["ti"]
+        ti, step = context["ti"], self.step(context, client)
         stopping = []
         for task_id, kind in self.job_tasks.items():
             job_id = ti.xcom_pull(task_ids=task_id, key="job", map_indexes=ti.map_index)
             if not job_id:
                 continue
-            if not self._stop_job(client, kind, job_id):
+            if not self._stop_job(step, "customization" if kind == "customization" else "evaluation", job_id):
                 stopping.append(job_id)
         return stopping
 
-    def _stop_job(self, client: Any, kind: str, job_id: str) -> bool:
-        """Cancel the job unless it is terminal; True when it no longer runs. A job the platform no longer
-        knows (404, e.g. it lost its state in a restart) is gone: the deployment is still deleted."""
-        from flywheel.platforms.core.errors import NemoNotFoundError
-
-        read = client.get_customization if kind == "customization" else client.get_evaluation
-        try:
-            if read(job_id).terminal:
-                return True
-            (client.cancel_customization if kind == "customization" else client.cancel_evaluation)(job_id)
-            self.log.info("cancelled %s %s", kind, job_id)
-            return bool(read(job_id).terminal)
-        except NemoNotFoundError:
-            self.log.warning("%s %s is unknown to the platform (404): treated as gone", kind, job_id)
-            return True
+    def _stop_job(self, step: ExperimentStep, kind: JobKind, job_id: str) -> bool:
+        """Cancel the job unless it is terminal; True when it no longer runs (see ExperimentStep.cancel)."""
+        stopped = step.cancel(kind, job_id)
+        self.log.info("%s %s: %s", kind, job_id, "not running" if stopped else "cancelled, still stopping")
+        return stopped
 
     def _wait_jobs_stopped(self, stopping: list[str]) -> None:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
@@ -708,9 +701,9 @@ class TeardownNimOperator(_ExperimentOperator):
         )
 
     @on_worker
-    def gone(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def gone(self, context: Any, event: WaitEvent | None = None) -> TornDown:
         self.show_nim(context)
-        event, name = event or {}, self.name()
+        event, name = event or WaitEvent(), self.name()
         if event.get("status") != "success":
             raise AirflowFailException(f"deployment {name} not deleted: {event.get('detail') or event.get('state')}")
         self.log.info("deployment %s deleted; GPU lease released", name)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TypedDict
 
 from flywheel.airflow import artifacts
 from flywheel.airflow.connections import served_api_key
@@ -25,27 +26,37 @@ from flywheel.config import load_config
 log = logging.getLogger(__name__)
 
 
+class Latencies(TypedDict, total=False):
+    """``measure_latency``'s output: per experiment, the report's ``latency`` object and the model timed."""
+
+    nim: str
+    latency: dict[str, dict[str, object]]
+    models: dict[str, str]
+    note: str
+    duration_s: float
+
+
 def measure_latency(
     config_path: str | None,
-    plan: dict[str, Any],
-    built: dict[str, Any],
-    deployed: dict[str, Any] | None,
-    customized: dict[str, Any] | None,
-) -> dict[str, Any]:
+    plan: Mapping[str, object],
+    built: Mapping[str, object],
+    deployed: Mapping[str, object] | None,
+    customized: Mapping[str, object] | None,
+) -> Latencies:
     """``deployed`` / ``customized``: the outputs of this NIM's deploy and customize tasks (None when they
     produced none), handed over by the DAG factory."""
     from flywheel.platforms.core.latency import measure_sync, prompts_from_jsonl
 
     cfg = load_config(config_path)
     nim = str(plan["model_name"])
-    out: dict[str, Any] = {"nim": nim, "latency": {}, "models": {}}
+    out: Latencies = {"nim": nim, "latency": {}, "models": {}}
     if not deployed:
         log.info("%s was not deployed by this run: nothing to measure", nim)
         out["note"] = "not deployed"
         return out
     custom = customized or {}
-    local = artifacts.fetch(built["uri"])
-    files = built["files"]
+    local = artifacts.fetch(str(built["uri"]))
+    files = {str(k): str(v) for k, v in got.items()} if isinstance(got := built["files"], Mapping) else {}
     k = cfg.latency.prompts
     targets: dict[str, tuple[str, str]] = {"base": (nim, files["eval"])}
     if plan.get("icl") and files.get("icl"):
@@ -69,8 +80,8 @@ def measure_latency(
             api_key=api_key,
             timeout_s=cfg.platform.request_timeout_s,
         )
-        out["latency"][experiment] = {**result.as_entry(), "elapsed_s": result.elapsed_s}
-        out["models"][experiment] = model
+        out.setdefault("latency", {})[experiment] = {**result.as_entry(), "elapsed_s": result.elapsed_s}
+        out.setdefault("models", {})[experiment] = model
         log.info(
             "LATENCY %s %s (%s): p50 %s ms, p95 %s ms, %.1f output tokens/s, %d requests, %d errors, %.1fs",
             nim,

@@ -27,6 +27,7 @@ from flywheel.config import load_config
 from flywheel.platforms.core.errors import is_unobserved
 from flywheel.platforms.core.retry import Backoff
 from flywheel.platforms.marks import run_key
+from flywheel.run.experiment import WaitEvent
 
 if TYPE_CHECKING:
     from flywheel.config import FlywheelConfig
@@ -110,7 +111,7 @@ class NemoOperator(BaseOperator):
         trigger.not_before = time.time() + self.defer_floor_s()
         self.defer(trigger=trigger, method_name=method_name)
 
-    def already_over(self, trigger: Any) -> dict[str, Any] | None:
+    def already_over(self, trigger: Any) -> WaitEvent | None:
         """The wait's event if it is over within ``platform.inline_wait_s`` (short polls with the sync
         client, through the trigger's own observation code), else None."""
         budget = self.cfg().platform.inline_wait_s

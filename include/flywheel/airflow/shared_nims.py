@@ -12,7 +12,7 @@ deferred; the teardown of the last flywheel run using it deletes it and waits un
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -21,10 +21,18 @@ from flywheel.airflow.nemo_operator import NemoOperator
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
 from flywheel.platforms.marks import EMBEDDING, JUDGE, OwnerMark, owner_of, role_of
+from flywheel.run.experiment import WaitEvent
 
 ACTIVE_STATES = frozenset(
     {"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"}
 )
+
+
+class SharedNim(TypedDict):
+    """The embedding NIM a run deployed or found (XCom of ``prepare_embedder``)."""
+
+    model_name: str
+    deployment: str
 
 
 def runs_using_embedder(task_states: dict[str, dict[str, str | None]], own_run_id: str) -> list[str]:
@@ -103,8 +111,8 @@ class _SharedNimOperator(NemoOperator):
         trigger.not_before = time.time() + self.defer_floor_s()
         self.defer(trigger=trigger, method_name=method_name)
 
-    def check_event(self, context: Any, event: dict[str, Any] | None, what: str, hint: str = "") -> None:
-        event = event or {}
+    def check_event(self, context: Any, event: WaitEvent | None, what: str, hint: str = "") -> None:
+        event = event or WaitEvent()
         waited = time.time() - float(context["task_state_store"].get("wait_started") or time.time())
         if event.get("status") != "success":
             raise AirflowFailException(
@@ -122,7 +130,7 @@ class PrepareJudgeOperator(_SharedNimOperator):
         super().__init__(**kwargs)
         self.built = built
 
-    def execute(self, context: Any) -> dict[str, Any] | None:
+    def execute(self, context: Any) -> dict[str, object] | None:
         cfg = self.cfg()
         wtype = str(self.built["workload_type"])
         if not judge_needed(wtype, cfg):
@@ -145,7 +153,7 @@ class PrepareJudgeOperator(_SharedNimOperator):
             return judge.public()
         return None  # not reached
 
-    def judge_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def judge_ready(self, context: Any, event: WaitEvent | None = None) -> dict[str, object]:
         cfg = self.cfg()
         name = cfg.judge.as_nim().deployment_name
         self.check_event(
@@ -166,11 +174,11 @@ class PrepareEmbedderOperator(_SharedNimOperator):
         super().__init__(**kwargs)
         self.run = run
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> SharedNim:
         nim = self.cfg().embedding.as_nim()
         return {"model_name": nim.model_name, "deployment": nim.deployment_name}
 
-    def execute(self, context: Any) -> dict[str, Any] | None:
+    def execute(self, context: Any) -> SharedNim | None:
         cfg = self.cfg()
         settings = RunSettings.model_validate(self.run["settings"])
         if not embedder_needed(settings, cfg):
@@ -184,7 +192,7 @@ class PrepareEmbedderOperator(_SharedNimOperator):
             return self._result()
         return None  # not reached
 
-    def embedder_ready(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def embedder_ready(self, context: Any, event: WaitEvent | None = None) -> SharedNim | None:
         if (event or {}).get("state") == "deleted":
             self.log.warning(
                 "embedding deployment was deleted while this run waited (another run's teardown); deploying it again"
@@ -241,7 +249,7 @@ class TeardownEmbedderOperator(_SharedNimOperator):
         self.defer_wait(context, "deployment_gone", nim, "gone")
         return "deleting"  # not reached
 
-    def gone(self, context: Any, event: dict[str, Any] | None = None) -> str:
+    def gone(self, context: Any, event: WaitEvent | None = None) -> str:
         name = self.cfg().embedding.as_nim().deployment_name
         self.check_event(context, event, f"deletion of embedding deployment {name}")
         return "deleted"

@@ -32,7 +32,6 @@ import inspect
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -41,19 +40,9 @@ from flywheel.airflow.hooks import NemoHook
 from flywheel.platforms.core.errors import is_unobserved
 from flywheel.platforms.core.retry import Backoff
 from flywheel.platforms.marks import is_own_candidate
+from flywheel.run.experiment import Seen, WaitEvent, seen_deployment, seen_job, seen_model
 
 JOB_TYPES = ("customization", "evaluation")
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One observation of the watched object."""
-
-    state: str
-    terminal: bool = False
-    succeeded: bool = False
-    progress: float | None = None
-    detail: str | None = None
 
 
 async def _answer(value: Any) -> Any:
@@ -89,7 +78,7 @@ class PlatformWaitTrigger(BaseTrigger):
         self.request_timeout_s, self.max_retries, self.not_before = request_timeout_s, max_retries, not_before
 
     # ------------------------------------------------------------------ what a subclass provides
-    def own_params(self) -> dict[str, Any]:
+    def own_params(self) -> dict[str, object]:
         """The subclass's own constructor arguments (for ``serialize``)."""
         return {}
 
@@ -101,13 +90,13 @@ class PlatformWaitTrigger(BaseTrigger):
         """A reason to give up before the deadline although the object is not terminal (default: none)."""
         return None
 
-    async def after_success(self, client: Any, event: dict[str, Any], once: bool = False) -> dict[str, Any] | None:
+    async def after_success(self, client: Any, event: WaitEvent, once: bool = False) -> WaitEvent | None:
         """A second phase after the object succeeded (default: none). ``once``: look once, without waiting,
         and return None when that phase is not over yet."""
         return event
 
     # ------------------------------------------------------------------ shared machinery
-    def serialize(self) -> tuple[str, dict[str, Any]]:
+    def serialize(self) -> tuple[str, dict[str, object]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -146,14 +135,14 @@ class PlatformWaitTrigger(BaseTrigger):
                 if event["status"] == "success":
                     event = await self.after_success(client, event) or event
         except Exception as exc:  # surface as an event: the operator turns it into a clear task failure
-            event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": 0}
+            event = WaitEvent(status="failed", state="error", detail=f"{type(exc).__name__}: {exc}", polls=0)
         # No event before not_before (epoch seconds, deferral time + NemoOperator.defer_floor_s): an
         # earlier resume can be failed by Airflow (apache/airflow#72716).
         await asyncio.sleep(max(0.0, self.not_before - time.time()))
-        event.update(kind=self.kind, ref=self.ref, elapsed_s=round(time.monotonic() - started, 1))
+        event["kind"], event["ref"], event["elapsed_s"] = self.kind, self.ref, round(time.monotonic() - started, 1)
         yield TriggerEvent(event)
 
-    async def check_once(self, client: Any) -> dict[str, Any] | None:
+    async def check_once(self, client: Any) -> WaitEvent | None:
         """The wait's event if it is already over (one observation, no waiting), else None. An outage is
         not an answer: None, and the deferred wait deals with it."""
         try:
@@ -170,18 +159,18 @@ class PlatformWaitTrigger(BaseTrigger):
             if is_unobserved(exc):
                 return None
             # as in run(): an answer we cannot use ends the wait as failed, so the operator records it
-            event = {"status": "failed", "state": "error", "detail": f"{type(exc).__name__}: {exc}", "polls": 1}
-        event.update(kind=self.kind, ref=self.ref, elapsed_s=0.0)
+            event = WaitEvent(status="failed", state="error", detail=f"{type(exc).__name__}: {exc}", polls=1)
+        event["kind"], event["ref"], event["elapsed_s"] = self.kind, self.ref, 0.0
         return event
 
-    def _event(self, seen: Seen, polls: int) -> dict[str, Any]:
-        return {
-            "status": "success" if seen.succeeded else "failed",
-            "state": seen.state,
-            "detail": seen.detail,
-            "progress": seen.progress,
-            "polls": polls,
-        }
+    def _event(self, seen: Seen, polls: int) -> WaitEvent:
+        return WaitEvent(
+            status="success" if seen.succeeded else "failed",
+            state=seen.state,
+            detail=seen.detail,
+            progress=seen.progress,
+            polls=polls,
+        )
 
     def _backoff(self, seed: str) -> Any:
         return Backoff(initial_s=self.poll_initial_s, cap_s=self.poll_max_s, rng=random.Random(seed))
@@ -211,7 +200,7 @@ class PlatformWaitTrigger(BaseTrigger):
 
     async def _wait(
         self, client: Any, observe: Callable[[Any], Awaitable[Seen]], deadline: float, what: str | None = None
-    ) -> dict[str, Any]:
+    ) -> WaitEvent:
         """Poll ``observe`` until the object is terminal, something is stuck, or the absolute deadline."""
         what = what or self.label()
         backoff = self._backoff(what)
@@ -231,21 +220,20 @@ class PlatformWaitTrigger(BaseTrigger):
                     return self._event(seen, polls)
                 reason = self.stuck(seen, since)
                 if reason:
-                    return {"status": "timeout", "state": seen.state, "polls": polls, "detail": reason}
+                    return WaitEvent(status="timeout", state=seen.state, polls=polls, detail=reason)
             if answer is None or time.time() >= deadline:
-                return {
-                    "status": "timeout",
-                    "state": seen.state,
-                    "progress": seen.progress,
-                    "polls": polls,
-                    "detail": f"{what} not finished by its deadline (last '{seen.state}')",
-                }
+                return WaitEvent(
+                    status="timeout",
+                    state=seen.state,
+                    progress=seen.progress,
+                    polls=polls,
+                    detail=f"{what} not finished by its deadline (last '{seen.state}')",
+                )
             await asyncio.sleep(min(backoff.next(), max(0.0, deadline - time.time())))
 
 
 async def _model_served(client: Any, model_id: str) -> Seen:
-    served = model_id in await _answer(client.list_models())
-    return Seen("synced", True, True) if served else Seen("not-synced")
+    return seen_model(await _answer(client.list_models()), model_id)
 
 
 class ModelSyncTrigger(PlatformWaitTrigger):
@@ -282,7 +270,7 @@ class DeploymentReadyTrigger(PlatformWaitTrigger):
             owner,
         )
 
-    def own_params(self) -> dict[str, Any]:
+    def own_params(self) -> dict[str, object]:
         return {
             "pending_timeout_s": self.pending_timeout_s,
             "model_id": self.model_id,
@@ -291,10 +279,7 @@ class DeploymentReadyTrigger(PlatformWaitTrigger):
         }
 
     async def observe(self, client: Any) -> Seen:
-        info = await _answer(client.get_deployment(self.ref))
-        if info is None:
-            return Seen("deleted", True, False, detail="deployment no longer exists")
-        return Seen(info.status, info.is_terminal, info.is_ready, detail=info.detail if info.is_failed else None)
+        return seen_deployment(await _answer(client.get_deployment(self.ref)))
 
     def stuck(self, seen: Seen, since: dict[str, float]) -> str | None:
         if seen.state not in ("pending", "created"):
@@ -308,7 +293,7 @@ class DeploymentReadyTrigger(PlatformWaitTrigger):
             "(no GPU capacity or image pull problem?)"
         )
 
-    async def after_success(self, client: Any, event: dict[str, Any], once: bool = False) -> dict[str, Any] | None:
+    async def after_success(self, client: Any, event: WaitEvent, once: bool = False) -> WaitEvent | None:
         if not self.model_id:
             return event
         model = self.model_id
@@ -318,7 +303,7 @@ class DeploymentReadyTrigger(PlatformWaitTrigger):
         synced = await self._wait(client, lambda c: _model_served(c, model), deadline, f"model {model} in /v1/models")
         if synced["status"] == "success":
             self.log.info("model %s is served by the NIM proxy", model)
-        return {**synced, "polls": event["polls"] + synced["polls"]}
+        return {**synced, "polls": event.get("polls", 0) + synced.get("polls", 0)}
 
     async def on_kill(self) -> None:
         """A user killed the task: a deployment whose setup never succeeded gets no teardown, so this run's
@@ -343,7 +328,7 @@ class DeploymentGoneTrigger(PlatformWaitTrigger):
         super().__init__(**kwargs)
         self.owner = owner
 
-    def own_params(self) -> dict[str, Any]:
+    def own_params(self) -> dict[str, object]:
         return {"owner": self.owner}
 
     async def observe(self, client: Any) -> Seen:
@@ -366,13 +351,12 @@ class NemoJobTrigger(PlatformWaitTrigger):
     def kind(self) -> str:  # type: ignore[override]
         return self.job_type
 
-    def own_params(self) -> dict[str, Any]:
+    def own_params(self) -> dict[str, object]:
         return {"job_type": self.job_type}
 
     async def observe(self, client: Any) -> Seen:
         read = client.get_customization if self.job_type == "customization" else client.get_evaluation
-        job = await _answer(read(self.ref))
-        return Seen(job.status, job.terminal, job.succeeded, job.progress, job.detail)
+        return seen_job(await _answer(read(self.ref)))
 
     async def on_kill(self) -> None:
         async with await self._client() as client:

@@ -33,4 +33,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"ok: {path}")
     print(f"  {len(cfg.workloads)} workload(s): {', '.join(w.workload_id for w in cfg.workloads)}")
     print(f"  {len(cfg.nims)} NIM(s): {', '.join(n.model_name for n in cfg.nims)}")
+    print(f"  GPU budget: {cfg.platform.gpu_budget} (pool flywheel_gpu: `flywheel pools`)")
     return 0

@@ -5,6 +5,7 @@ accept (the same JSON-schema validation)."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -207,7 +208,7 @@ def test_integers_are_refused_as_floats_by_the_airflow_param_itself() -> None:
 def test_merge_keys_may_be_overridden_without_counting_as_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text(
-        "workloads: [{workload_id: w}]\nnims:\n  - &small {model_name: a/b, gpus: 1}\n"
+        "platform: {gpu_budget: 2}\nworkloads: [{workload_id: w}]\nnims:\n  - &small {model_name: a/b, gpus: 1}\n"
         "  - <<: *small\n    model_name: c/d\n    gpus: 2\n"
     )
     assert [n.gpus for n in load_config(path).nims] == [1, 2]
@@ -268,3 +269,31 @@ def test_a_param_problem_found_after_other_broken_workloads_are_dropped(tmp_path
     assert cfg is not None and cfg.workloads == []
     assert broken[0] == "workload 'customer_service' (workloads[0].schedule: must be a string)"
     assert broken[1].startswith("workload 'news_classifier' (workloads[1] (trigger param) eval_size: ")
+
+
+def test_check_config_refuses_a_nim_that_needs_more_gpus_than_the_budget(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    raw = changed(_set(("nims", 1, "gpus"), 2))
+    path.write_text(yaml.safe_dump(raw))
+    out = check_config(path)
+    assert out.returncode == 1
+    assert out.stdout.strip() == (
+        f"{path}: nims[1].gpus: 2 GPUs is more than platform.gpu_budget (1); it could never be deployed"
+    )
+    raw["platform"] = {**(raw.get("platform") or {}), "gpu_budget": 2}
+    path.write_text(yaml.safe_dump(raw))
+    ok = check_config(path)
+    assert ok.returncode == 0 and "GPU budget: 2" in ok.stdout, ok.stdout
+
+
+def test_pools_command_sizes_the_gpu_pool_from_the_budget(tmp_path: Path) -> None:
+    path, out_file = tmp_path / "two.yaml", tmp_path / "pools.json"
+    raw = changed(_set(("platform", "gpu_budget"), 2))
+    path.write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-m", "flywheel.cli", "pools", "--config", str(path), "--write", str(out_file)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pools = json.loads(out_file.read_text())
+    assert pools["flywheel_gpu"]["slots"] == 2 and pools["flywheel_gpu"]["include_deferred"] is False
+    shipped = json.loads((ROOT / "config" / "pools.json").read_text())
+    assert shipped["flywheel_gpu"]["slots"] == 1  # the shipped file is the default budget's

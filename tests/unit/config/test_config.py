@@ -259,3 +259,16 @@ def test_a_served_candidate_needs_an_http_url_and_cannot_be_customized():
     assert keyed.nims[0].served_conn_id == "k_1"
     [keyless_url] = problems(with_(nims=[{"model_name": "a/b", "served_conn_id": "k_1"}]))
     assert "served_conn_id" in keyless_url and "a/b" in keyless_url, keyless_url
+
+
+def test_gpu_budget_and_workload_priority_default_to_todays_behaviour():
+    cfg = validate_config(MINIMAL)
+    assert cfg.platform.gpu_budget == 1 and all(n.gpus == 1 for n in cfg.nims)
+    assert all(w.priority == 1 for w in cfg.workloads)
+
+
+def test_a_nim_beyond_the_gpu_budget_is_refused_naming_the_field():
+    raw = with_(nims=[{"model_name": "a/b", "gpus": 4}], platform={"gpu_budget": 2})
+    assert problems(raw) == ["nims[0].gpus: 4 GPUs is more than platform.gpu_budget (2); it could never be deployed"]
+    served = {"model_name": "a/b", "gpus": 4, "served_url": "http://x:8000"}
+    assert validate_config(with_(nims=[served])).nims[0].gpus == 4  # served elsewhere: no deployment, no lease
