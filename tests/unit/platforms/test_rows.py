@@ -62,7 +62,7 @@ def test_nmp_rows_from_the_result_archive() -> None:
         "correctness.rating": None,  # the judge's answer did not parse
     }
     assert rows[0].judge_answer is None  # NMP 25.x's per-item record carries no judge text
-    with pytest.raises(ScoreError, match="no results.json"):
+    with pytest.raises(ScoreError, match=r"no results\.json"):
         W.results_json(_archive({}, where="eval-1/other.json"))
     with pytest.raises(ScoreError, match="not a ZIP"):
         W.results_json(b"{}")
