@@ -65,9 +65,8 @@ def test_tool_calling_rows_match_the_aggregates_and_carry_tool_slices(emulator: 
     ):
         values = [r.scores[key] for r in rows]
         assert all(v is not None for v in values)
-        assert mean(v for v in values if v is not None) == pytest.approx(
-            scores[score]
-        )  # every number recomputable from rows
+        # every number is recomputable from the rows
+        assert mean(v for v in values if v is not None) == pytest.approx(scores[score])
 
     async def read_async() -> list[Any]:
         async with AsyncNemoClient(emulator.endpoints(), policy=fast_policy(2)) as ac:
