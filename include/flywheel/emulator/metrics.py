@@ -35,6 +35,7 @@ DEFAULT_MESSAGES = "{{ item.request.messages | tojson }}"
 # where the per-item records (the ``results.json`` of ``download-results``) ride in a job's results; the
 # results route leaves this key out of its answer
 PER_ITEM = "_per_item"
+_Row = dict[str, float]  # one row's value of each score of a metric
 
 
 class EvaluationError(Exception):
@@ -93,7 +94,7 @@ def run_evaluation(
     env = _env()
     settings = platform.settings
     tasks_out: dict[str, Any] = {}
-    per_task: dict[str, list[dict[str, Any]]] = {}
+    per_task: dict[str, list[dict[str, object]]] = {}
     samples = 0
     for task_name, task in (config.get("tasks") or {}).items():
         items = load_items(platform, task.get("dataset"))
@@ -120,7 +121,7 @@ def run_evaluation(
             )
         samples += len(rows)
         metrics_out = {}
-        item_scores: list[dict[str, Any]] = [{} for _ in rows]
+        item_scores: list[dict[str, object]] = [{} for _ in rows]
         for metric_name, metric in (task.get("metrics") or {}).items():
             scores, per_item = _metric(metric, rows, env)
             metrics_out[metric_name] = {"scores": scores}
@@ -135,9 +136,7 @@ def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _metric(
-    metric: dict[str, Any], rows: list[dict[str, Any]], env: Any
-) -> tuple[dict[str, Any], list[dict[str, float]]]:
+def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> tuple[dict[str, Any], list[_Row]]:
     """(aggregate scores, each row's score values) of one metric."""
     kind, params = metric.get("type"), metric.get("params") or {}
     if kind == "tool-calling":
