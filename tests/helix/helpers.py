@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from flywheel.config import NimConfig
 from flywheel.platforms.core.states import DeploymentInfo
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.helix.client import HelixClient
+from flywheel.platforms.helix.endpoints import HelixEndpoints
 from tests.integration.emulator.conftest import Emulator
 from tests.integration.emulator.seed import upload
 from tests.support.waiting import wait_for
@@ -53,3 +56,49 @@ def seed_eval(client: HelixClient, emu: Emulator, fileset: str, records: list[di
     emu.call("POST", "/v1/datastore/namespaces", data={"namespace": client.workspace}, expect=None)
     upload(emu, client.workspace, fileset, {"eval_data.jsonl": data})
     return client.upload_files(fileset, {"eval_data.jsonl": data})
+
+
+# ------------------------------------------------------------------ calls only the tests make on Helix
+# (the product's client holds only what the product uses; these go through its public operations)
+def health(client: HelixClient) -> bool:
+    """Helix answers /health/ready with 200 (one try)."""
+    try:
+        return client.http.client.get(client.base_url + "/health/ready").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def secret(client: HelixClient, name: str) -> dict[str, Any] | None:
+    """A secret's metadata (Helix never returns the value here), or None."""
+    return client.run(client.ops.maybe(client.paths.secret(name)))
+
+
+def list_files(client: HelixClient, fileset: str) -> list[str]:
+    body = client.run(client.ops.request(client.ops.call("GET", client.paths.fileset_files(fileset))))
+    return sorted(str(f["path"]) for f in body.get("data") or [])
+
+
+def delete_fileset(client: HelixClient, name: str) -> bool:
+    return client.run(client.ops.delete(client.paths.fileset(name)))
+
+
+def active_jobs(client: HelixClient) -> list[dict[str, Any]]:
+    """Every job of the workspace not yet finished, whatever service started it."""
+    from flywheel.platforms.helix.states import JOB_ACTIVE
+
+    url = client.base_url + client.paths.jobs()
+    data = client.http.call("GET", url, params={"page_size": 1000}).obj()
+    jobs = [j for j in data.get("data") or [] if isinstance(j, dict)]
+    return [j for j in jobs if str(j.get("status", "")).lower() in JOB_ACTIVE]
+
+
+def customization_output(client: HelixClient, name: str) -> str:
+    """The gateway model name of a finished job's adapter (Helix 0.8.1: ``<ws>/<model>&adapters/<ws>/<adapter>``)."""
+    spec = client.customization(name).get("spec") or {}
+    output = spec.get("output") or {}
+    return f"{spec['model']}&adapters/{client.workspace}/{output['name']}"
+
+
+def client_of(ep: HelixEndpoints) -> HelixClient:
+    """A Helix client on the same services as the adapter built from ``ep`` (to look behind the port)."""
+    return HelixClient(ep.base_url, ep.workspace, gpu_base_url=ep.gpu_url, api_key=ep.api_key, timeout_s=ep.timeout_s)

@@ -16,19 +16,31 @@ from tests.integration.emulator.conftest import Emulator
 from tests.support.waiting import wait_for
 from tests.unit.emulator.records import classification_record, generic_record, tool_record
 
-from .helpers import CANDIDATE, JUDGE, MARKS, deploy_candidate, seed_eval, serve
+from .helpers import (
+    CANDIDATE,
+    JUDGE,
+    MARKS,
+    active_jobs,
+    customization_output,
+    delete_fileset,
+    deploy_candidate,
+    health,
+    list_files,
+    seed_eval,
+    serve,
+)
 
 pytestmark = [pytest.mark.helix, pytest.mark.integration]
 
 
 def test_workspace_and_filesets_give_references(client: HelixClient) -> None:
-    assert client.health()
+    assert health(client)
     assert client.ensure_workspace()["name"] == client.workspace  # second create: read back, no error
     ref = client.upload_files("train", {"training/part-0.jsonl": b'{"a": 1}\n', "validation/part-0.jsonl": b"{}\n"})
     assert ref == f"{client.workspace}/train"
     assert client.upload("train", "extra.jsonl", b"{}\n") == f"{client.workspace}/train#extra.jsonl"
-    assert client.list_files("train") == ["extra.jsonl", "training/part-0.jsonl", "validation/part-0.jsonl"]
-    assert client.delete_fileset("train") and not client.delete_fileset("train")
+    assert list_files(client, "train") == ["extra.jsonl", "training/part-0.jsonl", "validation/part-0.jsonl"]
+    assert delete_fileset(client, "train") and not delete_fileset(client, "train")
 
 
 def test_candidate_deployed_then_served_through_the_gateway(client: HelixClient, emu: Emulator) -> None:
@@ -38,10 +50,9 @@ def test_candidate_deployed_then_served_through_the_gateway(client: HelixClient,
     entity = serve(client, emu, [CANDIDATE])[CANDIDATE]
     assert entity == f"{client.workspace}/{P.entity_name(CANDIDATE)}"
     messages = [{"role": "user", "content": "Where is my order 1234?"}]
-    seconds, reply = client.chat(entity, messages)
+    reply = client.chat(entity, messages)
     direct = httpx.post(f"{emu.url}/v1/chat/completions", json={"model": CANDIDATE, "messages": messages}).json()
     assert reply["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
-    assert 0 < seconds < 30
     assert emu.stats()["requests"]["nim.chat"] >= 2  # the gateway's call reached the NIM stand-in
 
 
@@ -100,7 +111,7 @@ def test_evaluations_are_executed_by_real_helix(client: HelixClient, emu: Emulat
             assert ours["f1"] == pytest.approx(f1_score(truth, pred, average="macro", zero_division=0))
             assert ours["accuracy"] > 0
     assert emu.stats()["requests"]["nim.chat"] - chats_before >= sum(len(r) for r in records.values())
-    assert client.active_jobs() == []
+    assert active_jobs(client) == []
 
 
 def test_cancel_and_teardown_leave_nothing_behind(client: HelixClient, emu: Emulator) -> None:
@@ -132,9 +143,9 @@ def test_cancel_and_teardown_leave_nothing_behind(client: HelixClient, emu: Emul
 
     assert client.delete_deployment(dep.name) and client.delete_provider("flywheel-emulator")
     for fileset in ("eval", "train"):
-        assert client.delete_fileset(fileset)
+        assert delete_fileset(client, fileset)
 
-    assert client.active_jobs() == []
+    assert active_jobs(client) == []
     assert [d.name for d in client.deployments()] == ["not-ours"]
     assert {p["name"] for p in client.providers()} == {"not-ours"}
     assert emu.stats()["jobs"]["customization"] == {"cancelled": 1}
@@ -162,7 +173,7 @@ def test_automodel_lora_job_runs_to_an_adapter(client: HelixClient) -> None:
 
     wait_for(done, 30, "automodel job finished", 0.02)
     assert seen[-1] == "completed" and "active" in seen and set(seen) <= {"created", "pending", "active", "completed"}
-    assert client.customization_output("lora-1") == f"{model}&adapters/{client.workspace}/adapter-1"
+    assert customization_output(client, "lora-1") == f"{model}&adapters/{client.workspace}/adapter-1"
     job = client.customization("lora-1")
     assert job["custom_fields"] == MARKS and job["spec"]["training"]["lora"]["rank"] == LoraConfig().adapter_dim
     assert client.delete_deployment(dep.name)
@@ -173,24 +184,30 @@ async def test_async_client_watches_and_cancels_like_the_sync_one(
 ) -> None:
     import asyncio
 
-    from flywheel.platforms.helix.aclient import AsyncHelixClient
+    from flywheel.platforms.core.http import AsyncHttp
+    from flywheel.platforms.core.retry import RetryPolicy
 
     dep, _ = deploy_candidate(client)
     model = f"{client.workspace}/{P.entity_name(CANDIDATE)}"
     train = client.upload_files("train", {"training/part-0.jsonl": b"{}\n"})
     job = P.automodel_job("lora-async", model, train, None, "a", TrainingConfig(epochs=50), LoraConfig(), MARKS)
     client.start_customization(job)
-    async with AsyncHelixClient(helix.url, client.workspace, gpu_base_url=emu.url) as aclient:
-        found = await aclient.deployment(dep.name)
+    ops = client.ops  # the same operations, driven over the async transport
+    ahttp = AsyncHttp(30.0, RetryPolicy())
+    try:
+        found = await ahttp.run(ops.deployment(dep.name))
         assert found is not None and found.is_ready and found.custom_fields == MARKS
-        assert await aclient.deployment("no-such-deployment") is None
+        assert await ahttp.run(ops.deployment("no-such-deployment")) is None
         for _ in range(100):
-            if (await aclient.customization_state("lora-async")).status == "running":
+            if (await ahttp.run(ops.customization_state("lora-async"))).status == "running":
                 break
             await asyncio.sleep(0.05)
-        cancelled = await aclient.cancel_customization("lora-async")
+        cancelled = await ahttp.run(ops.cancel_customization("lora-async"))
         assert cancelled is not None and cancelled.status == "cancelled" and cancelled.terminal
-        assert (await aclient.customization_state("lora-async")).status == "cancelled"
-        assert await aclient.cancel_evaluation("no-such-job") is None
-        assert await aclient.delete_deployment(dep.name) and not await aclient.delete_deployment(dep.name)
+        assert (await ahttp.run(ops.customization_state("lora-async"))).status == "cancelled"
+        assert await ahttp.run(ops.cancel_evaluation("no-such-job")) is None
+        assert await ahttp.run(ops.delete_deployment(dep.name))
+        assert not await ahttp.run(ops.delete_deployment(dep.name))
+    finally:
+        await ahttp.close()
     assert client.deployments() == []

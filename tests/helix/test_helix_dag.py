@@ -29,6 +29,8 @@ from tests.integration.airflow.stack import assert_not_in_run, make_stack, reset
 from tests.integration.airflow.test_flywheel_dags import make_logs
 from tests.support.waiting import wait_for
 
+from .helpers import active_jobs
+
 pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(900)]
 
 SMALL = "meta/llama-3.2-1b-instruct"
@@ -121,7 +123,7 @@ def why(stack: LocalStack, dag_id: str, rid: str) -> str:
 def ours(client: HelixClient) -> dict[str, list[str]]:
     """What the flywheel left on the platform: unfinished jobs, deployments, providers with our marks."""
     return {
-        "active_jobs": [j["name"] for j in client.active_jobs()],
+        "active_jobs": [j["name"] for j in active_jobs(client)],
         "deployments": [d.name for d in client.deployments()],
         "providers": [p["name"] for p in client.providers() if read_marks(p.get("description")) is not None],
     }

@@ -25,7 +25,8 @@ from tests.integration.emulator.conftest import FAST, Emulator, run_emulator
 from tests.support.waiting import wait_for
 from tests.unit.emulator.records import generic_record
 
-from .helpers import CANDIDATE, JUDGE, deploy_candidate, seed_eval, serve
+from .helpers import CANDIDATE, JUDGE, client_of, deploy_candidate, seed_eval, serve
+from .helpers import secret as secret_meta
 
 pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -56,24 +57,24 @@ def test_remote_judge_with_an_api_key_runs_through_a_helix_secret(
         ep = HelixEndpoints(helix.url, workspace=workspace, gpu_url=emu.url, provider_url=emu.url, timeout_s=30)
         judge_url = f"{emu.url}/v1/chat/completions"
         _emulator_judge_wants_the_key(emu, right)
-        with HelixPlatform(ep) as c:
+        with HelixPlatform(ep) as c, client_of(ep) as hc:
             c.ensure_namespace()
-            deploy_candidate(c.client)
-            serve(c.client, emu, [CANDIDATE])
-            dataset = seed_eval(c.client, emu, "eval-judge", [generic_record(i) for i in range(8)])
+            deploy_candidate(hc)
+            serve(hc, emu, [CANDIDATE])
+            dataset = seed_eval(hc, emu, "eval-judge", [generic_record(i) for i in range(8)])
 
             def config(key: str) -> dict[str, Any]:
                 judge = judge_ref("remote", JUDGE, judge_url, key)
                 return evaluation_config("generic", f"{dataset}/eval_data.jsonl", judge, None)
 
             secret = P.judge_secret_name(judge_url, JUDGE)
-            assert c.client.secret(secret) is None
+            assert secret_meta(hc, secret) is None
             seen: list[Any] = []  # everything the adapter hands back, checked for the keys at the end
 
             # a key the judge refuses: the secret is created, and the job fails (not hangs) saying why
             t0 = time.monotonic()
             refused = c.create_evaluation(config(wrong), evaluation_target(CANDIDATE), "judge-wrong")
-            created = c.client.secret(secret)
+            created = secret_meta(hc, secret)
             assert created is not None and created["name"] == secret and "value" not in created
             failed = _finished(c, refused)
             failed_s = time.monotonic() - t0
@@ -89,24 +90,26 @@ def test_remote_judge_with_an_api_key_runs_through_a_helix_secret(
             # the key changes (the Airflow connection was fixed): the same secret gets the new value
             t0 = time.monotonic()
             scored = c.create_evaluation(config(right), evaluation_target(CANDIDATE), "judge-right")
-            updated = c.client.secret(secret)
+            updated = secret_meta(hc, secret)
             assert updated is not None and updated["updated_at"] != created["updated_at"]
-            assert c.client.put_secret(secret, right, "same value") == "unchanged"
+            assert hc.put_secret(secret, right, "same value") == "unchanged"
             done = _finished(c, scored)
             scored_s = time.monotonic() - t0
             assert done.succeeded, done
             results = c.evaluation_results(scored)
             similarity = read_scores("generic", results)["similarity"]
             assert 0 < similarity <= 1  # the judge scored the candidate's answers
-            assert results["helix"]["row_count"] == 8
+            assert results.raw["row_count"] == 8
+            rows = c.evaluation_rows(scored)  # the judge's own words, row by row
+            assert len(rows) == 8 and all(r.judge_answer and r.scores["llm-judge.similarity"] for r in rows)
             seen += [scored, done, results]
 
             # a retried task submits the same evaluation again: same job, secret untouched
             assert c.create_evaluation(config(right), evaluation_target(CANDIDATE), "judge-right") == scored
-            assert c.client.secret(secret)["updated_at"] == updated["updated_at"]
+            assert secret_meta(hc, secret)["updated_at"] == updated["updated_at"]
 
             # the job names the secret, never the key
-            job = c.client.evaluation_job(scored)
+            job = hc.evaluation_job(scored)
             (metric,) = job["spec"]["metrics"]
             assert metric["payload"]["metric"]["model"]["api_key_secret"] == secret
             assert metric["secrets"] == {P.secret_env(secret): secret}
@@ -116,7 +119,7 @@ def test_remote_judge_with_an_api_key_runs_through_a_helix_secret(
             assert _finished(c, keyless).status == "failed"
 
             views = "\n".join(_helix_views(helix, workspace, j) for j in (refused, scored, keyless))
-            returned = json.dumps([redacted(config(right)), *map(repr, seen)], default=str)
+            returned = json.dumps([redacted(config(right).model_dump()), *map(repr, seen)], default=str)
             for key in (wrong, right):
                 assert key not in views and key not in returned
             assert secret in views
@@ -136,9 +139,10 @@ def _emulator_judge_wants_the_key(emu: Emulator, key: str) -> None:
 def test_a_refused_secret_write_does_not_show_the_key(helix: HelixServices, workspace: str) -> None:
     """Helix refuses a secret it cannot name (upper case): the error says why, without the value."""
     key = f"sk-{secrets.token_hex(12)}"
-    with HelixPlatform(HelixEndpoints(helix.url, workspace=workspace, timeout_s=30)) as c:
+    ep = HelixEndpoints(helix.url, workspace=workspace, timeout_s=30)
+    with HelixPlatform(ep) as c, client_of(ep) as hc:
         c.ensure_namespace()
         with pytest.raises(NemoError) as raised:
-            c.client.put_secret(f"Bad-Name-{key}", key, "x")
+            hc.put_secret(f"Bad-Name-{key}", key, "x")
         assert raised.value.status == 422 and key not in str(raised.value) and key not in repr(raised.value)
         assert raised.value.__cause__ is None and raised.value.__suppress_context__

@@ -19,7 +19,7 @@ from tests.integration.emulator.conftest import Emulator
 from tests.support.waiting import wait_for
 from tests.unit.emulator.records import jsonl, tool_record
 
-from .helpers import CANDIDATE
+from .helpers import CANDIDATE, active_jobs, client_of
 
 pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(300)]
 MARKS = {"flywheel_role": "candidate", "flywheel_run": "flywheel_x/run-1", "flywheel_map_index": "0"}
@@ -32,7 +32,7 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
     nim = NimConfig(model_name=CANDIDATE)
     eval_file = tmp_path / "eval.jsonl"
     eval_file.write_bytes(jsonl([tool_record(i) for i in range(8)]))
-    with HelixPlatform(ep) as c:
+    with HelixPlatform(ep) as c, client_of(ep) as hc:
         c.ensure_namespace()
         c.ensure_namespace()  # a retried task: no error
         files_url = c.upload_dataset("flywheel-eval-x", {"eval_data.jsonl": eval_file})
@@ -65,8 +65,8 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         done = wait_for(lambda: (s := c.get_evaluation(job)).terminal and s, 180, "evaluation finished", 1.0)
         assert done.succeeded, done
         results = c.evaluation_results(job)
-        assert read_scores("tool_calling", results) == helix_read_scores("tool_calling", results["helix"])
-        assert results["helix"]["row_count"] == 8
+        assert read_scores("tool_calling", results) == helix_read_scores("tool_calling", results.raw)
+        assert results.raw["row_count"] == 8
 
         # the customized experiment: automodel job (stand-in GPU) → adapter routed by the real gateway
         train_url = c.upload_dataset("flywheel-train-x", {"training/train.jsonl": eval_file})
@@ -90,11 +90,11 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
 
         asyncio.run(trained())
         assert adapter in c.list_models()
-        assert c.client.provider(cust)["model_deployment_id"] == f"{workspace}/{nim.deployment_name}"
+        assert hc.provider(cust)["model_deployment_id"] == f"{workspace}/{nim.deployment_name}"
         answered = c.chat(adapter, [{"role": "user", "content": "hi"}], max_tokens=8)
         assert answered["choices"] and answered["model"] in (
             adapter,
-            f"{workspace}/{payload['output_model'].split('/')[-1]}",
+            f"{workspace}/{payload.output_model.split('/')[-1]}",
         )
         custom_job = c.create_evaluation(config, evaluation_target(adapter), "req-ce")
         done = wait_for(lambda: (s := c.get_evaluation(custom_job)).terminal and s, 180, "evaluation finished", 1.0)
@@ -109,7 +109,7 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         # promotion marks the adapter on its base entity (an adapter has no entity of its own)
         fields = {"flywheel_promoted": True, "flywheel_promoted_for": "wl"}
         c.mark_model(adapter, fields)
-        entity = c.client.model_entity(c.client.workspace, base_entity.split("/", 1)[1])
+        entity = hc.model_entity(hc.workspace, base_entity.split("/", 1)[1])
         assert entity["custom_fields"]["flywheel_adapters"] == {adapter: fields}
         assert "flywheel_promoted" not in entity["custom_fields"]  # the base model itself is not promoted
 
@@ -123,7 +123,7 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         models, succeeded, deleted = asyncio.run(watch())
         assert CANDIDATE in models and succeeded and deleted
         assert c.get_deployment(nim.deployment_name) is None
-        assert c.client.provider(nim.deployment_name) is None  # our provider went with our deployment
-        assert c.client.provider(cust) is None  # and so did the adapter's
+        assert hc.provider(nim.deployment_name) is None  # our provider went with our deployment
+        assert hc.provider(cust) is None  # and so did the adapter's
         assert adapter not in c.list_models()
-        assert c.client.active_jobs() == []
+        assert active_jobs(hc) == []

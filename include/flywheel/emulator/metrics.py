@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 METRIC_TYPES = {"tool-calling", "llm-judge", "f1"}
 TASK_TYPES = {"chat-completion"}
 DEFAULT_MESSAGES = "{{ item.request.messages | tojson }}"
+# where the per-item records (the ``results.json`` of ``download-results``) ride in a job's results; the
+# results route leaves this key out of its answer
+PER_ITEM = "_per_item"
+_Row = dict[str, float]  # one row's value of each score of a metric
 
 
 class EvaluationError(Exception):
@@ -90,6 +94,7 @@ def run_evaluation(
     env = _env()
     settings = platform.settings
     tasks_out: dict[str, Any] = {}
+    per_task: dict[str, list[dict[str, object]]] = {}
     samples = 0
     for task_name, task in (config.get("tasks") or {}).items():
         items = load_items(platform, task.get("dataset"))
@@ -116,13 +121,23 @@ def run_evaluation(
             )
         samples += len(rows)
         metrics_out = {}
+        item_scores: list[dict[str, object]] = [{} for _ in rows]
         for metric_name, metric in (task.get("metrics") or {}).items():
-            metrics_out[metric_name] = {"scores": _metric(metric, rows, env)}
+            scores, per_item = _metric(metric, rows, env)
+            metrics_out[metric_name] = {"scores": scores}
+            for row_scores, values in zip(item_scores, per_item, strict=True):
+                row_scores[metric_name] = {"scores": {k: {"value": _finite(v)} for k, v in values.items()}}
         tasks_out[task_name] = {"metrics": metrics_out}
-    return {"tasks": tasks_out, "groups": {}}, samples
+        per_task[task_name] = [{**r, "metrics": m} for r, m in zip(rows, item_scores, strict=True)]
+    return {"tasks": tasks_out, "groups": {}, PER_ITEM: per_task}, samples
 
 
-def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dict[str, Any]:
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> tuple[dict[str, Any], list[_Row]]:
+    """(aggregate scores, each row's score values) of one metric."""
     kind, params = metric.get("type"), metric.get("params") or {}
     if kind == "tool-calling":
         gt_t = params.get("tool_calls_ground_truth", "{{ item.response.choices[0].message.tool_calls | tojson }}")
@@ -132,13 +147,20 @@ def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dic
             pred = r["sample"]["response"]["choices"][0]["message"].get("tool_calls") or []
             names.append(float(tool_calls_match(truth, pred, args=False)))
             both.append(float(tool_calls_match(truth, pred, args=True)))
-        return {"function_name_accuracy": _score(names), "function_name_and_args_accuracy": _score(both)}
+        per_row = [
+            {"function_name_accuracy": n, "function_name_and_args_accuracy": b}
+            for n, b in zip(names, both, strict=True)
+        ]
+        return {"function_name_accuracy": _score(names), "function_name_and_args_accuracy": _score(both)}, per_row
     if kind == "llm-judge":
         out = {}
+        judged: list[dict[str, float]] = [{} for _ in rows]
         for score_name, spec in (params.get("scores") or {}).items():
             values = [_parse(_judge_reply(score_name, spec, r), spec) for r in rows]
             out[score_name] = _score(values)
-        return out
+            for row, value in zip(judged, values, strict=True):
+                row[score_name] = value
+        return out, judged
     if kind == "f1":
         gt_t = params.get("ground_truth", "{{ item.response.choices[0].message.content }}")
         true_labels = [_label(str(render(gt_t, r, env))) for r in rows]
@@ -146,7 +168,9 @@ def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dic
         f1 = macro_f1(true_labels, pred_labels)
         per_item = [float(t == p) for t, p in zip(true_labels, pred_labels, strict=True)]
         corpus = {"value": f1, "stats": {"count": len(rows), "mean": f1}}
-        return {"f1": corpus, "f1_score": dict(corpus), "accuracy": _score(per_item)}
+        # one label per row: a row's F1 is its exact match
+        rows_out = [{"f1": v, "accuracy": v} for v in per_item]
+        return {"f1": corpus, "f1_score": dict(corpus), "accuracy": _score(per_item)}, rows_out
     raise EvaluationError(f"unsupported metric type {kind!r}")
 
 

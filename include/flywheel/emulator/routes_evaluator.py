@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import io
+import json
 import re
 import time
+import zipfile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from flywheel.emulator.faults import JobFailureFault
-from flywheel.emulator.metrics import METRIC_TYPES, TASK_TYPES
+from flywheel.emulator.metrics import METRIC_TYPES, PER_ITEM, TASK_TYPES
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.state import TERMINAL, EvaluationJob
 from flywheel.emulator.util import http_error, new_id, now_iso, page
@@ -211,8 +214,22 @@ async def job_results(job_id: str, request: Request) -> dict[str, Any]:
         "created_at": e.updated_at,
         "updated_at": e.updated_at,
         "files_url": f"hf://datasets/evaluations/{e.id}",
-        **e.results,
+        **{k: v for k, v in e.results.items() if k != PER_ITEM},
     }
+
+
+@router.get(J + "/{job_id}/download-results", name="evaluation.download_results")
+async def download_results(job_id: str, request: Request) -> Response:
+    """The job's result directory as a ZIP, like the platform's: ``results.json`` holds, per task, one
+    record per eval item (``item``, ``sample``, ``metrics.<metric>.scores.<score>.value``)."""
+    e = _job(request, job_id)
+    if e.status != "completed" or e.results is None:
+        raise http_error(404, f"Results of evaluation job '{job_id}' are not available (status {e.status})")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{e.id}/results.json", json.dumps(e.results.get(PER_ITEM) or {}))
+        zf.writestr(f"{e.id}/config.json", json.dumps(e.body.get("config") or {}))
+    return Response(buf.getvalue(), media_type="application/zip")
 
 
 @router.post(J + "/{job_id}/cancel", name="evaluation.cancel")

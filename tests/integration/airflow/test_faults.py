@@ -53,7 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture
 def fresh(stack: LocalStack) -> LocalStack:
     from flywheel.config import NimConfig
-    from flywheel.platforms.core.configs import deployment_body
+    from flywheel.platforms.nmp.wire import deployment_body
 
     reset_emulator(stack)
     shared = deployment_body(NimConfig(model_name=SHARED), "fwtest", {"flywheel_role": "embedding"})

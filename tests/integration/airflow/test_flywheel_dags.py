@@ -340,7 +340,7 @@ def test_e4_a_same_named_shared_nim_is_never_adopted_nor_deleted(fresh: LocalSta
     # teardown deleted the shared NIM. check-config refuses this for our own judge; the runtime guard holds
     # for anyone else's deployment.
     from flywheel.config import NimConfig
-    from flywheel.platforms.core.configs import deployment_body
+    from flywheel.platforms.nmp.wire import deployment_body
 
     judge = deployment_body(NimConfig(model_name=SMALL), "fwtest", {"flywheel_role": "judge"})
     fresh.emulator("POST", "/v1/deployment/model-deployments", json=judge)

@@ -24,10 +24,12 @@ from flywheel.platforms.core.configs import (
 )
 from flywheel.platforms.core.errors import NemoDeploymentError, NemoJobError, NemoNotFoundError
 from flywheel.platforms.core.retry import Backoff
+from flywheel.platforms.nmp import wire as W
 from flywheel.platforms.nmp.aclient import AsyncNemoClient
 from flywheel.platforms.nmp.client import NemoClient
 
 from .conftest import Emulator, fast_policy
+from .nmp_admin import customization_targets, delete_dataset, delete_evaluation, delete_model, submit_evaluation
 from .records import classification_record, dataset_files, generic_record, tool_record
 from .waits import wait_deployment_ready, wait_job, wait_model_served
 
@@ -99,8 +101,8 @@ def test_upload_dataset_is_real_idempotent_and_deletable(emulator: Emulator, tmp
         assert sorted(api.list_repo_files("dfwbp/flywheel-train-up", repo_type="dataset")) == sorted(files)
         served = emulator.http.get("/v1/hf/datasets/dfwbp/flywheel-train-up/resolve/main/training/train_data.jsonl")
         assert served.content == big.read_bytes()
-        c.delete_dataset("flywheel-train-up")
-        c.delete_dataset("flywheel-train-up")  # already gone: fine
+        delete_dataset(c, "flywheel-train-up")
+        delete_dataset(c, "flywheel-train-up")  # already gone: fine
     assert emulator.http.get("/v1/datasets/dfwbp/flywheel-train-up").status_code == 404
 
 
@@ -146,7 +148,7 @@ def test_tool_calling_flywheel_end_to_end(emulator: Emulator, tmp_path: Path) ->
         assert first.name == again.name == NIM.deployment_name
         wait_deployment_ready(c, NIM.deployment_name, timeout_s=20, backoff=quick())
         wait_model_served(c, NIM.model_name, timeout_s=10, backoff=quick())
-        assert NIM.customizer is not None and NIM.customizer.target in c.list_customization_targets()
+        assert NIM.customizer is not None and NIM.customizer.target in customization_targets(c)
         reply = c.chat(NIM.model_name, tool_record(3)["request"]["messages"], tools=tool_record(3)["request"]["tools"])
         assert reply["choices"][0]["message"]["role"] == "assistant"
         (mine,) = [d for d in c.list_deployments() if d.name == NIM.deployment_name]
@@ -195,16 +197,17 @@ def test_generic_similarity_reads_a_ten_as_the_top_score(emulator: Emulator, tmp
         urls = upload(c, tmp_path, generic_record, "gen")
         deploy(c)
         ours = evaluate(c, "generic", urls["eval"], NIM.model_name)
-        config = evaluation_config("generic", f"{urls['eval']}/eval_data.jsonl", JUDGE, 50)
+        config: Any = W.evaluation_config(evaluation_config("generic", f"{urls['eval']}/eval_data.jsonl", JUDGE, 50))
         metric = config["tasks"]["llm-as-judge"]["metrics"]["llm-judge"]["params"]["scores"]["similarity"]
         metric["parser"]["pattern"] = r"(\d)"
-        job = c.create_evaluation(config, evaluation_target(NIM.model_name))
+        job = submit_evaluation(c, config, W.evaluation_target(evaluation_target(NIM.model_name)))
         wait_job(c, "evaluation", job, timeout_s=30, backoff=quick())
-        results = c.evaluation_results(job)
-        c.delete_evaluation(job)
+        results = c.evaluation_results(job).raw
+        delete_evaluation(c, job)
         with pytest.raises(NemoNotFoundError):
             c.get_evaluation(job)
-    ref = results["tasks"]["llm-as-judge"]["metrics"]["llm-judge"]["scores"]["similarity"]["value"]
+    ref: Any = results["tasks"]
+    ref = ref["llm-as-judge"]["metrics"]["llm-judge"]["scores"]["similarity"]["value"]
     assert 0.0 <= ours["similarity"] <= 1.0
     assert ours["similarity"] > (ref - 1) / 9
 
@@ -246,7 +249,7 @@ def test_cancel_running_jobs(emulator: Emulator, tmp_path: Path) -> None:
         c.cancel_evaluation(ev)
         assert c.get_evaluation(ev).status == "cancelled"
         c.cancel_evaluation(ev)
-        c.delete_evaluation(ev)
+        delete_evaluation(c, ev)
 
 
 def test_failed_deployment_fails_at_once(emulator: Emulator) -> None:
@@ -403,7 +406,7 @@ def test_a_promoted_adapter_is_marked_and_never_deleted(emulator: Emulator, tmp_
         assert entity["custom_fields"]["customization_job"] == job_id  # existing fields are kept
         c.delete_deployment(NIM.deployment_name)  # the teardown of the run
         with pytest.raises(NemoError, match="promoted"):
-            c.delete_model(adapter)
+            delete_model(c, adapter)
         assert c.get_model(adapter)["custom_fields"]["flywheel_promoted_by"] == "alice"
         assert c.get_model("dfwbp/absent@x") is None
         with pytest.raises(NemoError, match="not found"):

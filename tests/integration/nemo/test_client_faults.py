@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.config import NimConfig
+from flywheel.config import NimConfig, TrainingConfig
 from flywheel.platforms.core.chat import check_chat_endpoint
+from flywheel.platforms.core.configs import evaluation_config, evaluation_target
 from flywheel.platforms.core.errors import (
     NemoAuthError,
     NemoBadRequestError,
@@ -26,12 +27,19 @@ from flywheel.platforms.core.errors import (
     NemoServerError,
     NemoTimeoutError,
 )
+from flywheel.platforms.core.specs import CustomizationSpec
 from flywheel.platforms.nmp.aclient import AsyncNemoClient
 from flywheel.platforms.nmp.client import NemoClient
 from flywheel.platforms.nmp.endpoints import NemoEndpoints
 from tests.support.processes import free_port
 
 from .conftest import Scripted, fast_policy
+
+SPEC = evaluation_config("tool_calling", "hf://datasets/dfwbp/eval/eval_data.jsonl", None, 5)
+TARGET = evaluation_target("m")
+CUSTOMIZATION = CustomizationSpec(
+    name="c-1", namespace="dfwbp", output_model="dfwbp/m", config="dfwbp/c", dataset="t", training=TrainingConfig()
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 EVAL = "/v1/evaluation/jobs/eval-1"
@@ -130,7 +138,7 @@ def test_4xx_is_not_retried_and_carries_the_platform_message(faults: Scripted) -
         },
     )
     with faults.client() as c, pytest.raises(NemoBadRequestError) as err:
-        c.create_evaluation({"type": "custom"}, {"type": "model", "model": "m"})
+        c.create_evaluation(SPEC, TARGET)
     assert err.value.status == 422 and "config.tasks: field required" in str(err.value)
     assert len(faults.log("/v1/evaluation/jobs")) == 1
 
@@ -151,14 +159,15 @@ def test_ambiguous_create_finds_the_job_instead_of_duplicating_it(faults: Script
     """A 500 after the POST may hide a created job: the client looks it up by request id."""
     faults.script("POST", "/v1/customization/jobs", {"status": 500, "json": {"detail": "gateway"}, "store": True})
     with faults.client() as c:
-        job_id, output = c.create_customization(
-            {
-                "config": "dfwbp/c",
-                "output_model": "dfwbp/m",
-                "dataset": {"name": "t", "namespace": "dfwbp"},
-                "hyperparameters": {"finetuning_type": "lora"},
-            }
+        spec = CustomizationSpec(
+            name="c-1",
+            namespace="dfwbp",
+            output_model="dfwbp/m",
+            config="dfwbp/c",
+            dataset="t",
+            training=TrainingConfig(),
         )
+        job_id, output = c.create_customization(spec)
     assert (job_id, output) == ("job-1", "dfwbp/m@x")
     posts = [e for e in faults.log("/v1/customization/jobs") if e["method"] == "POST"]
     assert len(posts) == 1 and posts[0]["body"]["custom_fields"]["flywheel_request_id"]
@@ -173,7 +182,7 @@ def test_ambiguous_create_retries_when_nothing_was_created(faults: Scripted) -> 
     )
     faults.script("GET", "/v1/evaluation/jobs", {"status": 200, "json": {"data": [], "pagination": {"total_pages": 1}}})
     with faults.client() as c:
-        assert c.create_evaluation({"type": "custom"}, {"type": "model", "model": "m"}) == "eval-9"
+        assert c.create_evaluation(SPEC, TARGET) == "eval-9"
     methods = [e["method"] for e in faults.log("/v1/evaluation/jobs")]
     assert methods == ["POST", "GET", "POST"]
 
@@ -186,7 +195,7 @@ def test_refused_create_is_retried_directly(faults: Scripted) -> None:
         {"status": 201, "json": {"id": "eval-2"}},
     )
     with faults.client() as c:
-        assert c.create_evaluation({"type": "custom"}, {"type": "model", "model": "m"}) == "eval-2"
+        assert c.create_evaluation(SPEC, TARGET) == "eval-2"
     assert [e["method"] for e in faults.log("/v1/evaluation/jobs")] == ["POST", "POST"]  # 201 accepted (§16.10)
 
 

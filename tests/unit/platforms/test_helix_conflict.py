@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flywheel.platforms.core.errors import NemoConflictError
-from flywheel.platforms.helix import client as helix_client
+from flywheel.platforms.helix import ops as helix_client
 from flywheel.platforms.helix.client import HelixClient
 
 
@@ -63,12 +63,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_a_conflicting_delete_is_reread_and_retried(server: str) -> None:
     Helixish.conflicts = 1
     with HelixClient(server, "ws") as c:
-        assert c._delete("/apis/thing/p") is True
+        assert c.run(c.ops.delete("/apis/thing/p")) is True
     assert Helixish.seen == ["DELETE /apis/thing/p", "GET /apis/thing/p", "DELETE /apis/thing/p"]
 
 
 def test_a_delete_that_keeps_conflicting_fails_with_the_conflict(server: str) -> None:
     Helixish.conflicts = 99
     with HelixClient(server, "ws") as c, pytest.raises(NemoConflictError, match="Concurrent modification"):
-        c._delete("/apis/thing/p")
+        c.run(c.ops.delete("/apis/thing/p"))
     assert Helixish.seen.count("DELETE /apis/thing/p") == helix_client.CONFLICT_TRIES

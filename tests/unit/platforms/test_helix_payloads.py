@@ -11,7 +11,7 @@ from flywheel.config import LoraConfig, NimConfig, TrainingConfig
 from flywheel.platforms.core.errors import NemoAmbiguousError, NemoBadRequestError, NemoServerError
 from flywheel.platforms.core.scores import ScoreError
 from flywheel.platforms.helix import payloads as P
-from flywheel.platforms.helix.client import _without
+from flywheel.platforms.helix.ops import without as _without
 from flywheel.platforms.helix.scores import label, macro_f1, read_scores
 from flywheel.platforms.helix.states import deployment_info, job_state
 from flywheel.platforms.marks import mark_text, read_marks
@@ -105,7 +105,7 @@ def _row(i: int, truth: str, answer: str, match: float) -> dict:
         "row_index": i,
         "item": item,
         "sample": {"output_text": answer},
-        "metrics": {"exact-match": [{"value": match}]},
+        "metrics": {"exact-match": [{"name": "exact-match", "value": match}]},
     }
 
 
@@ -139,17 +139,9 @@ def test_states_map_onto_the_flywheel_ones() -> None:
 
 
 def test_a_served_candidate_gets_one_provider_per_run() -> None:
-    from flywheel.platforms.helix.translate import target_model
-
     nim = NimConfig(model_name="meta/llama-3.3-70b-instruct", served_url="http://nim:8000")
     first, again, other = (P.served_provider_name(nim, o) for o in ("dag/run-1", "dag/run-1", "dag/run-2"))
     assert first == again != other and P.NAME_RE.match(first) and first.startswith("served-")
-    assert target_model({"model": "meta/a"}) == "meta/a"
-    assert (
-        target_model({"model": {"api_endpoint": {"url": "http://x/v1/chat/completions", "model_id": "m/b"}}}) == "m/b"
-    )
-    with pytest.raises(ValueError, match="names no model"):
-        target_model({"model": {"api_endpoint": {}}})
     # with a key, the provider names a workspace secret (per URL and model), never the key
     secret = P.served_secret_name("http://nim:8000", nim.model_name)
     assert P.NAME_RE.match(secret) and secret.startswith("flywheel-served-")

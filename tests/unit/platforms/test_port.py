@@ -1,5 +1,5 @@
 """The platform port: every call the Airflow layer makes is on it, both backends implement it with the
-same signatures, and the Helix translation of NMP-shaped requests and results is exact."""
+same signatures, and both read their answers into the same neutral results and rows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from flywheel.platforms.core.configs import evaluation_config, judge_ref
-from flywheel.platforms.core.scores import read_scores as nmp_read_scores
+from flywheel.platforms.core.scores import read_scores as port_read_scores
+from flywheel.platforms.helix import scores as S
 from flywheel.platforms.helix import translate as T
 from flywheel.platforms.helix.adapter import AsyncHelixPlatform, HelixPlatform, served_names
 from flywheel.platforms.helix.endpoints import HelixEndpoints
@@ -63,26 +64,25 @@ def test_helix_file_references() -> None:
     for bad in ("hf://datasets/ns/x/eval_data.jsonl", "ws/fileset", "ws/fs#x"):
         with pytest.raises(ValueError, match="Helix fileset"):
             T.file_ref(bad)
-    # the NMP evaluation config accepts the Helix form, still refuses a directory
-    cfg = evaluation_config("classification", "ws/flywheel-eval-x/eval_data.jsonl", None, 5)
-    workload, task = T.evaluation_parts(cfg)
-    assert workload == "classification" and task["dataset"] == {
-        "files_url": "ws/flywheel-eval-x/eval_data.jsonl",
-        "limit": 5,
-    }
+    # the evaluation spec accepts the Helix form, still refuses a directory
+    spec = evaluation_config("classification", "ws/flywheel-eval-x/eval_data.jsonl", None, 5)
+    assert (spec.workload_type, spec.files_url, spec.limit, spec.judge) == (
+        "classification",
+        "ws/flywheel-eval-x/eval_data.jsonl",
+        5,
+        None,
+    )
     with pytest.raises(ValueError, match="files_url"):
         evaluation_config("classification", "ws/flywheel-eval-x/", None, 5)
 
 
-def test_judge_of_an_nmp_task() -> None:
+def test_the_judge_rides_in_the_spec_and_its_key_stays_out_of_reprs() -> None:
     local = evaluation_config("generic", "ws/e/eval_data.jsonl", judge_ref("local", "meta/judge", None, None), None)
-    assert T.judge_model(T.evaluation_parts(local)[1]) == "meta/judge"
-    remote = judge_ref("remote", "judge", "http://j/v1/chat/completions", None)
+    assert local.judge is not None and (local.judge.mode, local.judge.model_name) == ("local", "meta/judge")
+    remote = judge_ref("remote", "judge", "http://j/v1/chat/completions", "sk-judge-1")
     tool = evaluation_config("tool_calling", "ws/e/eval_data.jsonl", remote, None)
-    assert T.judge_model(T.evaluation_parts(tool)[1]) == {
-        "api_endpoint": {"url": "http://j/v1/chat/completions", "model_id": "judge"}
-    }
-    assert T.judge_model(T.evaluation_parts(evaluation_config("tool_calling", "ws/e/f.jsonl", None, None))[1]) is None
+    assert tool.judge == remote and "sk-judge-1" not in repr(tool)
+    assert evaluation_config("tool_calling", "ws/e/f.jsonl", None, None).judge is None
 
 
 def _agg(**means: float) -> dict:
@@ -94,7 +94,7 @@ def _row(truth: str, answer: str) -> dict:
     return {
         "item": item,
         "sample": {"output_text": answer},
-        "metrics": {"exact-match": [{"value": float(truth == answer)}]},
+        "metrics": {"exact-match": [{"name": "exact-match", "value": float(truth == answer)}]},
     }
 
 
@@ -122,12 +122,12 @@ def _row(truth: str, answer: str) -> dict:
         ),
     ],
 )
-def test_helix_results_read_back_through_the_nmp_reader_unchanged(
+def test_helix_results_read_back_through_the_port_reader_unchanged(
     workload: str, result: dict, rows: list | None
 ) -> None:
-    shaped = T.nmp_results(workload, result, rows)
-    assert nmp_read_scores(workload, shaped) == helix_read_scores(workload, result, rows)
-    assert shaped["helix"] == result
+    neutral = S.results(workload, result, rows)  # type: ignore[arg-type]
+    assert port_read_scores(workload, neutral) == helix_read_scores(workload, result, rows)
+    assert neutral.workload_type == workload and neutral.raw == result
 
 
 def test_served_names_only_for_ready_providers_the_gateway_lists() -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from flywheel.jsontypes import JsonValue
 from flywheel.platforms.core.errors import NemoError, NemoResponseError
 from flywheel.platforms.core.http import Reply, SyncHttp, bearer
 from flywheel.platforms.core.retry import RetryPolicy
@@ -40,13 +41,20 @@ def _vectors(reply: Reply, expected: int) -> list[list[float]]:
     if not isinstance(data, list) or len(data) != expected:
         got = len(data) if isinstance(data, list) else "no"
         raise NemoResponseError(f"embeddings: asked for {expected}, got {got} vectors", url=reply.url)
-    ordered = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+
+    def index(d: JsonValue) -> int:
+        i = d.get("index", 0) if isinstance(d, dict) else 0
+        return i if isinstance(i, int) else 0
+
     vectors = []
-    for item in ordered:
+    for item in sorted(data, key=index):
         vec = item.get("embedding") if isinstance(item, dict) else None
-        if not isinstance(vec, list) or not vec or not all(isinstance(x, int | float) for x in vec):
+        if not isinstance(vec, list) or not vec:
             raise NemoResponseError("embeddings: an item has no numeric 'embedding'", url=reply.url)
-        vectors.append([float(x) for x in vec])
+        numbers = [float(x) for x in vec if isinstance(x, int | float) and not isinstance(x, bool)]
+        if len(numbers) != len(vec):
+            raise NemoResponseError("embeddings: an item has no numeric 'embedding'", url=reply.url)
+        vectors.append(numbers)
     return vectors
 
 

@@ -13,12 +13,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import httpx
 
+from flywheel.jsontypes import JsonObject, JsonValue
 from flywheel.platforms.core.errors import (
     NemoAmbiguousError,
     NemoConnectionError,
@@ -31,6 +32,7 @@ from flywheel.platforms.core.errors import (
 from flywheel.platforms.core.retry import NOT_SENT, REFUSED, RetryPolicy, retry_after_s, retryable_status
 
 log = logging.getLogger("flywheel.nemo")
+T = TypeVar("T")
 
 
 def bearer(api_key: str | None) -> dict[str, str]:
@@ -41,11 +43,12 @@ def bearer(api_key: str | None) -> dict[str, str]:
 @dataclass(frozen=True)
 class Reply:
     status: int
-    data: Any
+    data: JsonValue
     headers: Mapping[str, str]
     url: str
+    content: bytes = b""
 
-    def obj(self) -> dict[str, Any]:
+    def obj(self) -> JsonObject:
         """The body as a JSON object (a typed error naming the URL when it is anything else)."""
         if not isinstance(self.data, dict):
             kind = type(self.data).__name__
@@ -78,7 +81,7 @@ def _transport_error(exc: httpx.HTTPError, method: str, url: str) -> NemoError:
 def _judge(resp: httpx.Response, method: str, url: str, allow: frozenset[int], parse: bool) -> _Attempt:
     status = resp.status_code
     if status < 400 or status in allow:
-        data: Any = None
+        data: JsonValue = None
         if parse and status != 204 and resp.content:
             try:
                 data = json.loads(resp.content)
@@ -86,7 +89,7 @@ def _judge(resp: httpx.Response, method: str, url: str, allow: frozenset[int], p
                 snippet = resp.content[:80].decode("utf-8", errors="replace")
                 bad = NemoResponseError(f"malformed JSON body: {snippet!r}", status=status, url=url, method=method)
                 return _Attempt(error=bad, retry=True, status=status)
-        return _Attempt(reply=Reply(status, data, resp.headers, url), status=status)
+        return _Attempt(reply=Reply(status, data, resp.headers, url, resp.content), status=status)
     err = error_for_status(status, platform_message(resp.content), method, url)
     return _Attempt(
         error=err,
@@ -112,6 +115,75 @@ def _give_up(att: _Attempt, idempotent: bool) -> NemoError:
     return err
 
 
+@dataclass(frozen=True)
+class Call:
+    """One platform request as data: what a sans-IO operation asks the transport to do."""
+
+    method: str
+    url: str
+    json_body: object = None
+    params: Mapping[str, str | int] | None = None
+    allow: tuple[int, ...] = ()
+    parse: bool = True
+    idempotent: bool = True
+    form: Mapping[str, str] | None = None
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    retries: bool = True
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A wait inside an operation (a poll, a pause after a conflict)."""
+
+    seconds: float
+
+
+# A sans-IO operation: yields Calls and Pauses, is sent each Call's Reply (None after a Pause), and
+# returns its answer. ``SyncHttp.run`` and ``AsyncHttp.run`` drive the same operation, so every adapter
+# method is written once for both.
+Flow = Generator[Call | Pause, Reply | None, T]
+
+
+def fetch(call: Call) -> Flow[Reply]:
+    """``reply = yield from fetch(Call(...))`` inside an operation."""
+    reply = yield call
+    if reply is None:
+        raise NemoError(f"{call.method} {call.url}: the transport sent no reply")
+    return reply
+
+
+def pause(seconds: float) -> Flow[None]:
+    yield Pause(seconds)
+
+
+# The retry loop, written once: it yields the attempts to make and the waits between them, and is sent
+# each attempt's response (or its transport error).
+_Tries = Generator[float | None, httpx.Response | httpx.HTTPError | None, Reply]
+
+
+def _tries(call: Call, policy: RetryPolicy) -> _Tries:
+    allowed = frozenset(call.allow)
+    attempt = 0
+    while True:
+        got = yield None
+        if isinstance(got, httpx.Response):
+            att = _judge(got, call.method, call.url, allowed, call.parse)
+        else:
+            exc = got if isinstance(got, httpx.HTTPError) else httpx.TransportError("no response")
+            att = _Attempt(
+                error=_transport_error(exc, call.method, call.url), retry=True, sent=not isinstance(exc, NOT_SENT)
+            )
+        if att.reply is not None:
+            return att.reply
+        wait = _decide(att, attempt, policy, call.idempotent) if call.retries else None
+        if wait is None:
+            raise _give_up(att, call.idempotent)
+        log.warning("NeMo %s retry %d/%d in %.1fs: %s", call.method, attempt + 1, policy.max_retries, wait, att.error)
+        yield wait
+        attempt += 1
+
+
 class SyncHttp:
     def __init__(
         self,
@@ -120,43 +192,72 @@ class SyncHttp:
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.policy, self._sleep = policy, sleep
+        self.policy, self.sleep = policy, sleep
         self.client = httpx.Client(timeout=make_timeout(timeout_s), headers=dict(headers or {}), follow_redirects=True)
 
     def close(self) -> None:
         self.client.close()
+
+    def send(self, call: Call) -> Reply:
+        tries = _tries(call, self.policy)
+        step = next(tries)
+        try:
+            while True:
+                if step is not None:
+                    self.sleep(step)
+                    step = next(tries)
+                    continue
+                try:
+                    got: httpx.Response | httpx.HTTPError = self.client.request(
+                        call.method,
+                        call.url,
+                        json=call.json_body,
+                        data=call.form,
+                        params=call.params,
+                        headers=call.headers,
+                        content=call.content,
+                    )
+                except httpx.HTTPError as exc:
+                    got = exc
+                step = tries.send(got)
+        except StopIteration as done:
+            reply: Reply = done.value
+            return reply
 
     def call(
         self,
         method: str,
         url: str,
         *,
-        json_body: Any = None,
-        data: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
+        json_body: object = None,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
         allow: tuple[int, ...] = (),
         parse: bool = True,
         idempotent: bool = True,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        allowed = frozenset(allow)
-        attempt = 0
-        while True:
-            try:
-                resp = self.client.request(method, url, json=json_body, data=data, params=params, headers=headers)
-                att = _judge(resp, method, url, allowed, parse)
-            except httpx.HTTPError as exc:
-                att = _Attempt(error=_transport_error(exc, method, url), retry=True, sent=not isinstance(exc, NOT_SENT))
-            if att.reply is not None:
-                return att.reply
-            wait = _decide(att, attempt, self.policy, idempotent)
-            if wait is None:
-                raise _give_up(att, idempotent)
-            log.warning(
-                "NeMo %s retry %d/%d in %.1fs: %s", method, attempt + 1, self.policy.max_retries, wait, att.error
-            )
-            self._sleep(wait)
-            attempt += 1
+        call = Call(method, url, json_body, params, allow, parse, idempotent, form, headers=headers)
+        return self.send(call)
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive a sans-IO operation to its answer."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Pause):
+                    self.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    reply = self.send(step)
+                except NemoError as exc:
+                    step = flow.throw(exc)
+                    continue
+                step = flow.send(reply)
+        except StopIteration as done:
+            answer: T = done.value
+            return answer
 
 
 class AsyncHttp:
@@ -167,7 +268,7 @@ class AsyncHttp:
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.policy, self._sleep = policy, sleep
+        self.policy, self.sleep = policy, sleep
         self.client = httpx.AsyncClient(
             timeout=make_timeout(timeout_s), headers=dict(headers or {}), follow_redirects=True
         )
@@ -175,31 +276,63 @@ class AsyncHttp:
     async def close(self) -> None:
         await self.client.aclose()
 
+    async def send(self, call: Call) -> Reply:
+        tries = _tries(call, self.policy)
+        step = next(tries)
+        try:
+            while True:
+                if step is not None:
+                    await self.sleep(step)
+                    step = next(tries)
+                    continue
+                try:
+                    got: httpx.Response | httpx.HTTPError = await self.client.request(
+                        call.method,
+                        call.url,
+                        json=call.json_body,
+                        data=call.form,
+                        params=call.params,
+                        headers=call.headers,
+                        content=call.content,
+                    )
+                except httpx.HTTPError as exc:
+                    got = exc
+                step = tries.send(got)
+        except StopIteration as done:
+            reply: Reply = done.value
+            return reply
+
     async def call(
         self,
         method: str,
         url: str,
         *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
+        json_body: object = None,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
         allow: tuple[int, ...] = (),
         parse: bool = True,
+        idempotent: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        allowed = frozenset(allow)
-        attempt = 0
-        while True:
-            try:
-                resp = await self.client.request(method, url, json=json_body, params=params)
-                att = _judge(resp, method, url, allowed, parse)
-            except httpx.HTTPError as exc:
-                att = _Attempt(error=_transport_error(exc, method, url), retry=True, sent=not isinstance(exc, NOT_SENT))
-            if att.reply is not None:
-                return att.reply
-            wait = _decide(att, attempt, self.policy, True)
-            if wait is None:
-                raise _give_up(att, True)
-            log.warning(
-                "NeMo %s retry %d/%d in %.1fs: %s", method, attempt + 1, self.policy.max_retries, wait, att.error
-            )
-            await self._sleep(wait)
-            attempt += 1
+        call = Call(method, url, json_body, params, allow, parse, idempotent, form, headers=headers)
+        return await self.send(call)
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Drive a sans-IO operation to its answer."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Pause):
+                    await self.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    reply = await self.send(step)
+                except NemoError as exc:
+                    step = flow.throw(exc)
+                    continue
+                step = flow.send(reply)
+        except StopIteration as done:
+            answer: T = done.value
+            return answer

@@ -1,4 +1,4 @@
-"""Read evaluation results (``tasks.<task>.metrics.<metric>.scores.<score>.value``) into report scores.
+"""Read an evaluation's aggregates (:class:`~flywheel.platforms.core.specs.EvaluationResults`) into report scores.
 
 Keys (docs/contracts.md#results), every value a float in [0, 1]:
 - generic → ``similarity`` (judge mean on 1..10 mapped linearly: 1 → 0.0, 10 → 1.0);
@@ -9,8 +9,10 @@ Keys (docs/contracts.md#results), every value a float in [0, 1]:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flywheel.platforms.core.specs import EvaluationResults, Score
 
 TASKS = {"generic": "llm-as-judge", "tool_calling": "custom-tool-calling", "classification": "classification"}
 
@@ -19,41 +21,23 @@ class ScoreError(ValueError):
     """The results do not hold the scores this workload type needs (message names what is missing)."""
 
 
-def _metrics(results: Mapping[str, Any], task: str) -> dict[str, Any]:
-    """The metrics block of ``task``, or merged metrics of all tasks when that task name is absent."""
-    tasks = results.get("tasks") if isinstance(results, Mapping) else None
-    if not isinstance(tasks, Mapping) or not tasks:
-        raise ScoreError("evaluation results have no 'tasks'")
-    chosen = (
-        [tasks[task]] if isinstance(tasks.get(task), Mapping) else [t for t in tasks.values() if isinstance(t, Mapping)]
-    )
-    merged: dict[str, Any] = {}
-    for t in chosen:
-        if isinstance(t.get("metrics"), Mapping):
-            merged.update(t["metrics"])
-    return merged
-
-
-def _value(metrics: Mapping[str, Any], metric: str, scores: tuple[str, ...], required: bool) -> float | None:
+def _value(metrics: dict[str, dict[str, Score]], metric: str, scores: tuple[str, ...], required: bool) -> float | None:
     block = metrics.get(metric)
-    if not isinstance(block, Mapping):
+    if block is None:
         if required:
             raise ScoreError(f"evaluation results have no '{metric}' metric (found: {', '.join(metrics) or 'none'})")
         return None
-    found = got if isinstance(got := block.get("scores"), Mapping) else {}
     for name in scores:
-        entry = found.get(name)
+        entry = block.get(name)
         if entry is None:
             continue
-        value = entry.get("value") if isinstance(entry, Mapping) else entry
-        stats = entry.get("stats") if isinstance(entry, Mapping) else None
-        if isinstance(stats, Mapping) and stats.get("count") == 0:
+        if entry.count == 0:
             raise ScoreError(f"'{metric}.{name}' was computed over 0 items (no parsable judge/metric output)")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ScoreError(f"'{metric}.{name}' is not a finite number: {value!r}")
-        return float(value)
+        if entry.value is None or not math.isfinite(entry.value):
+            raise ScoreError(f"'{metric}.{name}' is not a finite number: {entry.value!r}")
+        return float(entry.value)
     if required:
-        raise ScoreError(f"metric '{metric}' has no score {' / '.join(scores)} (found: {', '.join(found) or 'none'})")
+        raise ScoreError(f"metric '{metric}' has no score {' / '.join(scores)} (found: {', '.join(block) or 'none'})")
     return None
 
 
@@ -70,10 +54,12 @@ def similarity_to_unit(value: float) -> float:
     return min(max((value - 1.0) / 9.0, 0.0), 1.0)
 
 
-def read_scores(workload_type: str, results: dict[str, Any]) -> dict[str, float]:
+def read_scores(workload_type: str, results: EvaluationResults) -> dict[str, float]:
     if workload_type not in TASKS:
         raise ScoreError(f"unknown workload type {workload_type!r} (one of {', '.join(TASKS)})")
-    metrics = _metrics(results, TASKS[workload_type])
+    if results.workload_type not in (None, workload_type):
+        raise ScoreError(f"results are of a {results.workload_type} evaluation, not {workload_type}")
+    metrics = results.metrics
     out: dict[str, float] = {}
     if workload_type == "generic":
         raw = _value(metrics, "llm-judge", ("similarity",), True)

@@ -24,9 +24,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from flywheel.config import LoraConfig, NimConfig, TrainingConfig
+from flywheel.jsontypes import JsonObject, JsonValue
 from flywheel.platforms.core.configs import (
     CORRECTNESS_SYSTEM,
     MESSAGES,
@@ -34,9 +34,9 @@ from flywheel.platforms.core.configs import (
     SIMILARITY_PATTERN,
     SIMILARITY_SYSTEM,
     TOOLS,
-    WORKLOAD_TYPES,
     slug,
 )
+from flywheel.platforms.core.specs import WORKLOAD_TYPES
 from flywheel.platforms.marks import mark_text
 
 _CONTINUOUS = {"description": "Continuous numeric metric value.", "title": "ContinuousScore", "type": "number"}
@@ -98,11 +98,11 @@ def entity_name(model_name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- workspace, files
-def workspace_body(name: str, description: str = "") -> dict[str, Any]:
+def workspace_body(name: str, description: str = "") -> JsonObject:
     return {"name": name, "description": description or None}
 
 
-def fileset_body(name: str, description: str = "") -> dict[str, Any]:
+def fileset_body(name: str, description: str = "") -> JsonObject:
     return {"name": name, "purpose": "dataset", "description": description}
 
 
@@ -131,11 +131,11 @@ def _endpoint_secret(role: str, url: str, model: str) -> str:
     return f"flywheel-{role}-{digest}"
 
 
-def secret_body(name: str, value: str, description: str) -> dict[str, Any]:
+def secret_body(name: str, value: str, description: str) -> JsonObject:
     return {"name": name, "value": value, "description": description}
 
 
-def secret_update_body(value: str, description: str) -> dict[str, Any]:
+def secret_update_body(value: str, description: str) -> JsonObject:
     return {"value": value, "description": description}
 
 
@@ -147,9 +147,9 @@ def secret_env(secret: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- deployments
-def deployment_config_body(nim: NimConfig, name: str, marks: dict[str, str], lora: bool) -> dict[str, Any]:
+def deployment_config_body(nim: NimConfig, name: str, marks: dict[str, str], lora: bool) -> JsonObject:
     org, _, model = nim.model_name.partition("/")
-    executor: dict[str, Any] = {
+    executor: JsonObject = {
         "gpu": nim.gpus,
         "disk_size": nim.pvc_size,
         "additional_envs": {"NIM_GUIDED_DECODING_BACKEND": "outlines", **nim.additional_envs},
@@ -166,18 +166,23 @@ def deployment_config_body(nim: NimConfig, name: str, marks: dict[str, str], lor
     }
 
 
-def deployment_body(name: str, config: str) -> dict[str, Any]:
+def deployment_body(name: str, config: str) -> JsonObject:
     return {"name": name, "config": config}
 
 
 # ------------------------------------------------------------------------------------------- providers
 def provider_body(
     name: str, host_url: str, models: list[str], marks: dict[str, str], api_key_secret: str | None = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """A provider of ours; ``api_key_secret`` names the workspace secret the gateway sends upstream."""
     if not host_url.startswith(("http://", "https://")):
         raise ValueError(f"a provider needs an http(s) base URL, got {host_url!r}")
-    body = {"name": name, "host_url": host_url.rstrip("/"), "enabled_models": models, "description": mark_text(marks)}
+    body: JsonObject = {
+        "name": name,
+        "host_url": host_url.rstrip("/"),
+        "enabled_models": list[JsonValue](models),
+        "description": mark_text(marks),
+    }
     if api_key_secret:
         body["api_key_secret_name"] = api_key_secret
     return body
@@ -199,12 +204,12 @@ def automodel_job(
     training: TrainingConfig,
     lora: LoraConfig,
     marks: dict[str, str],
-) -> dict[str, Any]:
+) -> JsonObject:
     """An automodel SFT job; ``model`` is ``ws/entity``, filesets are ``ws/fileset`` references."""
-    dataset: dict[str, Any] = {"training": training_fileset}
+    dataset: JsonObject = {"training": training_fileset}
     if validation_fileset:
         dataset["validation"] = validation_fileset
-    spec_training: dict[str, Any] = {
+    spec_training: JsonObject = {
         "training_type": training.training_type,
         "finetuning_type": training.finetuning_type,
     }
@@ -240,8 +245,8 @@ class ModelTarget:
     name: str
     api_key_secret: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        out = {"url": self.url, "name": self.name}
+    def as_json(self) -> JsonObject:
+        out: JsonObject = {"url": self.url, "name": self.name}
         if self.api_key_secret:
             out["api_key_secret"] = self.api_key_secret
         return out
@@ -251,11 +256,11 @@ class ModelTarget:
         return {secret_env(self.api_key_secret): self.api_key_secret} if self.api_key_secret else {}
 
 
-def _digest(metric: dict[str, Any]) -> str:
+def _digest(metric: JsonObject) -> str:
     return hashlib.sha256(json.dumps(metric, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def metric_bundle(metric: dict[str, Any], outputs: list[str], secrets: dict[str, str] | None = None) -> dict[str, Any]:
+def metric_bundle(metric: JsonObject, outputs: list[str], secrets: dict[str, str] | None = None) -> JsonObject:
     return {
         "bundle_kind": "metric-bundle",
         "bundle_format_version": "v1",
@@ -269,8 +274,8 @@ def metric_bundle(metric: dict[str, Any], outputs: list[str], secrets: dict[str,
 
 def judge_metric(
     judge: ModelTarget, system: str, user: str, score: str, pattern: str, low: int, high: int
-) -> dict[str, Any]:
-    metric = {
+) -> JsonObject:
+    metric: JsonObject = {
         "type": "llm-judge",
         "model": judge.as_json(),
         "scores": [
@@ -288,29 +293,31 @@ def judge_metric(
 
 def evaluation_spec(
     workload_type: str, dataset: str, target: ModelTarget, judge: ModelTarget | None, limit: int | None
-) -> dict[str, Any]:
+) -> JsonObject:
     """The ``spec`` of an ``evaluate/jobs`` request; ``dataset`` is ``ws/fileset`` (its eval file)."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be ≥ 1 or None, got {limit}")
-    prompt: dict[str, Any] = {"messages": MESSAGES}
+    prompt: JsonObject = {"messages": MESSAGES}
     if workload_type == "generic":
         if judge is None:
             raise ValueError("generic workloads are scored by an LLM judge: a judge is required")
-        metrics = [judge_metric(judge, SIMILARITY_SYSTEM, SIMILARITY_USER, "similarity", SIMILARITY_PATTERN, 1, 10)]
+        metrics: list[JsonValue] = [
+            judge_metric(judge, SIMILARITY_SYSTEM, SIMILARITY_USER, "similarity", SIMILARITY_PATTERN, 1, 10)
+        ]
     elif workload_type == "tool_calling":
-        tool_metric = {"type": "tool-calling", "reference": TRUTH_CALLS}
+        tool_metric: JsonObject = {"type": "tool-calling", "reference": TRUTH_CALLS}
         metrics = [metric_bundle(tool_metric, ["function_name_accuracy", "function_name_and_args_accuracy"])]
         if judge is not None:
             metrics.append(judge_metric(judge, CORRECTNESS_SYSTEM, CORRECTNESS_USER, "rating", RATING_PATTERN, 0, 1))
         prompt = {"messages": MESSAGES, "tools": TOOLS, "tool_choice": "required"}
     elif workload_type == "classification":
-        exact = {"type": "exact-match", "reference": TRUTH_LABEL, "candidate": ANSWER_LABEL}
+        exact: JsonObject = {"type": "exact-match", "reference": TRUTH_LABEL, "candidate": ANSWER_LABEL}
         metrics = [metric_bundle(exact, ["exact-match"])]
     else:
         raise ValueError(f"unknown workload type {workload_type!r} (one of {', '.join(WORKLOAD_TYPES)})")
     # the online-model run config in full: Helix picks the params type from the fields present, and a
     # model target needs this one (a bare {"parallelism"} parses as the offline config and is refused)
-    params: dict[str, Any] = {
+    params: JsonObject = {
         "parallelism": 8,
         "limit_samples": None if limit is None else int(limit),
         "ignore_request_failure": False,
@@ -330,5 +337,5 @@ def evaluation_spec(
     }
 
 
-def evaluation_job(name: str, spec: dict[str, Any], marks: dict[str, str]) -> dict[str, Any]:
+def evaluation_job(name: str, spec: JsonObject, marks: dict[str, str]) -> JsonObject:
     return {"name": name, "spec": spec, "custom_fields": dict(marks)}

@@ -12,8 +12,8 @@ go when the deployment is deleted.
 
 from __future__ import annotations
 
-from typing import Any
-
+from flywheel.jsontypes import JsonObject
+from flywheel.platforms.core.jsonread import obj, objs, text
 from flywheel.platforms.core.states import DeploymentInfo
 from flywheel.platforms.helix import payloads as P
 from flywheel.platforms.marks import read_marks
@@ -29,56 +29,54 @@ def base_of(model: str) -> str | None:
     return base if sep else None
 
 
-def provider_for(info: DeploymentInfo, config: dict[str, Any], host_url: str) -> dict[str, Any] | None:
+def provider_for(info: DeploymentInfo, config: JsonObject, host_url: str) -> JsonObject | None:
     """The provider body serving a deployment of ours (None for one without our marks)."""
     if not info.custom_fields:
         return None
-    spec = config.get("model_spec") or {}
-    model = "/".join(p for p in (spec.get("model_namespace"), spec.get("model_name")) if p)
+    spec = obj(config.get("model_spec"))
+    model = "/".join(p for p in (text(spec.get("model_namespace")), text(spec.get("model_name"))) if p)
     return P.provider_body(info.name, host_url, [model], dict(info.custom_fields))
 
 
-def adapter_route(
-    job: dict[str, Any], providers: list[dict[str, Any]], workspace: str
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def adapter_route(job: JsonObject, providers: list[JsonObject], workspace: str) -> tuple[JsonObject, JsonObject] | None:
     """(provider body, status body) routing a finished LoRA job's adapter to the NIM of our deployment
     that serves its base model; None when no provider of ours serves that base (the deployment is gone)."""
-    spec = job.get("spec") or {}
-    output = (spec.get("output") or {}).get("name")
-    base = str(spec.get("model") or "")
+    spec = obj(job.get("spec"))
+    output = text(obj(spec.get("output")).get("name"))
+    base = text(spec.get("model"))
     if not output or not base:
         return None
     adapter = f"{workspace}/{output}"
     for p in providers:
-        marks = read_marks(p.get("description"))
+        marks = read_marks(text(p.get("description")) or None)
         if marks is None or p.get("model_deployment_id"):
             continue
-        if any(s.get("model_entity_id") == base for s in p.get("served_models") or []):
-            body = P.provider_body(str(job["name"]), str(p["host_url"]), [adapter], marks)
-            body["model_deployment_id"] = f"{workspace}/{p['name']}"
-            served = [{"model_entity_id": f"{base}{ADAPTER_INFIX}{adapter}", "served_model_name": adapter}]
-            return body, {"served_models": served, "status": "READY"}
+        if any(s.get("model_entity_id") == base for s in objs(p.get("served_models"))):
+            body = P.provider_body(text(job.get("name")), text(p.get("host_url")), [adapter], marks)
+            body["model_deployment_id"] = f"{workspace}/{text(p.get('name'))}"
+            served: JsonObject = {"model_entity_id": f"{base}{ADAPTER_INFIX}{adapter}", "served_model_name": adapter}
+            return body, {"served_models": [served], "status": "READY"}
     return None
 
 
-def adapter_providers_of(deployment: str, providers: list[dict[str, Any]], workspace: str) -> list[str]:
+def adapter_providers_of(deployment: str, providers: list[JsonObject], workspace: str) -> list[str]:
     """Names of the adapter providers of ours tied to a deployment."""
     tied = f"{workspace}/{deployment}"
     return [
-        str(p["name"])
+        text(p.get("name"))
         for p in providers
-        if p.get("model_deployment_id") == tied and read_marks(p.get("description")) is not None
+        if p.get("model_deployment_id") == tied and read_marks(text(p.get("description")) or None) is not None
     ]
 
 
-def adapter_names(providers: list[dict[str, Any]], gateway: list[str]) -> list[str]:
+def adapter_names(providers: list[JsonObject], gateway: list[str]) -> list[str]:
     """Adapter gateway names published on READY providers whose base model the gateway lists."""
     listed, out = set(gateway), []
     for p in providers:
-        if str(p.get("status", "")).upper() != "READY":
+        if text(p.get("status")).upper() != "READY":
             continue
-        for served in p.get("served_models") or []:
-            entity = str(served.get("model_entity_id") or "")
+        for served in objs(p.get("served_models")):
+            entity = text(served.get("model_entity_id"))
             if base_of(entity) in listed:
                 out.append(entity)
     return out

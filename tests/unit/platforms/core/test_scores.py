@@ -8,6 +8,8 @@ import pytest
 
 from flywheel.platforms.core.configs import read_scores
 from flywheel.platforms.core.scores import ScoreError, similarity_to_unit
+from flywheel.platforms.core.specs import EvaluationResults
+from flywheel.platforms.nmp.wire import results as nmp_results
 
 
 def score(value: Any, count: int | None = None) -> dict[str, Any]:
@@ -17,8 +19,9 @@ def score(value: Any, count: int | None = None) -> dict[str, Any]:
     return out
 
 
-def results(task: str, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"tasks": {task: {"metrics": {m: {"scores": s} for m, s in metrics.items()}}}}
+def results(task: str, metrics: dict[str, dict[str, Any]]) -> EvaluationResults:
+    """NMP's results answer, read as the NMP adapter reads it."""
+    return nmp_results({"tasks": {task: {"metrics": {m: {"scores": s} for m, s in metrics.items()}}}})
 
 
 @pytest.mark.parametrize(("judge", "expected"), [(10, 1.0), (10.0, 1.0), (1, 0.0), (5.5, 0.5), (7.3, 0.7)])
@@ -52,7 +55,15 @@ def test_tool_calling_scores() -> None:
         "function_name_and_args_accuracy": 0.8,
         "correctness": 0.75,
     }
-    del res["tasks"]["custom-tool-calling"]["metrics"]["correctness"]
+    res = results(
+        "custom-tool-calling",
+        {
+            "tool-calling-accuracy": {
+                "function_name_accuracy": score(0.9),
+                "function_name_and_args_accuracy": score(0.8),
+            }
+        },
+    )
     assert set(read_scores("tool_calling", res)) == {"function_name_accuracy", "function_name_and_args_accuracy"}
 
 
@@ -64,8 +75,10 @@ def test_classification_scores_accept_platform_names() -> None:
 
 def test_missing_pieces_give_clear_errors() -> None:
     with pytest.raises(ScoreError, match="no 'tasks'"):
-        read_scores("generic", {})
+        nmp_results({})
     with pytest.raises(ScoreError, match=r"no 'tool-calling-accuracy' metric .*found: llm-judge"):
+        read_scores("tool_calling", results("chat-completion", {"llm-judge": {"similarity": score(5)}}))
+    with pytest.raises(ScoreError, match="results are of a generic evaluation, not tool_calling"):
         read_scores("tool_calling", results("llm-as-judge", {"llm-judge": {"similarity": score(5)}}))
     with pytest.raises(ScoreError, match="no score function_name_and_args_accuracy"):
         read_scores(

@@ -1,4 +1,5 @@
-"""Evaluation / customization / deployment payload builders, checked against NVIDIA's SDK request types."""
+"""The port's specs (``core/configs.py``) as NMP 25.x payloads (``nmp/wire.py``), checked against NVIDIA's
+SDK request types; and NMP's result archive read back as per-row results."""
 
 from __future__ import annotations
 
@@ -9,16 +10,25 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from flywheel.config import CustomizerConfig, LoraConfig, NimConfig, TrainingConfig
-from flywheel.platforms.core.configs import (
-    SIMILARITY_PATTERN,
-    customization_config,
-    customization_job,
-    deployment_body,
-    evaluation_config,
-    evaluation_target,
-    judge_ref,
-    redacted,
-)
+from flywheel.jsontypes import JsonObject
+from flywheel.platforms.core import configs as C
+from flywheel.platforms.core.configs import SIMILARITY_PATTERN, judge_ref, redacted
+from flywheel.platforms.core.specs import JudgeRef
+from flywheel.platforms.nmp import wire as W
+from flywheel.platforms.nmp.wire import customization_config, deployment_body
+
+
+def evaluation_config(wtype: str, files_url: str, judge: JudgeRef | None, limit: int | None) -> JsonObject:
+    return W.evaluation_config(C.evaluation_config(wtype, files_url, judge, limit))
+
+
+def evaluation_target(model: str, served_url: str | None = None, api_key: str | None = None) -> JsonObject:
+    return W.evaluation_target(C.evaluation_target(model, served_url, api_key))
+
+
+def customization_job(*args: Any) -> dict[str, Any]:
+    return W.customization_job(C.customization_job(*args))  # type: ignore[return-value]
+
 
 EVAL_FILE = "hf://datasets/dfwbp/flywheel-eval-wl-abc/eval_data.jsonl"
 NIM = NimConfig(
@@ -108,8 +118,8 @@ def test_eval_payloads_validate_against_the_sdk_request_type() -> None:
 
 def test_judge_refs() -> None:
     assert judge_ref("none", "m", None, None) is None
-    assert LOCAL is not None and LOCAL.as_model() == "meta/llama-3.3-70b-instruct"
-    assert REMOTE is not None and REMOTE.as_model() == {
+    assert LOCAL is not None and W.judge_model(LOCAL) == "meta/llama-3.3-70b-instruct"
+    assert REMOTE is not None and W.judge_model(REMOTE) == {
         "api_endpoint": {
             "url": "https://judge.example/v1/chat/completions",
             "model_id": "judge/model",
@@ -118,7 +128,7 @@ def test_judge_refs() -> None:
     }
     assert "sk-secret" not in repr(REMOTE)
     keyless = judge_ref("remote", "m", "http://127.0.0.1:9/v1/chat/completions", None)
-    assert keyless is not None and "api_key" not in keyless.as_model()["api_endpoint"]
+    assert keyless is not None and "api_key" not in W.judge_model(keyless)["api_endpoint"]
     with pytest.raises(ValueError, match="chat-completions URL"):
         judge_ref("remote", "m", None, "k")
     with pytest.raises(ValueError, match="local, remote or none"):
