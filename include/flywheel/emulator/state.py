@@ -2,19 +2,33 @@
 
 Lifecycles are computed from elapsed time by :meth:`Platform.tick`, which every request and a background
 ticker call; GPU claims (deployments and customization jobs) are granted first come, first served
-wherever they fit, so a claim beyond capacity stays ``pending``.
+wherever they fit, so a claim beyond capacity stays ``pending`` (as a pod waits for a node on a cluster).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flywheel.emulator.datastore import DataStore
+from pydantic import BaseModel, JsonValue
+
+from flywheel.emulator.datastore import DataStore, Repo
 from flywheel.emulator.faults import FaultBook, JobFailureFault, SlowJobFault
 from flywheel.emulator.nim_logic import RecordIndex, ServedModel
+from flywheel.emulator.resources import (
+    CustomizationConfig,
+    Dataset,
+    DeploymentConfig,
+    JsonFields,
+    ModelEntity,
+    Namespace,
+    Peft,
+    StatusEntry,
+)
 from flywheel.emulator.settings import EmulatorSettings, TargetSpec
 from flywheel.emulator.util import now_iso
 from flywheel.platforms.marks import is_candidate
@@ -24,11 +38,12 @@ TERMINAL = {"completed", "failed", "cancelled"}
 
 @dataclass
 class Deployment:
+    """A model deployment on the GPU pool (DMS or Helix v2)."""
+
     namespace: str
     name: str
     model: str
     gpus: int
-    body: dict[str, Any]
     created: float
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
@@ -36,19 +51,67 @@ class Deployment:
     failure: JobFailureFault | None = None
     slow: SlowJobFault | None = None
     status: str = "pending"
-    description: str = "Deployment created"
+    status_message: str = "Deployment created"
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
     @property
+    def owner_marks(self) -> Mapping[str, object]:
+        return {}
+
+    @property
+    def served_ids(self) -> list[str]:
+        """The model ids the NIM proxy serves once this deployment is ready."""
+        return [self.model]
+
+    @property
     def live_candidate(self) -> bool:
-        return is_candidate(self.body.get("custom_fields"))
+        return is_candidate(self.owner_marks)
 
     @property
     def holds_gpus(self) -> bool:
         return self.allocated is not None and self.status != "failed"
+
+    @property
+    def waits_for_gpus(self) -> bool:
+        return self.allocated is None and self.status != "failed"
+
+
+@dataclass(kw_only=True)
+class DmsDeployment(Deployment):
+    """An NMP Deployment Management Service deployment: what its answer echoes of the request."""
+
+    config: JsonFields
+    models: list[str] = field(default_factory=list)
+    custom_fields: JsonFields = field(default_factory=dict)
+    description: str | None = None
+    async_enabled: bool = False
+    project: str | None = None
+
+    @property
+    def owner_marks(self) -> Mapping[str, object]:
+        return self.custom_fields
+
+    @property
+    def served_ids(self) -> list[str]:
+        return [self.model, *self.models]
+
+
+@dataclass(kw_only=True)
+class HelixDeployment(Deployment):
+    """A Helix v2 deployment of a deployment config; its owner marks come from the config's description."""
+
+    platform_id: str
+    config_name: str
+    marks: dict[str, str] = field(default_factory=dict)
+    created_s: float = 0.0  # reported CREATED this long after creation
+    history: list[StatusEntry] = field(default_factory=list)
+
+    @property
+    def owner_marks(self) -> Mapping[str, object]:
+        return self.marks
 
 
 @dataclass
@@ -57,17 +120,12 @@ class StatusLog:
     detail: str | None = None
     updated_at: str = field(default_factory=now_iso)
 
-    def dump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"updated_at": self.updated_at, "message": self.message}
-        if self.detail is not None:
-            out["detail"] = self.detail
-        return out
-
 
 @dataclass
 class CustomizationJob:
+    """A training job on the GPU pool (NMP Customizer or Helix automodel)."""
+
     id: str
-    body: dict[str, Any]
     target: TargetSpec
     output_model: str | None
     gpus: int
@@ -83,6 +141,7 @@ class CustomizationJob:
     percentage: float = 0.0
     finished: float | None = None
     logs: list[StatusLog] = field(default_factory=list)
+    finetuning_type: str = "lora"  # of the output model entity
 
     @property
     def models(self) -> set[str]:
@@ -91,6 +150,32 @@ class CustomizationJob:
     @property
     def holds_gpus(self) -> bool:
         return self.allocated is not None and self.status not in TERMINAL
+
+
+@dataclass(kw_only=True)
+class NmpCustomizationJob(CustomizationJob):
+    """An NMP Customizer job: what its answer echoes of the request."""
+
+    config: str
+    dataset: JsonFields
+    hyperparameters: JsonFields
+    namespace: str | None = None
+    name: str | None = None
+    description: str | None = None
+    custom_fields: JsonFields = field(default_factory=dict)
+    project: str | None = None
+
+
+@dataclass(kw_only=True)
+class AutomodelJob(CustomizationJob):
+    """A Helix v2 automodel job; ``spec`` is the spec as the job answers it (with its defaults and output)."""
+
+    platform_id: str
+    spec: JsonFields
+    description: str | None = None
+    project: str | None = None
+    ownership: JsonFields | None = None
+    custom_fields: JsonFields = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +197,23 @@ class EvaluationJob:
     samples: int = 0
 
 
+class Stats(BaseModel):
+    """``GET /emulator/stats``: the GPU pool now and at most, deployments, jobs, requests, faults."""
+
+    gpus_total: int
+    gpus_in_use: int
+    max_gpus_in_use: int
+    live_deployments: int
+    pending_deployments: int
+    live_flywheel_deployments: int
+    max_live_flywheel_deployments: int
+    jobs: dict[str, dict[str, int]]
+    jobs_created: dict[str, int]
+    requests: dict[str, int]
+    refused_keys: int
+    faults_fired: dict[str, int]
+
+
 class Platform:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
@@ -120,25 +222,30 @@ class Platform:
         self.reset()
 
     def reset(self) -> None:
-        self.namespaces: dict[str, dict[str, Any]] = {}
-        self.datasets: dict[str, dict[str, Any]] = {}
-        self.model_entities: dict[str, dict[str, Any]] = {}
+        self.namespaces: dict[str, Namespace] = {}
+        self.datasets: dict[str, Dataset] = {}
+        self.model_entities: dict[str, ModelEntity] = {}
         self.store = DataStore()
         self.index = RecordIndex()
-        self.deployments: dict[str, Deployment] = {}
-        self.custom_configs: dict[str, dict[str, Any]] = {}
-        self.custom_jobs: dict[str, CustomizationJob] = {}
+        self.deployments: dict[str, DmsDeployment] = {}
+        self.custom_configs: dict[str, CustomizationConfig] = {}
+        self.custom_jobs: dict[str, NmpCustomizationJob] = {}
         self.eval_jobs: dict[str, EvaluationJob] = {}
         # Helix v2 (``ws/name`` keys): deployment configs, deployments on the same GPU pool, automodel jobs
-        self.v2_configs: dict[str, dict[str, Any]] = {}
-        self.v2_deployments: dict[str, Deployment] = {}
-        self.v2_jobs: dict[str, CustomizationJob] = {}
+        self.v2_configs: dict[str, DeploymentConfig] = {}
+        self.v2_deployments: dict[str, HelixDeployment] = {}
+        self.v2_jobs: dict[str, AutomodelJob] = {}
         self.requests: Counter[str] = Counter()
         self.refused_keys = 0  # chat calls answered 401 for a missing or wrong key
         self.created: Counter[str] = Counter()
         self.max_gpus_in_use = 0
         self.max_live_flywheel = 0
         self.faults.fired.clear()
+
+    def reset_max(self) -> None:
+        """Start the maxima again from what is in use now (the state stays)."""
+        self.max_gpus_in_use = self.gpus_in_use()
+        self.max_live_flywheel = self.live_flywheel()
 
     # ------------------------------------------------------------------ GPU pool
     def all_deployments(self) -> list[Deployment]:
@@ -153,15 +260,17 @@ class Platform:
             used += sum(j.gpus for j in self.all_custom_jobs() if j.holds_gpus)
         return used
 
+    def live_flywheel(self) -> int:
+        return sum(1 for d in self.all_deployments() if d.live_candidate)
+
     def _note_usage(self) -> None:
         self.max_gpus_in_use = max(self.max_gpus_in_use, self.gpus_in_use())
-        live = sum(1 for d in self.all_deployments() if d.live_candidate)
-        self.max_live_flywheel = max(self.max_live_flywheel, live)
+        self.max_live_flywheel = max(self.max_live_flywheel, self.live_flywheel())
 
     def _schedule(self, now: float) -> None:
         claims: list[tuple[float, Deployment | CustomizationJob]] = []
         for d in self.all_deployments():
-            if d.allocated is None and d.status != "failed" and not self.faults.stuck("deployment", {d.model}):
+            if d.waits_for_gpus and not self.faults.stuck("deployment", {d.model}):
                 claims.append((d.created, d))
         if self.settings.customization_uses_gpus:
             for j in self.all_custom_jobs():
@@ -215,8 +324,8 @@ class Platform:
                     if elapsed < ready_s / 2
                     else ("running", "Model is loading")
                 )
-        if (d.status, d.description) != new:
-            d.status, d.description = new
+        if (d.status, d.status_message) != new:
+            d.status, d.status_message = new
             d.updated_at = now_iso()
 
     def _custom_status(self, j: CustomizationJob, status: str, message: str, detail: str | None = None) -> None:
@@ -255,16 +364,16 @@ class Platform:
             self._custom_status(j, "completed", "Training completed", "Model saved")
             if j.output_model:
                 ns, _, name = j.output_model.partition("/")
-                self.model_entities[j.output_model] = {
-                    "id": j.output_model,
-                    "name": name,
-                    "namespace": ns,
-                    "created_at": now_iso(),
-                    "base_model": j.target.base_model,
-                    "description": f"LoRA adapter from {j.id}",
-                    "peft": {"finetuning_type": (j.body.get("hyperparameters") or {}).get("finetuning_type", "lora")},
-                    "custom_fields": {"customization_job": j.id},
-                }
+                self.model_entities[j.output_model] = ModelEntity(
+                    id=j.output_model,
+                    name=name,
+                    namespace=ns,
+                    created_at=now_iso(),
+                    base_model=j.target.base_model,
+                    description=f"LoRA adapter from {j.id}",
+                    peft=Peft(finetuning_type=j.finetuning_type),
+                    custom_fields={"customization_job": j.id},
+                )
 
     def _advance_evaluation(self, e: EvaluationJob, now: float) -> None:
         if e.status in TERMINAL:
@@ -307,7 +416,7 @@ class Platform:
         e.status, e.progress = "running", 0.0
 
     # ------------------------------------------------------------------ Data Store
-    def commit(self, repo: Any, lines: list[dict[str, Any]]) -> str:
+    def commit(self, repo: Repo, lines: list[JsonValue]) -> str:
         """Apply an HF commit and index the eval records it brings (ValueError on a bad commit)."""
         sha, changed = self.store.commit(repo, lines)
         for path in changed:
@@ -317,10 +426,9 @@ class Platform:
 
     def upload(self, namespace: str, name: str, files: dict[str, bytes]) -> str:
         """Create the repo if needed and commit ``files`` (used to seed data without an HTTP client)."""
-        import base64
-
         repo = self.store.repo(namespace, name) or self.store.create_repo(namespace, name)
-        lines = [
+        assert repo is not None  # create_repo answers None only for an existing repo
+        lines: list[JsonValue] = [
             {"key": "file", "value": {"path": p, "content": base64.b64encode(c).decode(), "encoding": "base64"}}
             for p, c in files.items()
         ]
@@ -337,7 +445,7 @@ class Platform:
         ready = {d.model for d in self.all_deployments() if d.status == "ready"}
         for d in self.all_deployments():
             if d.status == "ready":
-                for m in [d.model, *(d.body.get("models") or [])]:
+                for m in d.served_ids:
                     out.setdefault(m, ServedModel(m, m, judge=m in self.settings.judge_models))
         now = time.monotonic()
         for j in self.all_custom_jobs():
@@ -353,21 +461,22 @@ class Platform:
         return out
 
     # ------------------------------------------------------------------ stats
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         jobs: dict[str, dict[str, int]] = {
             "customization": dict(Counter(j.status for j in self.all_custom_jobs())),
             "evaluation": dict(Counter(e.status for e in self.eval_jobs.values())),
         }
-        return {
-            "gpus_total": self.settings.gpus,
-            "gpus_in_use": self.gpus_in_use(),
-            "max_gpus_in_use": self.max_gpus_in_use,
-            "live_deployments": len(self.deployments) + len(self.v2_deployments),
-            "live_flywheel_deployments": sum(1 for d in self.all_deployments() if d.live_candidate),
-            "max_live_flywheel_deployments": self.max_live_flywheel,
-            "jobs": jobs,
-            "jobs_created": {k: self.created.get(k, 0) for k in ("deployment", "customization", "evaluation")},
-            "requests": dict(sorted(self.requests.items())),
-            "refused_keys": self.refused_keys,
-            "faults_fired": dict(self.faults.fired),
-        }
+        return Stats(
+            gpus_total=self.settings.gpus,
+            gpus_in_use=self.gpus_in_use(),
+            max_gpus_in_use=self.max_gpus_in_use,
+            live_deployments=len(self.deployments) + len(self.v2_deployments),
+            pending_deployments=sum(1 for d in self.all_deployments() if d.waits_for_gpus),
+            live_flywheel_deployments=self.live_flywheel(),
+            max_live_flywheel_deployments=self.max_live_flywheel,
+            jobs=jobs,
+            jobs_created={k: self.created.get(k, 0) for k in ("deployment", "customization", "evaluation")},
+            requests=dict(sorted(self.requests.items())),
+            refused_keys=self.refused_keys,
+            faults_fired=dict(self.faults.fired),
+        )
