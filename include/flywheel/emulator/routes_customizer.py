@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel.emulator.jobs import TERMINAL, NmpCustomizationJob, StatusLog
 from flywheel.emulator.resources import (
     ConfigIn,
     CustomizationConfig,
@@ -21,7 +22,7 @@ from flywheel.emulator.resources import (
 )
 from flywheel.emulator.routing import EmulatorRoute, platform_of
 from flywheel.emulator.settings import TargetSpec
-from flywheel.emulator.state import TERMINAL, NmpCustomizationJob, Platform, StatusLog
+from flywheel.emulator.state import Platform
 from flywheel.emulator.util import OmitNone, Page, http_error, new_id, now_iso, paged, split_ref
 
 router = APIRouter(route_class=EmulatorRoute)

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel.emulator.jobs import DmsDeployment
 from flywheel.emulator.resources import JsonFields
 from flywheel.emulator.routing import EmulatorRoute, platform_of
-from flywheel.emulator.state import DmsDeployment
 from flywheel.emulator.util import Page, http_error, now_iso, paged
 
 router = APIRouter(route_class=EmulatorRoute)

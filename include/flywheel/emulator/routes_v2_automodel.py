@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel.emulator.jobs import TERMINAL, AutomodelJob, StatusLog
 from flywheel.emulator.resources import HelixName, JsonFields
 from flywheel.emulator.routing import EmulatorRoute, platform_of
 from flywheel.emulator.settings import TargetSpec
-from flywheel.emulator.state import TERMINAL, AutomodelJob, StatusLog
 from flywheel.emulator.util import HelixPage, http_error, new_id, now_iso
 from flywheel.platforms.helix.payloads import entity_name
 

@@ -15,9 +15,9 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from flywheel.emulator.jobs import HelixDeployment
 from flywheel.emulator.resources import DeploymentConfig, DeploymentConfigIn, HelixName, StatusEntry
 from flywheel.emulator.routing import EmulatorRoute, platform_of
-from flywheel.emulator.state import HelixDeployment
 from flywheel.emulator.util import HelixPage, http_error, new_id, now_iso
 from flywheel.platforms.marks import read_marks
 

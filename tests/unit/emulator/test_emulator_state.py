@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flywheel.emulator.faults import FAULT_LIST
+from flywheel.emulator.jobs import DmsDeployment, HelixDeployment
 from flywheel.emulator.settings import EmulatorSettings
-from flywheel.emulator.state import DmsDeployment, HelixDeployment, Platform
+from flywheel.emulator.state import Platform
 from flywheel.platforms.marks import OwnerMark
 
 CANDIDATE = OwnerMark.candidate("dag/run").fields()
