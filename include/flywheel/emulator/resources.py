@@ -17,6 +17,7 @@ from flywheel.emulator.util import OmitNone, helix_name_check
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][\w.@+-]*$")]
 Positive = Annotated[int, Field(ge=1)]
 HelixName = Annotated[str, AfterValidator(helix_name_check)]
+# open JSON inside models: pydantic's JsonValue (it cannot build a schema for flywheel.jsontypes' alias)
 JsonFields = dict[str, JsonValue]
 
 

@@ -118,8 +118,12 @@ class AirflowApi:
         instances: list[JsonObject] = r.json()["task_instances"]
         return instances
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        return {f"{t['task_id']}[{t['map_index']}]": str(t["state"]) for t in self.task_instances(dag_id, run_id)}
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id[map_index]`` → state (None while a task instance has none yet)."""
+        return {
+            f"{t['task_id']}[{t['map_index']}]": state if isinstance(state := t["state"], str) else None
+            for t in self.task_instances(dag_id, run_id)
+        }
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value") -> Any:
         r = self.http.get(
