@@ -10,7 +10,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("emulator", help="run the local NeMo Microservices platform emulator")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8100, help="port to listen on (default 8100)")
-    p.add_argument("--gpus", type=int, default=None, help="GPU capacity (default 2, or the config file's value)")
+    p.add_argument(
+        "--gpus",
+        type=int,
+        default=None,
+        help="GPU capacity (default: $EMULATOR_GPUS, else the config file's value, else 2)",
+    )
     p.add_argument(
         "--config",
         default=None,

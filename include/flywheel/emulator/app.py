@@ -19,8 +19,8 @@ Served paths (endpoint ids, used by faults and ``/emulator/stats``, in brackets)
 - Helix v2 (what needs a GPU cluster): ``/apis/models/v2/workspaces/{ws}/deployment-configs[/{name}]``,
   ``.../deployments[/{name}]`` [v2.deployment_configs.*, v2.deployments.*];
   ``/apis/customization/v2/workspaces/{ws}/automodel/jobs[/{name}[/status|/cancel]]`` [v2.automodel.*].
-- Control: ``GET /emulator/stats``, ``POST /emulator/reset``, ``GET/POST/DELETE /emulator/faults``,
-  ``GET /emulator/endpoints``.
+- Control: ``GET /emulator/stats``, ``POST /emulator/stats/reset-max``, ``POST /emulator/reset``,
+  ``GET/POST/DELETE /emulator/faults``, ``GET /emulator/endpoints``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import JsonValue
 
 from flywheel.emulator.util import now_iso
 
@@ -42,27 +44,30 @@ class DataStore:
         repo.sha = hashlib.sha1(f"init:{key}".encode()).hexdigest()
         return repo
 
-    def commit(self, repo: Repo, lines: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    def commit(self, repo: Repo, lines: list[JsonValue]) -> tuple[str, list[str]]:
         """Apply an HF ndjson commit; returns (new sha, changed paths). Raises ValueError on bad lines."""
         changed: list[str] = []
         staged: dict[str, bytes | None] = {}
         lfs: set[str] = set()
         for line in lines:
+            if not isinstance(line, dict):
+                raise ValueError("a commit line must be a JSON object")
             key, value = line.get("key"), line.get("value") or {}
             if key == "header":
                 continue
-            path = value.get("path")
-            if not isinstance(path, str) or not path:
+            path = value.get("path") if isinstance(value, dict) else None
+            if not isinstance(value, dict) or not isinstance(path, str) or not path:
                 raise ValueError(f"commit line '{key}' has no path")
             if key == "file":
                 if value.get("encoding", "base64") != "base64":
                     raise ValueError(f"{path}: unsupported encoding {value.get('encoding')!r}")
-                import base64
-
-                staged[path] = base64.b64decode(value.get("content", ""))
+                encoded = value.get("content", "")
+                if not isinstance(encoded, str):
+                    raise ValueError(f"{path}: content must be a base64 string")
+                staged[path] = base64.b64decode(encoded)
             elif key == "lfsFile":
                 oid = value.get("oid")
-                if oid not in self.lfs_objects:
+                if not isinstance(oid, str) or oid not in self.lfs_objects:
                     raise ValueError(f"{path}: LFS object {oid} was not uploaded")
                 staged[path] = self.lfs_objects[oid]
                 lfs.add(path)

@@ -42,7 +42,7 @@ import fnmatch
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -119,7 +119,7 @@ class FaultBook:
         self.fired: Counter[str] = Counter()
         self.replace(list(faults))
 
-    def replace(self, faults: list[BaseModel]) -> None:
+    def replace(self, faults: Sequence[BaseModel]) -> None:
         self.faults = list(faults)
         self._since = time.monotonic()
         self._left: list[int | None] = [getattr(f, "count", None) for f in self.faults]

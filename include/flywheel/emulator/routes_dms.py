@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from flywheel.emulator.routing import EmulatorRoute
-from flywheel.emulator.state import Deployment
-from flywheel.emulator.util import http_error, now_iso, page
+from flywheel.emulator.jobs import DmsDeployment
+from flywheel.emulator.resources import JsonFields
+from flywheel.emulator.routing import EmulatorRoute, platform_of
+from flywheel.emulator.util import Page, http_error, now_iso, paged
 
 router = APIRouter(route_class=EmulatorRoute)
 BASE = "/v1/deployment/model-deployments"
@@ -38,83 +39,111 @@ class DeploymentIn(BaseModel):
     name: Name
     namespace: Name
     config: DeploymentConfigIn
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: JsonFields | None = None
     description: str | None = None
     models: list[str] | None = None
     async_enabled: bool | None = None
     project: str | None = None
 
 
-def _platform(request: Request) -> Any:
-    return request.app.state.platform
+class StatusDetails(BaseModel):
+    status: str
+    description: str
 
 
-def deployment_json(d: Deployment, request: Request) -> dict[str, Any]:
-    body = d.body
-    config = {**body["config"], "name": d.name, "namespace": d.namespace}
-    return {
-        "name": d.name,
-        "namespace": d.namespace,
-        "config": config,
-        "status_details": {"status": d.status, "description": d.description},
-        "url": f"{str(request.base_url).rstrip('/')}/v1/deployments/{d.namespace}/{d.name}",
-        "deployed": d.status == "ready",
-        "models": body.get("models") or [d.model],
-        "custom_fields": body.get("custom_fields") or {},
-        "description": body.get("description"),
-        "async_enabled": bool(body.get("async_enabled")),
-        "project": body.get("project"),
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-    }
+class ModelDeployment(BaseModel):
+    """A DMS model deployment as the service answers it."""
+
+    name: str
+    namespace: str
+    config: JsonFields
+    status_details: StatusDetails
+    url: str
+    deployed: bool
+    models: list[str]
+    custom_fields: JsonFields
+    description: str | None
+    async_enabled: bool
+    project: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, d: DmsDeployment, request: Request) -> ModelDeployment:
+        return cls(
+            name=d.name,
+            namespace=d.namespace,
+            config={**d.config, "name": d.name, "namespace": d.namespace},
+            status_details=StatusDetails(status=d.status, description=d.status_message),
+            url=f"{str(request.base_url).rstrip('/')}/v1/deployments/{d.namespace}/{d.name}",
+            deployed=d.status == "ready",
+            models=d.models or [d.model],
+            custom_fields=d.custom_fields,
+            description=d.description,
+            async_enabled=d.async_enabled,
+            project=d.project,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
 
 
 @router.post(BASE, name="deployments.create")
-async def create_deployment(body: DeploymentIn, request: Request) -> dict[str, Any]:
-    p = _platform(request)
+async def create_deployment(body: DeploymentIn, request: Request) -> ModelDeployment:
+    p = platform_of(request)
     key = f"{body.namespace}/{body.name}"
     if key in p.deployments:
         raise http_error(409, f"model deployment already exists: {key}")
-    data = body.model_dump(exclude_none=True)
     gpus = (body.config.nim_deployment.gpu if body.config.nim_deployment else None) or 1
     failure, slow = p.faults.bind_job("deployment", {body.config.model})
-    d = Deployment(
-        body.namespace, body.name, body.config.model, gpus, data, time.monotonic(), failure=failure, slow=slow
+    d = DmsDeployment(
+        body.namespace,
+        body.name,
+        body.config.model,
+        gpus,
+        time.monotonic(),
+        failure=failure,
+        slow=slow,
+        config=body.config.model_dump(exclude_none=True),
+        models=body.models or [],
+        custom_fields=body.custom_fields or {},
+        description=body.description,
+        async_enabled=bool(body.async_enabled),
+        project=body.project,
     )
     p.deployments[key] = d
     p.created["deployment"] += 1
     p.tick()
-    return deployment_json(d, request)
+    return ModelDeployment.of(d, request)
 
 
 @router.get(BASE, name="deployments.list")
 async def list_deployments(
     request: Request, page_no: Annotated[int, Query(alias="page")] = 1, page_size: int = 100
-) -> dict[str, Any]:
+) -> Page[ModelDeployment]:
     q = request.query_params
     items = []
-    for d in _platform(request).deployments.values():
+    for d in platform_of(request).deployments.values():
         if q.get("filter[namespace]") not in (None, d.namespace) or q.get("filter[name]") not in (None, d.name):
             continue
-        items.append(deployment_json(d, request))
-    return page(items, page_no, page_size)
+        items.append(ModelDeployment.of(d, request))
+    return paged(items, page_no, page_size)
 
 
-def _get(request: Request, namespace: str, deployment_name: str) -> Deployment:
-    d = _platform(request).deployments.get(f"{namespace}/{deployment_name}")
+def _get(request: Request, namespace: str, deployment_name: str) -> DmsDeployment:
+    d = platform_of(request).deployments.get(f"{namespace}/{deployment_name}")
     if d is None:
         raise http_error(404, f"model deployment not found: {namespace}/{deployment_name}")
     return d
 
 
 @router.get(BASE + "/{namespace}/{deployment_name}", name="deployments.get")
-async def get_deployment(namespace: str, deployment_name: str, request: Request) -> dict[str, Any]:
-    return deployment_json(_get(request, namespace, deployment_name), request)
+async def get_deployment(namespace: str, deployment_name: str, request: Request) -> ModelDeployment:
+    return ModelDeployment.of(_get(request, namespace, deployment_name), request)
 
 
 @router.delete(BASE + "/{namespace}/{deployment_name}", name="deployments.delete")
 async def delete_deployment(namespace: str, deployment_name: str, request: Request) -> JSONResponse:
-    p = _platform(request)
+    p = platform_of(request)
     d = _get(request, namespace, deployment_name)
     del p.deployments[d.key]
     p.tick()  # freed GPUs go to the next pending claim at once

@@ -10,20 +10,20 @@ output is an adapter on the job's model, served by the NIM routes once the base 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from flywheel.emulator.routing import EmulatorRoute
+from flywheel.emulator.jobs import TERMINAL, AutomodelJob, StatusLog
+from flywheel.emulator.resources import HelixName, JsonFields
+from flywheel.emulator.routing import EmulatorRoute, platform_of
 from flywheel.emulator.settings import TargetSpec
-from flywheel.emulator.state import TERMINAL, CustomizationJob, StatusLog
-from flywheel.emulator.util import helix_name_check, http_error, new_id, now_iso
+from flywheel.emulator.util import HelixPage, http_error, new_id, now_iso
 from flywheel.platforms.helix.payloads import entity_name
 
 router = APIRouter(route_class=EmulatorRoute)
 BASE = "/apis/customization/v2/workspaces/{workspace}/automodel/jobs"
-HelixName = Annotated[str, AfterValidator(helix_name_check)]
 STATUS = {"created": "created", "pending": "pending", "running": "active", "completed": "completed"}
 STATUS |= {"failed": "error", "cancelled": "cancelled"}
 
@@ -92,74 +92,126 @@ class JobIn(_Strict):
     project: str | None = None
     spec: SpecIn
     profile: str | None = None
-    options: dict[str, Any] | None = None
-    ownership: dict[str, Any] | None = None
-    custom_fields: dict[str, Any] | None = None
+    options: JsonFields | None = None
+    ownership: JsonFields | None = None
+    custom_fields: JsonFields | None = None
     output_location: str | None = None
 
 
-def _platform(request: Request) -> Any:
-    return request.app.state.platform
+class SpecOutput(BaseModel):
+    name: str
+    type: Literal["adapter", "model"]
+    fileset: str
+    description: str | None
+
+
+class SpecOut(BaseModel):
+    """The spec as a job answers it: the request's, with its defaults, the backend and the output."""
+
+    name: str | None
+    model: str
+    dataset: DatasetIn
+    training: TrainingIn
+    schedule: ScheduleIn
+    batch: BatchIn
+    optimizer: OptimizerIn
+    backend: Literal["automodel"] = "automodel"
+    parallelism: JsonFields = Field(default_factory=dict)
+    output: SpecOutput
+
+    @classmethod
+    def of(cls, spec: SpecIn, job_name: str, workspace: str) -> SpecOut:
+        out = spec.output or OutputIn(name=f"{job_name}-adapter")
+        training = spec.training
+        if training.finetuning_type == "lora" and training.lora is None:
+            training = training.model_copy(update={"lora": LoraIn()})
+        kind: Literal["adapter", "model"] = "adapter" if training.finetuning_type == "lora" else "model"
+        return cls(
+            name=spec.name,
+            model=spec.model,
+            dataset=spec.dataset,
+            training=training,
+            schedule=spec.schedule,
+            batch=spec.batch,
+            optimizer=spec.optimizer,
+            output=SpecOutput(name=out.name, type=kind, fileset=f"{workspace}/{out.name}", description=out.description),
+        )
 
 
 def _served_base(request: Request, model: str) -> str:
     """The served model id behind a Helix model entity ``ws/entity`` (a v2 deployment of it), else itself."""
     entity = model.split("/", 1)[-1]
-    for d in _platform(request).v2_deployments.values():
+    for d in platform_of(request).v2_deployments.values():
         if entity_name(d.model) == entity:
-            return str(d.model)
+            return d.model
     return model
 
 
-def _spec_out(j: CustomizationJob, workspace: str) -> dict[str, Any]:
-    spec = dict(j.body["spec"])
-    out = spec.pop("output") or {"name": f"{j.id}-adapter"}
-    training = dict(spec["training"])
-    if training.get("finetuning_type") == "lora" and training.get("lora") is None:
-        training["lora"] = LoraIn().model_dump()
-    return {
-        **spec,
-        "training": training,
-        "backend": "automodel",
-        "parallelism": {},
-        "output": {
-            "name": out["name"],
-            "type": "adapter" if training.get("finetuning_type") == "lora" else "model",
-            "fileset": f"{workspace}/{out['name']}",
-            "description": out.get("description"),
-        },
-    }
+class StatusDetails(BaseModel):
+    message: str
+    progress: float
 
 
-def job_json(j: CustomizationJob, workspace: str) -> dict[str, Any]:
-    body = j.body
-    failed = j.status == "failed"
-    return {
-        "id": j.body["_id"],
-        "name": j.id,
-        "description": body.get("description"),
-        "project": body.get("project"),
-        "workspace": workspace,
-        "created_at": j.created_at,
-        "updated_at": j.updated_at,
-        "spec": _spec_out(j, workspace),
-        "status": STATUS.get(j.status, "pending"),
-        "status_details": {"message": j.logs[-1].message if j.logs else "Job created", "progress": j.percentage},
-        "error_details": {"message": j.logs[-1].detail} if failed and j.logs else None,
-        "ownership": body.get("ownership"),
-        "custom_fields": body.get("custom_fields") or {},
-    }
+class ErrorDetails(BaseModel):
+    message: str | None
 
 
-def status_json(j: CustomizationJob, workspace: str) -> dict[str, Any]:
-    full = job_json(j, workspace)
-    keys = ("id", "name", "status", "status_details", "error_details", "created_at", "updated_at")
-    return {**{k: full[k] for k in keys}, "steps": []}
+class JobStatus(BaseModel):
+    id: str
+    name: str
+    status: str
+    status_details: StatusDetails
+    error_details: ErrorDetails | None
+    created_at: str
+    updated_at: str
+    steps: list[JsonFields] = Field(default_factory=list)
+
+
+class Job(BaseModel):
+    """An automodel job as the customization service answers it."""
+
+    id: str
+    name: str
+    description: str | None
+    project: str | None
+    workspace: str
+    created_at: str
+    updated_at: str
+    spec: JsonFields
+    status: str
+    status_details: StatusDetails
+    error_details: ErrorDetails | None
+    ownership: JsonFields | None
+    custom_fields: JsonFields
+
+    @classmethod
+    def of(cls, j: AutomodelJob, workspace: str) -> Job:
+        failed = j.status == "failed"
+        return cls(
+            id=j.platform_id,
+            name=j.id,
+            description=j.description,
+            project=j.project,
+            workspace=workspace,
+            created_at=j.created_at,
+            updated_at=j.updated_at,
+            spec=j.spec,
+            status=STATUS.get(j.status, "pending"),
+            status_details=StatusDetails(
+                message=j.logs[-1].message if j.logs else "Job created", progress=j.percentage
+            ),
+            error_details=ErrorDetails(message=j.logs[-1].detail) if failed and j.logs else None,
+            ownership=j.ownership,
+            custom_fields=j.custom_fields,
+        )
+
+    def status_only(self) -> JobStatus:
+        return JobStatus.model_validate(self.model_dump(include=set(JobStatus.model_fields)))
 
 
 @router.post(BASE, name="v2.automodel.create", status_code=201)
-async def create_job(workspace: str, body: JobIn, request: Request) -> dict[str, Any]:
-    p = _platform(request)
+async def create_job(workspace: str, body: JobIn, request: Request) -> Job:
+    p = platform_of(request)
     name = body.name or new_id("automodel").lower().replace("_", "-")
     key = f"{workspace}/{name}"
     if key in p.v2_jobs:
@@ -168,10 +220,8 @@ async def create_job(workspace: str, body: JobIn, request: Request) -> dict[str,
     adapter = body.spec.output.name if body.spec.output else f"{name}-adapter"
     target = TargetSpec(name=body.spec.model, base_model=base)
     failure, slow = p.faults.bind_job("customization", {body.spec.model, base})
-    stored = {**body.model_dump(mode="json"), "_id": new_id("platform-job")}
-    j = CustomizationJob(
+    j = AutomodelJob(
         id=name,
-        body=stored,
         target=target,
         output_model=f"{workspace}/{adapter}",
         gpus=1,
@@ -181,44 +231,48 @@ async def create_job(workspace: str, body: JobIn, request: Request) -> dict[str,
         failure=failure,
         slow=slow,
         logs=[StatusLog("Job created")],
+        platform_id=new_id("platform-job"),
+        spec=SpecOut.of(body.spec, name, workspace).model_dump(mode="json"),
+        description=body.description,
+        project=body.project,
+        ownership=body.ownership,
+        custom_fields=body.custom_fields or {},
     )
     p.v2_jobs[key] = j
     p.created["customization"] += 1
     p.tick()
-    return job_json(j, workspace)
+    return Job.of(j, workspace)
 
 
-def _get(request: Request, workspace: str, name: str) -> CustomizationJob:
-    j = _platform(request).v2_jobs.get(f"{workspace}/{name}")
+def _get(request: Request, workspace: str, name: str) -> AutomodelJob:
+    j = platform_of(request).v2_jobs.get(f"{workspace}/{name}")
     if j is None:
         raise http_error(404, f"Job '{workspace}/{name}' not found")
     return j
 
 
 @router.get(BASE, name="v2.automodel.list")
-async def list_jobs(workspace: str, request: Request) -> dict[str, Any]:
-    items = [job_json(j, workspace) for k, j in _platform(request).v2_jobs.items() if k.startswith(f"{workspace}/")]
-    n = len(items)
-    pagination = {"page": 1, "page_size": max(n, 1), "current_page_size": n, "total_pages": 1, "total_results": n}
-    return {"data": items, "pagination": pagination, "sort": "-created_at", "filter": None}
+async def list_jobs(workspace: str, request: Request) -> HelixPage[Job]:
+    jobs = platform_of(request).v2_jobs.items()
+    return HelixPage.of([Job.of(j, workspace) for k, j in jobs if k.startswith(f"{workspace}/")])
 
 
 @router.get(BASE + "/{name}", name="v2.automodel.get")
-async def get_job(workspace: str, name: str, request: Request) -> dict[str, Any]:
-    return job_json(_get(request, workspace, name), workspace)
+async def get_job(workspace: str, name: str, request: Request) -> Job:
+    return Job.of(_get(request, workspace, name), workspace)
 
 
 @router.get(BASE + "/{name}/status", name="v2.automodel.status")
-async def get_status(workspace: str, name: str, request: Request) -> dict[str, Any]:
-    return status_json(_get(request, workspace, name), workspace)
+async def get_status(workspace: str, name: str, request: Request) -> JobStatus:
+    return Job.of(_get(request, workspace, name), workspace).status_only()
 
 
 @router.post(BASE + "/{name}/cancel", name="v2.automodel.cancel")
-async def cancel_job(workspace: str, name: str, request: Request) -> dict[str, Any]:
+async def cancel_job(workspace: str, name: str, request: Request) -> Job:
     j = _get(request, workspace, name)
     if j.status not in TERMINAL:
         j.finished = time.monotonic()
         j.status, j.updated_at = "cancelled", now_iso()
         j.logs.append(StatusLog("Cancelled"))
-        _platform(request).tick()
-    return job_json(j, workspace)
+        platform_of(request).tick()
+    return Job.of(j, workspace)

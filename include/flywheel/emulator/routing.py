@@ -11,14 +11,27 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from flywheel.emulator.state import Platform
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
 
 class EmulatorRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Answers are models that know their wire shape (keys left out, request echoes); FastAPI would
+        # re-validate them against the return annotation, so it only encodes them.
+        kwargs["response_model"] = None
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
         endpoint = self.name
 
         async def handler(request: Request) -> Response:
-            platform = request.app.state.platform
+            platform = platform_of(request)
             platform.requests[endpoint] += 1
             platform.tick()
             if not endpoint.startswith("emulator."):
@@ -42,7 +55,7 @@ async def model_hint(request: Request) -> str | None:
         if key in params:
             return str(params[key])
     if "deployment_name" in params:
-        d = request.app.state.platform.deployments.get(f"{params.get('namespace')}/{params['deployment_name']}")
+        d = platform_of(request).deployments.get(f"{params.get('namespace')}/{params['deployment_name']}")
         return d.model if d else None
     if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
         return None
@@ -53,7 +66,7 @@ async def model_hint(request: Request) -> str | None:
     if not isinstance(body, dict):
         return None
     for path in (("model",), ("config", "model"), ("target", "model")):
-        value: Any = body
+        value: object = body
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str):

@@ -1,20 +1,22 @@
 """Emulator settings: durations, GPU capacity, NIM behaviour and the initial fault list.
 
 Loaded from a YAML or JSON file (``--config FILE`` or env ``FLYWHEEL_EMULATOR_CONFIG``); every key is
-optional. Unknown keys are rejected so that a typo does not silently keep a default.
+optional. Unknown keys are rejected so that a typo does not silently keep a default. The GPU count can
+also come from env ``EMULATOR_GPUS``: ``--gpus`` wins over it, and it wins over the file.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flywheel.emulator.faults import Fault
 
 CONFIG_ENV = "FLYWHEEL_EMULATOR_CONFIG"
+GPUS_ENV = "EMULATOR_GPUS"
 
 
 class TargetSpec(BaseModel):
@@ -97,11 +99,12 @@ class SettingsError(ValueError):
     """The emulator config file is unreadable or invalid (message is one line per problem)."""
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> EmulatorSettings:
-    """Read settings from ``path`` (or ``$FLYWHEEL_EMULATOR_CONFIG``); ``overrides`` win (None is ignored)."""
+def load_settings(path: str | Path | None = None, **overrides: object) -> EmulatorSettings:
+    """Read settings from ``path`` (or ``$FLYWHEEL_EMULATOR_CONFIG``), then ``$EMULATOR_GPUS``; ``overrides``
+    win (None is ignored)."""
     import yaml
 
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     source = path or os.environ.get(CONFIG_ENV)
     if source:
         try:
@@ -111,6 +114,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> EmulatorS
         if not isinstance(loaded, dict):
             raise SettingsError(f"{source}: the emulator config must be a mapping")
         data.update(loaded)
+    gpus = os.environ.get(GPUS_ENV, "").strip()
+    if gpus:
+        if not gpus.isdigit():
+            raise SettingsError(f"{GPUS_ENV}: must be a whole number of GPUs (0 or more), got {gpus!r}")
+        data["gpus"] = int(gpus)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return EmulatorSettings.model_validate(data)

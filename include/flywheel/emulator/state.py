@@ -2,114 +2,51 @@
 
 Lifecycles are computed from elapsed time by :meth:`Platform.tick`, which every request and a background
 ticker call; GPU claims (deployments and customization jobs) are granted first come, first served
-wherever they fit, so a claim beyond capacity stays ``pending``.
+wherever they fit, so a claim beyond capacity stays ``pending`` (as a pod waits for a node on a cluster).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
 
-from flywheel.emulator.datastore import DataStore
-from flywheel.emulator.faults import FaultBook, JobFailureFault, SlowJobFault
+from pydantic import BaseModel, JsonValue
+
+from flywheel.emulator.datastore import DataStore, Repo
+from flywheel.emulator.faults import FaultBook
+from flywheel.emulator.jobs import (
+    TERMINAL,
+    AutomodelJob,
+    CustomizationJob,
+    Deployment,
+    DmsDeployment,
+    EvaluationJob,
+    HelixDeployment,
+    NmpCustomizationJob,
+    StatusLog,
+)
 from flywheel.emulator.nim_logic import RecordIndex, ServedModel
-from flywheel.emulator.settings import EmulatorSettings, TargetSpec
+from flywheel.emulator.resources import CustomizationConfig, Dataset, DeploymentConfig, ModelEntity, Namespace, Peft
+from flywheel.emulator.settings import EmulatorSettings
 from flywheel.emulator.util import now_iso
-from flywheel.platforms.marks import is_candidate
-
-TERMINAL = {"completed", "failed", "cancelled"}
 
 
-@dataclass
-class Deployment:
-    namespace: str
-    name: str
-    model: str
-    gpus: int
-    body: dict[str, Any]
-    created: float
-    created_at: str = field(default_factory=now_iso)
-    updated_at: str = field(default_factory=now_iso)
-    allocated: float | None = None
-    failure: JobFailureFault | None = None
-    slow: SlowJobFault | None = None
-    status: str = "pending"
-    description: str = "Deployment created"
+class Stats(BaseModel):
+    """``GET /emulator/stats``: the GPU pool now and at most, deployments, jobs, requests, faults."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def live_candidate(self) -> bool:
-        return is_candidate(self.body.get("custom_fields"))
-
-    @property
-    def holds_gpus(self) -> bool:
-        return self.allocated is not None and self.status != "failed"
-
-
-@dataclass
-class StatusLog:
-    message: str
-    detail: str | None = None
-    updated_at: str = field(default_factory=now_iso)
-
-    def dump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"updated_at": self.updated_at, "message": self.message}
-        if self.detail is not None:
-            out["detail"] = self.detail
-        return out
-
-
-@dataclass
-class CustomizationJob:
-    id: str
-    body: dict[str, Any]
-    target: TargetSpec
-    output_model: str | None
-    gpus: int
-    epochs: int
-    steps_per_epoch: int
-    created: float
-    failure: JobFailureFault | None
-    slow: SlowJobFault | None
-    created_at: str = field(default_factory=now_iso)
-    updated_at: str = field(default_factory=now_iso)
-    status: str = "created"
-    allocated: float | None = None
-    percentage: float = 0.0
-    finished: float | None = None
-    logs: list[StatusLog] = field(default_factory=list)
-
-    @property
-    def models(self) -> set[str]:
-        return {self.target.base_model, self.target.name} | ({self.output_model} if self.output_model else set())
-
-    @property
-    def holds_gpus(self) -> bool:
-        return self.allocated is not None and self.status not in TERMINAL
-
-
-@dataclass
-class EvaluationJob:
-    id: str
-    body: dict[str, Any]
-    target_model: str
-    created: float
-    failure: JobFailureFault | None
-    slow: SlowJobFault | None
-    models: set[str]
-    created_at: str = field(default_factory=now_iso)
-    updated_at: str = field(default_factory=now_iso)
-    status: str = "created"
-    started: float | None = None
-    progress: float | None = None
-    message: str | None = None
-    results: dict[str, Any] | None = None
-    samples: int = 0
+    gpus_total: int
+    gpus_in_use: int
+    max_gpus_in_use: int
+    live_deployments: int
+    pending_deployments: int
+    live_flywheel_deployments: int
+    max_live_flywheel_deployments: int
+    jobs: dict[str, dict[str, int]]
+    jobs_created: dict[str, int]
+    requests: dict[str, int]
+    refused_keys: int
+    faults_fired: dict[str, int]
 
 
 class Platform:
@@ -120,25 +57,30 @@ class Platform:
         self.reset()
 
     def reset(self) -> None:
-        self.namespaces: dict[str, dict[str, Any]] = {}
-        self.datasets: dict[str, dict[str, Any]] = {}
-        self.model_entities: dict[str, dict[str, Any]] = {}
+        self.namespaces: dict[str, Namespace] = {}
+        self.datasets: dict[str, Dataset] = {}
+        self.model_entities: dict[str, ModelEntity] = {}
         self.store = DataStore()
         self.index = RecordIndex()
-        self.deployments: dict[str, Deployment] = {}
-        self.custom_configs: dict[str, dict[str, Any]] = {}
-        self.custom_jobs: dict[str, CustomizationJob] = {}
+        self.deployments: dict[str, DmsDeployment] = {}
+        self.custom_configs: dict[str, CustomizationConfig] = {}
+        self.custom_jobs: dict[str, NmpCustomizationJob] = {}
         self.eval_jobs: dict[str, EvaluationJob] = {}
         # Helix v2 (``ws/name`` keys): deployment configs, deployments on the same GPU pool, automodel jobs
-        self.v2_configs: dict[str, dict[str, Any]] = {}
-        self.v2_deployments: dict[str, Deployment] = {}
-        self.v2_jobs: dict[str, CustomizationJob] = {}
+        self.v2_configs: dict[str, DeploymentConfig] = {}
+        self.v2_deployments: dict[str, HelixDeployment] = {}
+        self.v2_jobs: dict[str, AutomodelJob] = {}
         self.requests: Counter[str] = Counter()
         self.refused_keys = 0  # chat calls answered 401 for a missing or wrong key
         self.created: Counter[str] = Counter()
         self.max_gpus_in_use = 0
         self.max_live_flywheel = 0
         self.faults.fired.clear()
+
+    def reset_max(self) -> None:
+        """Start the maxima again from what is in use now (the state stays)."""
+        self.max_gpus_in_use = self.gpus_in_use()
+        self.max_live_flywheel = self.live_flywheel()
 
     # ------------------------------------------------------------------ GPU pool
     def all_deployments(self) -> list[Deployment]:
@@ -153,15 +95,17 @@ class Platform:
             used += sum(j.gpus for j in self.all_custom_jobs() if j.holds_gpus)
         return used
 
+    def live_flywheel(self) -> int:
+        return sum(1 for d in self.all_deployments() if d.live_candidate)
+
     def _note_usage(self) -> None:
         self.max_gpus_in_use = max(self.max_gpus_in_use, self.gpus_in_use())
-        live = sum(1 for d in self.all_deployments() if d.live_candidate)
-        self.max_live_flywheel = max(self.max_live_flywheel, live)
+        self.max_live_flywheel = max(self.max_live_flywheel, self.live_flywheel())
 
     def _schedule(self, now: float) -> None:
         claims: list[tuple[float, Deployment | CustomizationJob]] = []
         for d in self.all_deployments():
-            if d.allocated is None and d.status != "failed" and not self.faults.stuck("deployment", {d.model}):
+            if d.waits_for_gpus and not self.faults.stuck("deployment", {d.model}):
                 claims.append((d.created, d))
         if self.settings.customization_uses_gpus:
             for j in self.all_custom_jobs():
@@ -215,8 +159,8 @@ class Platform:
                     if elapsed < ready_s / 2
                     else ("running", "Model is loading")
                 )
-        if (d.status, d.description) != new:
-            d.status, d.description = new
+        if (d.status, d.status_message) != new:
+            d.status, d.status_message = new
             d.updated_at = now_iso()
 
     def _custom_status(self, j: CustomizationJob, status: str, message: str, detail: str | None = None) -> None:
@@ -255,16 +199,16 @@ class Platform:
             self._custom_status(j, "completed", "Training completed", "Model saved")
             if j.output_model:
                 ns, _, name = j.output_model.partition("/")
-                self.model_entities[j.output_model] = {
-                    "id": j.output_model,
-                    "name": name,
-                    "namespace": ns,
-                    "created_at": now_iso(),
-                    "base_model": j.target.base_model,
-                    "description": f"LoRA adapter from {j.id}",
-                    "peft": {"finetuning_type": (j.body.get("hyperparameters") or {}).get("finetuning_type", "lora")},
-                    "custom_fields": {"customization_job": j.id},
-                }
+                self.model_entities[j.output_model] = ModelEntity(
+                    id=j.output_model,
+                    name=name,
+                    namespace=ns,
+                    created_at=now_iso(),
+                    base_model=j.target.base_model,
+                    description=f"LoRA adapter from {j.id}",
+                    peft=Peft(finetuning_type=j.finetuning_type),
+                    custom_fields={"customization_job": j.id},
+                )
 
     def _advance_evaluation(self, e: EvaluationJob, now: float) -> None:
         if e.status in TERMINAL:
@@ -307,7 +251,7 @@ class Platform:
         e.status, e.progress = "running", 0.0
 
     # ------------------------------------------------------------------ Data Store
-    def commit(self, repo: Any, lines: list[dict[str, Any]]) -> str:
+    def commit(self, repo: Repo, lines: list[JsonValue]) -> str:
         """Apply an HF commit and index the eval records it brings (ValueError on a bad commit)."""
         sha, changed = self.store.commit(repo, lines)
         for path in changed:
@@ -317,10 +261,9 @@ class Platform:
 
     def upload(self, namespace: str, name: str, files: dict[str, bytes]) -> str:
         """Create the repo if needed and commit ``files`` (used to seed data without an HTTP client)."""
-        import base64
-
         repo = self.store.repo(namespace, name) or self.store.create_repo(namespace, name)
-        lines = [
+        assert repo is not None  # create_repo answers None only for an existing repo
+        lines: list[JsonValue] = [
             {"key": "file", "value": {"path": p, "content": base64.b64encode(c).decode(), "encoding": "base64"}}
             for p, c in files.items()
         ]
@@ -337,7 +280,7 @@ class Platform:
         ready = {d.model for d in self.all_deployments() if d.status == "ready"}
         for d in self.all_deployments():
             if d.status == "ready":
-                for m in [d.model, *(d.body.get("models") or [])]:
+                for m in d.served_ids:
                     out.setdefault(m, ServedModel(m, m, judge=m in self.settings.judge_models))
         now = time.monotonic()
         for j in self.all_custom_jobs():
@@ -353,21 +296,22 @@ class Platform:
         return out
 
     # ------------------------------------------------------------------ stats
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         jobs: dict[str, dict[str, int]] = {
             "customization": dict(Counter(j.status for j in self.all_custom_jobs())),
             "evaluation": dict(Counter(e.status for e in self.eval_jobs.values())),
         }
-        return {
-            "gpus_total": self.settings.gpus,
-            "gpus_in_use": self.gpus_in_use(),
-            "max_gpus_in_use": self.max_gpus_in_use,
-            "live_deployments": len(self.deployments) + len(self.v2_deployments),
-            "live_flywheel_deployments": sum(1 for d in self.all_deployments() if d.live_candidate),
-            "max_live_flywheel_deployments": self.max_live_flywheel,
-            "jobs": jobs,
-            "jobs_created": {k: self.created.get(k, 0) for k in ("deployment", "customization", "evaluation")},
-            "requests": dict(sorted(self.requests.items())),
-            "refused_keys": self.refused_keys,
-            "faults_fired": dict(self.faults.fired),
-        }
+        return Stats(
+            gpus_total=self.settings.gpus,
+            gpus_in_use=self.gpus_in_use(),
+            max_gpus_in_use=self.max_gpus_in_use,
+            live_deployments=len(self.deployments) + len(self.v2_deployments),
+            pending_deployments=sum(1 for d in self.all_deployments() if d.waits_for_gpus),
+            live_flywheel_deployments=self.live_flywheel(),
+            max_live_flywheel_deployments=self.max_live_flywheel,
+            jobs=jobs,
+            jobs_created={k: self.created.get(k, 0) for k in ("deployment", "customization", "evaluation")},
+            requests=dict(sorted(self.requests.items())),
+            refused_keys=self.refused_keys,
+            faults_fired=dict(self.faults.fired),
+        )

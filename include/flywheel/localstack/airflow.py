@@ -7,12 +7,14 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from flywheel.jsontypes import JsonObject
 from flywheel.localstack.processes import free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -77,42 +79,51 @@ class AirflowApi:
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
         )
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> JsonObject:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = self.http.get(f"/dags/{dag_id}")
             if r.status_code == 200:
-                return r.json()
+                dag: JsonObject = r.json()
+                return dag
             time.sleep(1)
         raise TimeoutError(f"DAG {dag_id} not parsed within {timeout}s")
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> httpx.Response:
-        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
+    def trigger(
+        self, dag_id: str, conf: Mapping[str, object] | None = None, run_id: str | None = None
+    ) -> httpx.Response:
+        body: dict[str, object] = {"logical_date": None, "conf": dict(conf or {})}
         if run_id:
             body["dag_run_id"] = run_id
         return self.http.post(f"/dags/{dag_id}/dagRuns", json=body)
 
-    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+    def run(self, dag_id: str, run_id: str) -> JsonObject:
         r = self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}")
         r.raise_for_status()
-        return r.json()
+        run: JsonObject = r.json()
+        return run
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = self.run(dag_id, run_id)["state"]
-            if state in ("success", "failed"):
+            if isinstance(state, str) and state in ("success", "failed"):
                 return state
             time.sleep(2)
         raise TimeoutError(f"{dag_id}/{run_id} still running after {timeout}s: {self.task_states(dag_id, run_id)}")
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    def task_instances(self, dag_id: str, run_id: str) -> list[JsonObject]:
         r = self.http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
         r.raise_for_status()
-        return r.json()["task_instances"]
+        instances: list[JsonObject] = r.json()["task_instances"]
+        return instances
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        return {f"{t['task_id']}[{t['map_index']}]": t["state"] for t in self.task_instances(dag_id, run_id)}
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        """``task_id[map_index]`` → state (None while a task instance has none yet)."""
+        return {
+            f"{t['task_id']}[{t['map_index']}]": state if isinstance(state := t["state"], str) else None
+            for t in self.task_instances(dag_id, run_id)
+        }
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value") -> Any:
         r = self.http.get(

@@ -17,11 +17,10 @@ import resource
 import signal
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any
 
 import httpx
 
@@ -234,12 +233,16 @@ def teach_stand_in(
         upload_files(f"{emulator_url}/v1/hf", None, repo, {"logs.jsonl": taught}, 60.0, RetryPolicy(max_retries=2))
 
 
-def redacted_kinds(config: dict[str, Any]) -> list[str] | None:
+def redacted_kinds(config: Mapping[str, object]) -> list[str] | None:
     """The PII kinds a dataset build of ``config`` (a flywheel.yaml as loaded) redacts, or None."""
-    pii = (config.get("defaults") or {}).get("pii") or {}
+    defaults = config.get("defaults")
+    pii = defaults.get("pii") if isinstance(defaults, Mapping) else None
+    if not isinstance(pii, Mapping):
+        pii = {}
     if pii.get("mode", "redact") != "redact":
         return None
-    return list(pii.get("kinds") or BUILTIN_KINDS)
+    kinds = pii.get("kinds")
+    return [str(k) for k in kinds] if isinstance(kinds, list) and kinds else list(BUILTIN_KINDS)
 
 
 def _redacted_copy(logs: Path, out: Path, kinds: Sequence[str]) -> Path:

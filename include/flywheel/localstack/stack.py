@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from flywheel.jsontypes import JsonObject
 from flywheel.localstack.airflow import AirflowApi, airflow_env
 from flywheel.localstack.processes import ManagedProcess, free_port, http_ok, port_open
 
@@ -228,5 +229,12 @@ class LocalStack:
         r.raise_for_status()
         return r.json() if r.content else None
 
-    def stats(self) -> dict[str, Any]:
-        return self.emulator("GET", "/emulator/stats")
+    def stats(self) -> JsonObject:
+        """The emulator's ``/emulator/stats`` (GPUs in use now and at most, live deployments, jobs, requests)."""
+        stats: JsonObject = self.emulator("GET", "/emulator/stats")
+        return stats
+
+    def reset_max(self) -> JsonObject:
+        """Start the emulator's maxima (``max_gpus_in_use``, ...) again from what is in use now."""
+        stats: JsonObject = self.emulator("POST", "/emulator/stats/reset-max")
+        return stats

@@ -89,6 +89,18 @@ def test_settings_from_yaml_json_env_and_overrides(tmp_path: Path, monkeypatch: 
     assert load_settings(y, gpus=None).gpus == 4
 
 
+def test_gpus_from_env_between_the_file_and_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    y = tmp_path / "e.yaml"
+    y.write_text("gpus: 4\n")
+    monkeypatch.setenv("EMULATOR_GPUS", "6")
+    assert load_settings(y).gpus == 6
+    assert load_settings(y, gpus=1).gpus == 1
+    assert load_settings().gpus == 6
+    monkeypatch.setenv("EMULATOR_GPUS", "two")
+    with pytest.raises(SettingsError, match=r"^EMULATOR_GPUS: must be a whole number of GPUs .*'two'$"):
+        load_settings(y)
+
+
 def test_bad_settings_are_one_clear_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("gpus: -1\ndeployment_ready: 3\n")
