@@ -14,11 +14,11 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from flywheel.datasets.scan import Scan
+from flywheel.records.shape import Record
 
 
 @dataclass
@@ -29,11 +29,11 @@ class Decision:
     duplicates: int
 
 
-def content_hash(record: dict[str, Any]) -> str:
+def content_hash(record: Record) -> str:
     return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False).encode(), digest_size=16).hexdigest()
 
 
-def decide(scan: Scan, limit: int | None, record_at: Callable[[int], dict[str, Any]]) -> Decision:
+def decide(scan: Scan, limit: int | None, record_at: Callable[[int], Record]) -> Decision:
     """Consumes ``scan.header_ts``, ``status`` and ``ts`` (left empty): nothing after the decision needs them."""
     small = len(scan.status) < 2**31
     newest_first = np.negative(scan.header_ts, out=scan.header_ts)  # in place: no copy of a whole column
@@ -132,7 +132,7 @@ def _same_second_winners(
     by_key: np.ndarray,
     starts: np.ndarray,
     kept: np.ndarray,
-    record_at: Callable[[int], dict[str, Any]],
+    record_at: Callable[[int], Record],
 ) -> None:
     """Duplicates with the same timestamp as the kept (newest) record compete on content hash: the records
     are read again only for these (rare) groups. ``kept`` (one row per key, in key order) is updated in place."""

@@ -9,16 +9,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from flywheel.datasets.keys import answer
 from flywheel.records import jsonio
+from flywheel.records.shape import Message, Record
 
 EVAL_KEYS = ("timestamp", "workload_id", "client_id", "request", "response")
 
 
-def _msg(m: dict[str, Any], args_as_string: bool) -> dict[str, Any]:
-    out = {k: v for k, v in m.items() if k != "tool_calls"}
+def _msg(m: Message, args_as_string: bool) -> dict[str, object]:
+    out: dict[str, object] = {k: v for k, v in m.items() if k != "tool_calls"}
     if m.get("tool_calls"):
         out["tool_calls"] = [
             {
@@ -35,35 +35,37 @@ def _msg(m: dict[str, Any], args_as_string: bool) -> dict[str, Any]:
     return out
 
 
-def eval_line(record: dict[str, Any], messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    request = dict(record["request"])
+def eval_line(record: Record, messages: list[Message] | None = None) -> dict[str, object]:
+    request: dict[str, object] = dict(record["request"])
     request["messages"] = [_msg(m, args_as_string=True) for m in (messages or record["request"]["messages"])]
-    out = {k: record[k] for k in EVAL_KEYS if k in record}
+    out: dict[str, object] = {k: v for k, v in record.items() if k in EVAL_KEYS}
     out["request"] = request
     return out
 
 
-def train_line(record: dict[str, Any], workload_type: str) -> dict[str, Any]:
+def train_line(record: Record, workload_type: str) -> dict[str, object]:
     """The train / val line of a normalised record (:mod:`flywheel.records.validation`: every tool call is
     ``{id, type, function: {name, arguments}}`` with object arguments). It shares the record's unchanged
     parts instead of copying them: it is built for every record during the scan."""
-    history = [
+    history: list[Message] = [
         {**m, "content": ""} if m["role"] == "assistant" and m.get("content") is None else m
         for m in record["request"]["messages"]
     ]
     a = answer(record)
-    target = {k: a[k] for k in ("role", "content", "tool_calls") if k in a and (k != "tool_calls" or a[k])}
+    target: dict[str, object] = {
+        k: v for k, v in a.items() if k in ("role", "content", "tool_calls") and (k != "tool_calls" or v)
+    }
     if target.get("content") is None or target.get("tool_calls"):
         target["content"] = target.get("content") or ""
-    out: dict[str, Any] = {"messages": [*history, target]}
+    out: dict[str, object] = {"messages": [*history, target]}
     if workload_type == "tool_calling" and record["request"].get("tools"):
         out["tools"] = record["request"]["tools"]
     return out
 
 
-def dumps_bytes(obj: dict[str, Any]) -> bytes:
+def dumps_bytes(obj: dict[str, object]) -> bytes:
     return jsonio.dumps_sorted(obj)
 
 
-def dumps(obj: dict[str, Any]) -> str:
+def dumps(obj: dict[str, object]) -> str:
     return jsonio.dumps_sorted(obj).decode()

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from flywheel.datasets.keys import answer, last_user_text
+from flywheel.records.shape import Message, Record
 
 ICL_HEADER = "Here are examples of how to respond:"
 
@@ -31,7 +32,7 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4) + 4
 
 
-def prompt_tokens(record: dict[str, Any]) -> int:
+def prompt_tokens(record: Record) -> int:
     msgs = record["request"]["messages"]
     tools = record["request"].get("tools")
     return sum(estimate_tokens(json.dumps(m.get("content"), ensure_ascii=False)) for m in msgs) + (
@@ -39,7 +40,7 @@ def prompt_tokens(record: dict[str, Any]) -> int:
     )
 
 
-def render_example(record: dict[str, Any]) -> str:
+def render_example(record: Record) -> str:
     a = answer(record)
     lines = [f"User: {last_user_text(record).strip()}"]
     if a.get("tool_calls"):
@@ -53,9 +54,9 @@ def render_example(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def inject(messages: list[dict[str, Any]], examples: list[str]) -> list[dict[str, Any]]:
+def inject(messages: list[Message], examples: list[str]) -> list[Message]:
     block = ICL_HEADER + "\n\n" + "\n\n".join(f"Example {i + 1}:\n{e}" for i, e in enumerate(examples))
-    out = [dict(m) for m in messages]
+    out: list[Message] = [m.copy() for m in messages]
     for m in out:
         if m["role"] == "system":
             m["content"] = f"{m.get('content') or ''}\n\n{block}".strip()
@@ -84,7 +85,7 @@ class IclSelector:
         seed: int,
         embedder: Embedder | None = None,
         texts: Callable[[int, int], list[str]] | None = None,
-        evals: Sequence[dict[str, Any]] = (),
+        evals: Sequence[Record] = (),
     ) -> None:
         self.cfg, self.seed = cfg, seed
         self.window = cfg.max_context_length or context_length
@@ -106,7 +107,7 @@ class IclSelector:
         return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 
     def _nearest(
-        self, embedder: Embedder, texts: Callable[[int, int], list[str]], evals: Sequence[dict[str, Any]]
+        self, embedder: Embedder, texts: Callable[[int, int], list[str]], evals: Sequence[Record]
     ) -> np.ndarray:
         """Per eval record, the ``max(50, 5 * max_examples)`` train positions most similar to it (cosine)."""
         n, top = len(self.ids), max(50, 5 * self.cfg.max_examples)
@@ -163,7 +164,7 @@ class IclSelector:
             self.rendered(i)
         return self.cost[idx]
 
-    def budget(self, record: dict[str, Any]) -> int:
+    def budget(self, record: Record) -> int:
         return self.window - self.cfg.reserved_tokens - prompt_tokens(record)
 
     def candidates(self, row: int) -> Sequence[int] | np.ndarray:
@@ -178,7 +179,7 @@ class IclSelector:
                 seen.add(self.label(i))
         return picked + [i for i in ranked if i not in picked]
 
-    def select(self, record: dict[str, Any], own_id: int, candidates: Sequence[int] | np.ndarray) -> list[str]:
+    def select(self, record: Record, own_id: int, candidates: Sequence[int] | np.ndarray) -> list[str]:
         left = self.budget(record)
         chosen: list[str] = []
         cost, ids = self.cost, self.ids

@@ -68,7 +68,7 @@ class BuildOptions:
 @dataclass
 class BuildResult:
     workload_type: str
-    stats: dict[str, Any]
+    stats: dict[str, object]
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -170,7 +170,7 @@ def build_datasets(
         stage = Path(tempfile.mkdtemp(dir=out_dir, prefix=".build-"))
     except OSError as exc:
         raise DatasetError(f"cannot write to output directory {out_dir}: {exc.strerror or exc}") from None
-    stats: dict[str, Any] = {"workload_id": options.workload_id, "client_id": options.client_id}
+    stats: dict[str, object] = {"workload_id": options.workload_id, "client_id": options.client_id}
     own = progress is None  # an Airflow task: progress lines in its log
     if progress is None:
         progress = Progress(_input_bytes(input_path), f"scan of {input_path.name}")
@@ -215,7 +215,7 @@ def _staged(
     stage: Path,
     embedder: icl.Embedder | None,
     progress: Progress | None,
-    stats: dict[str, Any],
+    stats: dict[str, object],
 ) -> BuildResult:
     if not input_path.is_file():
         if input_path.is_dir():
@@ -250,7 +250,7 @@ def _build(
     embedder: icl.Embedder | None,
     tmp: Path,
     workers: int,
-    partial: dict[str, Any],
+    partial: dict[str, object],
 ) -> BuildResult:
     of_workload = len(s.status)  # lines of this workload (decide drops the arrays it is done with)
     d = decide(s, options.split.limit, lambda row: reader.record(int(s.offsets[row])))
@@ -294,7 +294,7 @@ def _build(
         parts = split_coded(n_usable, coded, sp.eval_size, sp.val_ratio, sp.random_seed, sp.min_train_records)
     except SplitError as exc:
         raise DatasetError(f"{exc} {tail}") from None
-    files = _write(out_dir, s.spills, reader, offsets, coded, parts, wtype, options, embedder, tmp, workers)
+    files, icl_stats = _write(out_dir, s.spills, reader, offsets, coded, parts, wtype, options, embedder, tmp, workers)
     classes: dict[str, dict[str, int]] = {}
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         if coded is None:
@@ -304,7 +304,7 @@ def _build(
         codes, names = coded
         for code, count in zip(*np.unique(codes[idx], return_counts=True), strict=True):
             classes.setdefault(names[int(code)], {"eval": 0, "train": 0, "val": 0})[name] += int(count)
-    stats = {
+    stats: dict[str, object] = {
         **counts,
         "filtered": sum(filtered.values()),
         "filtered_by_reason": dict(sorted(filtered.items())),
@@ -322,7 +322,7 @@ def _build(
         "lines": s.lines,
         "invalid_first_line": first_line,
         "max_record_bytes": sp.max_record_bytes,
-        **files.pop("_icl_stats", {}),
+        **icl_stats,
     }
     if options.pii is not None and options.pii.mode != "off":
         stats["pii"] = dict(sorted(s.pii.items()))
@@ -345,8 +345,10 @@ def _write(
     embedder: icl.Embedder | None,
     tmp: Path,
     workers: int,
-) -> dict[str, Any]:
-    files: dict[str, Any] = {}
+) -> tuple[dict[str, Path], dict[str, object]]:
+    """The files written, and the ICL figures for stats.json (none without ICL)."""
+    files: dict[str, Path] = {}
+    icl_stats: dict[str, object] = {}
     with_icl = bool(options.icl.enabled and len(parts.train))
     for name, idx in (("eval", parts.eval), ("train", parts.train), ("val", parts.val)):
         path = out_dir / f"{name}.jsonl"
@@ -382,7 +384,7 @@ def _write(
                 total += len(examples)
                 f.write(formats.dumps_bytes(formats.eval_line(rec, messages)) + b"\n")
         files["icl"] = path
-        files["_icl_stats"] = {
+        icl_stats = {
             "icl": {
                 "selection": options.icl.selection,
                 "records": len(evals),
@@ -391,7 +393,7 @@ def _write(
                 "window_tokens": selector.window,
             }
         }
-    return files
+    return files, icl_stats
 
 
 def _nothing_read(s: Scan, input_path: Path, options: BuildOptions, n_invalid: int) -> str:

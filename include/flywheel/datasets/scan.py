@@ -33,6 +33,7 @@ from flywheel.datasets.types import TOOL_CALLING
 from flywheel.records import jsonio
 from flywheel.records.keys import dedup_digest
 from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES, RECORD_TOO_LARGE, bounded_lines, skip_line
+from flywheel.records.shape import Record
 from flywheel.records.sources import attribution_problem
 from flywheel.records.validation import Rejected, parse_line, validate
 
@@ -52,7 +53,7 @@ class InputError(ValueError):
 
 
 # record -> (redacted record, counts by kind, counts by "<place> <kind>")
-Redact = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, int], dict[str, int]]]
+Redact = Callable[[Record], tuple[Record, dict[str, int], dict[str, int]]]
 
 
 @dataclass
@@ -137,7 +138,7 @@ def _one_line(exc: BaseException) -> str:
     return text[:200]
 
 
-def split_record(rec: dict[str, Any]) -> bytes:
+def split_record(rec: Record) -> bytes:
     """The two spill lines of a normalised record: its train line (as a tool-calling workload's, after a
     :data:`WITH_TOOLS` / :data:`NO_TOOLS` byte) and the rest, from which :func:`joined` rebuilds the record."""
     request, response = rec["request"], rec["response"]
@@ -157,7 +158,7 @@ def split_record(rec: dict[str, Any]) -> bytes:
     return b"".join((WITH_TOOLS if tools else NO_TOOLS, train, b"\n", jsonio.dumps_compact(rest), b"\n"))
 
 
-def joined(train_line: bytes, rest_line: bytes) -> dict[str, Any]:
+def joined(train_line: bytes, rest_line: bytes) -> Record:
     """The record :func:`split_record` split (key order aside: every output is written with sorted keys)."""
     train, rest = jsonio.loads(train_line[1:]), jsonio.loads(rest_line)
     history = train["messages"][:-1]
@@ -169,8 +170,7 @@ def joined(train_line: bytes, rest_line: bytes) -> dict[str, Any]:
         request["tools"] = train["tools"]
     response = rest["response"]
     response["choices"] = [{**rest["choice"], "message": rest["answer"]}]
-    record: dict[str, Any] = {**rest["record"], "request": request, "response": response}
-    return record
+    return cast(Record, {**rest["record"], "request": request, "response": response})
 
 
 class RecordReader:
@@ -186,7 +186,7 @@ class RecordReader:
         f.seek(offset - self._bases[part])
         return f
 
-    def record(self, offset: int) -> dict[str, Any]:
+    def record(self, offset: int) -> Record:
         f = self._seek(offset)
         return joined(f.readline(), f.readline())
 
@@ -472,7 +472,7 @@ def scan_part(job: ScanJob, progress: Progress | None = None) -> Scan:
             if raw["workload_id"] != workload_id or (client_id is not None and raw["client_id"] != client_id):
                 other += 1
                 if len(others) < OTHER_IDS_KEPT:
-                    others.add(raw["workload_id"][:100])
+                    others.add(str(raw["workload_id"])[:100])
                 continue
             t = raw.get("timestamp")
             header_ts.append(float(t) if isinstance(t, int | float) and not isinstance(t, bool) else -1.0)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from flywheel.datasets.keys import answer, classification_label, tool_label
+from flywheel.records.shape import Record
 
 TOOL_CALLING, CLASSIFICATION, GENERIC = "tool_calling", "classification", "generic"
 MISSING_LABEL = "classification_label_missing"
 TRUNCATED = "truncated_response"
 
 
-def detect(records: Sequence[dict[str, Any]], explicit: str = "auto") -> str:
+def detect(records: Sequence[Record], explicit: str = "auto") -> str:
     """``tool_calling`` if tools are offered and responses call them; ``classification`` if most responses
     carry a bracketed label; else ``generic``. An explicit type overrides detection."""
     if explicit != "auto":
@@ -26,7 +26,7 @@ def detect(records: Sequence[dict[str, Any]], explicit: str = "auto") -> str:
     return CLASSIFICATION if labelled * 2 >= len(records) else GENERIC
 
 
-def label_of(record: dict[str, Any], workload_type: str) -> str | None:
+def label_of(record: Record, workload_type: str) -> str | None:
     if workload_type == TOOL_CALLING:
         return tool_label(record)
     if workload_type == CLASSIFICATION:
@@ -34,7 +34,7 @@ def label_of(record: dict[str, Any], workload_type: str) -> str | None:
     return None
 
 
-def quality_problem(record: dict[str, Any], workload_type: str) -> str | None:
+def quality_problem(record: Record, workload_type: str) -> str | None:
     """A reason to leave a valid record out of this workload's datasets, or None."""
     if record["response"]["choices"][0].get("finish_reason") == "length":
         return TRUNCATED

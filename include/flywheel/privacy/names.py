@@ -132,8 +132,12 @@ def person(text: str, low: str | None = None) -> list[Span]:
     for m in _CAPWORD.finditer(text):
         start, end = m.span()
         word = m.group()
-        nxt = _NEXT_CAP.match(text, end + (text[end : end + 1] == "."))
-        if nxt is not None and (word in _HONORIFICS or word in _GIVEN_SET) and nxt.group(1) not in _NOT_NAMES:
+        nxt = (  # the next capitalised word, looked for only after a given name or an honorific
+            _NEXT_CAP.match(text, end + (text[end : end + 1] == "."))
+            if word in _GIVEN_SET or word in _HONORIFICS
+            else None
+        )
+        if nxt is not None and nxt.group(1) not in _NOT_NAMES:
             if word in _HONORIFICS:  # "Mr. Smith", "Dr Jane Doe"
                 start, end = nxt.span(1)
                 more = _NEXT_CAP.match(text, end)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar, cast
 
 from flywheel.privacy.detectors import BUILTIN_KINDS, Scanner, detectors
 from flywheel.privacy.keys import key_kind
 
 _CACHE_MAX = 16384
+R = TypeVar("R", bound=Mapping[str, object])  # a normalised Record, or any logged JSON object
 TOP_LEVEL_KEPT = frozenset(("timestamp", "workload_id", "client_id", "request", "response"))
 STRUCTURAL = {
     "request": frozenset(
@@ -64,21 +66,21 @@ class Redactor:
         self._cache[text] = spans
         return spans
 
-    def redact(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    def redact(self, record: R) -> tuple[R, dict[str, int]]:
         """A redacted copy of a normalised record (the record itself when it has no PII) and counts by kind."""
         out, counts, _ = self.redact_record(record)
         return out, counts
 
-    def redact_record(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
+    def redact_record(self, record: R) -> tuple[R, dict[str, int], dict[str, int]]:
         """As :meth:`redact`, plus counts by ``"<place> <kind>"``."""
         if not self._hit_record(record):  # most records: one walk without copies or place names
             return record, {}, {}
         job = _Job(self)
-        out: dict[str, Any] | None = None
+        out: dict[str, object] | None = None
         for key, value in record.items():
-            if key == "request":
-                new = job.request(value)
-            elif key == "response":
+            if key == "request" and isinstance(value, dict):
+                new: object = job.request(value)
+            elif key == "response" and isinstance(value, dict):
                 new = job.response(value)
             elif key in TOP_LEVEL_KEPT:
                 continue
@@ -90,13 +92,13 @@ class Redactor:
                 out[key] = new
         if not job.counts:
             return record, {}, {}
-        out = out if out is not None else record
+        redacted: Mapping[str, object] = out if out is not None else record
         if job.keyed:
-            out = {k: v if k in _ECHO_SKIPPED else job.echoes(v, k) for k, v in out.items()}
-        return out, dict(job.counts), dict(job.places)
+            redacted = {k: v if k in _ECHO_SKIPPED else job.echoes(v, k) for k, v in redacted.items()}
+        return cast(R, redacted), dict(job.counts), dict(job.places)
 
     # ------------------------------------------------------------------ fast check: anything to redact?
-    def _hit_record(self, record: dict[str, Any]) -> bool:
+    def _hit_record(self, record: Mapping[str, object]) -> bool:
         for key, value in record.items():
             if key == "request":
                 if isinstance(value, dict) and self._hit_fields(value, _REQUEST_KEPT, True):
@@ -108,7 +110,7 @@ class Redactor:
                 return True
         return False
 
-    def _hit_fields(self, obj: dict[str, Any], kept: frozenset[str], request: bool = False) -> bool:
+    def _hit_fields(self, obj: Mapping[str, object], kept: frozenset[str], request: bool = False) -> bool:
         for k, v in obj.items():
             if k in kept or v is None:
                 continue
@@ -120,7 +122,7 @@ class Redactor:
                 return True
         return False
 
-    def _hit_response(self, response: dict[str, Any]) -> bool:
+    def _hit_response(self, response: Mapping[str, object]) -> bool:
         for k, v in response.items():
             if k in _RESPONSE_KEPT or v is None:
                 continue
@@ -139,7 +141,7 @@ class Redactor:
                 return True
         return False
 
-    def _hit_message(self, m: Any) -> bool:
+    def _hit_message(self, m: object) -> bool:
         if not isinstance(m, dict):
             return self._hit(m, None)
         find = self.find
@@ -171,7 +173,7 @@ class Redactor:
     def _hit_arguments(self, args: str) -> bool:
         return bool(self.find(args)) or ('"' in args and ":" in args)  # JSON text: the slow path parses it
 
-    def _hit(self, value: Any, sensitive: str | None) -> bool:
+    def _hit(self, value: object, sensitive: str | None) -> bool:
         if isinstance(value, str):
             if sensitive is not None and sensitive in self.kinds and value.strip():
                 return True
@@ -225,7 +227,7 @@ class _Job:
         parts.append(text[at:])
         return "".join(parts)
 
-    def whole(self, value: Any, kind: str, place: str) -> Any:
+    def whole(self, value: object, kind: str, place: str) -> object:
         """A value under a sensitive key: the detectors' placeholders when they cover it, else one of ``kind``."""
         if isinstance(value, str):
             stripped = value.strip()
@@ -247,7 +249,7 @@ class _Job:
         if len(raw) >= _MIN_ECHO_CHARS:
             self.keyed.setdefault(raw, (kind, canonical))
 
-    def echoes(self, value: Any, place: str) -> Any:
+    def echoes(self, value: object, place: str) -> object:
         """``value`` with every value redacted by its key replaced wherever else it stands: a user id in the
         tool call's ``user_id`` and in the system prompt gets one placeholder, so the datasets stay consistent
         (the prompt and the expected answer agree) and the value does not survive in the text."""
@@ -264,7 +266,7 @@ class _Job:
             kind, canonical = self.keyed[match.group(0)]
             return self.placeholder(kind, canonical, at)
 
-        def walk(v: Any, at: str) -> Any:
+        def walk(v: object, at: str) -> object:
             if isinstance(v, str):
                 return replace(v, at)
             if isinstance(v, dict):
@@ -285,14 +287,14 @@ class _Job:
             self._echo = re.compile(r"(?<![\w-])(?:" + alternatives + r")(?![\w-])")
         return self._echo
 
-    def value(self, value: Any, place: str, sensitive: str | None = None) -> Any:
+    def value(self, value: object, place: str, sensitive: str | None = None) -> object:
         """Any JSON value; the same object when nothing in it was redacted."""
         if sensitive is not None and sensitive in self.kinds and not isinstance(value, dict | list):
             return self.whole(value, sensitive, place)
         if isinstance(value, str):
             return self.text(value, place)
         if isinstance(value, dict):
-            out: dict[str, Any] | None = None
+            out: dict[str, object] | None = None
             for k, v in value.items():
                 kind = key_kind(k) if isinstance(k, str) else None
                 new = self.value(v, f"{place}.{k}", kind or sensitive)
@@ -302,7 +304,7 @@ class _Job:
                     out[k] = new
             return value if out is None else out
         if isinstance(value, list):
-            items: list[Any] | None = None
+            items: list[object] | None = None
             for i, v in enumerate(value):
                 new = self.value(v, f"{place}[]", sensitive)
                 if new is not v:
@@ -317,8 +319,10 @@ class _Job:
                 return self.placeholder(spans[0][2], spans[0][3], place)
         return value
 
-    def _fields(self, obj: dict[str, Any], place: str, kept: frozenset[str], special: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] | None = None
+    def _fields(
+        self, obj: Mapping[str, object], place: str, kept: frozenset[str], special: dict[str, _Handler]
+    ) -> Mapping[str, object]:
+        out: dict[str, object] | None = None
         for k, v in obj.items():
             if k in kept or v is None:
                 continue
@@ -330,13 +334,13 @@ class _Job:
                 out[k] = new
         return obj if out is None else out
 
-    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+    def request(self, request: Mapping[str, object]) -> Mapping[str, object]:
         return self._fields(
             request, "request", STRUCTURAL["request"], {"messages": lambda ms: self._list(ms, "request.messages")}
         )
 
-    def response(self, response: dict[str, Any]) -> dict[str, Any]:
-        def choices(cs: Any) -> Any:
+    def response(self, response: Mapping[str, object]) -> Mapping[str, object]:
+        def choices(cs: object) -> object:
             if not isinstance(cs, list):
                 return self.value(cs, "response.choices")
             return self._map(
@@ -355,14 +359,14 @@ class _Job:
 
         return self._fields(response, "response", STRUCTURAL["response"], {"choices": choices})
 
-    def _list(self, messages: Any, place: str) -> Any:
+    def _list(self, messages: object, place: str) -> object:
         if not isinstance(messages, list):
             return self.value(messages, place)
         return self._map(messages, lambda m: self.message(m, place))
 
     @staticmethod
-    def _map(items: list[Any], fn: Any) -> list[Any]:
-        out: list[Any] | None = None
+    def _map(items: list[object], fn: _Handler) -> list[object]:
+        out: list[object] | None = None
         for i, item in enumerate(items):
             new = fn(item)
             if new is not item:
@@ -371,7 +375,7 @@ class _Job:
                 out[i] = new
         return items if out is None else out
 
-    def message(self, m: Any, place: str) -> Any:
+    def message(self, m: object, place: str) -> object:
         """The message with its texts redacted; the same object when it has nothing to redact."""
         if not isinstance(m, dict):
             return self.value(m, f"{place}[]")
@@ -392,7 +396,7 @@ class _Job:
             },
         )
 
-    def _content(self, content: Any, place: str) -> Any:
+    def _content(self, content: object, place: str) -> object:
         if isinstance(content, str):
             return self.text(content, place)
         if isinstance(content, list):
@@ -406,11 +410,11 @@ class _Job:
             )
         return self.value(content, place)
 
-    def _calls(self, calls: Any, place: str) -> Any:
+    def _calls(self, calls: object, place: str) -> object:
         if not isinstance(calls, list):
             return self.value(calls, place)
 
-        def call(c: Any) -> Any:
+        def call(c: object) -> object:
             if not isinstance(c, dict):
                 return self.value(c, place)
             return self._fields(
@@ -419,14 +423,14 @@ class _Job:
 
         return self._map(calls, call)
 
-    def _function(self, fn: Any, place: str) -> Any:
+    def _function(self, fn: object, place: str) -> object:
         if not isinstance(fn, dict):
             return self.value(fn, place)
         return self._fields(
             fn, place, _FUNCTION_KEPT, {"arguments": lambda a: self._arguments(a, f"{place}.arguments")}
         )
 
-    def _arguments(self, args: Any, place: str) -> Any:
+    def _arguments(self, args: object, place: str) -> object:
         if isinstance(args, str):  # a raw (not normalised) record: JSON text, redacted key-aware and re-serialised
             from flywheel.records import jsonio
 
@@ -439,6 +443,7 @@ class _Job:
         return self.value(args, place)
 
 
+_Handler = Callable[[object], object]
 _ECHO_SKIPPED = TOP_LEVEL_KEPT - {"request", "response"}
 _TOOL_MESSAGE_KEPT = STRUCTURAL["message"] | {"name"}
 _REQUEST_KEPT = STRUCTURAL["request"]

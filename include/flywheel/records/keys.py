@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from flywheel.records import jsonio
+from flywheel.records.shape import Record
 
 
-def text_of(content: Any) -> str:
+def text_of(content: object) -> str:
     if isinstance(content, list):  # multimodal parts: keep the text, hash the rest
         return " ".join(
             str(p.get("text", json.dumps(p, sort_keys=True))) if isinstance(p, dict) else str(p) for p in content
@@ -33,7 +33,7 @@ def normalised_text(text: str) -> str:
     return out
 
 
-def dedup_digest(record: dict[str, Any]) -> bytes:
+def dedup_digest(record: Record) -> bytes:
     """16 bytes: normalised system prompt + user turns + offered tools (whitespace- and case-insensitive)."""
     system: list[str] = []
     users: list[str] = []
@@ -43,11 +43,15 @@ def dedup_digest(record: dict[str, Any]) -> bytes:
             system.append(normalised_text(text_of(m.get("content"))))
         elif role == "user":
             users.append(normalised_text(text_of(m.get("content"))))
-    tools = sorted(
-        (t.get("function") or t).get("name", "") for t in record["request"].get("tools") or [] if isinstance(t, dict)
-    )
+    names: list[str] = []
+    for t in record["request"].get("tools") or []:
+        if isinstance(t, dict):
+            fn = t.get("function") or t
+            name = fn.get("name", "") if isinstance(fn, dict) else ""
+            names.append(name if isinstance(name, str) else str(name))
+    tools = sorted(names)
     return hashlib.blake2b(jsonio.dumps_compact([system, users, tools]), digest_size=16).digest()
 
 
-def dedup_key(record: dict[str, Any]) -> str:
+def dedup_key(record: Record) -> str:
     return dedup_digest(record).hex()

@@ -10,9 +10,9 @@ import hashlib
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from flywheel.records.lines import DEFAULT_MAX_RECORD_BYTES, RECORD_TOO_LARGE, bounded_lines
 from flywheel.records.validation import Rejected, missing, parse_line, wrong_type
@@ -30,7 +30,7 @@ MAPPING = {
 }
 
 
-def record_id(record: dict[str, Any]) -> str:
+def record_id(record: Mapping[str, object]) -> str:
     body = {k: v for k, v in record.items() if k != "record_id"}
     return hashlib.sha1(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -43,7 +43,7 @@ def ensure_index(client: Any, index: str) -> bool:
     return True
 
 
-def _unindexable(rec: dict[str, Any]) -> str | None:
+def _unindexable(rec: Mapping[str, object]) -> str | None:
     """Why a record cannot be indexed and found again by workload and time (validation's reason names)."""
     for field in ("workload_id", "timestamp"):
         if rec.get(field) is None:
@@ -54,6 +54,13 @@ def _unindexable(rec: dict[str, Any]) -> str | None:
     if isinstance(ts, bool) or not isinstance(ts, int | float):
         return wrong_type("timestamp")
     return None
+
+
+class LoadCounts(TypedDict):
+    loaded: int
+    skipped: int  # already there (same content, same id)
+    invalid: dict[str, int]  # by reason: not indexable, left out
+    failed: dict[str, int]  # by Elasticsearch error type
 
 
 class UnreadableInput(ValueError):
@@ -78,7 +85,7 @@ def _lines(path: Path, max_bytes: int) -> Iterator[bytes | int]:
 
 def _actions(
     path: Path, index: str, invalid: Counter[str], max_bytes: int = DEFAULT_MAX_RECORD_BYTES
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[dict[str, object]]:
     for line in _lines(path, max_bytes):
         if isinstance(line, int):  # a line over max_bytes: skipped without being held
             invalid[RECORD_TOO_LARGE] += 1
@@ -97,7 +104,7 @@ def _actions(
         yield {"_op_type": "create", "_index": index, "_id": rid, "_source": {**rec, "record_id": rid}}
 
 
-def load_file(client: Any, path: Path, index: str, chunk_size: int = 500) -> dict[str, Any]:
+def load_file(client: Any, path: Path, index: str, chunk_size: int = 500) -> LoadCounts:
     from elasticsearch.helpers import streaming_bulk
 
     ensure_index(client, index)

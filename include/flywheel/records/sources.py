@@ -16,16 +16,17 @@ import gzip
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from flywheel.jsontypes import JsonObject
 from flywheel.records import jsonio
 from flywheel.records.validation import Rejected, missing, parse_line, wrong_type
 
-RawRecord = dict[str, Any] | Rejected
+RawRecord = JsonObject | Rejected
 
 
 class LogSource(Protocol):
@@ -43,7 +44,9 @@ def _epoch(when: datetime | None) -> float | None:
     return when.timestamp() if when is not None else None
 
 
-def _matches(rec: dict[str, Any], workload_id: str, client_id: str | None, lo: float | None, hi: float | None) -> bool:
+def _matches(
+    rec: Mapping[str, object], workload_id: str, client_id: str | None, lo: float | None, hi: float | None
+) -> bool:
     if rec.get("workload_id") != workload_id or (client_id is not None and rec.get("client_id") != client_id):
         return False
     ts = rec.get("timestamp")
@@ -52,7 +55,7 @@ def _matches(rec: dict[str, Any], workload_id: str, client_id: str | None, lo: f
     return (lo is None or ts >= lo) and (hi is None or ts < hi)
 
 
-def attribution_problem(rec: dict[str, Any], client_id: str | None) -> str | None:
+def attribution_problem(rec: Mapping[str, object], client_id: str | None) -> str | None:
     """Why a line cannot be attributed to a workload (and, when filtering by client, to a client), or None."""
     wid = rec.get("workload_id")
     if wid is None:
@@ -90,7 +93,7 @@ def _header_decoder() -> Any:
 _DECODE_HEADER = _header_decoder()
 
 
-def _header(line: bytes) -> dict[str, Any] | Rejected:
+def _header(line: bytes) -> JsonObject | Rejected:
     """The fields pass 1 filters on, or the line's rejection (exactly as :func:`parse_line` reports it)."""
     if _DECODE_HEADER is not None:
         try:

@@ -8,9 +8,11 @@ input: it returns a new, normalised dict in which every tool-call ``arguments`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
+from flywheel.jsontypes import JsonObject
 from flywheel.records import jsonio
+from flywheel.records.shape import Message, Record, Request, ToolCall
 
 # Reasons a record is rejected (stats.json "invalid").
 NOT_JSON = "not_json"
@@ -45,7 +47,7 @@ class Invalid(Exception):
         self.reason, self.detail = reason, detail
 
 
-def parse_line(line: str | bytes) -> dict[str, Any] | Rejected:
+def parse_line(line: str | bytes) -> JsonObject | Rejected:
     try:
         value = jsonio.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -55,7 +57,7 @@ def parse_line(line: str | bytes) -> dict[str, Any] | Rejected:
     return value
 
 
-def _args_object(args: Any) -> dict[str, Any]:
+def _args_object(args: object) -> JsonObject:
     if isinstance(args, dict):
         return dict(args)
     if isinstance(args, str):
@@ -68,12 +70,12 @@ def _args_object(args: Any) -> dict[str, Any]:
     raise Invalid(BAD_TOOL_ARGUMENTS, f"arguments must be a JSON object, got {type(args).__name__}")
 
 
-def _tool_calls(calls: Any) -> list[dict[str, Any]]:
+def _tool_calls(calls: object) -> list[ToolCall]:
     if calls in (None, []):
         return []
     if not isinstance(calls, list):
         raise Invalid(wrong_type("tool_calls"))
-    out = []
+    out: list[ToolCall] = []
     for call in calls:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
@@ -88,12 +90,13 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _message(m: Any) -> dict[str, Any]:
+def _message(m: object) -> Message:
     if not isinstance(m, dict) or not isinstance(m.get("role"), str):
         raise Invalid(BAD_MESSAGE, "message without a role")
-    out: dict[str, Any] = {"role": m["role"], "content": m.get("content")}
-    if out["content"] is not None and not isinstance(out["content"], str | list):
+    content = m.get("content")
+    if content is not None and not isinstance(content, str | list):
         raise Invalid(BAD_MESSAGE, "content must be a string, a list of parts or null")
+    out: Message = {"role": m["role"], "content": content}
     calls = m.get("tool_calls")
     if calls is not None and calls != []:
         out["tool_calls"] = _tool_calls(calls)
@@ -104,9 +107,10 @@ def _message(m: Any) -> dict[str, Any]:
     return out
 
 
-def offered_functions(request: dict[str, Any]) -> set[str]:
+def offered_functions(request: Request | JsonObject) -> set[str]:
     names = set()
-    for tool in request.get("tools") or []:
+    tools = request.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
         if isinstance(tool, dict):
             fn = tool.get("function")
             name = (fn if isinstance(fn, dict) else tool).get("name")
@@ -115,7 +119,7 @@ def offered_functions(request: dict[str, Any]) -> set[str]:
     return names
 
 
-def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+def normalise(raw: JsonObject) -> Record:
     """Validate and return a new normalised record; raise :class:`Invalid` with a reason."""
     for field in ("request", "response", "workload_id"):
         if raw.get(field) is None:
@@ -148,16 +152,16 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     for call in calls or ():
         if call["function"]["name"] not in offered:
             raise Invalid(UNKNOWN_FUNCTION, call["function"]["name"])
-    out_request = {k: v for k, v in request.items() if k != "messages"}
+    out_request: dict[str, object] = {k: v for k, v in request.items() if k != "messages"}
     out_request["messages"] = history
-    out_response = {k: v for k, v in response.items() if k != "choices"}
+    out_response: dict[str, object] = {k: v for k, v in response.items() if k != "choices"}
     out_response["choices"] = [{"index": 0, "message": answer, "finish_reason": choices[0].get("finish_reason")}]
-    record = {k: v for k, v in raw.items() if k not in ("request", "response")}
+    record: dict[str, object] = {k: v for k, v in raw.items() if k not in ("request", "response")}
     record.update(timestamp=int(ts), request=out_request, response=out_response)
-    return record
+    return cast(Record, record)  # the checks above made it one
 
 
-def validate(raw: dict[str, Any] | Rejected) -> dict[str, Any] | Rejected:
+def validate(raw: JsonObject | Rejected) -> Record | Rejected:
     if isinstance(raw, Rejected):
         return raw
     try:
