@@ -96,7 +96,8 @@ class FlywheelHook(CustomLogger):
         weight = int(route.get("candidate_weight") or 0)
         candidate = route.get("candidate")
         served = candidate if candidate and random.random() * 100 < weight else route["incumbent"]
-        request = {k: data[k] for k in ("messages", "tools", "tool_choice", "temperature", "max_tokens") if k in data}
+        keep = ("messages", "tools", "tool_choice", "temperature", "max_tokens")
+        request: dict[str, Any] = {k: data[k] for k in keep if k in data}
         request["model"] = model
         data["model"] = served
         metadata = data.setdefault("metadata", {})
