@@ -85,6 +85,8 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
         message = {"role": "assistant", "content": judge_chat_reply(body.messages)}
     else:
         message = answer(model, body.messages, body.tools, p.index, p.settings.seed, p.settings.icl_marker)
+    if p.faults.wrong_answer(body.model):
+        message = {"role": "assistant", "content": "Sorry, I cannot help with that (degraded by a fault)."}
     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.messages)
     completion_tokens = len(str(message.get("content") or "").split()) + 8 * len(message.get("tool_calls") or [])
     p.chat_in_flight += 1

@@ -2,7 +2,7 @@
 
 The gateway hook leaves one line per routed request in ``<serving_log_dir>/<workload_id>.serving.jsonl``
 (``ts``, ``served_model``, ``role``, ``ok``, ``latency_ms``, ``error``) and appends each answered request to
-the log source with ``served_model``; a step reads both from the moment it started.
+the log source with ``served_model``; a step reads the serving log from the moment it started.
 """
 
 from __future__ import annotations
@@ -75,19 +75,3 @@ def stats_for(lines: list[ServedLine], model: str) -> StepStats:
     latencies = sorted(x.latency_ms for x in mine if x.ok and x.latency_ms is not None)
     p95 = latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)] if latencies else None
     return StepStats(requests=len(mine), errors=sum(not x.ok for x in mine), p95_ms=p95)
-
-
-def served_records(
-    log_file: str, workload_id: str, since: float, model: str | None = None, limit: int = 100
-) -> list[dict[str, object]]:
-    """The newest ``limit`` records of the workload in the log source since ``since`` (epoch seconds), only
-    those ``model`` answered when given (``served_model``, written by the gateway hook)."""
-    out: list[dict[str, object]] = []
-    for rec in _json_lines(Path(log_file)):
-        ts = rec.get("timestamp")
-        if rec.get("workload_id") != workload_id or not isinstance(ts, int | float) or ts < since:
-            continue
-        if model is not None and rec.get("served_model") != model:
-            continue
-        out.append(rec)
-    return out[-limit:]

@@ -29,6 +29,13 @@ class Route(BaseModel):
     step: Step = "incumbent"
     rollout: str | None = None  # the rollout's id (dag_id/run_id) that wrote it
 
+    @property
+    def primary(self) -> str:
+        """The model that serves the workload once this route is settled: the candidate after a full rollout."""
+        if self.candidate and self.step == "full" and self.candidate_weight == 100:
+            return self.candidate
+        return self.incumbent
+
     def served_model(self, draw: float) -> str:
         """The model that answers a request whose uniform draw in [0, 1) is ``draw``."""
         if self.candidate and draw * 100 < self.candidate_weight:
