@@ -410,6 +410,18 @@ class WorkloadOverrides(_Model):
     pii: dict[str, object] = Field(default_factory=dict)
 
 
+class TriggerConfig(_Model):
+    """Runs that start from data (docs/loop.md): the workload's log asset ``flywheel://logs/<workload_id>``
+    gets an event when ``min_new_records`` arrived since the last event, or when the tool/class distribution
+    of the new records drifted beyond ``max_label_drift`` (Jensen-Shannon divergence, base 2, in [0, 1]);
+    never sooner than ``min_interval`` after the previous one. ``poll_s``: how often the watcher looks."""
+
+    min_new_records: Annotated[int, Field(ge=1)] = 1000
+    max_label_drift: Annotated[float, Field(gt=0, le=1)] | None = 0.2
+    min_interval: timedelta = timedelta(hours=1)
+    poll_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
 class WorkloadConfig(_Model):
     workload_id: Annotated[str, Field(pattern=WORKLOAD_ID_PATTERN)]
     client_id: str | None = None
@@ -421,10 +433,60 @@ class WorkloadConfig(_Model):
     # candidates of the workload with the higher priority are deployed first
     priority: Annotated[int, Field(ge=1)] = 1
     overrides: WorkloadOverrides = WorkloadOverrides()
+    # None: the workload's runs start only on its schedule (or by hand)
+    trigger: TriggerConfig | None = None
 
     @property
     def dag_id(self) -> str:
         return f"flywheel_{self.workload_id}"
+
+
+class ConfigMapTarget(_Model):
+    """Where the routing document goes on Kubernetes (a ConfigMap the gateway mounts)."""
+
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "default"
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$")] = "flywheel-routing"
+    kubernetes_conn_id: str = "kubernetes_default"
+
+
+class ServingConfig(_Model):
+    """How an approved promotion reaches serving (docs/loop.md). ``target``: ``none`` (the rollout DAG
+    records the promotion and stops), ``gateway`` (a LiteLLM proxy whose flywheel hook reads ``routing_file``;
+    shadow and comparison requests go to ``gateway_url``) or ``configmap`` (the routing document written into a
+    Kubernetes ConfigMap through the cncf-kubernetes provider). The gateway's key, if any, is the password of
+    connection ``flywheel_gateway``."""
+
+    target: Literal["none", "gateway", "configmap"] = "none"
+    gateway_url: Annotated[str, Field(pattern=r"^https?://\S*[^/\s]$")] | None = None
+    routing_file: str | None = None
+    # where the gateway hook writes one line per served request (<workload_id>.serving.jsonl)
+    serving_log_dir: str | None = None
+    configmap: ConfigMapTarget | None = None
+    # canary weights of the candidate, in percent, strictly increasing, ending at 100
+    canary_weights: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1)] = Field(
+        default_factory=lambda: [5, 25, 100]
+    )
+    shadow_requests: Annotated[int, Field(ge=1, le=10_000)] = 20
+    step_requests: Annotated[int, Field(ge=1, le=1_000_000)] = 20
+    step_timeout: timedelta = timedelta(minutes=10)
+    # None: the workload's selection.min_quality
+    min_agreement: Annotated[float, Field(gt=0, le=1)] | None = None
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    max_p95_ms: Annotated[float, Field(gt=0, le=P95_MS_MAX)] | None = None
+
+    @model_validator(mode="after")
+    def _target_needs(self) -> ServingConfig:
+        if any(b <= a for a, b in zip(self.canary_weights, self.canary_weights[1:], strict=False)):
+            raise ValueError(f"canary_weights {self.canary_weights} must be strictly increasing")
+        if self.canary_weights[-1] != 100:
+            raise ValueError(f"canary_weights must end at 100 (the full rollout), not {self.canary_weights[-1]}")
+        if self.target == "gateway":
+            missing = [k for k in ("gateway_url", "routing_file", "serving_log_dir") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"target 'gateway' needs {', '.join(missing)}")
+        if self.target == "configmap" and (self.configmap is None or not self.gateway_url):
+            raise ValueError("target 'configmap' needs a 'configmap' block and gateway_url")
+        return self
 
 
 class FlywheelConfig(_Model):
@@ -438,6 +500,7 @@ class FlywheelConfig(_Model):
     pricing: PricingConfig = PricingConfig()
     latency: LatencyConfig = LatencyConfig()
     defaults: Defaults = Defaults()
+    serving: ServingConfig = ServingConfig()
     workloads: list[WorkloadConfig]
     nims: Annotated[list[NimConfig], Field(min_length=1)]
 

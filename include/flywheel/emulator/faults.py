@@ -19,6 +19,8 @@ Faults come from the settings file (key ``faults``), from ``$FLYWHEEL_EMULATOR_C
     the message in ``status_logs[].detail``; an evaluation fails with ``status_details.message``).
 ``{"kind": "slow_job", "job": "customization", "seconds": 300, "model": null, "count": null}``
     The matching job's running phase takes ``seconds`` instead of the configured duration.
+``{"kind": "wrong_answers", "model": "meta/llama-3.2-1b-instruct", "rate": 1.0}``
+    The model's chat answers are degraded: a matching request gets an unrelated text answer (no tool call).
 ``{"kind": "never_sync", "model": null}``
     A completed customization's output model never appears in ``GET /v1/models`` (checked continuously).
 
@@ -98,8 +100,13 @@ class NeverSyncFault(_Fault):
     kind: Literal["never_sync"]
 
 
+class WrongAnswersFault(_Fault):
+    kind: Literal["wrong_answers"]
+    rate: Rate = 1.0
+
+
 Fault = Annotated[
-    HttpErrorFault | LatencyFault | StuckFault | JobFailureFault | SlowJobFault | NeverSyncFault,
+    HttpErrorFault | LatencyFault | StuckFault | JobFailureFault | SlowJobFault | NeverSyncFault | WrongAnswersFault,
     Field(discriminator="kind"),
 ]
 FAULT_LIST: TypeAdapter[list[Fault]] = TypeAdapter(list[Fault])
@@ -171,6 +178,12 @@ class FaultBook:
 
     def stuck(self, job: str, models: set[str]) -> bool:
         return any(isinstance(f, StuckFault) and f.job == job and _matches(f.model, models) for f in self.faults)
+
+    def wrong_answer(self, model: str) -> bool:
+        return any(
+            isinstance(f, WrongAnswersFault) and _matches(f.model, {model}) and self._fire(i, f.rate)
+            for i, f in enumerate(self.faults)
+        )
 
     def never_sync(self, models: set[str]) -> bool:
         return any(isinstance(f, NeverSyncFault) and _matches(f.model, models) for f in self.faults)

@@ -122,6 +122,8 @@ async def chat(body: ChatIn, request: Request) -> ChatCompletion:
         message = {"role": "assistant", "content": judge_chat_reply(body.messages)}
     else:
         message = answer(model, body.messages, body.tools, p.index, p.settings.seed, p.settings.icl_marker)
+    if p.faults.wrong_answer(body.model):
+        message = {"role": "assistant", "content": "Sorry, I cannot help with that (degraded by a fault)."}
     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.messages)
     tool_calls = message.get("tool_calls")
     n_calls = len(tool_calls) if isinstance(tool_calls, list) else 0

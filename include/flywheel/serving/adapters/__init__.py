@@ -1,0 +1,1 @@
+"""Serving adapters: the LiteLLM gateway (routing file) and the Kubernetes ConfigMap."""
