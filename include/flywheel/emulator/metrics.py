@@ -117,12 +117,23 @@ def run_evaluation(
         samples += len(rows)
         metrics_out = {}
         for metric_name, metric in (task.get("metrics") or {}).items():
-            metrics_out[metric_name] = {"scores": _metric(metric, rows, env)}
+            broken = platform.faults.judge_always_top(_judge_model(metric))
+            metrics_out[metric_name] = {"scores": _metric(metric, rows, env, broken)}
         tasks_out[task_name] = {"metrics": metrics_out}
     return {"tasks": tasks_out, "groups": {}}, samples
 
 
-def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dict[str, Any]:
+def _judge_model(metric: dict[str, Any]) -> str:
+    """The judge model an ``llm-judge`` metric names (a served model id or a remote endpoint's model_id)."""
+    model = (metric.get("params") or {}).get("model")
+    if isinstance(model, dict):
+        model = (model.get("api_endpoint") or {}).get("model_id")
+    return str(model or "")
+
+
+def _metric(
+    metric: dict[str, Any], rows: list[dict[str, Any]], env: Any, judge_always_top: bool = False
+) -> dict[str, Any]:
     kind, params = metric.get("type"), metric.get("params") or {}
     if kind == "tool-calling":
         gt_t = params.get("tool_calls_ground_truth", "{{ item.response.choices[0].message.tool_calls | tojson }}")
@@ -136,7 +147,7 @@ def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> dic
     if kind == "llm-judge":
         out = {}
         for score_name, spec in (params.get("scores") or {}).items():
-            values = [_parse(_judge_reply(score_name, spec, r), spec) for r in rows]
+            values = [_parse(_judge_reply(score_name, spec, r, judge_always_top), spec) for r in rows]
             out[score_name] = _score(values)
         return out
     if kind == "f1":
@@ -163,8 +174,9 @@ def _label(text: str) -> str:
     return bracket_label(text) or " ".join((text or "").lower().split()) or "unknown"
 
 
-def _judge_reply(score_name: str, spec: dict[str, Any], row: dict[str, Any]) -> str:
-    """What the stand-in judge writes: ``RATING: 0|1`` when the parser expects a rating, else 1–10."""
+def _judge_reply(score_name: str, spec: dict[str, Any], row: dict[str, Any], always_top: bool = False) -> str:
+    """What the stand-in judge writes: ``RATING: 0|1`` when the parser expects a rating, else 1–10 (the top
+    rating to everything under the ``judge_always_top`` fault)."""
     ref_msg = ((row["item"].get("response") or {}).get("choices") or [{}])[0].get("message") or {}
     cand_msg = row["sample"]["response"]["choices"][0]["message"]
     pattern = str(((spec.get("parser") or {}).get("pattern")) or "")
@@ -172,10 +184,11 @@ def _judge_reply(score_name: str, spec: dict[str, Any], row: dict[str, Any]) -> 
         ok = tool_calls_match(ref_msg.get("tool_calls") or [], cand_msg.get("tool_calls") or [], args=True)
         if not ref_msg.get("tool_calls"):
             ok = similarity_1_10(_text(ref_msg.get("content")), _text(cand_msg.get("content"))) >= 8
+        ok = ok or always_top
         return f"RATING: {int(ok)}\nEXPLANATION: {'matches' if ok else 'differs from'} the ground truth."
     ref = _text(ref_msg.get("content")) or json.dumps(ref_msg.get("tool_calls") or "")
     cand = _text(cand_msg.get("content")) or json.dumps(cand_msg.get("tool_calls") or "")
-    return str(similarity_1_10(ref, cand))
+    return "10" if always_top else str(similarity_1_10(ref, cand))
 
 
 def _parse(reply: str, spec: dict[str, Any]) -> float:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from flywheel.emulator.nim_logic import answer, conversation_key, embed, judge_chat_reply, latency_ms
+from flywheel.emulator.nim_logic import AssistantMessage, answer, conversation_key, embed, judge_chat_reply, latency_ms
 from flywheel.emulator.routing import EmulatorRoute
 from flywheel.emulator.util import http_error, new_id, page
 
@@ -82,7 +82,8 @@ async def chat(body: ChatIn, request: Request) -> dict[str, Any]:
         raise http_error(401, f"Invalid or missing API key for {body.model} (send Authorization: Bearer <key>).")
     if model.judge and conversation_key(body.messages) not in p.index.records:
         # a judge asked something that is not an eval item: a judging prompt or a health check
-        message = {"role": "assistant", "content": judge_chat_reply(body.messages)}
+        reply = judge_chat_reply(body.messages, always_top=p.faults.judge_always_top(body.model))
+        message: AssistantMessage = {"role": "assistant", "content": reply}
     else:
         message = answer(model, body.messages, body.tools, p.index, p.settings.seed, p.settings.icl_marker)
     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.messages)
