@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import JsonValue as Json  # the recursive JSON type pydantic validates (ours is for plain code)
 
 from flywheel.decision.rows import EvalRow, metric_values
 from flywheel.jsontypes import JsonObject, JsonValue
@@ -47,7 +48,7 @@ class ToolCall(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    arguments: JsonObject = Field(default_factory=dict)
+    arguments: dict[str, Json] = Field(default_factory=dict)
 
 
 class Answer(BaseModel):
@@ -84,7 +85,7 @@ class ProbeItem(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     row_id: str
-    messages: tuple[JsonObject, ...]
+    messages: tuple[dict[str, Json], ...]
     reference: Answer
 
 
@@ -93,7 +94,7 @@ class Probe(BaseModel):
 
     kind: ProbeKind
     row_id: str
-    messages: tuple[JsonObject, ...]
+    messages: tuple[dict[str, Json], ...]
     reference: Answer
     candidate: Answer
 

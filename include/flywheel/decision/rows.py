@@ -36,9 +36,11 @@ class EvalRow(BaseModel):
 def metric_values(rows: Iterable[EvalRow], metric: str) -> dict[str, float]:
     """``row_id -> value`` of ``metric`` over the rows that carry it. Raises ValueError on a repeated row id."""
     out: dict[str, float] = {}
+    seen: set[str] = set()
     for row in rows:
-        if row.row_id in out:
+        if row.row_id in seen:
             raise ValueError(f"row_id {row.row_id!r} appears twice in one experiment's rows")
+        seen.add(row.row_id)
         if metric in row.metrics:
             out[row.row_id] = row.metrics[metric]
     return out

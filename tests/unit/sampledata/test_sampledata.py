@@ -17,7 +17,7 @@ from flywheel.records.validation import Rejected, parse_line, validate
 from flywheel.sampledata import DEFAULT_IDS, generate, write
 
 LABEL = re.compile(r"^\[\[\[(.+)\]\]\]$")
-WORKLOADS = ["tool_calling", "classification", "generic"]
+WORKLOADS = ["tool_calling", "classification", "generic", "support"]
 
 
 def test_same_seed_same_bytes_and_different_seed_differs(tmp_path):
