@@ -38,6 +38,11 @@ EXPECT_HIGH: dict[ProbeKind, bool] = {
     "reordered": True,
     "position_swap": False,
 }
+# per workload type: (the judge's metric, the exact metric scored on the same rows, if any)
+JUDGE_METRICS: dict[str, tuple[str, str | None]] = {
+    "tool_calling": ("correctness", "function_name_and_args_accuracy"),
+    "generic": ("similarity", None),
+}
 DEFAULT_PROBE_ROWS = 20
 PASS_THRESHOLD = 0.5  # unit-scale score at or above which a verdict reads "high"
 _OTHER_DRAWS = 8  # other rows looked at when choosing the most different answer
