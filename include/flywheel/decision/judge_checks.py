@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import JsonValue as Json  # the recursive JSON type pydantic validates (ours is for plain code)
 
 from flywheel.decision.rows import EvalRow, metric_values
-from flywheel.jsontypes import JsonObject, JsonValue
+from flywheel.jsontypes import JsonObject
 
 ProbeKind = Literal["identical", "other_answer", "reordered", "position_swap"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("identical", "other_answer", "reordered", "position_swap")
@@ -167,7 +167,7 @@ class JudgeCheck(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------ probe items
-def _text(content: JsonValue) -> str | None:
+def _text(content: object) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI content parts
@@ -175,7 +175,7 @@ def _text(content: JsonValue) -> str | None:
     return None
 
 
-def _tool_calls(raw: JsonValue) -> tuple[ToolCall, ...]:
+def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
     calls = []
     for call in raw if isinstance(raw, list) else []:
         fn = call.get("function") if isinstance(call, dict) else None
@@ -191,7 +191,7 @@ def _tool_calls(raw: JsonValue) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-def item_from_record(row_id: str, record: Mapping[str, JsonValue]) -> ProbeItem | None:
+def item_from_record(row_id: str, record: Mapping[str, object]) -> ProbeItem | None:
     """A probe item from an eval record in the log-record schema (``request.messages``,
     ``response.choices[0].message``); None when the record has no usable conversation or answer."""
     request, response = record.get("request"), record.get("response")
@@ -242,6 +242,10 @@ def _other(item: ProbeItem, items: Sequence[ProbeItem], rng: random.Random) -> A
     return scored[0][2].reference
 
 
+def _probe(kind: ProbeKind, item: ProbeItem, reference: Answer, candidate: Answer) -> Probe:
+    return Probe(kind=kind, row_id=item.row_id, messages=item.messages, reference=reference, candidate=candidate)
+
+
 def build_probes(items: Sequence[ProbeItem], rows: int = DEFAULT_PROBE_ROWS, seed: int = 0) -> list[Probe]:
     """Probes from up to ``rows`` eval rows drawn with ``seed`` (same items and seed, same probes)."""
     rng = random.Random(seed)
@@ -249,18 +253,14 @@ def build_probes(items: Sequence[ProbeItem], rows: int = DEFAULT_PROBE_ROWS, see
     chosen = sorted(rng.sample(ordered, min(rows, len(ordered))), key=lambda i: i.row_id)
     probes: list[Probe] = []
     for item in chosen:
-
-        def probe(kind: ProbeKind, reference: Answer, candidate: Answer, on: ProbeItem = item) -> Probe:
-            return Probe(kind=kind, row_id=on.row_id, messages=on.messages, reference=reference, candidate=candidate)
-
-        probes.append(probe("identical", item.reference, item.reference))
+        probes.append(_probe("identical", item, item.reference, item.reference))
         other = _other(item, ordered, rng)
         if other is not None:
-            probes.append(probe("other_answer", item.reference, other))
-            probes.append(probe("position_swap", other, item.reference))
+            probes.append(_probe("other_answer", item, item.reference, other))
+            probes.append(_probe("position_swap", item, other, item.reference))
         shuffled = _reordered(item.reference)
         if shuffled is not None:
-            probes.append(probe("reordered", item.reference, shuffled))
+            probes.append(_probe("reordered", item, item.reference, shuffled))
     return probes
 
 
