@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flywheel.emulator.nim_logic import (
@@ -123,17 +124,18 @@ def run_evaluation(
     return {"tasks": tasks_out, "groups": {}}, samples
 
 
-def _judge_model(metric: dict[str, Any]) -> str:
+def _judge_model(metric: Mapping[str, object]) -> str:
     """The judge model an ``llm-judge`` metric names (a served model id or a remote endpoint's model_id)."""
-    model = (metric.get("params") or {}).get("model")
-    if isinstance(model, dict):
-        model = (model.get("api_endpoint") or {}).get("model_id")
-    return str(model or "")
+    params = metric.get("params")
+    model = params.get("model") if isinstance(params, Mapping) else None
+    endpoint = model.get("api_endpoint") if isinstance(model, Mapping) else None
+    if isinstance(endpoint, Mapping):
+        model = endpoint.get("model_id")
+    return model if isinstance(model, str) else ""
 
 
-def _metric(
-    metric: dict[str, Any], rows: list[dict[str, Any]], env: Any, judge_always_top: bool = False
-) -> dict[str, Any]:
+def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any, top: bool = False) -> dict[str, Any]:
+    """The metric's scores over ``rows``; ``top``: the judge is broken (``judge_always_top``)."""
     kind, params = metric.get("type"), metric.get("params") or {}
     if kind == "tool-calling":
         gt_t = params.get("tool_calls_ground_truth", "{{ item.response.choices[0].message.tool_calls | tojson }}")
@@ -147,7 +149,7 @@ def _metric(
     if kind == "llm-judge":
         out = {}
         for score_name, spec in (params.get("scores") or {}).items():
-            values = [_parse(_judge_reply(score_name, spec, r, judge_always_top), spec) for r in rows]
+            values = [_parse(_judge_reply(score_name, spec, r, top), spec) for r in rows]
             out[score_name] = _score(values)
         return out
     if kind == "f1":
