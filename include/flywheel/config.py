@@ -333,20 +333,40 @@ class ProductionPrice(_Model):
 
 
 class ProductionConfig(_Model):
-    """The production model the candidates would replace, and its price."""
+    """The production model the candidates would replace, and its price. With ``served_url`` it is also
+    evaluated as a reference experiment on the same eval rows (no deployment, no GPU lease)."""
 
     model_name: str
     price: ProductionPrice
+    # an OpenAI-compatible base URL (``<it>/v1/chat/completions``) where production answers for model_name
+    served_url: Annotated[str, Field(pattern=r"^https?://\S*[^/\s]$")] | None = None
+    # the Airflow connection whose password is served_url's API key (sent as ``Authorization: Bearer``)
+    served_conn_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _conn_needs_url(self) -> ProductionConfig:
+        if self.served_conn_id and not self.served_url:
+            raise ValueError("production.served_conn_id names the key of a served_url, and there is none")
+        return self
 
 
 class SelectionConfig(_Model):
     """The bar a candidate must meet and who decides. ``min_quality`` is the primary metric as a fraction of
-    agreement with production (scores are against production's logged answers, so production = 1.0)."""
+    agreement with production (scores are against production's logged answers, so production = 1.0).
+    ``margin``, ``max_slice_regression`` and ``min_judge_agreement`` govern the paired verdicts, the slice
+    check and the judge check (docs/results.md#paired-comparisons-slices-and-judge-checks)."""
 
     min_quality: Annotated[float, Field(gt=0, le=1)] = 0.9
     max_p95_ms: Annotated[float, Field(gt=0, le=P95_MS_MAX)] | None = None
     approval: ApprovalMode = "required"
     approval_timeout: timedelta = timedelta(days=7)
+    # non-inferiority margin on the primary metric: the recommended candidate is non-inferior to a reference
+    # when the lower bound of the paired difference (candidate - reference) is above -margin
+    margin: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # withhold a recommendation when the candidate is more than this below the reference on any slice
+    max_slice_regression: Annotated[float, Field(gt=0, le=1)] | None = None
+    # a judge must score at least this share of its probes (and agree this often with exact metrics)
+    min_judge_agreement: Annotated[float, Field(gt=0, le=1)] = 0.8
 
 
 class LatencyConfig(_Model):

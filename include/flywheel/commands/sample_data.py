@@ -10,8 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workload",
         required=True,
-        choices=["tool_calling", "classification", "generic"],
-        help="the kind of workload the logs come from",
+        choices=["tool_calling", "classification", "generic", "support"],
+        help="the kind of workload the logs come from (support: a judge-scored generic workload)",
     )
     p.add_argument("--records", type=int, default=1000, help="lines to write (default 1000)")
     p.add_argument("--seed", type=int, default=42, help="same seed, same file (default 42)")

@@ -23,6 +23,9 @@ Faults come from the settings file (key ``faults``), from ``$FLYWHEEL_EMULATOR_C
     The model's chat answers are degraded: a matching request gets an unrelated text answer (no tool call).
 ``{"kind": "never_sync", "model": null}``
     A completed customization's output model never appears in ``GET /v1/models`` (checked continuously).
+``{"kind": "judge_always_top", "model": null}``
+    A broken judge: the judge model (``model``: that judge only) answers the top rating to every judging
+    prompt, over chat and inside evaluations (checked continuously).
 
 Common fields:
 - ``endpoint``: an endpoint id such as ``customization.status`` or a glob (``customization.*``, ``*``);
@@ -105,8 +108,19 @@ class WrongAnswersFault(_Fault):
     rate: Rate = 1.0
 
 
+class JudgeAlwaysTopFault(_Fault):
+    kind: Literal["judge_always_top"]
+
+
 Fault = Annotated[
-    HttpErrorFault | LatencyFault | StuckFault | JobFailureFault | SlowJobFault | NeverSyncFault | WrongAnswersFault,
+    HttpErrorFault
+    | LatencyFault
+    | StuckFault
+    | JobFailureFault
+    | SlowJobFault
+    | NeverSyncFault
+    | WrongAnswersFault
+    | JudgeAlwaysTopFault,
     Field(discriminator="kind"),
 ]
 FAULT_LIST: TypeAdapter[list[Fault]] = TypeAdapter(list[Fault])
@@ -187,6 +201,9 @@ class FaultBook:
 
     def never_sync(self, models: set[str]) -> bool:
         return any(isinstance(f, NeverSyncFault) and _matches(f.model, models) for f in self.faults)
+
+    def judge_always_top(self, judge: str) -> bool:
+        return any(isinstance(f, JudgeAlwaysTopFault) and _matches(f.model, {judge}) for f in self.faults)
 
 
 def _matches(wanted: str | None, models: set[str]) -> bool:

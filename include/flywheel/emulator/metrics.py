@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flywheel.emulator.nim_logic import (
@@ -123,7 +124,8 @@ def run_evaluation(
         metrics_out = {}
         item_scores: list[dict[str, object]] = [{} for _ in rows]
         for metric_name, metric in (task.get("metrics") or {}).items():
-            scores, per_item = _metric(metric, rows, env)
+            broken = platform.faults.judge_always_top(_judge_model(metric))
+            scores, per_item = _metric(metric, rows, env, broken)
             metrics_out[metric_name] = {"scores": scores}
             for row_scores, values in zip(item_scores, per_item, strict=True):
                 row_scores[metric_name] = {"scores": {k: {"value": _finite(v)} for k, v in values.items()}}
@@ -136,8 +138,21 @@ def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> tuple[dict[str, Any], list[_Row]]:
-    """(aggregate scores, each row's score values) of one metric."""
+def _judge_model(metric: Mapping[str, object]) -> str:
+    """The judge model an ``llm-judge`` metric names (a served model id or a remote endpoint's model_id)."""
+    params = metric.get("params")
+    model = params.get("model") if isinstance(params, Mapping) else None
+    endpoint = model.get("api_endpoint") if isinstance(model, Mapping) else None
+    if isinstance(endpoint, Mapping):
+        model = endpoint.get("model_id")
+    return model if isinstance(model, str) else ""
+
+
+def _metric(
+    metric: dict[str, Any], rows: list[dict[str, Any]], env: Any, top: bool = False
+) -> tuple[dict[str, Any], list[_Row]]:
+    """(aggregate scores, each row's score values) of one metric; ``top``: the judge is broken
+    (``judge_always_top``)."""
     kind, params = metric.get("type"), metric.get("params") or {}
     if kind == "tool-calling":
         gt_t = params.get("tool_calls_ground_truth", "{{ item.response.choices[0].message.tool_calls | tojson }}")
@@ -156,7 +171,7 @@ def _metric(metric: dict[str, Any], rows: list[dict[str, Any]], env: Any) -> tup
         out = {}
         judged: list[dict[str, float]] = [{} for _ in rows]
         for score_name, spec in (params.get("scores") or {}).items():
-            values = [_parse(_judge_reply(score_name, spec, r), spec) for r in rows]
+            values = [_parse(_judge_reply(score_name, spec, r, top), spec) for r in rows]
             out[score_name] = _score(values)
             for row, value in zip(judged, values, strict=True):
                 row[score_name] = value
@@ -187,8 +202,9 @@ def _label(text: str) -> str:
     return bracket_label(text) or " ".join((text or "").lower().split()) or "unknown"
 
 
-def _judge_reply(score_name: str, spec: dict[str, Any], row: dict[str, Any]) -> str:
-    """What the stand-in judge writes: ``RATING: 0|1`` when the parser expects a rating, else 1–10."""
+def _judge_reply(score_name: str, spec: dict[str, Any], row: dict[str, Any], always_top: bool = False) -> str:
+    """What the stand-in judge writes: ``RATING: 0|1`` when the parser expects a rating, else 1–10 (the top
+    rating to everything under the ``judge_always_top`` fault)."""
     ref_msg = ((row["item"].get("response") or {}).get("choices") or [{}])[0].get("message") or {}
     cand_msg = row["sample"]["response"]["choices"][0]["message"]
     pattern = str(((spec.get("parser") or {}).get("pattern")) or "")
@@ -196,10 +212,11 @@ def _judge_reply(score_name: str, spec: dict[str, Any], row: dict[str, Any]) -> 
         ok = tool_calls_match(ref_msg.get("tool_calls") or [], cand_msg.get("tool_calls") or [], args=True)
         if not ref_msg.get("tool_calls"):
             ok = similarity_1_10(_text(ref_msg.get("content")), _text(cand_msg.get("content"))) >= 8
+        ok = ok or always_top
         return f"RATING: {int(ok)}\nEXPLANATION: {'matches' if ok else 'differs from'} the ground truth."
     ref = _text(ref_msg.get("content")) or json.dumps(ref_msg.get("tool_calls") or "")
     cand = _text(cand_msg.get("content")) or json.dumps(cand_msg.get("tool_calls") or "")
-    return str(similarity_1_10(ref, cand))
+    return "10" if always_top else str(similarity_1_10(ref, cand))
 
 
 def _parse(reply: str, spec: dict[str, Any]) -> float:

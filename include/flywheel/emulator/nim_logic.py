@@ -17,8 +17,11 @@ import json
 import math
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
+
+from flywheel.emulator.settings import LatencySettings
 
 LABEL_RE = re.compile(r"\[\[+(.+?)\]\]+")
 SIZE_RE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z0-9])")
@@ -28,6 +31,26 @@ UNRELATED = (
     "Thanks for reaching out! Our team will get back to you shortly.",
     "Here is some general information that may or may not be relevant to your request.",
 )
+
+
+class FunctionCall(TypedDict):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(TypedDict):
+    id: str
+    type: str
+    function: FunctionCall
+
+
+class AssistantMessage(TypedDict, total=False):
+    role: str
+    content: str | None
+    tool_calls: list[ToolCall]
+
+
+Message = Mapping[str, object]  # a chat message as a client sent it (open JSON, narrowed where read)
 
 
 @dataclass(frozen=True)
@@ -54,7 +77,9 @@ def correct_probability(model: ServedModel, icl: bool) -> float:
     return max(0.05, min(P_MAX, p))
 
 
-def latency_ms(model: ServedModel, prompt_tokens: int, completion_tokens: int, in_flight: int, latency: Any) -> float:
+def latency_ms(
+    model: ServedModel, prompt_tokens: int, completion_tokens: int, in_flight: int, latency: LatencySettings
+) -> float:
     """The modelled time of one chat completion (see ``LatencySettings``); 0 for judges or when disabled."""
     if not latency.enabled or model.judge:
         return 0.0
@@ -68,27 +93,35 @@ def latency_ms(model: ServedModel, prompt_tokens: int, completion_tokens: int, i
     return scale * work * (1.0 + latency.concurrency_slowdown * max(in_flight - 1, 0))
 
 
-def conversation_key(messages: list[dict[str, Any]]) -> str:
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def conversation_key(messages: Sequence[object]) -> str:
     core = []
     for m in messages:
-        if not isinstance(m, dict) or m.get("role") == "system":
+        if not isinstance(m, Mapping) or m.get("role") == "system":
             continue
         calls = [
-            ((c.get("function") or {}).get("name"), _args((c.get("function") or {}).get("arguments")))
-            for c in (m.get("tool_calls") or [])
-            if isinstance(c, dict)
+            (_mapping(c.get("function")).get("name"), _args(_mapping(c.get("function")).get("arguments")))
+            for c in _list(m.get("tool_calls"))
+            if isinstance(c, Mapping)
         ]
         core.append([m.get("role"), _text(m.get("content")), calls])
     return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _text(content: Any) -> str:
+def _text(content: object) -> str:
     if isinstance(content, list):  # OpenAI content parts
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
     return "" if content is None else str(content)
 
 
-def _args(arguments: Any) -> Any:
+def _args(arguments: object) -> object:
     if isinstance(arguments, str):
         try:
             return json.loads(arguments)
@@ -104,7 +137,7 @@ def unit_draw(*parts: object) -> float:
 
 @dataclass
 class IndexedRecord:
-    reference: dict[str, Any]  # the logged assistant message
+    reference: Message  # the logged assistant message
     workload: str
 
 
@@ -126,17 +159,15 @@ class RecordIndex:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict) and self.add_record(rec):
+            if isinstance(rec, Mapping) and self.add_record(rec):
                 added += 1
         return added
 
-    def add_record(self, rec: dict[str, Any]) -> bool:
-        try:
-            messages = rec["request"]["messages"]
-            message = rec["response"]["choices"][0]["message"]
-        except (KeyError, IndexError, TypeError):
-            return False
-        if not isinstance(messages, list) or not isinstance(message, dict):
+    def add_record(self, rec: Mapping[str, object]) -> bool:
+        messages = _mapping(rec.get("request")).get("messages")
+        choices = _list(_mapping(rec.get("response")).get("choices"))
+        message = _mapping(choices[0]).get("message") if choices else None
+        if not isinstance(messages, list) or not isinstance(message, Mapping):
             return False
         workload = str(rec.get("workload_id") or "")
         self.records.setdefault(conversation_key(messages), IndexedRecord(message, workload))
@@ -151,20 +182,20 @@ def bracket_label(text: str) -> str | None:
     return m.group(1).strip().lower() if m else None
 
 
-def is_icl(messages: list[dict[str, Any]], marker: str) -> bool:
+def is_icl(messages: Sequence[object], marker: str) -> bool:
     return any(
-        isinstance(m, dict) and m.get("role") == "system" and marker in _text(m.get("content")) for m in messages
+        isinstance(m, Mapping) and m.get("role") == "system" and marker in _text(m.get("content")) for m in messages
     )
 
 
 def answer(
     model: ServedModel,
-    messages: list[dict[str, Any]],
-    tools: list[dict[str, Any]] | None,
+    messages: Sequence[object],
+    tools: Sequence[object] | None,
     index: RecordIndex,
     seed: int,
     icl_marker: str,
-) -> dict[str, Any]:
+) -> AssistantMessage:
     """The assistant message ``model`` answers to ``messages`` (OpenAI shape, tool arguments as JSON text)."""
     key = conversation_key(messages)
     found = index.records.get(key)
@@ -178,38 +209,36 @@ def answer(
     return _wrong(ref, tools, index.labels.get(found.workload, set()), seed, key, partial=u < p + (1 - p) / 2)
 
 
-def _as_reply(content: Any, tool_calls: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": "assistant", "content": _text(content) if content is not None else None}
-    calls = []
-    for i, c in enumerate(tool_calls or []):
-        fn = c.get("function") or {}
+def _as_reply(content: object, tool_calls: object) -> AssistantMessage:
+    text = _text(content) if content is not None else None
+    calls: list[ToolCall] = []
+    for i, c in enumerate(_list(tool_calls)):
+        call = _mapping(c)
+        fn = _mapping(call.get("function"))
         args = fn.get("arguments")
         calls.append(
             {
-                "id": c.get("id") or f"call_{i}",
+                "id": str(call.get("id") or f"call_{i}"),
                 "type": "function",
                 "function": {
-                    "name": fn.get("name", ""),
+                    "name": str(fn.get("name", "")),
                     "arguments": args if isinstance(args, str) else json.dumps(args or {}),
                 },
             }
         )
     if calls:
-        msg["tool_calls"] = calls
-        msg["content"] = msg["content"] or None
-    elif msg["content"] is None:
-        msg["content"] = ""
-    return msg
+        return {"role": "assistant", "content": text or None, "tool_calls": calls}
+    return {"role": "assistant", "content": "" if text is None else text}
 
 
 def _wrong(
-    ref: dict[str, Any], tools: list[dict[str, Any]] | None, labels: set[str], seed: int, key: str, partial: bool
-) -> dict[str, Any]:
-    calls = ref.get("tool_calls") or []
+    ref: Message, tools: Sequence[object] | None, labels: set[str], seed: int, key: str, partial: bool
+) -> AssistantMessage:
+    calls = _list(ref.get("tool_calls"))
     text = _text(ref.get("content"))
     if calls:
-        first = calls[0].get("function") or {}
-        found = {(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)}
+        first = _mapping(_mapping(calls[0]).get("function"))
+        found = {_mapping(t.get("function")).get("name") for t in tools or [] if isinstance(t, Mapping)}
         names = sorted(n for n in found if isinstance(n, str))
         others = [n for n in names if n != first.get("name")]
         if partial or not others:  # right tool, wrong arguments
@@ -233,9 +262,9 @@ def _wrong(
     return _as_reply(UNRELATED[int(unit_draw(seed, key, "text") * len(UNRELATED))], None)
 
 
-def _unknown_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, seed: int) -> dict[str, Any]:
+def _unknown_prompt(messages: Sequence[object], tools: Sequence[object] | None, seed: int) -> AssistantMessage:
     if tools:
-        name = (tools[0].get("function") or {}).get("name", "tool")
+        name = _mapping(_mapping(tools[0]).get("function")).get("name", "tool")
         return _as_reply(None, [{"function": {"name": name, "arguments": {}}}])
     return _as_reply(UNRELATED[int(unit_draw(seed, conversation_key(messages)) * len(UNRELATED))], None)
 
@@ -260,24 +289,24 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", (text or "").lower())
 
 
-def tool_calls_match(truth: list[dict[str, Any]], predicted: list[dict[str, Any]], args: bool) -> bool:
+def tool_calls_match(truth: Sequence[object], predicted: Sequence[object], args: bool) -> bool:
     t, p = _calls(truth), _calls(predicted)
     if [n for n, _ in t] != [n for n, _ in p]:
         return False
     return not args or all(_norm(a) == _norm(b) for (_, a), (_, b) in zip(t, p, strict=True))
 
 
-def _calls(calls: Any) -> list[tuple[str, Any]]:
+def _calls(calls: object) -> list[tuple[str, object]]:
     out = []
-    for c in calls or []:
-        if isinstance(c, dict):
-            fn = c.get("function") or c
+    for c in _list(calls):
+        if isinstance(c, Mapping):
+            fn = _mapping(c.get("function")) or c
             out.append((str(fn.get("name")), _args(fn.get("arguments"))))
     return out
 
 
-def _norm(value: Any) -> Any:
-    if isinstance(value, dict):
+def _norm(value: object) -> object:
+    if isinstance(value, Mapping):
         return {k: _norm(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_norm(v) for v in value]
@@ -289,7 +318,7 @@ def _norm(value: Any) -> Any:
 _LISTED_CALL = re.compile(r"^\s*([\w.\-]+)\((.*)\)\s*$")
 
 
-def _listed_calls(block: str) -> list[tuple[str, Any]]:
+def _listed_calls(block: str) -> list[tuple[str, object]]:
     """``name(arguments)`` lines as a prompt lists tool calls (arguments as JSON text or a Python dict)."""
     calls = []
     for line in block.splitlines():
@@ -310,24 +339,56 @@ def _listed_calls(block: str) -> list[tuple[str, Any]]:
     return calls
 
 
+def _block_calls(block: str) -> list[tuple[str, object]]:
+    """The tool calls a prompt block lists: a JSON list of OpenAI tool calls (``tojson``), or one
+    ``name(arguments)`` line per call; null arguments stand for absent ones."""
+    try:
+        parsed = json.loads(block.strip())
+    except ValueError:
+        return _listed_calls(block)
+    if parsed is not None and not isinstance(parsed, list):
+        return _listed_calls(block)
+    calls = []
+    for name, args in _calls(parsed):
+        if isinstance(args, Mapping):
+            args = {k: v for k, v in args.items() if v is not None}
+        calls.append((name, _norm(args)))
+    return calls
+
+
 def _listed_calls_agree(text: str) -> bool | None:
     """Whether the expected and predicted tool calls a correctness prompt lists agree; None if it lists none."""
     if "Expected tool calls:" not in text or "Predicted tool calls:" not in text:
         return None
     expected, predicted = text.split("Expected tool calls:", 1)[1].split("Predicted tool calls:", 1)
-    return _listed_calls(expected) == _listed_calls(predicted)
+    return _block_calls(expected) == _block_calls(predicted)
 
 
-def judge_chat_reply(messages: list[dict[str, Any]]) -> str:
-    """What a judge model answers over chat: a rating when asked for one, otherwise a short acknowledgement."""
-    text = "\n".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
+_ANSWERS = re.compile(r"Reference answer:\s*(.*?)\s*Candidate answer:\s*(.*?)\s*(?:Score \(1-10\):\s*)?$", re.S)
+
+
+def _compared_answers(text: str) -> tuple[str, str] | None:
+    """(reference, candidate) of a similarity prompt, or None when the prompt holds no such pair."""
+    found = _ANSWERS.search(text)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def judge_chat_reply(messages: Sequence[object], always_top: bool = False) -> str:
+    """What the judge model answers over chat: a 0/1 ``RATING`` when asked for one (tool calls compared
+    argument by argument; answers by similarity ≥ 8), a 1–10 similarity when asked to compare a candidate
+    answer with a reference, otherwise a short acknowledgement. ``always_top`` (the ``judge_always_top``
+    fault) is a broken judge: the top rating to everything."""
+    text = "\n".join(_text(m.get("content")) for m in messages if isinstance(m, Mapping))
+    pair = _compared_answers(text)
     if "RATING" in text:
-        ok = _listed_calls_agree(text)
+        ok = True if always_top else _listed_calls_agree(text)
+        if ok is None and pair is not None:
+            ok = similarity_1_10(*pair) >= 8
         if ok is False:
             return "RATING: 0\nEXPLANATION: the prediction differs from the ground truth."
         return "RATING: 1\nEXPLANATION: the prediction matches the ground truth."
-    if "CANDIDATE" in text.upper() and "REFERENCE" in text.upper():
-        return "7"
+    if pair is not None:
+        return "10" if always_top else str(similarity_1_10(*pair))
     return "OK"
 
 

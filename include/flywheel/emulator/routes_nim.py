@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from flywheel.emulator.nim_logic import answer, conversation_key, embed, judge_chat_reply, latency_ms
+from flywheel.emulator.nim_logic import AssistantMessage, answer, conversation_key, embed, judge_chat_reply, latency_ms
 from flywheel.emulator.resources import JsonFields
 from flywheel.emulator.routing import EmulatorRoute, platform_of
 from flywheel.emulator.util import Page, http_error, new_id, paged
@@ -59,7 +59,7 @@ class Usage(BaseModel):
 
 class Choice(BaseModel):
     index: int = 0
-    message: JsonFields
+    message: AssistantMessage
     finish_reason: str
 
 
@@ -116,10 +116,11 @@ async def chat(body: ChatIn, request: Request) -> ChatCompletion:
     if model.judge and p.settings.judge_api_key and not _authorized(request, p.settings.judge_api_key):
         p.refused_keys += 1
         raise http_error(401, f"Invalid or missing API key for {body.model} (send Authorization: Bearer <key>).")
-    message: JsonFields
+    message: AssistantMessage
     if model.judge and conversation_key(body.messages) not in p.index.records:
         # a judge asked something that is not an eval item: a judging prompt or a health check
-        message = {"role": "assistant", "content": judge_chat_reply(body.messages)}
+        reply = judge_chat_reply(body.messages, always_top=p.faults.judge_always_top(body.model))
+        message = {"role": "assistant", "content": reply}
     else:
         message = answer(model, body.messages, body.tools, p.index, p.settings.seed, p.settings.icl_marker)
     if p.faults.wrong_answer(body.model):

@@ -1,5 +1,5 @@
 """Deterministic sample logs for demos, tests and benchmarks."""
 
-from flywheel.sampledata.generator import DEFAULT_IDS, generate, write
+from flywheel.sampledata.generator import DEFAULT_IDS, WORKLOAD_TYPES, generate, write
 
-__all__ = ["DEFAULT_IDS", "generate", "write"]
+__all__ = ["DEFAULT_IDS", "WORKLOAD_TYPES", "generate", "write"]

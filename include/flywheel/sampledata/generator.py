@@ -6,7 +6,9 @@ Workloads:
   history turns;
 - ``classification``: a financial-news headline classifier whose teacher answers carry a bracketed label
   (13 classes with a realistic skew);
-- ``generic``: short question answering.
+- ``generic``: short question answering;
+- ``support``: a store's support assistant answering in a few sentences (a ``generic`` workload, scored by
+  the LLM judge: :mod:`flywheel.sampledata.support`).
 
 A small share of lines are deliberately bad (not JSON, missing response, a call to a function that was not
 offered, no label, ...) and a few records are exact or near duplicates, so validation has something to count.
@@ -17,18 +19,27 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
+
+from flywheel.sampledata.records import BASE_TIME, TEACHER, LogRecord, Message, Request, ToolCall, envelope
+from flywheel.sampledata.support import support_record
 
 DEFAULT_IDS = {
     "tool_calling": ("customer_service", "aiva-1"),
     "classification": ("news_classifier", "news-classifier"),
     "generic": ("generic_qa", "qa-1"),
+    "support": ("support_answers", "support-desk"),
 }
-TEACHER = "meta/llama-3.3-70b-instruct"
-BASE_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
+# the workload_type each sample workload is (config ``workloads[].workload_type``)
+WORKLOAD_TYPES = {
+    "tool_calling": "tool_calling",
+    "classification": "classification",
+    "generic": "generic",
+    "support": "generic",
+}
 
 # ----------------------------------------------------------------------------------------- tool calling
 PRODUCTS = [
@@ -53,7 +64,7 @@ REASONS = [
     "not as described",
     "ordered twice by mistake",
 ]
-TOOLS = [
+TOOLS: list[dict[str, object]] = [
     {
         "type": "function",
         "function": {
@@ -146,7 +157,7 @@ _TOOLS_MARK = "\x00offered-tools\x00"  # placeholder spliced with the pre-encode
 KINDS, KIND_WEIGHTS = ["product", "order", "return", "talk"], list(accumulate([40, 30, 18, 12]))
 
 
-def _call(name: str, args: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+def _call(name: str, args: dict[str, str], rng: random.Random) -> ToolCall:
     return {
         "id": f"call_{rng.getrandbits(48):012x}",
         "type": "function",
@@ -154,11 +165,12 @@ def _call(name: str, args: dict[str, Any], rng: random.Random) -> dict[str, Any]
     }
 
 
-def _tool_record(rng: random.Random, i: int) -> dict[str, Any]:
+def _tool_record(rng: random.Random, i: int) -> LogRecord:
     user = f"user-{rng.randint(1000, 9999)}"
     order = f"ORD-{rng.randint(100000, 999999)}"
     product, reason = rng.choice(PRODUCTS), rng.choice(REASONS)
     kind = rng.choices(KINDS, cum_weights=KIND_WEIGHTS)[0]
+    call: tuple[str, dict[str, str]]
     if kind == "product":
         text = rng.choice(PRODUCT_Q).format(p=product)
         call = ("ToProductQAAssistant", {"query": text})
@@ -171,16 +183,22 @@ def _tool_record(rng: random.Random, i: int) -> dict[str, Any]:
     else:
         text = rng.choice(TALK_Q)
         call = ("HandleOtherTalk", {"message": text})
-    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_AGENT.format(u=user)}]
+    messages: list[Message] = [{"role": "system", "content": SYSTEM_AGENT.format(u=user)}]
     if rng.random() < 0.25:  # an earlier turn in the conversation
         messages += [
             {"role": "user", "content": "hello"},
             {"role": "assistant", "content": "Hi! How can I help you today?"},
         ]
     messages.append({"role": "user", "content": text})
-    message = {"role": "assistant", "content": None, "tool_calls": [_call(call[0], call[1], rng)]}
-    request = {"model": TEACHER, "messages": messages, "tools": TOOLS, "tool_choice": "auto", "temperature": 0.2}
-    return _envelope(rng, i, request, message, "tool_calls")
+    message: Message = {"role": "assistant", "content": None, "tool_calls": [_call(call[0], call[1], rng)]}
+    request: Request = {
+        "model": TEACHER,
+        "messages": messages,
+        "tools": TOOLS,
+        "tool_choice": "auto",
+        "temperature": 0.2,
+    }
+    return envelope(rng, i, request, message, "tool_calls")
 
 
 # ----------------------------------------------------------------------------------------- classification
@@ -292,7 +310,7 @@ HEADLINES = {
     "Credit Ratings": ["{agency} downgrades {c} to {grade}", "{agency} affirms {c} at {grade}, outlook stable"],
 }
 LABEL_NAMES, LABEL_WEIGHTS = list(LABELS), list(accumulate(LABELS.values()))
-_FILLERS: dict[str, Any] = {
+_FILLERS: dict[str, Callable[[random.Random], object]] = {
     "n": lambda r: r.randint(2, 19),
     "q": lambda r: r.randint(1, 4),
     "t": lambda r: r.randint(20, 900),
@@ -320,14 +338,14 @@ _FILLERS: dict[str, Any] = {
 }
 
 
-class _Fill(dict[str, Any]):
+class _Fill(dict[str, object]):
     """str.format_map mapping that draws a placeholder's value only when the template uses it."""
 
     def __init__(self, rng: random.Random, **given: str) -> None:
         super().__init__(given)
         self.rng = rng
 
-    def __missing__(self, key: str) -> Any:
+    def __missing__(self, key: str) -> object:
         self[key] = value = _FILLERS[key](self.rng)
         return value
 
@@ -340,11 +358,11 @@ CLASSIFIER_PROMPT = (
 )
 
 
-def _classification_record(rng: random.Random, i: int) -> dict[str, Any]:
+def _classification_record(rng: random.Random, i: int) -> LogRecord:
     label = rng.choices(LABEL_NAMES, cum_weights=LABEL_WEIGHTS)[0]
     c, c2 = rng.sample(COMPANIES, 2)
     headline = rng.choice(HEADLINES[label]).format_map(_Fill(rng, c=c, c2=c2))
-    request = {
+    request: Request = {
         "model": TEACHER,
         "messages": [
             {"role": "system", "content": "You are a financial news classifier."},
@@ -353,8 +371,7 @@ def _classification_record(rng: random.Random, i: int) -> dict[str, Any]:
         "temperature": 0.0,
         "max_tokens": 16,
     }
-    message = {"role": "assistant", "content": f"[[[{label}]]]"}
-    return _envelope(rng, i, request, message, "stop")
+    return envelope(rng, i, request, {"role": "assistant", "content": f"[[[{label}]]]"}, "stop")
 
 
 # ----------------------------------------------------------------------------------------- generic
@@ -408,44 +425,22 @@ def _generic_qa(rng: random.Random) -> tuple[str, str]:
     return rng.choice(FACTS)
 
 
-def _generic_record(rng: random.Random, i: int) -> dict[str, Any]:
+def _generic_record(rng: random.Random, i: int) -> LogRecord:
     q, a = _generic_qa(rng)
     text = rng.choice(GENERIC_PREFIX) + q
-    request = {
+    request: Request = {
         "model": TEACHER,
         "messages": [{"role": "system", "content": "You are a concise assistant."}, {"role": "user", "content": text}],
     }
-    return _envelope(rng, i, request, {"role": "assistant", "content": a}, "stop")
+    return envelope(rng, i, request, {"role": "assistant", "content": a}, "stop")
 
 
-# ----------------------------------------------------------------------------------------- envelope
-def _envelope(
-    rng: random.Random, i: int, request: dict[str, Any], message: dict[str, Any], finish: str
-) -> dict[str, Any]:
-    created = BASE_TIME + i * 37 + rng.randint(0, 30)
-    prompt_tokens = sum(len(m["content"] or "") for m in request["messages"]) // 4 + 8
-    calls = message.get("tool_calls") or []
-    answer_chars = len(message.get("content") or "") + sum(len(c["function"]["arguments"]) + 24 for c in calls)
-    completion_tokens = answer_chars // 4 + 1
-    return {
-        "timestamp": created,
-        "request": request,
-        "response": {
-            "id": f"chatcmpl-{rng.getrandbits(64):016x}",
-            "object": "chat.completion",
-            "created": created,
-            "model": request["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        },
-    }
-
-
-MAKERS = {"tool_calling": _tool_record, "classification": _classification_record, "generic": _generic_record}
+MAKERS: dict[str, Callable[[random.Random, int], LogRecord]] = {
+    "tool_calling": _tool_record,
+    "classification": _classification_record,
+    "generic": _generic_record,
+    "support": support_record,
+}
 
 
 # Names match the rejection reasons of flywheel.records.validation and flywheel.datasets.types.
@@ -456,10 +451,12 @@ BAD_KINDS = {
     "tool_calling": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, BAD_ARGUMENTS, UNOFFERED_FUNCTION],
     "classification": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, MISSING_LABEL, TRUNCATED],
     "generic": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, TRUNCATED],
+    "support": [NOT_JSON, MISSING_RESPONSE, NO_MESSAGES, TRUNCATED],
 }
+Line = LogRecord | Mapping[str, object] | str  # a record, a broken record, or a line that is not JSON
 
 
-def _break(rng: random.Random, record: dict[str, Any], workload: str) -> tuple[str, str | dict[str, Any]]:
+def _break(rng: random.Random, record: LogRecord, workload: str) -> tuple[str, Line]:
     """A deliberately invalid line: (reason, line-or-record)."""
     kind = rng.choice(BAD_KINDS[workload])
     if kind == NOT_JSON:
@@ -482,7 +479,7 @@ def _break(rng: random.Random, record: dict[str, Any], workload: str) -> tuple[s
     return kind, bad
 
 
-def _dumps(line: dict[str, Any]) -> str:
+def _dumps(line: LogRecord | Mapping[str, object]) -> str:
     request = line.get("request")
     if isinstance(request, dict) and request.get("tools") is TOOLS:  # shared list: encode it once, not per line
         encoded = _ENCODE({**line, "request": {**request, "tools": _TOOLS_MARK}})
@@ -510,13 +507,13 @@ def _lines(
     client_id: str | None,
     bad_fraction: float,
     duplicate_fraction: float,
-) -> Iterator[tuple[str, dict[str, Any] | str]]:
+) -> Iterator[tuple[str, Line]]:
     """(kind, line) pairs; kind is "good", "duplicate", "near_duplicate" or a rejection reason."""
     _check(workload, records, bad_fraction, duplicate_fraction)
     wid, cid = workload_id or DEFAULT_IDS[workload][0], client_id or DEFAULT_IDS[workload][1]
     rng = random.Random(f"{workload}:{seed}")
     make = MAKERS[workload]
-    recent: list[dict[str, Any]] = []
+    recent: list[LogRecord] = []
     for i in range(records):
         roll = rng.random()
         if recent and roll < duplicate_fraction:
@@ -550,12 +547,23 @@ def generate(
     client_id: str | None = None,
     bad_fraction: float = 0.02,
     duplicate_fraction: float = 0.02,
-) -> Iterator[dict[str, Any] | str]:
+) -> Iterator[Line]:
     """Yield ``records`` lines: dicts for records (good, duplicate or broken) and strings for non-JSON lines.
 
     Raises ValueError for an unknown workload, negative ``records`` or fractions outside [0, 1)."""
     for _, line in _lines(workload, records, seed, workload_id, client_id, bad_fraction, duplicate_fraction):
         yield line
+
+
+class WriteSummary(TypedDict):
+    path: str
+    workload: str
+    workload_id: str
+    lines: int
+    good: int
+    duplicates: int
+    near_duplicates: int
+    invalid: dict[str, int]  # rejection reason -> lines
 
 
 def write(
@@ -567,9 +575,8 @@ def write(
     client_id: str | None = None,
     bad_fraction: float = 0.02,
     duplicate_fraction: float = 0.02,
-) -> dict[str, Any]:
-    """Write JSONL to ``path``. Returns ``{"path", "workload", "workload_id", "lines", "good", "duplicates",
-    "near_duplicates", "invalid": {reason: count}}``; same arguments give a byte-identical file."""
+) -> WriteSummary:
+    """Write JSONL to ``path`` and say what it holds; same arguments give a byte-identical file."""
     _check(workload, records, bad_fraction, duplicate_fraction)  # before the file is created
     lines = _lines(workload, records, seed, workload_id, client_id, bad_fraction, duplicate_fraction)
     out = Path(path)

@@ -14,10 +14,10 @@ import pytest
 from flywheel.datasets.keys import dedup_key
 from flywheel.datasets.types import quality_problem
 from flywheel.records.validation import Rejected, parse_line, validate
-from flywheel.sampledata import DEFAULT_IDS, generate, write
+from flywheel.sampledata import DEFAULT_IDS, WORKLOAD_TYPES, generate, write
 
 LABEL = re.compile(r"^\[\[\[(.+)\]\]\]$")
-WORKLOADS = ["tool_calling", "classification", "generic"]
+WORKLOADS = ["tool_calling", "classification", "generic", "support"]
 
 
 def test_same_seed_same_bytes_and_different_seed_differs(tmp_path):
@@ -106,7 +106,7 @@ def test_validation_counts_exactly_the_declared_bad_lines_and_duplicates(tmp_pat
             record = validate(parse_line(line))
             if isinstance(record, Rejected):
                 rejected[record.reason] += 1
-            elif problem := quality_problem(record, workload):
+            elif problem := quality_problem(record, WORKLOAD_TYPES[workload]):
                 rejected[problem] += 1
             else:
                 keys[dedup_key(record)] += 1
