@@ -36,10 +36,13 @@ def test_measured_latency_follows_the_configured_model(tmp_path: Path) -> None:
         for r in (small, large, small_icl):
             assert (r.requests, r.errors) == (24, 0), r
             assert r.p50_ms and r.p95_ms and r.p50_ms <= r.p95_ms and r.output_tokens_per_s > 0
-        ratio = large.p50_ms / small.p50_ms
-        assert abs(ratio - RATIO) / RATIO <= 0.20, (small, large)
-        assert small_icl.p50_ms > small.p50_ms, (small, small_icl)
-        assert large.output_tokens_per_s < small.output_tokens_per_s
+        # A sleep never ends early, so each median is at least its model's modelled time, however loaded the
+        # machine (a comparison of measured times is not: loopback and scheduling delays add to both sides).
+        # The exact formula is the unit test's (tests/unit/emulator/test_emulator_latency.py).
+        words = min(sum(len(str(m.get("content") or "").split()) for m in p["messages"]) for p in icl)
+        base_ms = latency["base_ms"]
+        assert small.p50_ms >= base_ms and large.p50_ms >= RATIO * base_ms, (small, large)
+        assert small_icl.p50_ms >= base_ms + latency["ms_per_prompt_token"] * words, small_icl
 
 
 def test_the_measurement_is_bounded_in_time(tmp_path: Path) -> None:
