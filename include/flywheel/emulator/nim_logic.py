@@ -19,7 +19,8 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+
+from typing_extensions import TypedDict  # pydantic validates TypedDicts from typing_extensions on 3.11
 
 from flywheel.emulator.settings import LatencySettings
 
