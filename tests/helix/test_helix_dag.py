@@ -29,7 +29,8 @@ from tests.integration.airflow.stack import assert_not_in_run, make_stack, reset
 from tests.integration.airflow.test_flywheel_dags import make_logs
 from tests.support.waiting import wait_for
 
-from .helpers import active_jobs
+from .helpers import active_jobs, list_files
+from .helpers import secret as secret_meta
 
 pytestmark = [pytest.mark.helix, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -179,7 +180,7 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
         assert target["name"] == f"{WS}/meta-llama-3-3-70b-instruct" and "/inference-gateway/" in target["url"]
         assert SERVED_KEY not in json.dumps(job)
     secret = served_secret_name(stack.emulator_url, SERVED)
-    assert hx.secret(secret) is not None  # kept for the next run, like the judge's
+    assert secret_meta(hx, secret) is not None  # kept for the next run, like the judge's
     assert_not_in_run(stack, TOOLS, rid, SERVED_KEY, report)
     assert results[(SERVED, "customized")]["status"] == "skipped"
     assert stack.emulator("GET", "/emulator/stats")["jobs_created"]["deployment"] == 1  # SMALL's only
@@ -187,7 +188,7 @@ def test_a_tool_calling_run_is_evaluated_by_real_helix(stack: LocalStack, hx: He
     assert served_deploy["deployment"] is None and served_deploy["served_url"] == stack.emulator_url
     # datasets are Helix filesets of our workspace
     eval_set = stack.api.xcom(TOOLS, rid, "upload_datasets")["eval"]["files_url"]
-    assert eval_set.startswith(f"{WS}/") and hx.list_files(eval_set.split("/", 1)[1]) == ["eval_data.jsonl"]
+    assert eval_set.startswith(f"{WS}/") and list_files(hx, eval_set.split("/", 1)[1]) == ["eval_data.jsonl"]
     assert ours(hx) == {"active_jobs": [], "deployments": [], "providers": []}
     # approval auto: the recommendation is promoted; a customized winner is marked on Helix
     audit = stack.api.xcom(TOOLS, rid, "promote", key="audit")
@@ -214,8 +215,8 @@ def test_b_mark_failed_while_helix_evaluates_cancels_and_leaves_nothing(
     def automodel() -> list[dict[str, Any]]:
         return stack.emulator("GET", f"/apis/customization/v2/workspaces/{WS}/automodel/jobs")["data"]
 
-    wait_for(lambda: (hx.active_jobs() and automodel()) or None, 300, "Helix evaluating, LoRA job made", interval=0.5)
-    running = [j["name"] for j in hx.active_jobs()]
+    wait_for(lambda: (active_jobs(hx) and automodel()) or None, 300, "Helix evaluating, LoRA job made", interval=0.5)
+    running = [j["name"] for j in active_jobs(hx)]
     assert stack.api.set_run_state(TOOLS, rid, "failed").status_code == 200
     assert stack.api.wait_run(TOOLS, rid, timeout=300) == "failed", stack.api.task_states(TOOLS, rid)
     deadline = time.monotonic() + 120

@@ -71,7 +71,7 @@ def test_the_dag_calls_run_a_candidate_through_real_helix(
         # the customized experiment: automodel job (stand-in GPU) → adapter routed by the real gateway
         train_url = c.upload_dataset("flywheel-train-x", {"training/train.jsonl": eval_file})
         base_entity = c.ensure_customization_config(nim, TrainingConfig())
-        assert base_entity == c.served()[CANDIDATE]
+        assert base_entity == c.http.run(c.flows.served())[CANDIDATE]
         payload = customization_job(
             "wl", "run-1", nim, base_entity, train_url.split("/", 1)[1], workspace, TrainingConfig(), LoraConfig()
         )
