@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -368,6 +368,9 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
     from flywheel.airflow.promotion import promotions_asset
 
     weights = cfg.serving.canary_weights
+    # a step that could not run (a lost worker, an unreachable API server) runs again: each step re-applies its
+    # route, so that is safe; a rollback (AirflowFailException) is never retried
+    STEP: dict[str, Any] = {"retries": 2, "retry_delay": timedelta(seconds=10)}
 
     def halted(fn: Any, *args: Any) -> Any:
         try:
@@ -385,14 +388,14 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
         doc_md=__doc__,
     ) as dag:
 
-        @task(retries=0)
+        @task(**STEP)
         def plan(dag_run: Any = None, **context: Any) -> dict[str, object]:
             try:
                 return plan_rollout(config_path, context, f"{DAG_ID}/{dag_run.run_id}")
             except LookupError as exc:
                 raise AirflowSkipException(str(exc)) from None
 
-        @task(task_id="shadow", retries=0)
+        @task(task_id="shadow", **STEP)
         def shadow_step(p: Any) -> dict[str, object]:
             return halted(shadow, config_path, p)
 
@@ -400,7 +403,7 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
         last: Any = shadow_step(planned)
         for w in weights[:-1]:
 
-            @task(task_id=f"canary_{w}", retries=0)
+            @task(task_id=f"canary_{w}", **STEP)
             def canary(p: Any, _prev: Any, weight: int = w) -> dict[str, object]:
                 return halted(observe, config_path, p, weight, f"canary_{weight}")
 
@@ -419,7 +422,7 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
             execution_timeout=cfg.serving.step_timeout * 100,
         )
 
-        @task(trigger_rule="none_failed_min_one_success", retries=0)
+        @task(trigger_rule="none_failed_min_one_success", **STEP)
         def full_step(p: Any, ti: Any = None) -> dict[str, object]:
             answer = ti.xcom_pull(task_ids="approve_full")
             return halted(full, config_path, p, answer)
