@@ -142,15 +142,12 @@ def record(cfg: FlywheelConfig, plan: RolloutPlan, step: dict[str, object]) -> d
     entry = {"at": _now(), **step}
     coll = _collection(cfg)
     if coll is not None:
-        coll.update_one(
-            {"rollout_id": plan.rollout_id},
-            {
-                "$setOnInsert": {**plan.model_dump(), "started_at": entry["at"]},
-                "$set": {"state": step.get("state", "running"), "updated_at": entry["at"]},
-                "$push": {"steps": entry},
-            },
-            upsert=True,
-        )
+        # read-modify-write: one rollout runs at a time (max_active_runs=1) and its steps one after another
+        key = {"rollout_id": plan.rollout_id}
+        doc = coll.find_one(key, {"_id": 0}) or {**plan.model_dump(), "started_at": entry["at"], "steps": []}
+        steps = [*doc.get("steps", []), entry]
+        state = step.get("state", "running")
+        coll.replace_one(key, {**doc, "steps": steps, "state": state, "updated_at": entry["at"]}, upsert=True)
     log.info("rollout %s: %s", plan.rollout_id, entry)
     return entry
 
