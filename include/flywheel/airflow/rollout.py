@@ -196,7 +196,7 @@ def plan_rollout(config_path: str | None, context: Mapping[str, Any], rollout_id
         workload_type=w.workload_type,
         candidate=str(extra["model_id"]),
         incumbent=incumbent,
-        approval=cfg.selection_for(w).approval,
+        approval=cfg.selection_for(w).approval if cfg.serving.gate == "workload" else cfg.serving.gate,
         promotion={"dag_id": extra.get("dag_id"), "run_id": extra.get("run_id"), "approver": extra.get("approver")},
     )
     if plan.candidate == plan.incumbent:
