@@ -280,7 +280,7 @@ def rollback(cfg: FlywheelConfig, plan: RolloutPlan, step: str, reason: str, fig
     target = open_target(cfg)
     assert target is not None
     target.apply(_route(plan, 0, "rolled_back"))
-    record(cfg, plan, {"step": "rollback", "after": step, "reason": reason, "state": "rolled_back", **figures})
+    record(cfg, plan, {**figures, "step": "rollback", "after": step, "reason": reason, "state": "rolled_back"})
     raise Halted(f"rolled back to {plan.incumbent} at {step}: {reason}")
 
 
