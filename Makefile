@@ -10,7 +10,7 @@ export UV_LINK_MODE = copy
 # Tests and the demo call our console scripts (flywheel, airflow) by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv test test-faults test-unit test-integration test-helix helix lint fmt lock demo demo-stop compose-config env bench clean
+.PHONY: venv test test-faults test-unit test-integration test-helix helix gateway lint fmt lock demo demo-stop compose-config env bench clean
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -29,10 +29,11 @@ venv: $(STAMP)
 lock: $(UV)
 	$(UV) pip compile requirements.in -p 3.11 -o requirements.txt --no-header -q
 	$(UV) pip compile requirements-dev.in -p 3.11 -c requirements.txt -o requirements-dev.lock --no-header -q
+	$(UV) pip compile requirements-gateway.in -p 3.11 -o requirements-gateway.lock --no-header -q
 
 # The whole suite with the real-Helix tests (Helix installed once into .cache/helix). Out of it: the long
 # fault suite (make test-faults).
-test: venv helix
+test: venv helix gateway
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,6 +57,15 @@ test-integration: venv
 # NeMo Helix (SDK, CLI and services) in its own Python 3.13 venv under .cache/helix; a second run is a no-op.
 helix: $(UV)
 	UV=$(UV) nice -n 10 bash scripts/helix-install.sh
+
+# The LiteLLM proxy (docs/loop.md) in its own venv under .cache/gateway, from requirements-gateway.lock.
+GATEWAY_STAMP := .cache/gateway/venv/.installed-$(shell cat requirements-gateway.lock | sha1sum | cut -c1-12)
+$(GATEWAY_STAMP): $(UV) requirements-gateway.lock
+	@test -x .cache/gateway/venv/bin/python || $(UV) venv -q -p $(PYTHON) .cache/gateway/venv
+	VIRTUAL_ENV=$(CURDIR)/.cache/gateway/venv nice -n 10 $(UV) pip sync -q requirements-gateway.lock
+	@rm -f .cache/gateway/venv/.installed-*; touch $@
+
+gateway: $(GATEWAY_STAMP)
 
 # Only the tests against the real Helix services (all but the DAG run are also part of `make test`).
 test-helix: venv helix

@@ -493,6 +493,9 @@ class ServingConfig(_Model):
     min_agreement: Annotated[float, Field(gt=0, le=1)] | None = None
     max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
     max_p95_ms: Annotated[float, Field(gt=0, le=P95_MS_MAX)] | None = None
+    # the gate before 100 %: "workload" follows the workload's selection.approval ("required": a person
+    # answers); "required" always asks; "off" never does (e.g. the demo)
+    gate: Literal["workload", "required", "off"] = "workload"
 
     @model_validator(mode="after")
     def _target_needs(self) -> ServingConfig:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from flywheel.config import FlywheelConfig, load_config
+from flywheel.jsontypes import JsonObject
 from flywheel.serving.adapters.configmap import configmap_manifest, routing_of
 from flywheel.serving.adapters.gateway import GatewayChat, GatewayTarget
 from flywheel.serving.compare import agreement, message_of
@@ -142,15 +143,12 @@ def record(cfg: FlywheelConfig, plan: RolloutPlan, step: dict[str, object]) -> d
     entry = {"at": _now(), **step}
     coll = _collection(cfg)
     if coll is not None:
-        coll.update_one(
-            {"rollout_id": plan.rollout_id},
-            {
-                "$setOnInsert": {**plan.model_dump(), "started_at": entry["at"]},
-                "$set": {"state": step.get("state", "running"), "updated_at": entry["at"]},
-                "$push": {"steps": entry},
-            },
-            upsert=True,
-        )
+        # read-modify-write: one rollout runs at a time (max_active_runs=1) and its steps one after another
+        key = {"rollout_id": plan.rollout_id}
+        doc = coll.find_one(key, {"_id": 0}) or {**plan.model_dump(), "started_at": entry["at"], "steps": []}
+        steps = [*doc.get("steps", []), entry]
+        state = step.get("state", "running")
+        coll.replace_one(key, {**doc, "steps": steps, "state": state, "updated_at": entry["at"]}, upsert=True)
     log.info("rollout %s: %s", plan.rollout_id, entry)
     return entry
 
@@ -198,7 +196,7 @@ def plan_rollout(config_path: str | None, context: Mapping[str, Any], rollout_id
         workload_type=w.workload_type,
         candidate=str(extra["model_id"]),
         incumbent=incumbent,
-        approval=cfg.selection_for(w).approval,
+        approval=cfg.selection_for(w).approval if cfg.serving.gate == "workload" else cfg.serving.gate,
         promotion={"dag_id": extra.get("dag_id"), "run_id": extra.get("run_id"), "approver": extra.get("approver")},
     )
     if plan.candidate == plan.incumbent:
@@ -232,7 +230,7 @@ def _route(plan: RolloutPlan, weight: int, step: Step) -> Route:
 
 def _live_records(
     cfg: FlywheelConfig, plan: RolloutPlan, since: float | None, model: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """The newest ``limit`` logged requests of the workload (answered by ``model`` when given)."""
     from datetime import datetime as dt
 
@@ -245,7 +243,7 @@ def _live_records(
         client = es_client_from_connection(ES_CONN)
     source = open_log_source(cfg.log_source, client)
     after = dt.fromtimestamp(since, UTC) if since is not None else None
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     for rec in source.iter_records(plan.workload_id, since=after):
         if not isinstance(rec, dict) or not isinstance(rec.get("request"), dict):
             continue
@@ -259,21 +257,22 @@ def _live_records(
     return out
 
 
-def _compare(
-    chat: ChatClient, plan: RolloutPlan, records: list[dict[str, Any]], ask: str
-) -> tuple[float | None, int, int]:
+def _compare(chat: ChatClient, plan: RolloutPlan, records: list[JsonObject], ask: str) -> tuple[float | None, int, int]:
     """(agreement, compared, failed): each record's request sent to ``ask``; its answer compared with the
     logged one."""
     pairs = []
     failed = 0
     for rec in records:
+        request, logged = rec.get("request"), rec.get("response")
+        if not isinstance(request, dict):
+            continue
         try:
-            answer = chat.chat(ask, rec["request"])
+            answer = chat.chat(ask, request)
         except Exception as exc:  # an answer that cannot be had is counted, and judged, not fatal
             log.warning("%s did not answer a replayed request: %s", ask, type(exc).__name__)
             failed += 1
             continue
-        pairs.append((message_of(answer), message_of(rec.get("response") or {})))
+        pairs.append((message_of(answer), message_of(logged if isinstance(logged, dict) else {})))
     return agreement(plan.workload_type, pairs), len(pairs), failed
 
 
@@ -281,7 +280,7 @@ def rollback(cfg: FlywheelConfig, plan: RolloutPlan, step: str, reason: str, fig
     target = open_target(cfg)
     assert target is not None
     target.apply(_route(plan, 0, "rolled_back"))
-    record(cfg, plan, {"step": "rollback", "after": step, "reason": reason, "state": "rolled_back", **figures})
+    record(cfg, plan, {**figures, "step": "rollback", "after": step, "reason": reason, "state": "rolled_back"})
     raise Halted(f"rolled back to {plan.incumbent} at {step}: {reason}")
 
 
@@ -368,6 +367,9 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
     from flywheel.airflow.promotion import promotions_asset
 
     weights = cfg.serving.canary_weights
+    # a step that could not run (a lost worker, an unreachable API server) runs again: each step re-applies its
+    # route, so that is safe; a rollback (AirflowFailException) is never retried
+    retries, retry_delay = 2, timedelta(seconds=10)
 
     def halted(fn: Any, *args: Any) -> Any:
         try:
@@ -385,14 +387,14 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
         doc_md=__doc__,
     ) as dag:
 
-        @task(retries=0)
+        @task(retries=retries, retry_delay=retry_delay)
         def plan(dag_run: Any = None, **context: Any) -> dict[str, object]:
             try:
                 return plan_rollout(config_path, context, f"{DAG_ID}/{dag_run.run_id}")
             except LookupError as exc:
                 raise AirflowSkipException(str(exc)) from None
 
-        @task(task_id="shadow", retries=0)
+        @task(task_id="shadow", retries=retries, retry_delay=retry_delay)
         def shadow_step(p: Any) -> dict[str, object]:
             return halted(shadow, config_path, p)
 
@@ -400,7 +402,7 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
         last: Any = shadow_step(planned)
         for w in weights[:-1]:
 
-            @task(task_id=f"canary_{w}", retries=0)
+            @task(task_id=f"canary_{w}", retries=retries, retry_delay=retry_delay)
             def canary(p: Any, _prev: Any, weight: int = w) -> dict[str, object]:
                 return halted(observe, config_path, p, weight, f"canary_{weight}")
 
@@ -419,7 +421,7 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
             execution_timeout=cfg.serving.step_timeout * 100,
         )
 
-        @task(trigger_rule="none_failed_min_one_success", retries=0)
+        @task(trigger_rule="none_failed_min_one_success", retries=retries, retry_delay=retry_delay)
         def full_step(p: Any, ti: Any = None) -> dict[str, object]:
             answer = ti.xcom_pull(task_ids="approve_full")
             return halted(full, config_path, p, answer)

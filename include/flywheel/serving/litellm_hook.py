@@ -34,9 +34,9 @@ class _Routes:
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.stamp: tuple[int, int] | None = None
-        self.routes: dict[str, Any] = {}
+        self.routes: dict[str, object] = {}
 
-    def get(self, workload_id: str) -> dict[str, Any] | None:
+    def get(self, workload_id: str) -> dict[str, object] | None:
         if self.path:
             try:
                 st = os.stat(self.path)
@@ -50,7 +50,7 @@ class _Routes:
         return route if isinstance(route, dict) else None
 
 
-def _append(path: str | None, line: dict[str, Any]) -> None:
+def _append(path: str | None, line: dict[str, object]) -> None:
     if not path:
         return
     text = json.dumps(line, default=str) + "\n"
@@ -60,11 +60,13 @@ def _append(path: str | None, line: dict[str, Any]) -> None:
             f.write(text)
 
 
-def _flywheel(kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    params = kwargs.get("litellm_params") or {}
+def _flywheel(kwargs: dict[str, object]) -> dict[str, object] | None:
+    params = kwargs.get("litellm_params")
+    params = params if isinstance(params, dict) else {}
     for holder in (params.get("metadata"), kwargs.get("metadata"), params.get("litellm_metadata")):
-        if isinstance(holder, dict) and isinstance(holder.get("flywheel"), dict):
-            return holder["flywheel"]
+        found = holder.get("flywheel") if isinstance(holder, dict) else None
+        if isinstance(found, dict):
+            return found
     return None
 
 
@@ -84,8 +86,8 @@ class FlywheelHook(CustomLogger):
         self.client_id = os.environ.get("FLYWHEEL_CLIENT_ID", "gateway")
 
     async def async_pre_call_hook(
-        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
-    ) -> Any:
+        self, user_api_key_dict: object, cache: object, data: dict[str, object], call_type: object
+    ) -> dict[str, object]:
         model = data.get("model")
         if not isinstance(model, str) or not model.startswith(PREFIX):
             return data
@@ -93,14 +95,17 @@ class FlywheelHook(CustomLogger):
         route = self.routes.get(workload_id)
         if route is None:
             raise ValueError(f"no route for workload {workload_id!r} in the flywheel routing document")
-        weight = int(route.get("candidate_weight") or 0)
+        weight = route.get("candidate_weight")
+        weight = weight if isinstance(weight, int) else 0
         candidate = route.get("candidate")
         served = candidate if candidate and random.random() * 100 < weight else route["incumbent"]
         keep = ("messages", "tools", "tool_choice", "temperature", "max_tokens")
-        request: dict[str, Any] = {k: data[k] for k in keep if k in data}
+        request: dict[str, object] = {k: data[k] for k in keep if k in data}
         request["model"] = model
         data["model"] = served
-        metadata = data.setdefault("metadata", {})
+        metadata = data.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = data["metadata"] = {}
         metadata["flywheel"] = {
             "workload_id": workload_id,
             "served_model": served,
@@ -111,7 +116,7 @@ class FlywheelHook(CustomLogger):
         }
         return data
 
-    def _serving_line(self, fw: dict[str, Any], ok: bool, latency_ms: float | None, error: str | None) -> None:
+    def _serving_line(self, fw: dict[str, object], ok: bool, latency_ms: float | None, error: str | None) -> None:
         if not self.serving_dir:
             return
         line = {
