@@ -348,8 +348,8 @@ def _decision(
         m = _pull(ti, "latency", i)
         if isinstance(m, dict):
             measured[plan.model_name] = LatencyRun.model_validate(m)
-        c = _read(CustomizeResult, _pull(ti, "customize", i))
-        customize_s[plan.model_name] = c.duration_s if c else None
+        customized = _read(CustomizeResult, _pull(ti, "customize", i))
+        customize_s[plan.model_name] = customized.duration_s if customized else None
     workload = cfg.workload(settings.workload_id) if settings else None
     selection = settings.selection if settings else cfg.defaults.selection
     production = cfg.production_for(workload) if workload else cfg.defaults.production

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flywheel.airflow import tasks
+from flywheel.run.models import Built, Extracted
 from tests.unit.datasets.factory import write_logs
 
 
@@ -41,7 +42,7 @@ def test_the_raw_snapshot_is_deleted_once_the_datasets_are_built(tmp_path, monke
     datasets = Path(built["uri"])
     text = "".join((datasets / name).read_text() for name in built["files"].values())
     assert "@example.com" not in text and "415-555-" not in text
-    volume = tasks._volume(extracted, built)  # what the report uses
+    volume = tasks._volume(Extracted.model_validate(extracted), Built.model_validate(built))  # what the report uses
     assert volume is not None and volume.records == 300
     assert json.loads(json.dumps(built))["volume"]["records"] == 300  # XCom-serialisable
 
@@ -49,4 +50,5 @@ def test_the_raw_snapshot_is_deleted_once_the_datasets_are_built(tmp_path, monke
 def test_raw_snapshot_days_keeps_it(tmp_path, monkeypatch):
     extracted, built = run_extract_and_build(tmp_path, monkeypatch, raw_snapshot_days=3)
     assert (Path(extracted["snapshot"]) / "records.jsonl").is_file()
-    assert tasks._volume(extracted, None) == tasks._volume(extracted, built)
+    ex = Extracted.model_validate(extracted)
+    assert tasks._volume(ex, None) == tasks._volume(ex, Built.model_validate(built))
