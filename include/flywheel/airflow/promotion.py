@@ -211,15 +211,9 @@ def _mark_on_platform(
         why = "base model: served by its NIM image, nothing to mark"
         return PlatformMark(model_id=model_id, marked=False, why=why)
     from flywheel.airflow.hooks import NemoHook
-    from flywheel.platforms.marks import PROMOTED as PROMOTED_MARK
+    from flywheel.platforms.marks import promotion_mark
 
-    fields: JsonObject = {
-        PROMOTED_MARK: True,
-        "flywheel_promoted_for": workload_id,
-        "flywheel_promoted_by": decision.by,
-        "flywheel_promoted_at": decision.at,
-        "flywheel_promoted_run": f"{dag_id}/{run_id}",
-    }
+    fields: JsonObject = dict(promotion_mark(workload_id, decision.by, decision.at, dag_id, run_id))
     with NemoHook.from_config(cfg).get_conn() as c:
         c.mark_model(model_id, fields)
     log.info("marked %s as promoted on the platform", model_id)

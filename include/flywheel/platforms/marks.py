@@ -24,6 +24,9 @@ MAP_INDEX: Final = "flywheel_map_index"
 WORKLOAD: Final = "flywheel_workload"
 # on a model the run promoted (approval → promote); a promoted model is never deleted
 PROMOTED: Final = "flywheel_promoted"
+# Helix jobs: the DAG's request id and the workload type ride in their custom fields
+REQUEST_ID: Final = "flywheel_request_id"
+WORKLOAD_TYPE: Final = "flywheel_workload_type"
 
 CANDIDATE: Final = "candidate"
 JUDGE: Final = "judge"
@@ -32,6 +35,19 @@ EMBEDDING: Final = "embedding"
 # Helix: marks as a description (deployment configs and providers)
 DESCRIPTION_PREFIX: Final = "flywheel-owned "
 UNKNOWN_OWNER: Final = "?"
+
+
+def promotion_mark(
+    workload_id: str, by: str | None, at: str | None, dag_id: str, run_id: str
+) -> Mapping[str, str | bool | None]:
+    """The fields that mark a model entity as promoted: for which workload, by whom, when, by which run."""
+    return {
+        PROMOTED: True,
+        f"{PROMOTED}_for": workload_id,
+        f"{PROMOTED}_by": by,
+        f"{PROMOTED}_at": at,
+        f"{PROMOTED}_run": run_key(dag_id, run_id),
+    }
 
 
 def run_key(dag_id: str, run_id: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 from flywheel.platforms.helix.payloads import helix_name
+from flywheel.platforms.marks import REQUEST_ID, WORKLOAD_TYPE
+
+__all__ = ["REQUEST_ID", "WORKLOAD_TYPE", "file_ref", "fileset_name"]
 
 FILE_REF = re.compile(r"^(?P<ws>[^/#:]+)/(?P<fileset>[^/#:]+)/(?P<path>[^#]+)$")
-REQUEST_ID = "flywheel_request_id"
-WORKLOAD_TYPE = "flywheel_workload_type"
 
 
 def fileset_name(dataset: str) -> str:

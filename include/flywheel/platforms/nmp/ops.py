@@ -22,11 +22,11 @@ from flywheel.platforms.core.specs import (
     EvaluationTarget,
 )
 from flywheel.platforms.core.states import DeploymentInfo, JobState
+from flywheel.platforms.marks import REQUEST_ID
 from flywheel.platforms.nmp import wire
 from flywheel.platforms.nmp.endpoints import NemoEndpoints
 
 log = logging.getLogger("flywheel.nemo")
-REQUEST_ID = "flywheel_request_id"
 LIST_PAGES = 20
 
 
