@@ -119,6 +119,16 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
         judge = PrepareJudgeOperator(task_id=spec.PREPARE_JUDGE, built=built, config_path=config_path).output
         plans = select_nims(extracted, built)
 
+        # the judge scores its probes before its scores are believed: beside the GPU stage, never in the lease
+        @task(task_id=spec.JUDGE_CHECK, multiple_outputs=False)
+        def check_judge(extracted: Any, built: Any) -> Any:
+            from flywheel.airflow.judge_check import probe_judge
+
+            return probe_judge(config_path, extracted, built)
+
+        judge_checked = check_judge(extracted, built)
+        judge >> judge_checked
+
         common = {"run": extracted, "config_path": config_path, "map_index_template": "{{ nim_label }}"}
 
         @task(task_id=spec.LATENCY, trigger_rule="all_done", map_index_template="{{ nim_label }}", retries=0)
@@ -186,7 +196,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
         summary = report().as_teardown()
         _operator(summary).operator_extra_links = (RunReportLink(),)
         experiments >> summary
-        [uploaded, plans, judge] >> summary
+        [uploaded, plans, judge, judge_checked] >> summary
         summary >> check_results().as_teardown(on_failure_fail_dagrun=True)
 
         # the decision: a person approves the recommendation (or another candidate), then it is promoted
