@@ -12,7 +12,7 @@ from flywheel.airflow.judge_check import ProbeRun, eval_items, judge_messages, p
 from flywheel.airflow.rows_store import read_rows, write_rows
 from flywheel.airflow.trust_report import RunRows, assess_run, load_rows, with_row_scores
 from flywheel.config import SelectionConfig, load_config
-from flywheel.decision.judge_checks import build_probes, check_judge, run_probes
+from flywheel.decision.judge_checks import JudgeFn, ProbeItem, build_probes, check_judge, run_probes
 from flywheel.decision.paired import bootstrap_mean
 from flywheel.decision.rows import EvalRow
 from flywheel.emulator.nim_logic import judge_chat_reply  # the emulator's judge: real ratings, or the broken one
@@ -63,14 +63,21 @@ def test_rows_artifact_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_an_entry_without_rows_dumps_as_before() -> None:
-    old = {"nim": "n", "experiment": "base", "status": "completed", "scores": {}, "error": None, "job_id": None}
+    old: dict[str, object] = {
+        "nim": "n",
+        "experiment": "base",
+        "status": "completed",
+        "scores": {},
+        "error": None,
+        "job_id": None,
+    }
     entry = ResultEntry.model_validate({**old, "duration_s": 1.0})
     assert "rows_url" not in entry.to_json()
     report = Report(results=[entry])
     assert not {"paired", "slices", "judge"} & set(report.to_json())
 
 
-def _support_items(tmp_path: Path) -> list:  # type: ignore[type-arg]
+def _support_items(tmp_path: Path) -> list[ProbeItem]:
     from flywheel.run.models import Built
 
     eval_file = tmp_path / "eval.jsonl"
@@ -80,7 +87,7 @@ def _support_items(tmp_path: Path) -> list:  # type: ignore[type-arg]
     return eval_items(built)
 
 
-def _emulated(always_top: bool):  # type: ignore[no-untyped-def]
+def _emulated(always_top: bool) -> JudgeFn:
     return lambda p: parse_score("generic", judge_chat_reply(judge_messages("generic", p), always_top=always_top))
 
 
