@@ -195,3 +195,14 @@ def test_intervals_come_from_the_rows() -> None:
     expected = bootstrap_mean([float(i < 36) for i in range(40)])
     assert how == "bootstrap" and ci == (round(expected.lo, 4), round(expected.hi, 4))
     assert with_row_scores(ENTRIES, FOUND, "classification")[0].per_row_scores is None
+
+
+def test_the_report_keeps_an_entrys_rows_url_and_nothing_else_new() -> None:
+    from flywheel.airflow.results import normalise
+    from flywheel.run.models import NimPlan
+
+    plan = NimPlan(model_name="n", customize=False, icl=False)
+    stored = ResultEntry(nim="n", experiment="base", status="completed", rows_url="/a/rows.jsonl", job_id="j")
+    out = normalise([plan], {("n", "base"): stored}, {})
+    assert out[0].to_json()["rows_url"] == "/a/rows.jsonl"
+    assert "rows_url" not in out[1].to_json()  # the skipped icl entry
