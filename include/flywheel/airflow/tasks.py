@@ -392,7 +392,8 @@ def _trust(
     selection = settings.selection if settings else cfg.defaults.selection
     judged = judge_endpoint(cfg).model_name if wtype and judge_needed(wtype, cfg) else None
     probes = _pull(ti, "judge_check")
-    return trust_report.assess_run(results, decision, found, wtype, selection, probes, judged)
+    production = trust_report.production_rows(read_entry(_pull(ti, "production")))
+    return trust_report.assess_run(results, decision, found, wtype, selection, probes, judged, production)
 
 
 def _volume(extracted: Extracted | None, built: Built | None = None) -> TokenVolume | None:

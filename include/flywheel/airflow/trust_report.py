@@ -79,6 +79,19 @@ def probe_check(
     )
 
 
+def production_rows(entry: ResultEntry | None) -> list[EvalRow] | None:
+    """The production reference experiment's rows (None when it was not evaluated or left no rows)."""
+    if entry is None or entry.status != "completed" or not entry.rows_url:
+        return None
+    from flywheel.airflow.rows_store import read_rows
+
+    try:
+        return read_rows(entry.rows_url)
+    except ValueError as exc:
+        log.warning("production reference: %s", exc)
+        return None
+
+
 def unchecked(judge: str, min_agreement: float) -> JudgeCheck:
     """A judge-scored workload whose judge could not be probed (the check task failed or left nothing)."""
     check = check_judge(judge, [], min_agreement)
@@ -108,9 +121,11 @@ def assess_run(
     selection: SelectionConfig,
     probe_run: Mapping[str, object] | None,
     judge_scored: str | None,
+    production: Sequence[EvalRow] | None = None,
 ) -> Trust:
     """The report's ``paired``, ``slices`` and ``judge`` and the decision after them. ``judge_scored`` names
-    the judge when a metric of this run is judge-scored (its check is then required)."""
+    the judge when a metric of this run is judge-scored (its check is then required); ``production`` is the
+    production reference experiment's rows, when it was evaluated."""
     wtype = workload_type or ""
     metric, primary = ROW_METRIC.get(wtype), PRIMARY_METRIC.get(wtype)
     rec = decision.recommendation
@@ -145,6 +160,7 @@ def assess_run(
             selection.margin,
             selection.max_slice_regression,
             best=best_exp,
+            production=Experiment("production", production) if production else None,
             judge=judge,
         )
         clause = "; ".join(assessment.notes)

@@ -55,7 +55,11 @@ def test_task_graph(dags):
     assert "prepare_judge" in deploy.upstream_task_ids
     # the judge's probes run beside the GPU stage (never in the lease) and feed the report
     assert t["check_judge"].upstream_task_ids == {"extract_records", "build_datasets", "prepare_judge"}
-    assert "check_judge" in t["report"].upstream_task_ids and not t["check_judge"].pool == "flywheel_gpu"
+    assert "check_judge" in t["report"].upstream_task_ids and t["check_judge"].pool != "flywheel_gpu"
+    # production as a reference experiment: on the uploaded eval set, outside the lease, read by the report
+    production = t["production_eval"]
+    assert {"upload_datasets", "prepare_judge"} <= production.upstream_task_ids and production.pool != "flywheel_gpu"
+    assert "production_eval" in t["report"].upstream_task_ids
 
 
 def test_params_form(dags):

@@ -206,3 +206,17 @@ def test_the_report_keeps_an_entrys_rows_url_and_nothing_else_new() -> None:
     out = normalise([plan], {("n", "base"): stored}, {})
     assert out[0].to_json()["rows_url"] == "/a/rows.jsonl"
     assert "rows_url" not in out[1].to_json()  # the skipped icl entry
+
+
+def test_production_as_a_reference_experiment() -> None:
+    from flywheel.airflow.trust_report import production_rows
+
+    prod = _rows(40)
+    got = assess_run(ENTRIES, _decision(), FOUND, "generic", SelectionConfig(), _probe_run(10), JUDGE, prod)
+    assert got.paired is not None and [p["reference"] for p in got.paired] == ["small base", "production"]
+    assert got.paired[1]["reference_mean"] == 1.0 and got.paired[1]["rows"] == 40
+    assert got.slices is not None and all(s["production"] == 1.0 and s["reference"] == "production" for s in got.slices)
+    rec = got.decision.recommendation
+    assert rec is not None and "similarity vs production: -0.100 [" in rec.reason
+    skipped = ResultEntry(nim="prod", experiment="production", status="skipped")
+    assert production_rows(skipped) is None and production_rows(None) is None
