@@ -5,6 +5,7 @@ Each returns a small JSON-able summary (XCom carries names, counts and URIs, nev
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -306,8 +307,11 @@ def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) 
     rows = trust_report.load_rows(results)
     results = trust_report.with_row_scores(results, rows, wtype)
     results, decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted, built)
-    trust = _trust(cfg, ti, settings, results, decision, rows, wtype)
+    production = read_entry(_pull(ti, "production"))
+    trust = _trust(cfg, settings, results, decision, rows, wtype, _pull(ti, "judge_check"), production)
     decision = trust.decision
+    if decision.production is not None and trust.production_rows_url:
+        decision.production.rows_url = trust.production_rows_url
     summary = Report(
         workload_id=settings.workload_id if settings else None,
         client_id=settings.client_id if settings else None,
@@ -378,12 +382,13 @@ def _decision(
 
 def _trust(
     cfg: FlywheelConfig,
-    ti: TaskInstance,
     settings: RunSettings | None,
     results: list[ResultEntry],
     decision: DecisionFields,
     found: trust_report.RunRows,
     wtype: str | None,
+    probes: object,
+    production: ResultEntry | None,
 ) -> trust_report.Trust:
     """Paired comparisons, slices and the judge's check for the recommended candidate (``decision.trust``)."""
     from flywheel.airflow.connections import judge_endpoint
@@ -391,9 +396,12 @@ def _trust(
 
     selection = settings.selection if settings else cfg.defaults.selection
     judged = judge_endpoint(cfg).model_name if wtype and judge_needed(wtype, cfg) else None
-    probes = _pull(ti, "judge_check")
-    production = trust_report.production_rows(read_entry(_pull(ti, "production")))
-    return trust_report.assess_run(results, decision, found, wtype, selection, probes, judged, production)
+    probe_run = probes if isinstance(probes, dict) else None
+    prod_rows = trust_report.production_rows(production)
+    trust = trust_report.assess_run(results, decision, found, wtype, selection, probe_run, judged, prod_rows)
+    if prod_rows and production is not None:
+        trust = dataclasses.replace(trust, production_rows_url=production.rows_url)
+    return trust
 
 
 def _volume(extracted: Extracted | None, built: Built | None = None) -> TokenVolume | None:

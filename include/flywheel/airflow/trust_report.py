@@ -106,6 +106,7 @@ class Trust:
     paired: list[JsonObject] | None
     slices: list[JsonObject] | None
     judge: JsonObject | None
+    production_rows_url: str | None = None  # production's rows artifact, when it was evaluated
 
 
 def _best(results: Sequence[ResultEntry], metric: str) -> ResultEntry | None:

@@ -138,6 +138,8 @@ class Bar(Document):
 class Production(Document):
     model_name: str
     per_1m_output_tokens_usd: float
+    rows_url: str | None = None  # its rows artifact, when it was evaluated as a reference experiment
+    omit_unset = frozenset({"rows_url"})
 
 
 class ComparisonRow(Document):

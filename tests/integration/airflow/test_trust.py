@@ -21,6 +21,7 @@ from flywheel.airflow.rows_store import read_rows
 from flywheel.decision.paired import paired_difference
 from flywheel.decision.rows import metric_values
 from flywheel.decision.slices import slice_table
+from flywheel.localstack.processes import free_port
 from flywheel.localstack.stack import LocalStack
 
 from .stack import make_stack, reset_emulator, running
@@ -34,7 +35,7 @@ METRIC = "similarity"
 BAR = 0.3
 
 
-def stack_config(logs: Path) -> dict[str, Any]:
+def stack_config(logs: Path, emulator_url: str) -> dict[str, Any]:
     return {
         "platform": {
             "namespace": "fwtrust",
@@ -54,6 +55,12 @@ def stack_config(logs: Path) -> dict[str, Any]:
             "split": {"eval_size": 30, "min_total_records": 20, "limit": 200, "random_seed": 3},
             "icl": {"enabled": False},
             "selection": {"approval": "off", "min_quality": BAR},
+            # production as a reference experiment: the 70B model the logs came from, where it answers
+            "production": {
+                "model_name": JUDGE,
+                "price": {"usd_per_1m_input_tokens": 0.9, "usd_per_1m_output_tokens": 0.9},
+                "served_url": emulator_url,
+            },
         },
         "workloads": [{"workload_id": "support_answers", "client_id": "support-desk", "workload_type": "generic"}],
         "nims": [
@@ -80,7 +87,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     emulator_cfg.write_text(
         yaml.safe_dump({"gpus": 2, "latency": {"base_ms": 20.0, "scale": {SMALL: 1.0, LARGE: 2.5}}})
     )
-    s = make_stack(work, stack_config(logs), emulator_args=["--config", str(emulator_cfg)])
+    port = free_port()
+    config = stack_config(logs, f"http://127.0.0.1:{port}")
+    s = make_stack(work, config, emulator_port=port, emulator_args=["--config", str(emulator_cfg)])
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
     with running(s, DAG):
         yield s
@@ -118,22 +127,24 @@ def recompute(report: dict[str, Any]) -> None:
     )
     best_key = (best_row["nim"], best_row["experiment"])
     best = rows[best_key] if best_key != name else None
+    production = read_rows(report["production"]["rows_url"])
+    bar = report["bar"]["min_quality"]
     assert report["slices"] == [
-        s.model_dump(mode="json") for s in slice_table(candidate, METRIC, report["bar"]["min_quality"], best=best)
+        s.model_dump(mode="json") for s in slice_table(candidate, METRIC, bar, best=best, production=production)
     ]
-    expected = []
-    if best is not None:
-        margin = report["paired"][0]["margin"]
-        expected.append(
-            paired_difference(
-                metric_values(candidate, METRIC),
-                metric_values(best, METRIC),
-                metric=METRIC,
-                margin=margin,
-                candidate_name=f"{name[0]} {name[1]}",
-                reference_name=f"{best_key[0]} {best_key[1]}",
-            ).model_dump(mode="json")
-        )
+    margin = report["paired"][0]["margin"]
+    references = ([(f"{best_key[0]} {best_key[1]}", best)] if best is not None else []) + [("production", production)]
+    expected = [
+        paired_difference(
+            metric_values(candidate, METRIC),
+            metric_values(ref_rows, METRIC),
+            metric=METRIC,
+            margin=margin,
+            candidate_name=f"{name[0]} {name[1]}",
+            reference_name=ref_name,
+        ).model_dump(mode="json")
+        for ref_name, ref_rows in references
+    ]
     assert report["paired"] == expected
 
 
@@ -145,6 +156,9 @@ def test_the_judge_is_checked_before_it_is_believed(stack: LocalStack) -> None:
     rec = good["recommendation"]
     assert rec is not None, good["recommendation_note"]
     assert all(e.get("rows_url") for e in good["results"] if e["status"] == "completed")
+    # production was evaluated on the same rows, without a deployment: the last paired reference
+    assert good["production"]["rows_url"] and good["paired"][-1]["reference"] == "production"
+    assert stack.stats()["jobs_created"]["deployment"] == 2  # the two candidates, none for production
     recompute(good)
 
     broken = run_once(stack, "top-judge", [{"kind": "judge_always_top"}])
