@@ -33,7 +33,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 STATE = DEMO / "state.json"
-WORKLOADS = {"customer_service": "tool_calling", "news_classifier": "classification"}
+# workload id -> the sample generator's workload (support_answers: generic, scored by the LLM judge)
+WORKLOADS = {"customer_service": "tool_calling", "news_classifier": "classification", "support_answers": "support"}
 PRIMARY = {"tool_calling": "function_name_and_args_accuracy", "classification": "f1", "generic": "similarity"}
 RECORDS = 500
 # The demo follows the runs while they progress: it stops only when no task changed state for this long.
@@ -415,6 +416,26 @@ def print_decision(report: dict[str, Any]) -> None:
         )
     else:
         print(f"  no recommendation: {(report.get('recommendation_note') or {}).get('reason')}")
+    print_trust(report)
+
+
+def print_trust(report: dict[str, Any]) -> None:
+    """The judge's check, the paired comparisons and the slices (docs/results.md), when the report has them."""
+    judge = report.get("judge")
+    if judge:
+        kinds = ", ".join(f"{k} {t['passed']}/{t['probes']}" for k, t in judge["by_kind"].items())
+        verdict = "trusted" if judge["trusted"] else judge["reason"]
+        print(f"  judge {judge['judge']}: {judge['passed']}/{judge['probes']} probes passed ({kinds}): {verdict}")
+    for p in report.get("paired") or []:
+        lo, hi = p["ci"]
+        print(
+            f"  paired vs {p['reference']}: {p['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] on {p['rows']} rows,"
+            f" {p['verdict']} at margin {p['margin']:g}"
+        )
+    for s in report.get("slices") or []:
+        best = "-" if s["best"] is None else f"{s['best']:.3f}"
+        flags = [f for f in ("below_bar", "worse_than_best", "worse_than_production") if s[f]]
+        print(f"  slice {s['slice']:<28} {s['rows']:>4} rows  {s['candidate']:.3f} (best {best}) {' '.join(flags)}")
 
 
 def main(action: str) -> int:

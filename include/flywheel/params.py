@@ -130,6 +130,32 @@ def param_specs(cfg: FlywheelConfig, workload: WorkloadConfig) -> dict[str, dict
             "title": "Latency cap (p95 ms)",
             "description": "Optional: a candidate's measured p95 latency must not exceed this.",
         },
+        "margin": {
+            "default": selection.margin,
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "title": "Non-inferiority margin",
+            "description": "The recommended candidate is non-inferior to a reference when the lower bound of the "
+            "paired difference is above minus this.",
+        },
+        "max_slice_regression": {
+            "default": selection.max_slice_regression,
+            "type": ["null", "number"],
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "title": "Max slice regression",
+            "description": "Optional: withhold the recommendation when a slice falls more than this below its "
+            "reference.",
+        },
+        "min_judge_agreement": {
+            "default": selection.min_judge_agreement,
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "title": "Min judge agreement",
+            "description": "The judge must pass this share of its probes (and agree this often with exact metrics).",
+        },
         "since": {
             "default": None,
             **when,

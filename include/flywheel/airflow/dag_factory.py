@@ -72,6 +72,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
         EvaluationOperator,
         TeardownNimOperator,
     )
+    from flywheel.airflow.production_eval import ProductionEvalOperator
     from flywheel.airflow.promotion import promotions_asset
     from flywheel.airflow.run_report import RunReportLink
     from flywheel.airflow.run_settings import params_for
@@ -118,6 +119,28 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
         uploaded = upload_datasets(extracted, built)
         judge = PrepareJudgeOperator(task_id=spec.PREPARE_JUDGE, built=built, config_path=config_path).output
         plans = select_nims(extracted, built)
+
+        # the judge scores its probes before its scores are believed: beside the GPU stage, never in the lease
+        @task(task_id=spec.JUDGE_CHECK, multiple_outputs=False)
+        def check_judge(extracted: Any, built: Any) -> Any:
+            from flywheel.airflow.judge_check import probe_judge
+
+            return probe_judge(config_path, extracted, built)
+
+        judge_checked = check_judge(extracted, built)
+        judge >> judge_checked
+        production = cfg.production_for(w)
+        # production on the same eval rows where it is served: no deployment, no lease (skipped without a URL)
+        production_eval = ProductionEvalOperator(
+            task_id=spec.PRODUCTION_EVAL,
+            workload_id=w.workload_id,
+            production_model=production.model_name if production else "production",
+            datasets=uploaded,
+            judge=judge,
+            built=built,
+            run=extracted,
+            config_path=config_path,
+        )
 
         common = {"run": extracted, "config_path": config_path, "map_index_template": "{{ nim_label }}"}
 
@@ -186,7 +209,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
         summary = report().as_teardown()
         _operator(summary).operator_extra_links = (RunReportLink(),)
         experiments >> summary
-        [uploaded, plans, judge] >> summary
+        [uploaded, plans, judge, judge_checked, production_eval] >> summary
         summary >> check_results().as_teardown(on_failure_fail_dagrun=True)
 
         # the decision: a person approves the recommendation (or another candidate), then it is promoted

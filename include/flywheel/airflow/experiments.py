@@ -518,11 +518,32 @@ class EvaluationOperator(_JobOperator):
             self.fail(context, self.experiment, f"evaluation {job_id} results unreadable: {exc}", job_id=job_id)
         elapsed = self.elapsed(context)
         out = entry(self.nim_name(), self.experiment, "completed", scores=scores, job_id=job_id, duration_s=elapsed)
+        rows_url = self.store_rows(context, job_id)
+        if rows_url is not None:
+            out["rows_url"] = rows_url
         shown = ", ".join(f"{k}={v:.3f}" for k, v in scores.items())
         self.log.info(
             "RESULT %s %s: %s (job %s, %.0fs)", self.nim_name(), self.experiment, shown, job_id, out["duration_s"] or 0
         )
         return out
+
+    def store_rows(self, context: Any, job_id: str) -> str | None:
+        """The evaluation's per-row results as the experiment's rows artifact (its URI); None, with a warning,
+        when the platform returned none: the report then says the paired figures are missing."""
+        from flywheel.airflow.rows_store import write_rows
+        from flywheel.run.rows import decision_rows
+
+        try:
+            with self.client() as c:
+                rows = decision_rows(c.evaluation_rows(job_id))
+            if not rows:
+                raise ValueError("no rows")
+            url = write_rows(self.cfg(), self.dag_id, context["run_id"], self.nim_name(), self.experiment, rows)
+        except Exception as exc:
+            self.log.warning("evaluation %s: per-row results not stored (%s)", job_id, exc)
+            return None
+        self.log.info("rows of evaluation %s: %d -> %s", job_id, len(rows), url)
+        return url
 
 
 class CustomizeOperator(_JobOperator):

@@ -59,7 +59,7 @@ def normalise(
 
 
 def _clean(e: ResultEntry) -> ResultEntry:
-    return ResultEntry(
+    clean = ResultEntry(
         nim=e.nim,
         experiment=e.experiment,
         status=e.status,
@@ -68,6 +68,9 @@ def _clean(e: ResultEntry) -> ResultEntry:
         job_id=e.job_id,
         duration_s=e.duration_s,
     )
+    if e.rows_url:  # set only when the evaluation stored its rows (an entry without them dumps as before)
+        clean.rows_url = e.rows_url
+    return clean
 
 
 def stopped_experiments(

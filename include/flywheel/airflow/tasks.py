@@ -5,6 +5,7 @@ Each returns a small JSON-able summary (XCom carries names, counts and URIs, nev
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel
 
-from flywheel.airflow import artifacts
+from flywheel.airflow import artifacts, trust_report
 from flywheel.airflow.connections import (
     ES_CONN,
     MONGO_CONN,
@@ -303,7 +304,14 @@ def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) 
     states = (ti.get_task_states(dag_id=dag_id, run_ids=[run_id]) or {}).get(run_id) or {}
     results = normalise(plans, found, deploy_errors, stopped_experiments(spec.GROUP, plans, states))
     wtype = built.workload_type if built else None
+    rows = trust_report.load_rows(results)
+    results = trust_report.with_row_scores(results, rows, wtype)
     results, decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted, built)
+    production = read_entry(_pull(ti, "production"))
+    trust = _trust(cfg, settings, results, decision, rows, wtype, _pull(ti, "judge_check"), production)
+    decision = trust.decision
+    if decision.production is not None and trust.production_rows_url:
+        decision.production.rows_url = trust.production_rows_url
     summary = Report(
         workload_id=settings.workload_id if settings else None,
         client_id=settings.client_id if settings else None,
@@ -314,6 +322,10 @@ def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) 
         **dict(decision),
         pii=_pii_summary(built),
     )
+    if trust.judge is not None:
+        summary.judge = trust.judge
+    if trust.paired is not None:
+        summary.paired, summary.slices = trust.paired, trust.slices
     for r in results:
         shown = ", ".join(f"{k}={v:.3f}" for k, v in r.scores.items()) or r.error or ""
         log.info("%-40s %-10s %-9s %s", r.nim, r.experiment, r.status, shown)
@@ -366,6 +378,30 @@ def _decision(
         production,
         _volume(extracted, built),
     )
+
+
+def _trust(
+    cfg: FlywheelConfig,
+    settings: RunSettings | None,
+    results: list[ResultEntry],
+    decision: DecisionFields,
+    found: trust_report.RunRows,
+    wtype: str | None,
+    probes: object,
+    production: ResultEntry | None,
+) -> trust_report.Trust:
+    """Paired comparisons, slices and the judge's check for the recommended candidate (``decision.trust``)."""
+    from flywheel.airflow.connections import judge_endpoint
+    from flywheel.airflow.shared_nims import judge_needed
+
+    selection = settings.selection if settings else cfg.defaults.selection
+    judged = judge_endpoint(cfg).model_name if wtype and judge_needed(wtype, cfg) else None
+    probe_run = probes if isinstance(probes, dict) else None
+    prod_rows = trust_report.production_rows(production)
+    trust = trust_report.assess_run(results, decision, found, wtype, selection, probe_run, judged, prod_rows)
+    if prod_rows and production is not None:
+        trust = dataclasses.replace(trust, production_rows_url=production.rows_url)
+    return trust
 
 
 def _volume(extracted: Extracted | None, built: Built | None = None) -> TokenVolume | None:

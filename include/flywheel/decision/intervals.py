@@ -42,8 +42,10 @@ def score_interval(
     """(interval or None, method): bootstrap when per-row scores exist, Wilson for an accuracy-type metric
     with a known item count, otherwise missing (the reason says which)."""
     if per_row:
-        lo, hi = bootstrap_interval(per_row)
-        return (round(lo, 4), round(hi, 4)), "bootstrap"
+        from flywheel.decision.paired import bootstrap_mean  # numpy: only when rows exist
+
+        found = bootstrap_mean(per_row)
+        return (round(found.lo, 4), round(found.hi, 4)), "bootstrap"
     if metric in ACCURACY_METRICS and n:
         lo, hi = wilson_interval(round(score * n), n)
         return (round(lo, 4), round(hi, 4)), "wilson"

@@ -22,7 +22,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, TypedDict
+from typing import Literal, NotRequired, TypeAlias, TypedDict
 
 from flywheel.config import NimConfig
 from flywheel.platforms.core.errors import NemoNotFoundError
@@ -107,6 +107,7 @@ class Entry(TypedDict):
     error: str | None
     job_id: str | None
     duration_s: float | None
+    rows_url: NotRequired[str]  # the experiment's rows artifact, when its per-row results were read
 
 
 def result_entry(

@@ -88,7 +88,8 @@ class ResultEntry(Document):
     """One (NIM, experiment): what its task returns, and a row of the report's ``results``.
 
     ``latency``, ``cost`` and ``ci`` are the decision's (written by ``report``, absent from a task's own entry);
-    ``per_row_scores`` feeds a bootstrap interval and is never written."""
+    ``rows_url`` is the experiment's rows artifact (JSON lines, written only when the evaluation's per-row
+    results were read); ``per_row_scores`` feeds a bootstrap interval and is never written."""
 
     nim: str
     experiment: str  # base | icl | customized (a failed deployment's entry says "deploy")
@@ -100,8 +101,9 @@ class ResultEntry(Document):
     latency: Latency | None = None
     cost: Cost | None = None
     ci: tuple[float, float] | None = None
+    rows_url: str | None = None
     per_row_scores: list[float] | None = Field(default=None, exclude=True)
-    omit_unset = frozenset({"latency", "cost", "ci"})
+    omit_unset = frozenset({"latency", "cost", "ci", "rows_url"})
 
     @field_validator("duration_s")
     @classmethod
@@ -136,6 +138,8 @@ class Bar(Document):
 class Production(Document):
     model_name: str
     per_1m_output_tokens_usd: float
+    rows_url: str | None = None  # its rows artifact, when it was evaluated as a reference experiment
+    omit_unset = frozenset({"rows_url"})
 
 
 class ComparisonRow(Document):
@@ -229,6 +233,12 @@ class Report(Document):
     recommendation_note: RecommendationNote | None = None
     comparison: list[ComparisonRow] = Field(default_factory=list)
     pii: Pii | None = None
+    # from the per-row results (flywheel.decision.trust.assess, docs/results.md): written once assessed; the
+    # shapes are the decision's PairedComparison, SliceScore and JudgeCheck (this module sits below it)
+    paired: list[dict[str, FieldJson]] | None = None
+    slices: list[dict[str, FieldJson]] | None = None
+    judge: dict[str, FieldJson] | None = None
+    omit_unset = frozenset({"paired", "slices", "judge"})
 
     def entry(self, nim: str | None, experiment: str | None) -> ResultEntry | None:
         return next((r for r in self.results if r.key == (nim, experiment)), None)
@@ -330,6 +340,7 @@ class NimPlan(BaseModel):
 
 
 ICL_WORKLOAD_TYPES = ("generic", "tool_calling", "classification")
+SELECTION_PARAMS = ("min_quality", "max_p95_ms", "margin", "max_slice_regression", "min_judge_agreement")
 
 
 class RunSettings(BaseModel):
@@ -388,7 +399,7 @@ class RunSettings(BaseModel):
             selection=SelectionConfig.model_validate(
                 {
                     **cfg.selection_for(workload).model_dump(),
-                    **{k: p[k] for k in ("min_quality", "max_p95_ms") if k in p},
+                    **{k: p[k] for k in SELECTION_PARAMS if k in p},
                 }
             ),
             since=_when(p.get("since")),

@@ -16,6 +16,8 @@ BUILD = "build_datasets"
 TEARDOWN_EMBEDDER = "teardown_embedder"
 UPLOAD = "upload_datasets"
 PREPARE_JUDGE = "prepare_judge"
+JUDGE_CHECK = "check_judge"  # the judge's probes (judge-scored workloads), beside the GPU stage
+PRODUCTION_EVAL = "production_eval"  # production as a reference experiment (skipped without served_url)
 SELECT = "select_nims"
 
 # ------------------------------------------------------------------ GPU stage: one mapped group per NIM
@@ -90,7 +92,20 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("data", (EXTRACT, PREPARE_EMBEDDER, BUILD, TEARDOWN_EMBEDDER, UPLOAD, PREPARE_JUDGE, SELECT)),
+    Stage(
+        "data",
+        (
+            EXTRACT,
+            PREPARE_EMBEDDER,
+            BUILD,
+            TEARDOWN_EMBEDDER,
+            UPLOAD,
+            PREPARE_JUDGE,
+            JUDGE_CHECK,
+            PRODUCTION_EVAL,
+            SELECT,
+        ),
+    ),
     Stage(
         "gpu",
         (DEPLOY, CUSTOMIZE, *(e.eval_task for e in EXPERIMENTS), LATENCY, TEARDOWN_NIM),
@@ -113,6 +128,8 @@ REPORT_INPUTS: dict[str, str] = {
     "plans": SELECT,
     "latency": in_group(LATENCY),
     "customize": in_group(CUSTOMIZE),
+    "judge_check": JUDGE_CHECK,
+    "production": PRODUCTION_EVAL,
 }
 # per mapped index: a failed deployment's entry, then each experiment task's entry (return value or ``entry``)
 ENTRY_TASKS: tuple[str, ...] = tuple(dict.fromkeys(t for e in EXPERIMENTS for t in (e.eval_task, *e.tasks)))

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from flywheel.ui.security import report_csp
-from flywheel.ui.view import COLUMN_NAMES, WorkloadView, fmt
+from flywheel.ui.view import COLUMN_NAMES, PAIRED_COLUMNS, SLICE_COLUMNS, Cell, WorkloadView, fmt
 
 ASSETS = ("chart.umd.min.js", "flywheel.js", "select-run.js", "flywheel.css")
 # what the report file carries inline (its CSP allows exactly these, by hash)
@@ -89,21 +89,19 @@ def _production_text(v: WorkloadView) -> str:
     return f"production: {prod.model_name}, {cost} / 1M output tokens"
 
 
+def _cell(c: Cell) -> dict[str, object]:
+    return {
+        "column": c.column,
+        "path": c.path,
+        "kind": c.kind,
+        "value_json": json.dumps(c.value) if c.path is not None else None,
+        "text": c.text,
+        "href": c.href,
+    }
+
+
 def _rows(v: WorkloadView) -> list[list[dict[str, object]]]:
-    return [
-        [
-            {
-                "column": c.column,
-                "path": c.path,
-                "kind": c.kind,
-                "value_json": json.dumps(c.value) if c.path is not None else None,
-                "text": c.text,
-                "href": c.href,
-            }
-            for c in row
-        ]
-        for row in v.rows
-    ]
+    return [[_cell(c) for c in row] for row in v.rows]
 
 
 def _section(v: WorkloadView, page_href: str | None) -> dict[str, object]:
@@ -124,6 +122,12 @@ def _section(v: WorkloadView, page_href: str | None) -> dict[str, object]:
         "no_latency": all(b["p50_ms"] is None and b["p95_ms"] is None for b in v.latency),
         "columns": [c.column for c in v.rows[0]] if v.rows else COLUMN_NAMES,
         "rows": _rows(v),
+        "paired": [[_cell(c) for c in row] for row in v.paired],
+        "paired_columns": [c[0] for c in PAIRED_COLUMNS],
+        "slices": [[_cell(c) for c in row] for row in v.slices],
+        "slice_columns": [c[0] for c in SLICE_COLUMNS],
+        "judge": [_cell(c) for c in v.judge],
+        "judge_reason": v.judge_reason,
     }
 
 

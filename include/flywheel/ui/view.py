@@ -111,6 +111,10 @@ class WorkloadView:
     rows: list[list[Cell]] = field(default_factory=list)
     history: list[Series] = field(default_factory=list)
     runs: list[RunItem] = field(default_factory=list)
+    paired: list[list[Cell]] = field(default_factory=list)  # the recommended candidate against its references
+    slices: list[list[Cell]] = field(default_factory=list)
+    judge: list[Cell] = field(default_factory=list)  # the judge's check, one cell per figure
+    judge_reason: str | None = None
 
     def chart_data(self) -> dict[str, object]:
         """What the page's script draws (JSON-able)."""
@@ -193,6 +197,10 @@ def fmt(value: object, kind: str = "text") -> str:
     """How a value is shown in the table (the browser test compares text with this of the XCom value)."""
     if value is None:
         return NOT_MEASURED if kind in ("score", "ms", "usd", "hours", "ci") else "—"
+    if kind == "flag":
+        return "yes" if value else "no"
+    if kind == "diff" and isinstance(value, int | float):
+        return f"{value:+.3f}"
     if kind == "ci" and isinstance(value, list | tuple):
         return f"[{value[0]:.3f}, {value[1]:.3f}]"
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -253,13 +261,69 @@ def table_rows(report: Report, dag_id: str, run_id: str, base: str = "") -> list
     return rows
 
 
+# the trust tables (docs/results.md#paired-comparisons-slices-and-judge-checks): column -> (key, format kind)
+PAIRED_COLUMNS = [
+    ("candidate", "candidate", "text"),
+    ("reference", "reference", "text"),
+    ("metric", "metric", "text"),
+    ("paired rows", "rows", "text"),
+    ("candidate mean", "candidate_mean", "score"),
+    ("reference mean", "reference_mean", "score"),
+    ("difference", "difference", "diff"),
+    ("95% interval", "ci", "ci"),
+    ("margin", "margin", "text"),
+    ("verdict", "verdict", "text"),
+    ("more rows to settle", "more_rows", "text"),
+]
+SLICE_COLUMNS = [
+    ("slice", "slice", "text"),
+    ("rows", "rows", "text"),
+    ("candidate", "candidate", "score"),
+    ("best candidate", "best", "score"),
+    ("production", "production", "score"),
+    ("below the bar", "below_bar", "flag"),
+    ("worse than best", "worse_than_best", "flag"),
+    ("worse than production", "worse_than_production", "flag"),
+]
+JUDGE_COLUMNS = [
+    ("judge", "judge", "text"),
+    ("probes passed", "passed", "text"),
+    ("probes", "probes", "text"),
+    ("probe accuracy", "probe_accuracy", "score"),
+    ("agreement with exact metric", "agreement", "score"),
+    ("rows compared", "agreement_rows", "text"),
+    ("unparsed rows", "unparsed_rows", "text"),
+    ("Cohen's κ", "human_kappa", "score"),
+    ("needed", "min_agreement", "text"),
+    ("trusted", "trusted", "flag"),
+]
+
+
+def _cells(item: JsonValue, prefix: str, columns: list[tuple[str, str, str]]) -> list[Cell]:
+    return [
+        Cell(name, f"{prefix}.{key}", _at(item, key), fmt(_at(item, key), kind), kind=kind)
+        for name, key, kind in columns
+    ]
+
+
+def trust_tables(report: Report) -> tuple[list[list[Cell]], list[list[Cell]], list[Cell]]:
+    """The paired comparisons, the slice table and the judge's check (empty when the report has none)."""
+    paired = [_cells(p, f"paired.{i}", PAIRED_COLUMNS) for i, p in enumerate(report.paired or [])]
+    slices = [_cells(s, f"slices.{i}", SLICE_COLUMNS) for i, s in enumerate(report.slices or [])]
+    judge = _cells(report.judge, "judge", JUDGE_COLUMNS) if report.judge else []
+    return paired, slices, judge
+
+
 def recommendation_text(report: Report) -> str:
     if "recommendation" not in report.model_fields_set:
         return "none: this run has no decision (quality / latency / cost not measured)"
     rec = report.recommendation
     if rec is None:
         note = report.recommendation_note
-        return f"none meets the bar: {(note.reason if note else None) or 'no reason given'}"
+        reason = (note.reason if note else None) or "no reason given"
+        if reason.startswith("withhold: "):  # a candidate met the bar, but the figures do not support it
+            return f"withheld: {reason.removeprefix('withhold: ')}"
+        return f"none meets the bar: {reason}"
     parts = [f"{rec.nim} ({rec.experiment})", f"{rec.primary_metric} {fmt(rec.score, 'score')}"]
     if rec.ci:
         parts.append(f"95% {fmt(rec.ci, 'ci')}")
@@ -298,6 +362,7 @@ def workload_view(
         )
     report = shown.report
     points = chart_points(report)
+    paired, slices, judge = trust_tables(report)
     rec = report.recommendation
     # the bar is drawn whether or not something meets it (reports before "bar" existed: the recommendation's)
     bar = report.bar.min_quality if report.bar else (rec.min_quality if rec else None)
@@ -322,4 +387,8 @@ def workload_view(
         rows=table_rows(report, dag_id, shown.run_id, base),
         history=history(runs),
         runs=run_list,
+        paired=paired,
+        slices=slices,
+        judge=judge,
+        judge_reason=str(report.judge.get("reason")) if report.judge and report.judge.get("reason") else None,
     )

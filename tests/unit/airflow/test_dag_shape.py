@@ -18,7 +18,7 @@ def dags() -> dict:
 
 
 def test_one_dag_per_workload_with_schedule_and_limits(dags):
-    assert sorted(dags) == ["flywheel_customer_service", "flywheel_news_classifier"]
+    assert sorted(dags) == ["flywheel_customer_service", "flywheel_news_classifier", "flywheel_support_answers"]
     news = dags["flywheel_news_classifier"]
     # one run computing plus one waiting for a person (docs/approvals.md)
     assert news.max_active_runs == 2 and news.catchup is False
@@ -53,6 +53,13 @@ def test_task_graph(dags):
     assert "prepare_judge" in t["nim_experiment.base_eval"].upstream_task_ids
     # no GPU work (deployment, customization) while the judge is unchecked or down
     assert "prepare_judge" in deploy.upstream_task_ids
+    # the judge's probes run beside the GPU stage (never in the lease) and feed the report
+    assert t["check_judge"].upstream_task_ids == {"extract_records", "build_datasets", "prepare_judge"}
+    assert "check_judge" in t["report"].upstream_task_ids and t["check_judge"].pool != "flywheel_gpu"
+    # production as a reference experiment: on the uploaded eval set, outside the lease, read by the report
+    production = t["production_eval"]
+    assert {"upload_datasets", "prepare_judge"} <= production.upstream_task_ids and production.pool != "flywheel_gpu"
+    assert "production_eval" in t["report"].upstream_task_ids
 
 
 def test_params_form(dags):
@@ -88,9 +95,9 @@ def test_broken_workload_entry_does_not_hide_the_others(tmp_path):
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(raw))
     cfg, broken, _ = load_for_dags(str(path))
-    assert [w.workload_id for w in cfg.workloads] == ["news_classifier"]
+    assert [w.workload_id for w in cfg.workloads] == ["news_classifier", "support_answers"]
     assert broken == ["workload 'customer_service' (workloads[0].schedule: must be a string)"]
-    assert sorted(build_all(str(path))) == ["flywheel_news_classifier"]
+    assert sorted(build_all(str(path))) == ["flywheel_news_classifier", "flywheel_support_answers"]
 
 
 def test_data_tasks_get_pod_resources_only_when_configured(tmp_path):

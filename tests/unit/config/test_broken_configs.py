@@ -147,11 +147,11 @@ def test_a_broken_workload_does_not_break_the_dag_module(tmp_path: Path) -> None
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(changed(_set(("workloads", 0, "nims"), [SMALL, SMALL]))))
     cfg, broken, _ = load_for_dags(str(path))
-    assert cfg is not None and [w.workload_id for w in cfg.workloads] == ["news_classifier"]
+    assert cfg is not None and [w.workload_id for w in cfg.workloads] == ["news_classifier", "support_answers"]
     assert broken == [
         f"workload 'customer_service' (workloads[0].nims[1]: duplicate '{SMALL}' (first at workloads[0].nims[0]))"
     ]
-    assert sorted(build_all(str(path))) == ["flywheel_news_classifier"]
+    assert sorted(build_all(str(path))) == ["flywheel_news_classifier", "flywheel_support_answers"]
 
 
 def test_every_configured_default_passes_its_param() -> None:
@@ -266,7 +266,7 @@ def test_a_param_problem_found_after_other_broken_workloads_are_dropped(tmp_path
         cfg, broken, _ = load_for_dags(str(path))
     finally:
         mp.undo()
-    assert cfg is not None and cfg.workloads == []
+    assert cfg is not None and [w.workload_id for w in cfg.workloads] == ["support_answers"]
     assert broken[0] == "workload 'customer_service' (workloads[0].schedule: must be a string)"
     assert broken[1].startswith("workload 'news_classifier' (workloads[1] (trigger param) eval_size: ")
 

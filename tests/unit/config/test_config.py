@@ -32,7 +32,11 @@ def with_(**changes) -> dict:
 def test_shipped_config_is_valid():
     cfg = load_config(ROOT / "config" / "flywheel.yaml")
     assert isinstance(cfg, FlywheelConfig)
-    assert [w.dag_id for w in cfg.workloads] == ["flywheel_customer_service", "flywheel_news_classifier"]
+    assert [w.dag_id for w in cfg.workloads] == [
+        "flywheel_customer_service",
+        "flywheel_news_classifier",
+        "flywheel_support_answers",
+    ]
     news = cfg.workload("news_classifier")
     assert cfg.split_for(news).eval_size == 60  # override
     assert cfg.split_for(cfg.workload("customer_service")).eval_size == 100  # default
