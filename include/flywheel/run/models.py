@@ -229,6 +229,9 @@ class Report(Document):
     recommendation_note: RecommendationNote | None = None
     comparison: list[ComparisonRow] = Field(default_factory=list)
     pii: Pii | None = None
+    # why the run started (docs/loop.md): the log watcher's figures, else {"started_by": <run type>}
+    trigger_reason: dict[str, FieldJson] | None = None
+    omit_unset = frozenset({"trigger_reason"})
 
     def entry(self, nim: str | None, experiment: str | None) -> ResultEntry | None:
         return next((r for r in self.results if r.key == (nim, experiment)), None)
