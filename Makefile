@@ -83,7 +83,7 @@ fmt: venv
 	$(BIN)/ruff format .
 
 # FLYWHEEL_PLATFORM=helix: the same demo on the real NeMo Helix services (installed by `make helix`).
-demo: venv $(if $(filter helix,$(FLYWHEEL_PLATFORM)),helix)
+demo: venv gateway $(if $(filter helix,$(FLYWHEEL_PLATFORM)),helix)
 	$(BIN)/python scripts/demo.py up
 
 demo-stop:

@@ -9,7 +9,10 @@ up:   generate sample logs (customer-service agent + financial-news classifier),
       it gives up only when nothing moved for STALL_S) and never ends in a traceback: on failure it names
       the failed task and its log line that says why, and exits 1.
       Writes .demo/state.json (platform, airflow_url, username, password, emulator_url, pids; on Helix
-      helix_url).
+      helix_url; with the gateway installed, log_sources, gateway_url, gateway_pid).
+      The loop (scripts/demo_loop.py, docs/loop.md): with `make gateway` done, the approved promotion is
+      rolled out through the LiteLLM proxy, a traffic burst lands in the log source and the log watcher starts
+      the workload's next run by itself; the loop's timeline is printed at the end.
       FLYWHEEL_PLATFORM=helix: the same runs on the real NeMo Helix services (``make helix``), with the
       emulator standing in only for the GPU cluster (v2 deployments, the NIM a Helix provider serves).
 down: stop exactly the processes listed in .demo/state.json (Helix with its job subprocesses).
@@ -63,7 +66,8 @@ def _cmdline(pid: int) -> str:
 
 
 def _ours(pid: int) -> bool:
-    return any(word in _cmdline(pid) for word in ("airflow", "flywheel", "postgres", "redis", HELIX_CMD))
+    words = ("airflow", "flywheel", "postgres", "redis", "litellm", HELIX_CMD)
+    return any(word in _cmdline(pid) for word in words)
 
 
 def down() -> int:
@@ -173,6 +177,7 @@ def up() -> int:
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
     )
+    loop = loop_setup(cfg, config_path, logs, stack)
     helix = None
     if platform == "helix":
         from flywheel.localstack.helix import HelixServices, redacted_kinds, teach_stand_in
@@ -205,6 +210,8 @@ def up() -> int:
         "pids": {**stack.pids(), **({"helix": helix.pid} if helix is not None else {})},
     }
     STATE.write_text(json.dumps(state, indent=2))
+    if loop is not None:
+        loop_start(loop, stack, cfg, state)
     api = stack.api
     assert api is not None
     runs = {}
@@ -226,13 +233,50 @@ def up() -> int:
     for dag_id, rid in runs.items():
         if states.get(dag_id) == WAITING:
             say(f"waiting for you: {stack.api_url}/dags/{dag_id}/runs/{rid}/tasks/{APPROVAL}/required_actions")
-    say(f"Flywheel page: {stack.api_url}/flywheel/  (in the UI: Flywheel in the navigation)")
     ok = all(s in ("success", WAITING) for s in states.values()) and progress.approved is not None
+    if ok and loop is not None:
+        ok = loop_turn(loop, api, progress, runs)
+    say(f"Flywheel page: {stack.api_url}/flywheel/  (in the UI: Flywheel in the navigation)")
     if not ok:
         explain_failures(api, runs, states, stack)
         if progress.approved is None:
             say("no approval was applied")
     return 0 if ok else 1
+
+
+# ------------------------------------------------------------------------------------------ the loop
+def loop_setup(cfg: dict[str, Any], config_path: Path, logs: Path, stack: Any) -> Any:
+    """The loop's config (triggers, serving through the gateway) and emulator GPUs; None without the gateway."""
+    from demo_loop import Loop
+
+    if not Loop.available():
+        say("the LiteLLM proxy is not installed (`make gateway`): no rollout, the runs only")
+        return None
+    loop = Loop(DEMO, logs, list(WORKLOADS), say)
+    loop.configure(cfg, stack.emulator_url)
+    stack.emulator_args = [*stack.emulator_args, *loop.emulator_args(cfg)]
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return loop
+
+
+def loop_start(loop: Any, stack: Any, cfg: dict[str, Any], state: dict[str, Any]) -> None:
+    """The gateway and the first routes; their keys into .demo/state.json (make demo-stop stops it by pid)."""
+    started = loop.start(stack, cfg)
+    state.update(started)
+    if loop.pid() is not None:
+        state["pids"]["gateway"] = loop.pid()
+    STATE.write_text(json.dumps(state, indent=2))
+
+
+def loop_turn(loop: Any, api: Any, progress: Progress, runs: dict[str, str]) -> bool:
+    """The approved promotion through the rollout to the gateway, a burst, the data-triggered run; the timeline."""
+    dag_id = progress.approved
+    assert dag_id is not None
+    try:
+        ok = loop.turn(api, dag_id, runs[dag_id], lambda more: Progress(api, more).wait(approve=False))
+    finally:
+        loop.print_timeline(api)
+    return bool(ok)
 
 
 def _hitl(dag_id: str, rid: str) -> str:

@@ -63,6 +63,7 @@ def _operator(out: object) -> Any:
 
 
 def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
+    from flywheel.airflow import log_watch
     from flywheel.airflow import tasks as t
     from flywheel.airflow.approval import ApprovePromotionOperator
     from flywheel.airflow.experiments import (
@@ -81,7 +82,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
     default_args = {"retries": cfg.airflow.retries, "retry_delay": timedelta(seconds=cfg.airflow.retry_delay_s)}
     with DAG(
         dag_id=w.dag_id,
-        schedule=cfg.schedule_for(w),
+        schedule=log_watch.schedule_for(cfg, w),  # cron OR the log asset (docs/loop.md)
         start_date=_start_date(cfg.airflow.start_date),
         catchup=False,
         # one run computing plus one waiting for a person: a pending approval never holds the next run (a
@@ -192,7 +193,8 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
 
         @task(task_id=spec.REPORT, trigger_rule="all_done", multiple_outputs=False)
         def report(ti: Any = None, dag_run: Any = None) -> Any:
-            return t.report(config_path, ti, w.dag_id, dag_run.run_id)
+            started = log_watch.trigger_reason(get_current_context(), w.workload_id)
+            return t.report(config_path, ti, w.dag_id, dag_run.run_id, trigger_reason=started)
 
         @task(task_id=spec.CHECK, trigger_rule="all_done", retries=0)
         def check_results(ti: Any = None, dag_run: Any = None) -> str:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from flywheel.run import spec
 from flywheel.run.models import Decision, Report
 from flywheel.ui.app import create_app
+from flywheel.ui.serving import ServingState
 from flywheel.ui.view import RunReport
 
 if TYPE_CHECKING:
@@ -132,6 +133,11 @@ class AirflowBackend:
         from flywheel.config import load_config
 
         return read_run_report(load_config(), dag_id, run_id)
+
+    def serving(self, workload_id: str) -> ServingState:
+        from flywheel.airflow.serving_page import read_serving
+
+        return read_serving(workload_id)
 
 
 def _run_report(

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 DAG_ID = "flywheel_rollout"
 ROLLOUTS_COLLECTION = "rollouts"
 GATEWAY_CONN = "flywheel_gateway"
+ROLLBACK_KEY = "rollback"  # XCom key of a rolled-back step's audit record
 GO_FULL, ROLL_BACK = "Go to 100 %", "Roll back"
 POLL_S = 1.0
 
@@ -58,7 +59,11 @@ class RolloutPlan(BaseModel):
 
 
 class Halted(Exception):
-    """A step rolled the workload back; the message is the reason."""
+    """A step rolled the workload back; the message is the reason, ``entry`` the audit record."""
+
+    def __init__(self, message: str, entry: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.entry = entry
 
 
 # ---------------------------------------------------------------------------------------------- targets
@@ -280,8 +285,8 @@ def rollback(cfg: FlywheelConfig, plan: RolloutPlan, step: str, reason: str, fig
     target = open_target(cfg)
     assert target is not None
     target.apply(_route(plan, 0, "rolled_back"))
-    record(cfg, plan, {**figures, "step": "rollback", "after": step, "reason": reason, "state": "rolled_back"})
-    raise Halted(f"rolled back to {plan.incumbent} at {step}: {reason}")
+    entry = record(cfg, plan, {**figures, "step": "rollback", "after": step, "reason": reason, "state": "rolled_back"})
+    raise Halted(f"rolled back to {plan.incumbent} at {step}: {reason}", entry)
 
 
 def shadow(config_path: str | None, raw_plan: Mapping[str, Any]) -> dict[str, object]:
@@ -361,7 +366,7 @@ def full(
 # ---------------------------------------------------------------------------------------------- the DAG
 def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
     from airflow.providers.standard.operators.hitl import HITLOperator
-    from airflow.sdk import DAG, AssetAny, task
+    from airflow.sdk import DAG, AssetAny, get_current_context, task
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from flywheel.airflow.promotion import promotions_asset
@@ -375,6 +380,9 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
         try:
             return fn(*args)
         except Halted as exc:
+            # the rollback's record in XCom too (key ROLLBACK_KEY): the page's serving state without MongoDB
+            if exc.entry is not None:
+                get_current_context()["ti"].xcom_push(key=ROLLBACK_KEY, value=exc.entry)
             raise AirflowFailException(str(exc)) from None
 
     with DAG(

@@ -291,8 +291,15 @@ def _read(model: type[Doc], value: object) -> Doc | None:
     return model.model_validate(value) if isinstance(value, dict) else None
 
 
-def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) -> JsonObject:
-    """The run's report (docs/contracts.md#results) from the outputs ``spec.REPORT_INPUTS`` names."""
+def report(
+    config_path: str | None,
+    ti: TaskInstance,
+    dag_id: str,
+    run_id: str,
+    trigger_reason: Mapping[str, object] | None = None,
+) -> JsonObject:
+    """The run's report (docs/contracts.md#results) from the outputs ``spec.REPORT_INPUTS`` names;
+    ``trigger_reason`` (``log_watch.trigger_reason``) says why the run started, left out when None."""
     cfg = _config(config_path)
     extracted = _read(Extracted, _pull(ti, "extracted"))
     built = _read(Built, _pull(ti, "built"))
@@ -326,6 +333,8 @@ def report(config_path: str | None, ti: TaskInstance, dag_id: str, run_id: str) 
         summary.judge = trust.judge
     if trust.paired is not None:
         summary.paired, summary.slices = trust.paired, trust.slices
+    if trigger_reason is not None:
+        summary.trigger_reason = dict(trigger_reason)  # type: ignore[arg-type]  # JSON from the event payload
     for r in results:
         shown = ", ".join(f"{k}={v:.3f}" for k, v in r.scores.items()) or r.error or ""
         log.info("%-40s %-10s %-9s %s", r.nim, r.experiment, r.status, shown)

@@ -238,7 +238,9 @@ class Report(Document):
     paired: list[dict[str, FieldJson]] | None = None
     slices: list[dict[str, FieldJson]] | None = None
     judge: dict[str, FieldJson] | None = None
-    omit_unset = frozenset({"paired", "slices", "judge"})
+    # why the run started (docs/loop.md): the log watcher's figures, else {"started_by": <run type>}
+    trigger_reason: dict[str, FieldJson] | None = None
+    omit_unset = frozenset({"paired", "slices", "judge", "trigger_reason"})
 
     def entry(self, nim: str | None, experiment: str | None) -> ResultEntry | None:
         return next((r for r in self.results if r.key == (nim, experiment)), None)

@@ -1,7 +1,8 @@
 """The Flywheel page as a FastAPI app (mounted by the Airflow plugin under ``/flywheel``).
 
 ``GET /`` renders the page, ``GET /api/results?workload_id=W[&run_id=R]`` returns the reports it draws
-from (docs/contracts.md#commands), ``GET /report?dag_id=D&run_id=R`` serves a run's report file. All need an
+from (docs/contracts.md#commands), ``GET /api/serving?workload_id=W`` the workload's serving state
+(docs/loop.md#the-page), ``GET /report?dag_id=D&run_id=R`` serves a run's report file. All need an
 authenticated user: the :class:`Backend` decides who that is (Airflow's JWT, see
 ``flywheel.airflow.results_page``) and which DAGs they may read; this module knows no Airflow.
 
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flywheel.ui.render import ASSETS, asset, render, render_page
 from flywheel.ui.security import SecurityHeaders, report_csp, security_headers
+from flywheel.ui.serving import ServingState
 from flywheel.ui.view import RunReport, workload_view
 
 MEDIA = {".js": "text/javascript", ".css": "text/css"}
@@ -50,6 +52,9 @@ class Backend(Protocol):
 
     def run_report(self, dag_id: str, run_id: str) -> str | None:
         """The run's self-contained report file (HTML), None when it was not written."""
+
+    def serving(self, workload_id: str) -> ServingState:
+        """What serves the workload and its rollouts (``flywheel.ui.serving``)."""
 
 
 class LoginRefused(HTTPException):
@@ -120,14 +125,15 @@ def create_app(backend: Backend) -> FastAPI:
         request: Request, u: Any = Depends(user), workload_id: str | None = None, run_id: str | None = None
     ) -> HTMLResponse:
         base = backend.airflow_base()
-        views = []
+        views, serving = [], []
         for dag_id in allowed(u, workload_id):
+            serving.append(backend.serving(workload_of(dag_id)))
             runs = backend.runs(dag_id)
             view = workload_view(workload_of(dag_id), dag_id, runs, run_id if workload_id else None, base)
             view.history = workload_view(workload_of(dag_id), dag_id, backend.history(dag_id, runs)).history
             views.append(view)
         static = str(request.url_for("static", name="flywheel.js")).rsplit("/", 1)[0]
-        html = render_page(views, static_prefix=static, page_href=str(request.url_for("page")))
+        html = render_page(views, static_prefix=static, page_href=str(request.url_for("page")), serving=serving)
         return HTMLResponse(html, headers=NO_STORE)
 
     @app.get("/report", response_class=HTMLResponse)
@@ -155,6 +161,11 @@ def create_app(backend: Backend) -> FastAPI:
             "reports": [r.to_json() for r in reversed(runs)],  # newest first
             "history": history,
         }
+
+    @app.get("/api/serving")
+    def serving(u: Any = Depends(user), workload_id: str = Query(...)) -> dict[str, object]:
+        allowed(u, workload_id)
+        return backend.serving(workload_id).model_dump(mode="json")
 
     @app.get("/static/{name}", name="static")
     def static(name: str) -> Response:

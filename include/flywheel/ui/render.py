@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from flywheel.ui.security import report_csp
+from flywheel.ui.serving import ServingState, weight_text
 from flywheel.ui.view import COLUMN_NAMES, PAIRED_COLUMNS, SLICE_COLUMNS, Cell, WorkloadView, fmt
 
 ASSETS = ("chart.umd.min.js", "flywheel.js", "select-run.js", "flywheel.css")
@@ -131,6 +132,20 @@ def _section(v: WorkloadView, page_href: str | None) -> dict[str, object]:
     }
 
 
+def _serving(s: ServingState) -> dict[str, object]:
+    rb = s.last_rollback
+    return {
+        "target": s.target,
+        "incumbent": _text(s.incumbent),
+        "candidate": _text(s.candidate),
+        "weights": weight_text(s),
+        "step": _text(s.step),
+        "rollout": f"{s.rollout_id} ({s.rollout_state}, last step {s.rollout_step})" if s.rollout_id else "—",
+        "rollback": f"{rb.at or ''} at {rb.after}: {rb.reason} ({rb.candidate} → {rb.incumbent})" if rb else None,
+        "error": s.error,
+    }
+
+
 def render_page(
     views: list[WorkloadView],
     *,
@@ -138,6 +153,7 @@ def render_page(
     inline: bool = False,
     static_prefix: str = "static",
     page_href: str | None = None,
+    serving: list[ServingState] | None = None,
 ) -> str:
     # the vendored assets are this package's own files, inlined verbatim (their hashes are in the report's CSP)
     assets = {key: Markup(asset(name)) for key, name in INLINE.items()} if inline else {}
@@ -149,5 +165,6 @@ def render_page(
         assets=assets,
         static_prefix=static_prefix,
         sections=[_section(v, page_href) for v in views],
+        serving={s.workload_id: _serving(s) for s in serving or []},
         data=json_for_script([v.chart_data() for v in views]),
     )

@@ -175,6 +175,25 @@ def audit(stack: LocalStack, rid: str) -> dict[str, Any]:
     return dict(doc)
 
 
+def serving_state(stack: LocalStack, headers: dict[str, str] | None = None) -> httpx.Response:
+    """``GET /flywheel/api/serving`` as the page's API answers it (the JWT of the admin unless ``headers``)."""
+    if headers is None:
+        got = httpx.post(f"{stack.api_url}/auth/token", json={"username": "admin", "password": stack.admin_password})
+        got.raise_for_status()
+        headers = {"Authorization": f"Bearer {got.json()['access_token']}"}
+    return httpx.get(f"{stack.api_url}/flywheel/api/serving", params={"workload_id": WID}, headers=headers, timeout=60)
+
+
+def test_the_serving_state_needs_a_login_and_names_nothing(stack: LocalStack) -> None:
+    r = serving_state(stack, headers={})
+    assert r.status_code == 401 and WID not in r.text and "serving" not in r.json()["detail"].lower()
+    before = serving_state(stack)
+    assert before.status_code == 200, before.text
+    body = before.json()
+    assert (body["incumbent"], body["candidate"], body["step"]) == (INCUMBENT, None, "incumbent")
+    assert body["target"] == "gateway" and body["last_rollback"] is None
+
+
 def test_a_degraded_candidate_is_rolled_back_with_the_reason(stack: LocalStack) -> None:
     stack.emulator("POST", "/emulator/faults", json=[{"kind": "wrong_answers", "model": CANDIDATE}])
     try:
@@ -193,6 +212,13 @@ def test_a_degraded_candidate_is_rolled_back_with_the_reason(stack: LocalStack) 
     back = doc["steps"][-1]
     assert back["after"] == "shadow" and "agreement with the incumbent 0.000" in back["reason"], back
     assert stack.api.task_states(DAG, rid)["shadow[-1]"] == "failed"
+    # the page's API: the route rolled back, the rollout and its reason from the audit
+    body = serving_state(stack).json()
+    assert (body["step"], body["candidate_weight"], body["rollout_id"]) == ("rolled_back", 0, f"{DAG}/{rid}")
+    assert body["rollout_state"] == "rolled_back" and body["last_rollback"]["reason"] == back["reason"]
+    assert body["last_rollback"]["after"] == "shadow" and body["last_rollback"]["candidate"] == CANDIDATE
+    # the rollback's record is in XCom too (what the page reads without MongoDB)
+    assert stack.api.xcom(DAG, rid, "shadow", key="rollback")["reason"] == back["reason"]
 
 
 def test_a_healthy_candidate_goes_through_canary_and_the_gate_to_full(stack: LocalStack) -> None:
@@ -217,6 +243,15 @@ def test_a_healthy_candidate_goes_through_canary_and_the_gate_to_full(stack: Loc
     canary = doc["steps"][3]
     assert canary["requests"] >= 6 and canary["errors"] == 0 and canary["agreement"] == 1.0, canary
     assert stack.api.xcom(DAG, rid, "full")["weight"] == 100
+    body = serving_state(stack).json()
+    assert (body["incumbent"], body["candidate"], body["candidate_weight"]) == (INCUMBENT, CANDIDATE, 100)
+    assert (body["step"], body["serving"], body["rollout_state"], body["rollout_step"]) == (
+        "full",
+        CANDIDATE,
+        "done",
+        "full",
+    )
+    assert body["last_rollback"]["after"] == "shadow"  # the earlier rollout's
     # the gateway now sends every request of the workload to the candidate
     since = time.time()
     lines = wait_for(

@@ -247,3 +247,13 @@ def test_decide_writes_the_report_the_dict_code_wrote(name: str) -> None:
     )
     assert report.to_json() == g["report"]
     assert json.dumps(report.to_json()) == json.dumps(g["report"])  # the same keys in the same order
+
+
+def test_trigger_reason_is_written_only_when_the_report_task_set_it() -> None:
+    older = Report(workload_id="w")
+    assert "trigger_reason" not in older.to_json()  # reports without it dump as before
+    why = {"started_by": "log_watch", "asset": "flywheel://logs/w", "reason": "new_records", "records_since": 25}
+    newer = Report(workload_id="w")
+    newer.trigger_reason = dict(why)
+    assert newer.to_json()["trigger_reason"] == why
+    assert Report.model_validate(newer.to_json()).stored_json()["trigger_reason"] == why

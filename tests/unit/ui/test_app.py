@@ -9,7 +9,9 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
+from flywheel.serving.routing import Route
 from flywheel.ui.app import create_app
+from flywheel.ui.serving import Rollout, ServingState, serving_state
 from flywheel.ui.view import RunReport
 
 from .reports import decided_report, plain_report
@@ -47,6 +49,51 @@ class MemoryBackend:
     def run_report(self, dag_id: str, run_id: str) -> str | None:
         return f"<html>{dag_id}/{run_id}</html>" if any(r.run_id == run_id for r in self._runs[dag_id]) else None
 
+    def serving(self, workload_id: str) -> ServingState:
+        return serving_state(workload_id, "gateway", ROUTES.get(workload_id), ROLLOUTS)
+
+
+ROUTES = {
+    "customer_service": Route(
+        workload_id="customer_service",
+        incumbent="meta/llama-3.1-70b-instruct",
+        candidate="meta/llama-3.2-1b-instruct",
+        candidate_weight=25,
+        step="canary",
+        rollout="flywheel_rollout/r2",
+    )
+}
+ROLLOUTS = [
+    Rollout.model_validate(
+        {
+            "rollout_id": "flywheel_rollout/r1",
+            "workload_id": "customer_service",
+            "candidate": "bad/<model>",
+            "incumbent": "meta/llama-3.1-70b-instruct",
+            "state": "rolled_back",
+            "steps": [
+                {"step": "shadow", "at": "2026-01-01T00:00:00+00:00", "agreement": 0.1},
+                {
+                    "step": "rollback",
+                    "at": "2026-01-01T00:00:01+00:00",
+                    "after": "shadow",
+                    "reason": "agreement 0.10 < 0.80",
+                },
+            ],
+        }
+    ),
+    Rollout.model_validate(
+        {
+            "rollout_id": "flywheel_rollout/r2",
+            "workload_id": "customer_service",
+            "candidate": "meta/llama-3.2-1b-instruct",
+            "incumbent": "meta/llama-3.1-70b-instruct",
+            "state": "running",
+            "steps": [{"step": "shadow"}, {"step": "canary_25", "weight": 25}],
+        }
+    ),
+]
+
 
 @pytest.fixture
 def client() -> TestClient:
@@ -65,7 +112,15 @@ def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {user}"}
 
 
-@pytest.mark.parametrize("path", ["/", "/api/results?workload_id=customer_service", "/report?dag_id=x&run_id=y"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/api/results?workload_id=customer_service",
+        "/report?dag_id=x&run_id=y",
+        "/api/serving?workload_id=customer_service",
+    ],
+)
 def test_anonymous_and_invalid_tokens_are_refused(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 401
     assert client.get(path, headers=auth("mallory")).status_code == 403
@@ -121,3 +176,33 @@ def test_static_assets_and_the_run_report(client: TestClient) -> None:
         "r2</html>"
     )
     assert client.get("/report", params={"dag_id": DAG, "run_id": "r2"}, headers=auth("bob")).status_code == 403
+
+
+def test_serving_state_answers_route_rollout_and_last_rollback(client: TestClient) -> None:
+    r = client.get("/api/serving", params={"workload_id": "customer_service"}, headers=auth("alice"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["incumbent"] == "meta/llama-3.1-70b-instruct" and body["candidate"] == "meta/llama-3.2-1b-instruct"
+    assert (body["candidate_weight"], body["step"], body["target"]) == (25, "canary", "gateway")
+    assert (body["rollout_id"], body["rollout_state"], body["rollout_step"]) == (
+        "flywheel_rollout/r2",
+        "running",
+        "canary_25",
+    )
+    rb = body["last_rollback"]
+    assert (rb["rollout_id"], rb["after"], rb["reason"]) == ("flywheel_rollout/r1", "shadow", "agreement 0.10 < 0.80")
+
+
+def test_serving_state_is_authorized_like_the_results(client: TestClient) -> None:
+    params = {"workload_id": "customer_service"}
+    assert client.get("/api/serving", params=params, headers=auth("bob")).status_code == 403
+    refused = client.get("/api/serving", params=params)
+    assert refused.status_code == 401 and "customer_service" not in refused.text
+    assert client.get("/api/serving", headers=auth("alice")).status_code == 422
+
+
+def test_page_shows_the_serving_panel_escaped(client: TestClient) -> None:
+    html = client.get("/", params={"workload_id": "customer_service"}, headers=auth("alice")).text
+    assert 'data-testid="serving" data-workload="customer_service"' in html
+    assert "75 % meta/llama-3.1-70b-instruct · 25 % meta/llama-3.2-1b-instruct" in html
+    assert "at shadow: agreement 0.10 &lt; 0.80 (bad/&lt;model&gt; → meta/llama-3.1-70b-instruct)" in html
