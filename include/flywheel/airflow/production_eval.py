@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from flywheel.airflow.connections import optional_connection
 from flywheel.airflow.experiments import EvaluationOperator
+from flywheel.run import spec
 from flywheel.run.experiment import ExperimentStep, Resource
 
 if TYPE_CHECKING:
     from flywheel.config import ProductionConfig
     from flywheel.platforms.port import Platform
 
-EXPERIMENT = "production"
+EXPERIMENT = spec.REFERENCE_EXPERIMENT
 
 
 def production_api_key(production: ProductionConfig) -> str | None:

@@ -12,10 +12,10 @@ from flywheel.run.models import Best, NimPlan, Report, ResultEntry
 STOPPED = "stopped while running: its task ended failed without a result (run marked failed, or task killed)"
 
 
-def read_entry(raw: object) -> ResultEntry | None:
+def read_entry(raw: object, names: Sequence[str] = spec.EXPERIMENT_NAMES) -> ResultEntry | None:
     """An entry an experiment task left in XCom, or None when it is not one. Non-numeric scores are dropped
     and a missing status reads as failed, as an entry written by a crashed or older task may have them."""
-    if not isinstance(raw, Mapping) or raw.get("experiment") not in spec.EXPERIMENT_NAMES:
+    if not isinstance(raw, Mapping) or raw.get("experiment") not in names:
         return None
     scores = raw.get("scores")
     numeric = {k: float(v) for k, v in scores.items() if isinstance(v, int | float)} if isinstance(scores, dict) else {}

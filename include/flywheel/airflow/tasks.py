@@ -314,7 +314,7 @@ def report(
     rows = trust_report.load_rows(results)
     results = trust_report.with_row_scores(results, rows, wtype)
     results, decision = _decision(cfg, ti, settings, plans, results, wtype, uploaded, extracted, built)
-    production = read_entry(_pull(ti, "production"))
+    production = read_entry(_pull(ti, "production"), (spec.REFERENCE_EXPERIMENT,))
     trust = _trust(cfg, settings, results, decision, rows, wtype, _pull(ti, "judge_check"), production)
     decision = trust.decision
     if decision.production is not None and trust.production_rows_url:

@@ -60,6 +60,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("customized", (CUSTOMIZE, "customized_eval"), planned_by="customize"),
 )
 EXPERIMENT_NAMES: tuple[str, ...] = tuple(e.name for e in EXPERIMENTS)
+# production evaluated on the same eval rows (task PRODUCTION_EVAL): a reference, never a candidate
+REFERENCE_EXPERIMENT = "production"
 
 
 def experiment(name: str) -> Experiment:
