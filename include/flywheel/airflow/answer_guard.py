@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from flywheel.config import load_config
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -96,8 +99,6 @@ def settle_s() -> float:
     """How old a pause must be before an answer may resume the task."""
     from airflow.configuration import conf
 
-    from flywheel.config import load_config
-
     try:
         extra = load_config(None).platform.min_defer_s
     except Exception:  # the api-server may run without the flywheel config: its default
@@ -158,7 +159,6 @@ class AnswerOnce:
     """Pure ASGI middleware in front of Airflow's hitlDetails PATCH route."""
 
     def __init__(self, app: ASGIApp) -> None:
-        import re
 
         self.app = app
         self.path = re.compile(PATH)

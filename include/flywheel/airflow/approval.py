@@ -19,6 +19,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowSkipException
 
+from flywheel.config import load_config
 from flywheel.jsontypes import JsonObject
 from flywheel.run import spec
 from flywheel.run.models import Decision, DecisionStatus, Report, RunRef
@@ -234,8 +235,6 @@ def defer_floor_s(config_path: str | None) -> float:
     scheduler handled the executor's report of the execution that deferred (apache/airflow#72716); see
     ``NemoOperator.defer_floor_s`` and docs/approvals.md."""
     from airflow.sdk.configuration import conf
-
-    from flywheel.config import load_config
 
     try:
         extra = load_config(config_path).platform.min_defer_s

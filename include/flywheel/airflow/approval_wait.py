@@ -18,6 +18,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
+from uuid import UUID
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import ValidationError
@@ -102,7 +103,6 @@ class ApprovalWaitTrigger(BaseTrigger):
         )
 
     def _answer(self) -> Event | None:
-        from uuid import UUID
 
         from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
 
@@ -125,7 +125,6 @@ class ApprovalWaitTrigger(BaseTrigger):
         """Close the HITL request as superseded (the *Reject* option with the reason as comment; only the
         triggerer may write it), so the UI stops offering it. When a person's answer was recorded first,
         Airflow refuses the write (409) and their answer is the event."""
-        from uuid import UUID
 
         from airflow.sdk.execution_time.hitl import update_hitl_detail_response
 

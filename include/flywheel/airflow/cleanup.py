@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 
+from flywheel.airflow.hooks import NemoHook
+from flywheel.config import load_config
+from flywheel.platforms.core.errors import NemoNotFoundError, is_unobserved
 from flywheel.platforms.marks import JobMark, OwnerMark, is_own_candidate, run_key
 
 log = logging.getLogger(__name__)
 
 
 def sweep_run(config_path: str | None, dag_id: str, workload_id: str, run_id: str) -> dict[str, list[str]]:
-    from flywheel.airflow.hooks import NemoHook
-    from flywheel.config import load_config
-    from flywheel.platforms.core.errors import NemoNotFoundError, is_unobserved
 
     owner = run_key(dag_id, run_id)
     deleted: list[str] = []

@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict
 
 from flywheel.airflow import artifacts
 from flywheel.airflow.connections import JudgeEndpoint, judge_endpoint
+from flywheel.airflow.hooks import NemoHook
+from flywheel.airflow.shared_nims import judge_needed
+from flywheel.config import load_config
 from flywheel.decision.judge_checks import (
     JUDGE_METRICS,
     JudgeCheck,
@@ -34,6 +37,8 @@ from flywheel.decision.judge_checks import (
 )
 from flywheel.jsontypes import JsonObject
 from flywheel.platforms.core import configs as C
+from flywheel.platforms.core.http import SyncHttp, bearer
+from flywheel.platforms.core.retry import RetryPolicy
 from flywheel.run.models import Built, Extracted
 
 if TYPE_CHECKING:
@@ -96,9 +101,6 @@ def _chat(cfg: FlywheelConfig, judge: JudgeEndpoint) -> tuple[Callable[[list[Jso
     """(ask the judge, close): the remote URL with its key, else the judge NIM through the platform."""
     params: JsonObject = {"temperature": 0.0, "max_tokens": MAX_TOKENS}
     if judge.mode == "remote":
-        from flywheel.platforms.core.http import SyncHttp, bearer
-        from flywheel.platforms.core.retry import RetryPolicy
-
         if not judge.url:
             raise ValueError("judge.mode is remote but no URL: define connection 'flywheel_judge'")
         url = judge.url
@@ -110,7 +112,6 @@ def _chat(cfg: FlywheelConfig, judge: JudgeEndpoint) -> tuple[Callable[[list[Jso
             return _answer_text(http.call("POST", url, json_body=body).data)
 
         return remote, http.close
-    from flywheel.airflow.hooks import NemoHook
 
     client = NemoHook.from_config(cfg).get_conn()
 
@@ -134,8 +135,6 @@ def eval_items(built: Built) -> list[ProbeItem]:
 
 def probe_judge(config_path: str | None, extracted: JsonObject, built_json: JsonObject) -> JsonObject | None:
     """Score the judge's probes; None when no metric of this workload type is judge-scored."""
-    from flywheel.airflow.shared_nims import judge_needed
-    from flywheel.config import load_config
 
     cfg = load_config(config_path)
     built = Built.model_validate(built_json)

@@ -22,6 +22,7 @@ from flywheel.airflow import artifacts
 from flywheel.airflow.connections import served_api_key
 from flywheel.airflow.hooks import NemoHook
 from flywheel.config import load_config
+from flywheel.platforms.core.latency import measure_sync, prompts_from_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ def measure_latency(
 ) -> Latencies:
     """``deployed`` / ``customized``: the outputs of this NIM's deploy and customize tasks (None when they
     produced none), handed over by the DAG factory."""
-    from flywheel.platforms.core.latency import measure_sync, prompts_from_jsonl
 
     cfg = load_config(config_path)
     nim = str(plan["model_name"])

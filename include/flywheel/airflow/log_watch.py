@@ -28,6 +28,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from flywheel.airflow.connections import ES_CONN, es_client_from_connection
 from flywheel.config import FlywheelConfig, WorkloadConfig
 from flywheel.serving.drift import FileTail, js_divergence
 
@@ -118,7 +119,6 @@ class LogWatchTrigger(BaseEventTrigger):
 
     # ------------------------------------------------------------------ sources
     def _es_count(self) -> int:
-        from flywheel.airflow.connections import ES_CONN, es_client_from_connection
 
         client = es_client_from_connection(ES_CONN)
         if client is None:

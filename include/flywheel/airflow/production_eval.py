@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flywheel.airflow.connections import optional_connection
+from flywheel.airflow.connections import judge_endpoint, optional_connection
 from flywheel.airflow.experiments import EvaluationOperator
+from flywheel.platforms.core.configs import evaluation_config, evaluation_target, judge_ref
 from flywheel.run import spec
 from flywheel.run.experiment import ExperimentStep, Resource
 
@@ -53,8 +54,6 @@ class ProductionEvalOperator(EvaluationOperator):
             self.skip(context, EXPERIMENT, "production.served_url is not set: production is not evaluated")
 
     def resource(self, context: Any, c: Platform, step: ExperimentStep) -> Resource:
-        from flywheel.airflow.connections import judge_endpoint
-        from flywheel.platforms.core.configs import evaluation_config, evaluation_target, judge_ref
 
         production = self.production()
         assert production is not None and production.served_url  # check_plan skipped otherwise

@@ -19,12 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flywheel.airflow import artifacts
+from flywheel.airflow.connections import MONGO_CONN, optional_connection
+from flywheel.airflow.hooks import NemoHook
 from flywheel.config import FlywheelConfig, load_config
 from flywheel.jsontypes import JsonObject
+from flywheel.platforms.marks import promotion_mark
 from flywheel.run import spec
 from flywheel.run.models import (
     Audit,
@@ -210,8 +214,6 @@ def _mark_on_platform(
     if experiment != "customized":
         why = "base model: served by its NIM image, nothing to mark"
         return PlatformMark(model_id=model_id, marked=False, why=why)
-    from flywheel.airflow.hooks import NemoHook
-    from flywheel.platforms.marks import promotion_mark
 
     fields: JsonObject = dict(promotion_mark(workload_id, decision.by, decision.at, dag_id, run_id))
     with NemoHook.from_config(cfg).get_conn() as c:
@@ -221,13 +223,11 @@ def _mark_on_platform(
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat()
 
 
 def _collection(cfg: FlywheelConfig) -> Any:
-    from flywheel.airflow.connections import MONGO_CONN, optional_connection
 
     if optional_connection(MONGO_CONN) is None:
         return None

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
+from flywheel.config import load_config
 from flywheel.run import spec
 from flywheel.run.models import Decision, Report
 from flywheel.ui.app import create_app
@@ -114,7 +116,6 @@ class AirflowBackend:
             return runs
 
     def airflow_base(self) -> str:
-        from urllib.parse import urlparse
 
         from airflow.configuration import conf
 
@@ -130,7 +131,6 @@ class AirflowBackend:
 
     def run_report(self, dag_id: str, run_id: str) -> str | None:
         from flywheel.airflow.run_report import read_run_report
-        from flywheel.config import load_config
 
         return read_run_report(load_config(), dag_id, run_id)
 
@@ -174,8 +174,6 @@ def mongo_history(conn_id: str, dag_id: str, runs: list[RunReport]) -> list[RunR
     """Each run summary stored in ``<collection>_runs``: the runs Airflow knows in its order, then the ones it no
     longer knows (e.g. pruned metadata) by storage time."""
     from airflow.providers.mongo.hooks.mongo import MongoHook
-
-    from flywheel.config import load_config
 
     try:
         cfg = load_config().results

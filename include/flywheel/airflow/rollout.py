@@ -23,10 +23,13 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from datetime import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from flywheel.airflow.connections import ES_CONN, MONGO_CONN, es_client_from_connection, optional_connection
+from flywheel.airflow.promotion import promotions_asset, promotions_uri
 from flywheel.config import FlywheelConfig, load_config
 from flywheel.jsontypes import JsonObject
 from flywheel.serving.adapters.configmap import configmap_manifest, routing_of
@@ -121,7 +124,6 @@ def open_target(cfg: FlywheelConfig) -> ServingTarget | None:
 
 
 def open_chat(cfg: FlywheelConfig) -> ChatClient:
-    from flywheel.airflow.connections import optional_connection
 
     assert cfg.serving.gateway_url is not None
     conn = optional_connection(GATEWAY_CONN)
@@ -134,7 +136,6 @@ def _now() -> str:
 
 
 def _collection(cfg: FlywheelConfig) -> Any:
-    from flywheel.airflow.connections import MONGO_CONN, optional_connection
 
     if optional_connection(MONGO_CONN) is None:
         return None
@@ -161,7 +162,6 @@ def record(cfg: FlywheelConfig, plan: RolloutPlan, step: dict[str, object]) -> d
 # ---------------------------------------------------------------------------------------------- steps
 def promotion_event(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The newest promotion event among those that triggered this run."""
-    from flywheel.airflow.promotion import promotions_uri
 
     newest: tuple[str, Mapping[str, Any]] | None = None
     events = context.get("triggering_asset_events") or {}
@@ -237,14 +237,11 @@ def _live_records(
     cfg: FlywheelConfig, plan: RolloutPlan, since: float | None, model: str | None, limit: int
 ) -> list[JsonObject]:
     """The newest ``limit`` logged requests of the workload (answered by ``model`` when given)."""
-    from datetime import datetime as dt
 
     from flywheel.records.sources import open_log_source
 
     client = None
     if cfg.log_source.kind == "elasticsearch":
-        from flywheel.airflow.connections import ES_CONN, es_client_from_connection
-
         client = es_client_from_connection(ES_CONN)
     source = open_log_source(cfg.log_source, client)
     after = dt.fromtimestamp(since, UTC) if since is not None else None
@@ -368,8 +365,6 @@ def build_rollout_dag(cfg: FlywheelConfig, config_path: str) -> Any:
     from airflow.providers.standard.operators.hitl import HITLOperator
     from airflow.sdk import DAG, AssetAny, get_current_context, task
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-    from flywheel.airflow.promotion import promotions_asset
 
     weights = cfg.serving.canary_weights
     # a step that could not run (a lost worker, an unreachable API server) runs again: each step re-applies its

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flywheel.config import load_config
 from flywheel.serving.routing import Route
 from flywheel.ui.serving import Rollout, RolloutStep, ServingState, serving_state
 
@@ -23,7 +24,6 @@ NEWEST = 20  # rollouts read per workload
 def read_serving(workload_id: str) -> ServingState:
     from flywheel.airflow.connections import MONGO_CONN, optional_connection
     from flywheel.airflow.rollout import open_target
-    from flywheel.config import load_config
 
     cfg = load_config()
     route: Route | None = None

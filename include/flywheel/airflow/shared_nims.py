@@ -20,6 +20,7 @@ from flywheel.airflow.connections import judge_endpoint
 from flywheel.airflow.nemo_operator import NemoOperator
 from flywheel.airflow.run_settings import RunSettings
 from flywheel.airflow.triggers import DeploymentGoneTrigger, DeploymentReadyTrigger
+from flywheel.platforms.core.chat import check_chat_endpoint
 from flywheel.platforms.marks import EMBEDDING, JUDGE, OwnerMark, owner_of, role_of
 from flywheel.run.experiment import WaitEvent
 
@@ -140,8 +141,6 @@ class PrepareJudgeOperator(_SharedNimOperator):
         if judge.mode == "none":
             raise AirflowFailException("generic workloads are scored by an LLM judge, but judge.mode is 'none'")
         if judge.mode == "remote":
-            from flywheel.platforms.core.chat import check_chat_endpoint
-
             if not judge.url:
                 raise AirflowFailException(
                     "judge.mode is remote but no URL: define connection 'flywheel_judge' (host = chat-completions URL)"

@@ -24,16 +24,19 @@ from flywheel.airflow.connections import (
     connection_secrets,
     embedding_endpoint,
     es_client_from_connection,
+    judge_endpoint,
     optional_connection,
 )
 from flywheel.airflow.hooks import NemoHook
 from flywheel.airflow.results import best_candidates, normalise, read_entry, stopped_experiments, store_in_mongo
 from flywheel.airflow.run_report import publish_run_report
+from flywheel.airflow.shared_nims import judge_needed
 from flywheel.config import FlywheelConfig, load_config
 from flywheel.decision.recommend import PRIMARY_METRIC
 from flywheel.decision.report import decide
 from flywheel.decision.volume import token_volume
 from flywheel.jsontypes import JsonObject
+from flywheel.platforms.core.embeddings import RemoteEmbedder
 from flywheel.run import spec
 from flywheel.run.models import (
     BuildStats,
@@ -51,6 +54,7 @@ from flywheel.run.models import (
     TokenVolume,
     UploadedDataset,
 )
+from flywheel.scrub import scrub
 
 log = logging.getLogger(__name__)
 Doc = TypeVar("Doc", bound=BaseModel)
@@ -78,7 +82,6 @@ def extract_records(
     config_path: str | None, workload_id: str, params: dict[str, object], dag_id: str, run_id: str
 ) -> JsonObject:
     from flywheel.records.sources import export_snapshot, open_log_source
-    from flywheel.scrub import scrub
 
     cfg = _config(config_path)
     settings = RunSettings.resolve(cfg, cfg.workload(workload_id), params)
@@ -184,7 +187,6 @@ def _count_lines(path: Path) -> int:
 def _embedder(cfg: FlywheelConfig) -> Any:
     """Local mode: the embedding NIM ``prepare_embedder`` deployed, through the NIM proxy. Remote mode: the
     hosted URL from connection ``flywheel_embedding`` (or ``embedding.url``)."""
-    from flywheel.platforms.core.embeddings import RemoteEmbedder
 
     e, p = cfg.embedding, cfg.platform
     if e.mode == "remote":
@@ -400,8 +402,6 @@ def _trust(
     production: ResultEntry | None,
 ) -> trust_report.Trust:
     """Paired comparisons, slices and the judge's check for the recommended candidate (``decision.trust``)."""
-    from flywheel.airflow.connections import judge_endpoint
-    from flywheel.airflow.shared_nims import judge_needed
 
     selection = settings.selection if settings else cfg.defaults.selection
     judged = judge_endpoint(cfg).model_name if wtype and judge_needed(wtype, cfg) else None

@@ -9,6 +9,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flywheel.airflow.judge_check import ProbeRun
+from flywheel.airflow.rows_store import read_rows
 from flywheel.config import SelectionConfig
 from flywheel.decision.judge_checks import JUDGE_METRICS, JudgeCheck, check_judge
 from flywheel.decision.recommend import PRIMARY_METRIC
@@ -30,7 +32,6 @@ class RunRows:
 
 
 def load_rows(results: Sequence[ResultEntry]) -> RunRows:
-    from flywheel.airflow.rows_store import read_rows
 
     out = RunRows()
     for e in results:
@@ -66,7 +67,6 @@ def probe_check(
     """The judge check from ``check_judge``'s probes and the candidate's rows (agreement, unparsed answers)."""
     if not isinstance(probe_run, Mapping):
         return None
-    from flywheel.airflow.judge_check import ProbeRun
 
     run = ProbeRun.model_validate(probe_run)
     return check_judge(
@@ -83,7 +83,6 @@ def production_rows(entry: ResultEntry | None) -> list[EvalRow] | None:
     """The production reference experiment's rows (None when it was not evaluated or left no rows)."""
     if entry is None or entry.status != "completed" or not entry.rows_url:
         return None
-    from flywheel.airflow.rows_store import read_rows
 
     try:
         return read_rows(entry.rows_url)
