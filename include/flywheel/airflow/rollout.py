@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from datetime import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -37,7 +36,7 @@ from flywheel.serving.adapters.gateway import GatewayChat, GatewayTarget
 from flywheel.serving.compare import agreement, message_of
 from flywheel.serving.observe import served_lines, stats_for
 from flywheel.serving.port import ChatClient, ServingTarget
-from flywheel.serving.routing import Route, RoutingDoc, Step
+from flywheel.serving.routing import Route, RoutingDoc, Step, rollback_model
 from flywheel.serving.steps import Limits, Verdict, judge
 
 log = logging.getLogger(__name__)
@@ -187,19 +186,16 @@ def plan_rollout(config_path: str | None, context: Mapping[str, Any], rollout_id
     target = open_target(cfg)
     if target is None:
         raise LookupError(f"serving.target is 'none': the promotion of {extra['model_id']} is not rolled out")
-    current = target.current(w.workload_id)
-    if current is not None:
-        incumbent = current.primary
-    else:
-        production = cfg.production_for(w)
-        if production is None:
-            raise LookupError(f"{w.workload_id}: no route yet and no production model to start from")
-        incumbent = production.model_name
+    candidate = str(extra["model_id"])
+    production = cfg.production_for(w)
+    incumbent = rollback_model(target.current(w.workload_id), candidate, production.model_name if production else None)
+    if incumbent is None:
+        raise LookupError(f"{w.workload_id}: no route yet and no production model to start from")
     plan = RolloutPlan(
         rollout_id=rollout_id,
         workload_id=w.workload_id,
         workload_type=w.workload_type,
-        candidate=str(extra["model_id"]),
+        candidate=candidate,
         incumbent=incumbent,
         approval=cfg.selection_for(w).approval if cfg.serving.gate == "workload" else cfg.serving.gate,
         promotion={"dag_id": extra.get("dag_id"), "run_id": extra.get("run_id"), "approver": extra.get("approver")},
@@ -244,7 +240,7 @@ def _live_records(
     if cfg.log_source.kind == "elasticsearch":
         client = es_client_from_connection(ES_CONN)
     source = open_log_source(cfg.log_source, client)
-    after = dt.fromtimestamp(since, UTC) if since is not None else None
+    after = datetime.fromtimestamp(since, UTC) if since is not None else None
     out: list[JsonObject] = []
     for rec in source.iter_records(plan.workload_id, since=after):
         if not isinstance(rec, dict) or not isinstance(rec.get("request"), dict):

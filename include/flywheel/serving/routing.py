@@ -43,6 +43,19 @@ class Route(BaseModel):
         return self.incumbent
 
 
+def rollback_model(current: Route | None, candidate: str, production: str | None) -> str | None:
+    """The incumbent of a rollout of ``candidate``: the model a rollback returns to.
+
+    What serves the workload now; production's model before the flywheel ever routed it (None without one).
+    When ``candidate`` already serves after a full rollout, its promotion again (an event a person re-emits)
+    re-checks it live against the model it replaced, so a rollback returns to that one."""
+    if current is None:
+        return production
+    if current.primary == candidate and current.incumbent != candidate:
+        return current.incumbent
+    return current.primary
+
+
 class RoutingDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

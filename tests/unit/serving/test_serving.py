@@ -11,7 +11,7 @@ import pytest
 from flywheel.serving.compare import agree, agreement, label_of
 from flywheel.serving.drift import FileTail, js_divergence, record_label
 from flywheel.serving.observe import served_lines, stats_for
-from flywheel.serving.routing import Route, RoutingDoc, read_routing, write_routing
+from flywheel.serving.routing import Route, RoutingDoc, read_routing, rollback_model, write_routing
 from flywheel.serving.steps import Limits, judge
 
 
@@ -27,6 +27,20 @@ def test_route_draws_split_traffic_by_weight() -> None:
     full = r.model_copy(update={"candidate_weight": 100, "step": "full"})
     assert full.primary == "b" and {full.served_model(i / 10) for i in range(10)} == {"b"}
     assert Route(workload_id="w", incumbent="a").served_model(0.0) == "a"
+
+
+def test_a_rollout_returns_to_what_serves_now_or_to_the_model_the_candidate_replaced() -> None:
+    assert rollback_model(None, "cand", "prod") == "prod"
+    assert rollback_model(None, "cand", None) is None
+    settled = Route(workload_id="w", incumbent="old", candidate="cand", candidate_weight=100, step="full")
+    assert rollback_model(settled, "next", "prod") == "cand"  # a new model replaces the one that serves
+    assert rollback_model(settled, "cand", "prod") == "old"  # the same promotion again: re-checked against "old"
+    canary = Route(workload_id="w", incumbent="old", candidate="cand", candidate_weight=25, step="canary")
+    assert rollback_model(canary, "cand", "prod") == "old"
+    rolled_back = Route(workload_id="w", incumbent="old", candidate="cand", step="rolled_back")
+    assert rollback_model(rolled_back, "cand", "prod") == "old"
+    only = Route(workload_id="w", incumbent="cand")
+    assert rollback_model(only, "cand", "prod") == "cand"  # plan_rollout: nothing to roll out
 
 
 def test_routing_file_is_replaced_whole(tmp_path: Path) -> None:
