@@ -174,6 +174,7 @@ def up() -> int:
         pools_file=ROOT / "config" / "pools.json",
         plugins_folder=ROOT / "plugins",
         parallelism=4,
+        connections_in_metastore=True,  # editable in the UI and through REST, as a user's connections are
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
     )

@@ -39,6 +39,9 @@ class LocalStack:
     emulator_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 8
+    # the default connections (flywheel_nemo, flywheel_judge) as rows of Airflow's metadata database, editable
+    # in the UI and through REST like a user's, instead of AIRFLOW_CONN_* variables, which shadow those rows
+    connections_in_metastore: bool = False
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     processes: list[ManagedProcess] = field(default_factory=list)
 
@@ -56,14 +59,19 @@ class LocalStack:
         self.api: AirflowApi | None = None
 
     # ---------------------------------------------------------------------------------- environment
+    def default_connections(self) -> dict[str, JsonObject]:
+        """flywheel_nemo (the emulator) and flywheel_judge (the emulator's judge)."""
+        nemo: JsonObject = {
+            "conn_type": "http",
+            "host": self.emulator_url,
+            "extra": {"nim_url": self.emulator_url, "datastore_url": self.emulator_url},
+        }
+        judge: JsonObject = {"conn_type": "http", "host": f"{self.emulator_url}/v1/chat/completions"}
+        return {"flywheel_nemo": nemo, "flywheel_judge": judge}
+
     def env(self) -> dict[str, str]:
         if self._env is None:
-            nemo = {
-                "conn_type": "http",
-                "host": self.emulator_url,
-                "extra": {"nim_url": self.emulator_url, "datastore_url": self.emulator_url},
-            }
-            judge = {"conn_type": "http", "host": f"{self.emulator_url}/v1/chat/completions"}
+            defaults = {} if self.connections_in_metastore else self.default_connections()
             self._env = airflow_env(
                 self.home,
                 self.api_port,
@@ -71,8 +79,7 @@ class LocalStack:
                 {
                     "FLYWHEEL_CONFIG": str(self.config_path),
                     "FLYWHEEL_ARTIFACTS": str(self.workdir / "artifacts"),
-                    "AIRFLOW_CONN_FLYWHEEL_NEMO": json.dumps(nemo),
-                    "AIRFLOW_CONN_FLYWHEEL_JUDGE": json.dumps(judge),
+                    **{f"AIRFLOW_CONN_{k.upper()}": json.dumps(v) for k, v in defaults.items()},
                     "HF_HUB_DISABLE_XET": "1",
                     **({"AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder)} if self.plugins_folder else {}),
                     **self.extra_env,
@@ -101,6 +108,10 @@ class LocalStack:
                 self._start_celery_services(env)
             self.run_cli(["airflow", "db", "migrate"])
             self.run_cli(["airflow", "pools", "import", str(self.pools_file)])
+            if self.connections_in_metastore:
+                conns = self.home / "connections.json"
+                conns.write_text(json.dumps(self.default_connections()))
+                self.run_cli(["airflow", "connections", "import", "--overwrite", str(conns)])
             for name in ("scheduler", "dag-processor", "triggerer"):
                 self._start(ManagedProcess(name, ["airflow", name], self.logs, env=env))
             if self.executor == "celery":

@@ -8,9 +8,13 @@ recomputed from the rows artifacts the evaluations wrote.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +93,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     port = free_port()
     config = stack_config(logs, f"http://127.0.0.1:{port}")
-    s = make_stack(work, config, emulator_port=port, emulator_args=["--config", str(emulator_cfg)])
+    s = make_stack(
+        work, config, emulator_port=port, emulator_args=["--config", str(emulator_cfg)], connections_in_metastore=True
+    )
     s.run_cli(["flywheel", "check-config", str(s.config_path)])
     with running(s, DAG):
         yield s
@@ -168,3 +174,58 @@ def test_the_judge_is_checked_before_it_is_believed(stack: LocalStack) -> None:
     assert broken["judge"]["trusted"] is False and broken["judge"]["by_kind"]["other_answer"]["passed"] == 0
     assert all(e["scores"][METRIC] == 1.0 for e in broken["results"] if e["status"] == "completed")
     recompute(broken)
+
+
+class _TopJudge(BaseHTTPRequestHandler):
+    """A judge of the test's own: the top rating to every prompt, in the OpenAI chat-completions shape."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        answer = {
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "10"}}],
+        }
+        raw = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def top_judge() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TopJudge)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_judge_connection_edited_through_rest_is_the_judge_that_is_checked(stack: LocalStack, top_judge: str) -> None:
+    """As a user would: connection flywheel_judge pointed at another judge (here one that rates everything
+    top) through the REST API; the next run probes that judge and withholds the recommendation naming it."""
+    api = stack.api.http
+    before = api.get("/connections/flywheel_judge")
+    assert before.status_code == 200, before.text  # a row of the metadata database, not an env variable
+    patched = api.patch(
+        "/connections/flywheel_judge",
+        json={"connection_id": "flywheel_judge", "conn_type": "http", "host": top_judge},
+    )
+    assert patched.status_code == 200, patched.text
+    try:
+        report = run_once(stack, "own-judge")
+    finally:
+        restored = {k: before.json()[k] for k in ("connection_id", "conn_type", "host")}
+        assert api.patch("/connections/flywheel_judge", json=restored).status_code == 200
+    assert report["recommendation"] is None
+    reason = report["recommendation_note"]["reason"]
+    assert reason.startswith(f"withhold: judge {JUDGE} failed its probes"), reason
+    assert report["judge"]["trusted"] is False
