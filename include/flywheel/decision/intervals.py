@@ -1,9 +1,9 @@
-"""95 % intervals for a score: Wilson from counts (accuracy-type metrics), bootstrap over per-row scores."""
+"""95 % intervals for a score: Wilson from counts (accuracy-type metrics), or the bootstrap over per-row scores
+(``decision.paired.bootstrap_mean``, the one bootstrap of the product)."""
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 
 Z95 = 1.959963984540054
@@ -22,18 +22,6 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def bootstrap_interval(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap of the mean (deterministic for a given seed)."""
-    if not values:
-        raise ValueError("no values to bootstrap")
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
-    lo = means[int(0.025 * (resamples - 1))]
-    hi = means[math.ceil(0.975 * (resamples - 1))]
-    return lo, hi
 
 
 def score_interval(

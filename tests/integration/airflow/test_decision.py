@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
+from flywheel.airflow.rows_store import read_rows
 from flywheel.decision import per_1m_output_tokens_usd, savings, wilson_interval
+from flywheel.decision.paired import bootstrap_mean
+from flywheel.decision.rows import metric_values
 from flywheel.localstack.stack import LocalStack
 from tests.support.mongo import mongo_server
 from tests.support.waiting import wait_for
@@ -226,7 +229,13 @@ def check_recommendation_recomputes(report: dict[str, Any]) -> None:
     entry = next(r for r in report["results"] if (r["nim"], r["experiment"]) == (rec["nim"], rec["experiment"]))
     n = report["datasets"]["eval"]["records"]
     assert rec["score"] == entry["scores"][rec["primary_metric"]]
-    assert rec["ci"] == [round(x, 4) for x in wilson_interval(round(rec["score"] * n), n)]
+    if entry.get("rows_url"):  # the bootstrap over the candidate's rows artifact (docs/results.md)
+        values = list(metric_values(read_rows(entry["rows_url"]), rec["primary_metric"]).values())
+        assert len(values) == n and rec["score"] == pytest.approx(sum(values) / n, abs=1e-9)
+        found = bootstrap_mean(values)
+        assert rec["ci"] == [round(found.lo, 4), round(found.hi, 4)]
+    else:
+        assert rec["ci"] == [round(x, 4) for x in wilson_interval(round(rec["score"] * n), n)]
     assert rec["p95_ms"] == entry["latency"]["p95_ms"]
     cost = entry["cost"]
     assert cost["per_1m_output_tokens_usd"] == pytest.approx(
