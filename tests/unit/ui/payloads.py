@@ -19,7 +19,7 @@ PAYLOADS = (
 )
 # tags the pages themselves use; anything else in a parsed page came from a value
 PAGE_TAGS = {
-    "html", "head", "meta", "title", "link", "style", "body", "header", "h1", "h2", "small", "main", "section",
+    "html", "head", "meta", "title", "link", "style", "body", "header", "h1", "h2", "h3", "small", "main", "section",
     "form", "input", "label", "select", "option", "div", "p", "b", "figure", "figcaption", "canvas", "table",
     "thead", "tbody", "tr", "th", "td", "a", "script",
 }  # fmt: skip
