@@ -111,7 +111,7 @@ class Gate:
         if scratch is None:
             scratch = self._scratch[get_ident()] = self._first.clone()
         found = [0]
-        self._db.scan(raw, match_event_handler=_on_match, context=found, scratch=scratch)
+        self._db.scan(raw, _on_match, 0, found, scratch)  # positional: keywords cost ~0.4 us a call
         return found[0]
 
 
