@@ -452,10 +452,20 @@ class Scanner:
         found: list[tuple[str, Span]] = []
         if ":" in text or "=" in text:
             found += keyed(text, kinds)
-        low = text.lower()
         raw = text.encode("utf-8", "surrogatepass")
         gate = _gate() if text.isascii() else None
         families = gate.families(raw) if gate is not None else ALL  # which families may find anything
+        if not families:  # most strings: what is left is what the gate does not cover, in the same order
+            if "@" in text and "email" in kinds:
+                found += [("email", s) for s in email(text)]
+            if "ip" in kinds and (text.count(".") >= 3 or ":" in text):  # as below: digits >= 4, or none and "::"
+                digits = len(raw) - len(raw.translate(None, b"0123456789"))
+                if digits >= 4 or (not digits and "::" in text):
+                    found += [("ip", s) for s in ip(text)]
+            for kind, detect in self.extra:
+                found += [(kind, s) for s in detect(text)]
+            return found
+        low = text.lower()
         if "secret" in kinds and families & SECRET:
             words = text.split()
             if _maybe_secret(words, low):
@@ -464,10 +474,12 @@ class Scanner:
             found += [("email", s) for s in email(text)]
         digits = len(raw) - len(raw.translate(None, b"0123456789"))  # C speed, unlike a regex over the text
         if digits:
-            context = (
+            context = (  # in_context's parts that may find anything
                 kinds
                 if families == ALL
-                else kinds.intersection(k for k, bit in _CUE_BITS if families & bit)  # in_context's parts
+                else kinds.intersection(k for k, bit in _CUE_BITS if families & bit)
+                if families & _CUES
+                else _NONE
             )
             if (
                 digits >= 7
@@ -496,6 +508,8 @@ class Scanner:
 
 
 _CUE_BITS = (("phone", PHONE_CUE), ("ssn", SSN_CUE), ("dob", DOB_CUE))
+_CUES = PHONE_CUE | SSN_CUE | DOB_CUE
+_NONE: frozenset[str] = frozenset()
 _GATE: list[Gate | None] = []
 
 
