@@ -18,6 +18,7 @@ from flywheel.privacy.gate import (
     ALL,
     DOB_CUE,
     IBAN,
+    IP,
     NUMERIC,
     PERSON,
     PHONE_CUE,
@@ -458,10 +459,6 @@ class Scanner:
         if not families:  # most strings: what is left is what the gate does not cover, in the same order
             if "@" in text and "email" in kinds:
                 found += [("email", s) for s in email(text)]
-            if "ip" in kinds and (text.count(".") >= 3 or ":" in text):  # as below: digits >= 4, or none and "::"
-                digits = len(raw) - len(raw.translate(None, b"0123456789"))
-                if digits >= 4 or (not digits and "::" in text):
-                    found += [("ip", s) for s in ip(text)]
             for kind, detect in self.extra:
                 found += [(kind, s) for s in detect(text)]
             return found
@@ -494,11 +491,11 @@ class Scanner:
                     found += in_context(text, low, context)
             elif "dob" in context and digits >= 4:
                 found += in_context(text, low, _DOB_ONLY)
-            if "ip" in kinds and digits >= 4 and (text.count(".") >= 3 or ":" in text):
+            if "ip" in kinds and digits >= 4 and families & IP and (text.count(".") >= 3 or ":" in text):
                 found += [("ip", s) for s in ip(text)]
             if "address" in kinds and families & ADDRESS:
                 found += [("address", s) for s in address(text, low)]
-        elif "ip" in kinds and "::" in text:
+        elif "ip" in kinds and families & IP and "::" in text:
             found += [("ip", s) for s in ip(text)]
         if "person" in kinds and families & PERSON:
             found += [("person", s) for s in person(text, low)]

@@ -22,8 +22,8 @@ from typing import cast
 
 from flywheel.privacy.names import _CUES, _GIVEN_SET, _HONORIFICS, _ROMANCE_TYPES, _STREET_TYPES
 
-SECRET, NUMERIC, IBAN, PHONE_CUE, SSN_CUE, DOB_CUE, ADDRESS, PERSON = (1 << i for i in range(8))
-ALL = (1 << 8) - 1
+SECRET, NUMERIC, IBAN, PHONE_CUE, SSN_CUE, DOB_CUE, ADDRESS, PERSON, IP = (1 << i for i in range(9))
+ALL = (1 << 9) - 1
 
 _WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"  # str.split()'s whitespace within ASCII
 _BEFORE_NUMBER = r"(?:^|[^A-Za-z0-9_/+.\-])"  # _NUMERIC's look-behind: the character before its first one
@@ -67,6 +67,9 @@ PATTERNS: list[tuple[int, str, bool]] = [
     (NUMERIC, _BEFORE_NUMBER + r"555[ .\-][0-9]{4}", False),
     # iban_number(): its own gate, _IBAN_HEAD on " " + text.
     (IBAN, r"(?:^|[^A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2}", False),
+    # ip(): IPv4 only where _DOTTED matches; IPv6 only with "::" or five colons.
+    (IP, r"\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", False),
+    (IP, r"::|:[^:]*:[^:]*:[^:]*:[^:]*:", False),
     # in_context(): each kind's part starts with cue words found in the lower-case text.
     (PHONE_CUE, _alt(("phone", "tel", "mobile", "cell", "fax", "call", "text", "whatsapp", "sms", "reach")), True),
     (PHONE_CUE, _alt(("dial", "ring", "number")), True),

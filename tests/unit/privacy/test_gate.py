@@ -110,7 +110,7 @@ def test_non_ascii_text_runs_every_family(monkeypatch):
     monkeypatch.setattr(detectors_module, "person", lambda text, low: calls.append(text) or [])
     scanner.scan("Bestellung für Müller")
     assert calls == ["Bestellung für Müller"]
-    assert ALL.bit_count() == 8
+    assert ALL.bit_count() == 9
 
 
 def test_threads_scan_with_their_own_scratch():
