@@ -12,16 +12,16 @@ tracking code, an EAN); ``--text both`` (the default) measures both inputs. Buil
 - ``baseline``: the build before the streaming rewrite (``--baseline-rev``, exported with ``git archive``),
   only up to ``--baseline-max`` lines (it holds every record in memory: ~10 KB each).
 
-Prints what it measured on (CPU model and count, the CPUs this process may use, scan workers, Python; per
-input: average bytes per line and the fraction of characters that are digits), then per build the wall time
-of ``build_datasets`` (imports included), records/s (lines / wall time), peak RSS of the build process and of
-its worker processes, the 1/5/15-minute load averages before the run and the CPU time the run used (build
-process and its workers: a shared machine shows as wall time well above CPU time / cores), and from it the CPU
-microseconds per line, lines per CPU-second and the implied rate on this machine's usable cores (lines per
-CPU-second x cores: an upper bound, since imports, the merge and ICL selection run on one core; unlike records/s
-it hardly depends on what else the machine runs), the PII-on / PII-off ratio of the same input, and
-whether the streaming files equal the baseline's byte for byte. Outputs are deleted once compared, and the inputs at
-the end unless ``--work`` names a folder to keep them in.
+Prints what it measured on (CPU model and count, the CPUs this process may use, scan workers, Python, whether the
+native PII gate is available (``hyperscan``, flywheel/privacy/gate.py); per input: average bytes per line and the
+fraction of characters that are digits), then per build the wall time of ``build_datasets`` (imports included),
+records/s (lines / wall time), peak RSS of the build process and of its worker processes, the 1/5/15-minute load
+averages before the run and the CPU time the run used (build process and its workers: a shared machine shows as
+wall time well above CPU time / cores), and from it the CPU microseconds per line, lines per CPU-second and the
+implied rate on this machine's usable cores (lines per CPU-second x cores: an upper bound, since imports, the merge
+and ICL selection run on one core; unlike records/s it hardly depends on what else the machine runs), the PII-on /
+PII-off ratio of the same input, and whether the streaming files equal the baseline's byte for byte. Outputs are
+deleted once compared, and the inputs at the end unless ``--work`` names a folder to keep them in.
 
 Run: .venv/bin/python benchmarks/datasets.py [--sizes 100000,1000000] [--baseline-max 1000000] [--pii-max N]
 [--text realistic|digits|both]
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib.util
 import itertools
 import json
 import os
@@ -90,9 +91,11 @@ def machine() -> str:
         model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = os.environ.get("FLYWHEEL_SCAN_WORKERS", f"default (min(4, {usable}))")
+    gate = "yes" if importlib.util.find_spec("hyperscan") is not None else "no (every PII family runs its Python gates)"
     return (
         f"CPU: {model}; {os.cpu_count()} CPUs, {usable} usable; scan workers {workers}; "
-        f"Python {platform.python_version()}; load {'/'.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"Python {platform.python_version()}; hyperscan gate: {gate}; "
+        f"load {'/'.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
 

@@ -25,6 +25,10 @@ BAD_TOOL_ARGUMENTS = "tool_arguments_not_json"
 UNKNOWN_FUNCTION = "tool_call_to_unoffered_function"
 
 
+_TEXT_OR_PARTS = (str, list)  # tuples, not ``str | list``: a union is built again at every call (~0.2 us)
+_NUMBER = (int, float)
+
+
 def missing(field: str) -> str:
     return f"missing_{field}"
 
@@ -94,7 +98,7 @@ def _message(m: object) -> Message:
     if not isinstance(m, dict) or not isinstance(m.get("role"), str):
         raise Invalid(BAD_MESSAGE, "message without a role")
     content = m.get("content")
-    if content is not None and not isinstance(content, str | list):
+    if content is not None and not isinstance(content, _TEXT_OR_PARTS):
         raise Invalid(BAD_MESSAGE, "content must be a string, a list of parts or null")
     out: Message = {"role": m["role"], "content": content}
     calls = m.get("tool_calls")
@@ -132,7 +136,7 @@ def normalise(raw: JsonObject) -> Record:
     ts = raw.get("timestamp")
     if ts is None:
         raise Invalid(missing("timestamp"))
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
+    if isinstance(ts, bool) or not isinstance(ts, _NUMBER):
         raise Invalid(wrong_type("timestamp"), "timestamp must be epoch seconds")
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
