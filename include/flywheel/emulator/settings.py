@@ -82,6 +82,9 @@ class EmulatorSettings(BaseModel):
     # true: judge and embedding models are hosted (served without a deployment, like a remote API);
     # false: they are served only once deployed through DMS (a local judge / embedding NIM)
     hosted_shared_models: bool = True
+    # models answered without a deployment and outside the GPU pool, like production endpoints on another
+    # cluster (the demo's incumbent and serving copies); an adapter on one is served once synced
+    hosted_models: list[str] = Field(default_factory=list)
     # when set, judge models answer chat only with ``Authorization: Bearer <judge_api_key>`` (else 401),
     # like a hosted judge API; other models never ask for a key
     judge_api_key: str | None = None

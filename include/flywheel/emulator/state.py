@@ -277,7 +277,9 @@ class Platform:
                 out[name] = ServedModel(name, name, judge=True)
             for name in self.settings.embedding_models:
                 out[name] = ServedModel(name, name)
-        ready = {d.model for d in self.all_deployments() if d.status == "ready"}
+        for name in self.settings.hosted_models:
+            out[name] = ServedModel(name, name, judge=name in self.settings.judge_models)
+        ready = {d.model for d in self.all_deployments() if d.status == "ready"} | set(self.settings.hosted_models)
         for d in self.all_deployments():
             if d.status == "ready":
                 for m in d.served_ids:

@@ -106,3 +106,11 @@ def test_reset_clears_state_and_maxima() -> None:
     p.reset()
     s = p.stats()
     assert s.live_deployments == 0 and s.max_gpus_in_use == 0 and s.requests == {}
+
+
+def test_hosted_models_answer_without_a_deployment_or_a_gpu() -> None:
+    p = Platform(EmulatorSettings(gpus=1, hosted_models=["meta/llama-3.1-8b-instruct"], hosted_shared_models=False))
+    served = p.served_models()
+    assert set(served) == {"meta/llama-3.1-8b-instruct"} and not served["meta/llama-3.1-8b-instruct"].adapter
+    stats = p.stats()
+    assert (stats.gpus_in_use, stats.max_gpus_in_use, stats.live_deployments) == (0, 0, 0)
