@@ -17,6 +17,7 @@ up:   generate sample logs (customer-service agent + financial-news classifier),
       emulator standing in only for the GPU cluster (v2 deployments, the NIM a Helix provider serves).
 down: stop exactly the processes listed in .demo/state.json (Helix with its job subprocesses).
 Ports: AIRFLOW_PORT (default 8080), EMULATOR_PORT (default 8100), HELIX_PORT (default 8200).
+FLYWHEEL_GPUS=N (default 1): the GPU budget (platform.gpu_budget), the pool flywheel_gpu and the emulator's GPUs.
 """
 
 from __future__ import annotations
@@ -100,12 +101,12 @@ def down() -> int:
 
 
 # -------------------------------------------------------------------------------------------------- up
-def demo_config(logs: Path, platform: str = "nmp") -> dict[str, Any]:
+def demo_config(logs: Path, platform: str = "nmp", gpus: int = 1) -> dict[str, Any]:
     cfg = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
     if platform == "helix":
         cfg.setdefault("platform", {})["kind"] = "helix"
     cfg["log_source"] = {"kind": "file", "path": str(logs)}
-    cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0)
+    cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0, gpu_budget=gpus)
     cfg["airflow"] = {"retries": 1, "retry_delay_s": 5}
     cfg.setdefault("defaults", {})["schedule"] = None  # the demo triggers runs itself
     cfg["defaults"].setdefault("selection", {})["min_quality"] = DEMO_MIN_QUALITY
@@ -145,6 +146,24 @@ def make_logs(target: Path) -> None:
     say(f"sample logs: {RECORDS} records per workload -> {target.relative_to(ROOT)}")
 
 
+def demo_gpus() -> int | None:
+    """``FLYWHEEL_GPUS`` (default 1), or None when it is not a whole number ≥ 1."""
+    text = os.environ.get("FLYWHEEL_GPUS", "1").strip()
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
+def gpu_setup(config_path: Path, gpus: int) -> tuple[Path, list[str]]:
+    """The pools file for the config's budget (``flywheel pools --write``) and the emulator's arguments: as
+    many GPUs as the budget. A customization job runs on its deployment's GPUs, as the lease counts it
+    (docs/contracts.md#the-gpu-lease), so the emulator's jobs claim none of their own."""
+    pools = DEMO / "pools.json"
+    cmd = [sys.executable, "-m", "flywheel.cli", "pools", "--config", str(config_path), "--write", str(pools)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    settings = DEMO / "emulator.yaml"
+    settings.write_text(yaml.safe_dump({"customization_uses_gpus": False}))
+    return pools, ["--config", str(settings), "--gpus", str(gpus)]
+
+
 def helix_connection(helix_url: str, emulator_url: str, workspace: str) -> str:
     """``flywheel_nemo`` on Helix: the services, and the emulator as the GPU cluster and the NIM."""
     extra = {"namespace": workspace, "gpu_url": emulator_url, "provider_url": emulator_url}
@@ -158,6 +177,10 @@ def up() -> int:
     if platform not in PLATFORMS:
         say(f"FLYWHEEL_PLATFORM must be one of {', '.join(PLATFORMS)}, got {platform!r}")
         return 2
+    gpus = demo_gpus()
+    if gpus is None:
+        say(f"FLYWHEEL_GPUS must be a whole number of GPUs (1 or more), got {os.environ['FLYWHEEL_GPUS']!r}")
+        return 2
     if STATE.exists():
         say("a previous demo is running: stopping it first")
         down()
@@ -165,19 +188,24 @@ def up() -> int:
     logs = DEMO / "logs" / "all.jsonl"
     make_logs(logs)
     config_path = DEMO / "flywheel.yaml"
-    cfg = demo_config(logs, platform)
+    cfg = demo_config(logs, platform, gpus)
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    pools_file, emulator_args = gpu_setup(config_path, gpus)
+    say(f"GPU budget {gpus}: pool flywheel_gpu with {gpus} slot(s), the emulator with {gpus} GPU(s) for the runs")
     stack = LocalStack(
         workdir=DEMO / "run",
         config_path=config_path,
         dags_folder=ROOT / "dags",
-        pools_file=ROOT / "config" / "pools.json",
+        pools_file=pools_file,
+        emulator_args=emulator_args,
         plugins_folder=ROOT / "plugins",
         parallelism=4,
         api_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
     )
     loop = loop_setup(cfg, config_path, logs, stack)
+    if loop is not None:  # the loop's served models take GPUs beside the budget (the last --gpus wins)
+        stack.emulator_args = [*stack.emulator_args, "--gpus", str(gpus + len(loop.served_models(cfg)))]
     helix = None
     if platform == "helix":
         from flywheel.localstack.helix import HelixServices, redacted_kinds, teach_stand_in
