@@ -7,8 +7,10 @@ from the first trigger to the last run's end, the speed-up against budget 1 (sam
 the emulator's most GPUs in use at once (never above the budget). The emulator's customization jobs claim no
 GPUs of their own: the lease counts a job within its deployment's GPUs, so the emulator's count is the lease's.
 
-Run: .venv/bin/python benchmarks/gpu_budget.py [--budgets 1,2,4] [--workloads 4]
+Run: .venv/bin/python benchmarks/gpu_budget.py [--budgets 1,2,4] [--workloads 4] [--platform-s S]
      --quick: budgets 1 and 2, two workloads (make bench)
+     --platform-s S: deployments, customizations and evaluations take S seconds on the emulator (default 0:
+     zero-latency, where the run is all orchestration and a budget can only add CPU contention)
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from flywheel.localstack.stack import LocalStack  # noqa: E402
 
 NIMS = ["meta/llama-3.2-1b-instruct", "meta/llama-3.2-3b-instruct", "meta/llama-3.1-8b-instruct"]
 ZERO = ("deployment_ready_s", "job_created_s", "customization_s", "evaluation_s", "model_sync_s")
+
+
+def durations(platform_s: float) -> dict[str, float]:
+    keys = ("deployment_ready_s", "customization_s", "evaluation_s")
+    return dict.fromkeys(keys, platform_s) if platform_s > 0 else {}
 
 
 def cli(*args: str) -> None:
@@ -70,7 +77,7 @@ def config(logs: Path, workloads: list[str], budget: int) -> dict[str, Any]:
     }
 
 
-def run_budget(budget: int, workloads: list[str], work: Path, logs: Path) -> dict[str, Any]:
+def run_budget(budget: int, workloads: list[str], work: Path, logs: Path, platform_s: float) -> dict[str, Any]:
     home = work / f"budget-{budget}"
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "flywheel.py").symlink_to(ROOT / "dags" / "flywheel.py")
@@ -78,7 +85,15 @@ def run_budget(budget: int, workloads: list[str], work: Path, logs: Path) -> dic
     cfg_path.write_text(yaml.safe_dump(config(logs, workloads, budget)))
     cli("pools", "--config", str(cfg_path), "--write", str(pools))
     emu.write_text(
-        yaml.safe_dump({"gpus": budget, "tick_s": 0.05, "customization_uses_gpus": False, **dict.fromkeys(ZERO, 0.01)})
+        yaml.safe_dump(
+            {
+                "gpus": budget,
+                "tick_s": 0.05,
+                "customization_uses_gpus": False,
+                **dict.fromkeys(ZERO, 0.01),
+                **durations(platform_s),
+            }
+        )
     )
     stack = LocalStack(
         workdir=home / "stack",
@@ -121,6 +136,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="1,2,4")
     ap.add_argument("--workloads", type=int, default=4)
     ap.add_argument("--quick", action="store_true", help="budgets 1,2 and two workloads (make bench)")
+    ap.add_argument("--platform-s", type=float, default=0.0, help="emulator job and deployment durations (s)")
     args = ap.parse_args()
     budgets = [1, 2] if args.quick else [int(b) for b in args.budgets.split(",")]
     workloads = [f"bench_{i}" for i in range(2 if args.quick else args.workloads)]
@@ -129,13 +145,14 @@ def main() -> None:
     write_logs(logs, workloads)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     print(
-        f"{len(workloads)} workloads x {len(NIMS)} NIMs, zero-latency emulator; commit {commit.stdout.strip()}; "
+        f"{len(workloads)} workloads x {len(NIMS)} NIMs, emulator durations {args.platform_s:g}s; "
+        f"commit {commit.stdout.strip()}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load {os.getloadavg()}",
         flush=True,
     )
     rows: list[dict[str, Any]] = []
     for budget in budgets:
-        row = run_budget(budget, workloads, work, logs)
+        row = run_budget(budget, workloads, work, logs, args.platform_s)
         row["speed_up"] = round(rows[0]["wall_s"] / row["wall_s"], 2) if rows else 1.0
         rows.append(row)
         print(
