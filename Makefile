@@ -46,7 +46,8 @@ test: venv helix gateway
 test-faults: venv
 	bash scripts/test-services.sh
 	$(BIN)/python -m pytest -m "faults or leaks" tests/integration/airflow/test_faults.py \
-		tests/integration/airflow/test_flywheel_dags.py tests/integration/airflow/test_decision.py $(PYTEST_ARGS)
+		tests/integration/airflow/test_flywheel_dags.py tests/integration/airflow/test_decision.py \
+		tests/integration/airflow/test_budget.py $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit tests/dags $(PYTEST_ARGS)

@@ -17,6 +17,7 @@ up:   generate sample logs (customer-service agent + financial-news classifier),
       emulator standing in only for the GPU cluster (v2 deployments, the NIM a Helix provider serves).
 down: stop exactly the processes listed in .demo/state.json (Helix with its job subprocesses).
 Ports: AIRFLOW_PORT (default 8080), EMULATOR_PORT (default 8100), HELIX_PORT (default 8200).
+FLYWHEEL_GPUS=N (default 1): the GPU budget (platform.gpu_budget), the pool flywheel_gpu and the emulator's GPUs.
 """
 
 from __future__ import annotations
@@ -100,12 +101,12 @@ def down() -> int:
 
 
 # -------------------------------------------------------------------------------------------------- up
-def demo_config(logs: Path, platform: str = "nmp") -> dict[str, Any]:
+def demo_config(logs: Path, platform: str = "nmp", gpus: int = 1) -> dict[str, Any]:
     cfg = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
     if platform == "helix":
         cfg.setdefault("platform", {})["kind"] = "helix"
     cfg["log_source"] = {"kind": "file", "path": str(logs)}
-    cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0)
+    cfg.setdefault("platform", {}).update(poll_initial_s=1.0, poll_max_s=4.0, lease_poll_s=3.0, gpu_budget=gpus)
     cfg["airflow"] = {"retries": 1, "retry_delay_s": 5}
     cfg.setdefault("defaults", {})["schedule"] = None  # the demo triggers runs itself
     cfg["defaults"].setdefault("selection", {})["min_quality"] = DEMO_MIN_QUALITY
@@ -145,6 +146,32 @@ def make_logs(target: Path) -> None:
     say(f"sample logs: {RECORDS} records per workload -> {target.relative_to(ROOT)}")
 
 
+def demo_gpus() -> int | None:
+    """``FLYWHEEL_GPUS`` (default 1), or None when it is not a whole number ≥ 1."""
+    text = os.environ.get("FLYWHEEL_GPUS", "1").strip()
+    return int(text) if text.isdigit() and int(text) >= 1 else None
+
+
+def gpu_setup(config_path: Path, gpus: int) -> tuple[Path, list[str]]:
+    """The pools file for the config's budget (``flywheel pools --write``) and the emulator's arguments: as
+    many GPUs as the budget. A customization job runs on its deployment's GPUs, as the lease counts it
+    (docs/contracts.md#the-gpu-lease), so the emulator's jobs claim none of their own."""
+    pools = DEMO / "pools.json"
+    cmd = [sys.executable, "-m", "flywheel.cli", "pools", "--config", str(config_path), "--write", str(pools)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return pools, ["--config", str(write_emulator_settings()), "--gpus", str(gpus)]
+
+
+def write_emulator_settings(hosted: list[str] | None = None) -> Path:
+    """The emulator's settings: jobs claim no GPUs of their own; ``hosted`` models (the loop's incumbent and
+    serving copies) answer outside the GPU pool, as production does on its own cluster, so the emulator's GPUs
+    are the runs' budget alone."""
+    settings: dict[str, Any] = {"customization_uses_gpus": False, "hosted_models": hosted or []}
+    path = DEMO / "emulator.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
 def helix_connection(helix_url: str, emulator_url: str, workspace: str) -> str:
     """``flywheel_nemo`` on Helix: the services, and the emulator as the GPU cluster and the NIM."""
     extra = {"namespace": workspace, "gpu_url": emulator_url, "provider_url": emulator_url}
@@ -158,6 +185,10 @@ def up() -> int:
     if platform not in PLATFORMS:
         say(f"FLYWHEEL_PLATFORM must be one of {', '.join(PLATFORMS)}, got {platform!r}")
         return 2
+    gpus = demo_gpus()
+    if gpus is None:
+        say(f"FLYWHEEL_GPUS must be a whole number of GPUs (1 or more), got {os.environ['FLYWHEEL_GPUS']!r}")
+        return 2
     if STATE.exists():
         say("a previous demo is running: stopping it first")
         down()
@@ -165,13 +196,16 @@ def up() -> int:
     logs = DEMO / "logs" / "all.jsonl"
     make_logs(logs)
     config_path = DEMO / "flywheel.yaml"
-    cfg = demo_config(logs, platform)
+    cfg = demo_config(logs, platform, gpus)
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    pools_file, emulator_args = gpu_setup(config_path, gpus)
+    say(f"GPU budget {gpus}: pool flywheel_gpu with {gpus} slot(s), the emulator with {gpus} GPU(s) for the runs")
     stack = LocalStack(
         workdir=DEMO / "run",
         config_path=config_path,
         dags_folder=ROOT / "dags",
-        pools_file=ROOT / "config" / "pools.json",
+        pools_file=pools_file,
+        emulator_args=emulator_args,
         plugins_folder=ROOT / "plugins",
         parallelism=4,
         connections_in_metastore=True,  # editable in the UI and through REST, as a user's connections are
@@ -179,6 +213,8 @@ def up() -> int:
         emulator_port=int(os.environ.get("EMULATOR_PORT", "8100")),
     )
     loop = loop_setup(cfg, config_path, logs, stack)
+    if loop is not None:
+        write_emulator_settings(hosted=loop.served_models(cfg))
     helix = None
     if platform == "helix":
         from flywheel.localstack.helix import HelixServices, redacted_kinds, teach_stand_in
@@ -255,7 +291,6 @@ def loop_setup(cfg: dict[str, Any], config_path: Path, logs: Path, stack: Any) -
         return None
     loop = Loop(DEMO, logs, list(WORKLOADS), say)
     loop.configure(cfg, stack.emulator_url)
-    stack.emulator_args = [*stack.emulator_args, *loop.emulator_args(cfg)]
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return loop
 

@@ -27,8 +27,6 @@ from flywheel.serving.routing import Route, read_routing
 
 INCUMBENT = "meta/llama-3.1-8b-instruct"  # the demo's production model: served by the emulator, not a judge
 TRIGGER = {"min_new_records": 20, "max_label_drift": None, "min_interval": 60, "poll_s": 5}
-SERVING_NAMESPACE = "serving"  # the served models' deployments: outside the flywheel's GPU budget namespace
-BASE_GPUS = 2  # the emulator's GPUs for the flywheel's own deployments
 WARM_UP = 10  # requests per workload before any rollout: below min_new_records
 BURST = 30  # the burst after the rollout: above min_new_records
 RATE = 4.0  # requests per second while a rollout step waits for traffic
@@ -85,10 +83,6 @@ class Loop:
             "gate": "off",  # the demo answers the promotion; the rollout's own gate is skipped
         }
 
-    def emulator_args(self, cfg: dict[str, Any]) -> list[str]:
-        """GPUs for the flywheel's runs plus one per served model (the incumbent and each candidate NIM)."""
-        return ["--gpus", str(BASE_GPUS + 1 + len(cfg.get("nims", [])))]
-
     def served_models(self, cfg: dict[str, Any]) -> list[str]:
         return [INCUMBENT, *(n["model_name"] for n in cfg.get("nims", []))]
 
@@ -96,11 +90,8 @@ class Loop:
     def start(self, stack: Any, cfg: dict[str, Any]) -> dict[str, object]:
         """Serve the models, start the gateway, write each workload's first route, warm up; the state's keys."""
         assert self.gateway is not None
-        models = self.served_models(cfg)
-        for model in models:
-            body = {"name": model.replace("/", "-"), "namespace": SERVING_NAMESPACE, "config": {"model": model}}
-            stack.emulator("POST", "/v1/deployment/model-deployments", json=body)
-        self.say(f"the emulator serves {', '.join(models)} (namespace {SERVING_NAMESPACE!r})")
+        models = self.served_models(cfg)  # hosted by the emulator (settings hosted_models), outside its GPUs
+        self.say(f"the emulator serves {', '.join(models)} (hosted, as production serves them)")
         self.say(f"starting the gateway (LiteLLM proxy + flywheel hook) on {self.gateway.url}")
         self.gateway.start()
         target = GatewayTarget(str(self.routing_file))

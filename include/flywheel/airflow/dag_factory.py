@@ -37,10 +37,10 @@ def doc_md(cfg: FlywheelConfig, w: WorkloadConfig) -> str:
 
 Pulls the logs of workload `{w.workload_id}` (client `{w.client_id or "any"}`), validates and de-duplicates
 them, builds stratified eval / train / val sets (+ ICL examples), uploads them to the NeMo Data Store, then
-for each candidate NIM ({nims}) deploys it (one GPU lease at a time, pool `flywheel_gpu`), runs base, ICL
-and LoRA-customized evaluations and tears it down. `report` returns the scores (XCom); `check_results`
-fails the run when any experiment failed. Trigger with the form to override split, ICL and training
-settings for one run.
+for each candidate NIM ({nims}) deploys it (within the GPU budget of {cfg.platform.gpu_budget}, pool
+`flywheel_gpu`), runs base, ICL and LoRA-customized evaluations and tears it down. `report` returns the
+scores (XCom); `check_results` fails the run when any experiment failed. Trigger with the form to override
+split, ICL and training settings for one run.
 """
 
 
@@ -67,11 +67,11 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
     from flywheel.airflow import tasks as t
     from flywheel.airflow.approval import ApprovePromotionOperator
     from flywheel.airflow.experiments import (
-        GPU_POOL,
         CustomizeOperator,
         DeployNimOperator,
         EvaluationOperator,
         TeardownNimOperator,
+        gpu_stage,
     )
     from flywheel.airflow.production_eval import ProductionEvalOperator
     from flywheel.airflow.promotion import promotions_asset
@@ -86,7 +86,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
         start_date=_start_date(cfg.airflow.start_date),
         catchup=False,
         # one run computing plus one waiting for a person: a pending approval never holds the next run (a
-        # newer report supersedes it, docs/approvals.md); the GPU stage stays serialized by its pool
+        # newer report supersedes it, docs/approvals.md); the GPU stage stays within its budget (pool and lease)
         max_active_runs=MAX_ACTIVE_RUNS,
         tags=["flywheel", w.workload_id, w.workload_type, *cfg.airflow.tags],
         doc_md=doc_md(cfg, w),
@@ -156,7 +156,7 @@ def build_dag(cfg: FlywheelConfig, w: WorkloadConfig, config_path: str) -> DAG:
 
         @task_group(group_id=spec.GROUP)
         def nim_experiment(plan: Any) -> Any:
-            deploy = DeployNimOperator(task_id=spec.DEPLOY, plan=plan, pool=GPU_POOL, **common)
+            deploy = DeployNimOperator(task_id=spec.DEPLOY, plan=plan, **gpu_stage(cfg, w), **common)
             # no GPU work while the judge is unchecked or down, or the datasets are not on the platform
             [judge, uploaded] >> deploy
             customize = CustomizeOperator(task_id=spec.CUSTOMIZE, plan=plan, datasets=uploaded, **common)

@@ -27,7 +27,7 @@ from typing import Literal, NotRequired, TypeAlias, TypedDict
 from flywheel.config import NimConfig
 from flywheel.platforms.core.errors import NemoNotFoundError
 from flywheel.platforms.core.states import DeploymentInfo, JobState
-from flywheel.platforms.marks import OwnerMark, is_own_candidate, run_key
+from flywheel.platforms.marks import OwnerMark, is_candidate, is_own_candidate, run_key
 from flywheel.platforms.port import Platform
 from flywheel.run.lease import Claim, GpuLease, Holder, lease_message
 from flywheel.run.store import StateStore, read_float, read_int, read_str
@@ -345,13 +345,11 @@ class Deployment:
             return self._hold(view.holders[0])
         squatter = p.get_deployment(self.nim.deployment_name)
         if squatter is not None:
-            return Fail(
-                f"deployment {squatter.namespace}/{squatter.name} already exists and is not this run's "
-                f"candidate (custom_fields {squatter.custom_fields}); a candidate NIM must not share its "
-                "model with the judge or embedding NIM (flywheel check-config reports this)"
-            )
+            return self._taken(squatter)
         fields = OwnerMark.candidate(self.step.scope.run, self.step.scope.map_index).fields()
-        p.create_deployment(self.nim, fields)
+        made = p.create_deployment(self.nim, fields)
+        if not is_own_candidate(made.custom_fields, self.step.scope.run):
+            return self._taken(made)  # created by someone else between our look and our create
         self.created = self.nim.deployment_name
         if self.lease.beyond_budget(p, self.claim):
             # another claim checked at the same time and ranks first: give the GPUs back and wait
@@ -362,6 +360,18 @@ class Deployment:
             return self._hold(holders[0] if holders else self._own_holder())
         store.delete("lease_wait_started")
         return self.nim.deployment_name
+
+    def _taken(self, other: DeploymentInfo) -> Wait | Fail:
+        """The deployment's name is taken. By another run's candidate of the same NIM (two runs deploy it at
+        once when the budget allows): wait for that run to release it, as for the lease. By anything else:
+        never ours to wait for or adopt."""
+        if is_candidate(other.custom_fields):
+            return self._hold(self.lease.holder(other))
+        return Fail(
+            f"deployment {other.namespace}/{other.name} already exists and is not this run's "
+            f"candidate (custom_fields {other.custom_fields}); a candidate NIM must not share its "
+            "model with the judge or embedding NIM (flywheel check-config reports this)"
+        )
 
     def _own_holder(self) -> Holder:
         ns = self.step.platform.ns

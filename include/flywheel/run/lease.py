@@ -89,7 +89,7 @@ class GpuLease:
     # ------------------------------------------------------------------ reading the platform
     def holders(self, platform: Platform, claim: Claim, include_own: bool = False) -> list[Holder]:
         candidates = [d for d in platform.list_deployments() if is_candidate(d.custom_fields)]
-        out = [self._deployment(d) for d in candidates if include_own or not claim.mine(d)]
+        out = [self.holder(d) for d in candidates if include_own or not claim.mine(d)]
         covered = [OwnerMark.read(d.custom_fields) for d in candidates]
         for job_id, state, fields in platform.list_customizations():
             if state.terminal or not JobMark.is_job_mark(fields):
@@ -117,7 +117,8 @@ class GpuLease:
                 return used > self.budget
         return False  # ours is gone: nothing to withdraw
 
-    def _deployment(self, info: DeploymentInfo) -> Holder:
+    def holder(self, info: DeploymentInfo) -> Holder:
+        """A candidate deployment as a holder of the budget."""
         gpus = self.gpus_of.get(info.name) or _asked_gpus(info) or 1
         owner = owner_of(info.custom_fields)
         return Holder("deployment", info.name, info.namespace, owner, gpus, _since(info.raw))

@@ -144,3 +144,30 @@ def test_a_claim_that_lost_a_race_withdraws_its_deployment_and_waits(emu: Emulat
         d2 = Deployment(again, NIMS[0], GpuLease(1), LeaseTerms(timeout_s=60, poll_s=5), _ready, _url)
         assert again.run(d2.resource()) == Wait("lease", NIMS[1].deployment_name, 5, "claim")
     assert candidates(emu) == [NIMS[1].deployment_name]
+
+
+def test_the_same_nim_for_another_run_waits_for_its_name_within_the_budget(emu: Emulated) -> None:
+    """Two workloads evaluate the same NIM: its deployment name is one per namespace, so the second run waits
+    for the first to release it (budget to spare or not), never adopts it nor fails."""
+    assert claim(emu, NIMS[0], "run-a", budget=2).kind == "deployment_ready"
+    assert claim(emu, NIMS[0], "run-b", budget=2) == Wait("lease", NIMS[0].deployment_name, 5, "claim")
+    with emu.client() as c:
+        (info,) = [d for d in c.list_deployments() if OwnerMark.read(d.custom_fields)]
+        assert OwnerMark.read(info.custom_fields).run == "flywheel_w/run-a"  # type: ignore[union-attr]
+
+
+def test_the_same_nim_created_by_a_rival_between_look_and_create_is_waited_for(emu: Emulated) -> None:
+    with emu.client() as c:
+        s = step(RacingClaim(c, NIMS[0], "flywheel_w/run-rival"), MemoryStore(), run_id="run-late")  # type: ignore[arg-type]
+        d = Deployment(s, NIMS[0], GpuLease(2), LeaseTerms(timeout_s=60, poll_s=5), _ready, _url)
+        assert s.run(d.resource()) == Wait("lease", NIMS[0].deployment_name, 5, "claim")
+        assert d.created is None  # not ours: on_kill and the teardown leave it alone
+        info = c.get_deployment(NIMS[0].deployment_name)
+        assert info is not None and OwnerMark.read(info.custom_fields).run == "flywheel_w/run-rival"  # type: ignore[union-attr]
+
+
+def test_a_shared_nim_under_the_candidates_name_still_fails_the_claim(emu: Emulated) -> None:
+    with emu.client() as c:
+        c.create_deployment(NIMS[0], {"flywheel_role": "judge"})
+    refused = claim(emu, NIMS[0], "run-a", budget=2)
+    assert isinstance(refused, Fail) and "not this run's candidate" in refused.message
