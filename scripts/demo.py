@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,6 +173,15 @@ def write_emulator_settings(hosted: list[str] | None = None) -> Path:
     return path
 
 
+def fresh_state() -> None:
+    """Every demo starts from nothing: Airflow's database of an earlier demo holds triggers encrypted with that
+    demo's Fernet key (a new triggerer dies on them) and runs that would hold this demo's ones back; the routes
+    and the serving logs belong to that demo's rollouts."""
+    for part in ("run", "serving", "gateway", "helix"):
+        shutil.rmtree(DEMO / part, ignore_errors=True)
+    DEMO.mkdir(exist_ok=True)
+
+
 def helix_connection(helix_url: str, emulator_url: str, workspace: str) -> str:
     """``flywheel_nemo`` on Helix: the services, and the emulator as the GPU cluster and the NIM."""
     extra = {"namespace": workspace, "gpu_url": emulator_url, "provider_url": emulator_url}
@@ -192,7 +202,7 @@ def up() -> int:
     if STATE.exists():
         say("a previous demo is running: stopping it first")
         down()
-    DEMO.mkdir(exist_ok=True)
+    fresh_state()
     logs = DEMO / "logs" / "all.jsonl"
     make_logs(logs)
     config_path = DEMO / "flywheel.yaml"
