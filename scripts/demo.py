@@ -399,7 +399,7 @@ def approve_now(api: Any, dag_id: str, rid: str) -> str | None:
         say(f"{dag_id} ended {state} without a decision")
         return None
     say(f"decision: {decision['status']} {decision['nim']} ({decision['experiment']}) by {decision['by']}")
-    events = api.http.get("/assets/events", params={"source_run_id": rid}).json().get("asset_events", [])
+    events = api.asset_events(source_run_id=rid)
     for e in events:
         extra = e.get("extra") or {}
         say(

@@ -235,8 +235,7 @@ class Loop:
         for wid in self.workloads:
             found = api.http.get("/assets", params={"uri_pattern": f"flywheel://logs/{wid}"}).json()
             for asset in found.get("assets", []):
-                events = api.http.get("/assets/events", params={"asset_id": asset["id"]}).json()
-                for e in events.get("asset_events", []):
+                for e in api.asset_events(asset_id=asset["id"]):
                     p = (e.get("extra") or {}).get("payload") or {}
                     line = f"log event {e['uri']}: {p.get('reason')}, {p.get('records_since')} new records"
                     self.timeline.append((_at(e.get("timestamp")), line))

@@ -133,6 +133,19 @@ class AirflowApi:
         r.raise_for_status()
         return r.json()["value"]
 
+    def asset_events(self, timeout: float = 120, **params: str | int) -> list[JsonObject]:
+        """``GET /assets/events``. Airflow 3.3 answers 500 while an event's newly created run has no start date
+        yet (its answer model requires one), so a 5xx is asked again until ``timeout``: once that run starts,
+        the answer is whole."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.http.get("/assets/events", params=params)
+            if r.status_code < 500 or time.monotonic() > deadline:
+                r.raise_for_status()
+                events: list[JsonObject] = r.json()["asset_events"]
+                return events
+            time.sleep(1)
+
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         r = self.http.get(
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",

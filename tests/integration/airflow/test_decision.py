@@ -211,9 +211,7 @@ def clear_tasks(stack: LocalStack, dag_id: str, rid: str, task_ids: list[str]) -
 
 
 def asset_events(stack: LocalStack, rid: str) -> list[dict[str, Any]]:
-    r = stack.api.http.get("/assets/events", params={"source_run_id": rid, "limit": 50})
-    r.raise_for_status()
-    return r.json()["asset_events"]
+    return stack.api.asset_events(source_run_id=rid, limit=50)
 
 
 def mongo_promotion(stack: LocalStack, dag_id: str, rid: str) -> dict[str, Any] | None:
