@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Z95 = 1.959963984540054
 DEFAULT_RESAMPLES = 2000
@@ -77,6 +79,8 @@ class PairedComparison(BaseModel):
 
 
 def _bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    import numpy as np  # not at import: this module is loaded when a DAG file is parsed
+
     n = len(values)
     rng = np.random.default_rng(seed)
     block = max(1, _CELLS_PER_BLOCK // n)
@@ -104,6 +108,8 @@ def bootstrap_mean(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, 
     _check(resamples)
     if not values:
         raise ValueError("no rows to bootstrap")
+    import numpy as np
+
     arr = np.asarray(values, dtype=float)
     lo, hi = _percentiles(_bootstrap_means(arr, resamples, seed))
     return Interval(mean=float(arr.mean()), lo=lo, hi=hi, rows=len(arr), resamples=resamples, seed=seed)
@@ -159,6 +165,8 @@ def paired_difference(
     common = sorted(set(candidate) & set(reference))
     if not common:
         raise ValueError(f"{candidate_name} and {reference_name} share no eval row: nothing to pair")
+    import numpy as np
+
     cand = np.array([candidate[r] for r in common], dtype=float)
     ref = np.array([reference[r] for r in common], dtype=float)
     diff = cand - ref

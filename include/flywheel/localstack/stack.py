@@ -8,6 +8,7 @@ PostgreSQL metadata database and a Celery worker — the docker-compose topology
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import secrets
@@ -24,6 +25,15 @@ from flywheel.localstack.airflow import AirflowApi, airflow_env
 from flywheel.localstack.processes import ManagedProcess, free_port, http_ok, port_open
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def compile_package() -> None:
+    """Byte-compile the flywheel package where it is out of date. Every task process parses the DAG file and
+    imports the package; from an editable install under ``PYTHONDONTWRITEBYTECODE`` (CI runners, this repo's
+    machines) it would compile every module from source each time, ~0.1 s of CPU per task. An installed
+    wheel (the image) is compiled at install."""
+    compileall.compile_dir(PACKAGE, quiet=1)
 
 
 @dataclass
@@ -91,6 +101,7 @@ class LocalStack:
     # ---------------------------------------------------------------------------------- lifecycle
     def start(self) -> LocalStack:
         self.home.mkdir(parents=True, exist_ok=True)
+        compile_package()
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.admin_password}))
         env = self.env()
         try:
