@@ -26,7 +26,10 @@ BUDGET_S = 1.0
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="3 imports per file (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat = 3
     over = []
     load = os.getloadavg()[0]
     for dag_file in sorted((ROOT / "dags").glob("*.py")):
