@@ -21,6 +21,7 @@ import os
 import signal
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,9 +47,9 @@ OUTAGE = {"kind": "http_error", "endpoint": "*", "status": 503, "for_s": 45}
 DONE = [(SMALL, "base"), (SMALL, "customized"), (LARGE, "base")]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    work = tmp_path_factory.mktemp("flywheel-budget")
+def budget_stack(work: Path, **kw: Any) -> LocalStack:
+    """A stack (``kw``: LocalStack settings such as the engine) at budget 2 on an emulator of 2 GPUs, both
+    workloads on both NIMs, with the pools file ``flywheel pools --write`` makes for that budget."""
     logs = work / "logs.jsonl"
     make_logs(logs)
     config = stack_config(logs)
@@ -57,12 +58,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     config["workloads"][1]["nims"] = [SMALL, LARGE]
     emulator_cfg = work / "emulator.yaml"
     emulator_cfg.write_text(yaml.safe_dump({"gpus": BUDGET, "customization_uses_gpus": False}))
-    s = make_stack(work, config, emulator_args=["--config", str(emulator_cfg)])
+    s = make_stack(work, config, emulator_args=["--config", str(emulator_cfg)], **kw)
     s.pools_file = work / "pools.json"
     s.run_cli(["flywheel", "pools", "--config", str(s.config_path), "--write", str(s.pools_file)])
+    return s
+
+
+def assert_budget_pool(stack: LocalStack) -> None:
+    pool = stack.api.http.get("/pools/flywheel_gpu").json()
+    assert (pool["slots"], pool["include_deferred"]) == (BUDGET, False), pool
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    s = budget_stack(tmp_path_factory.mktemp("flywheel-budget"))
     with running(s, TOOLS, NEWS):
-        pool = s.api.http.get("/pools/flywheel_gpu").json()
-        assert (pool["slots"], pool["include_deferred"]) == (BUDGET, False), pool
+        assert_budget_pool(s)
         yield s
 
 
@@ -121,6 +132,12 @@ def both_gpus_held(stack: LocalStack, tag: str) -> dict[str, str]:
     return runs
 
 
+def customizations_per_run(stack: LocalStack) -> Counter[str]:
+    """Run id → how many customization jobs it created (a job's ``flywheel_run`` is ``<run_id>-<map index>``)."""
+    jobs = stack.emulator("GET", "/v1/customization/jobs")["data"]
+    return Counter(str(j["custom_fields"]["flywheel_run"]).rsplit("-", 1)[0] for j in jobs)
+
+
 def candidate_owners(stack: LocalStack) -> set[str]:
     """The ``flywheel_run`` marks (``dag_id/run_id``) of the live candidate deployments."""
     return {
@@ -160,8 +177,7 @@ def test_mark_one_run_failed_while_two_candidates_hold_the_budget(fresh: LocalSt
     assert fresh.api.set_run_state(victim, runs[victim], "failed").status_code == 200
     _wait(lambda: owner not in candidate_owners(fresh), 120, "the failed run's candidate torn down")
     finish_both(fresh, "mark one run failed at budget 2", runs, DONE, failed=(victim,))
-    jobs = fresh.emulator("GET", "/v1/customization/jobs")["data"]
-    per_run = Counter(str(j["custom_fields"]["flywheel_run"]).rsplit("-", 1)[0] for j in jobs)
+    per_run = customizations_per_run(fresh)
     (survivor,) = set(runs) - {victim}
     assert per_run[runs[survivor]] == 1 and per_run[runs[victim]] <= 1, per_run
 
@@ -176,8 +192,7 @@ def test_outage_while_two_candidates_hold_the_budget(fresh: LocalStack) -> None:
     # exactly the jobs the two runs need: one customization per run, three evaluations per run
     assert sum(stats["jobs"]["customization"].values()) == 2, stats
     assert sum(stats["jobs"]["evaluation"].values()) == 6, stats
-    jobs = fresh.emulator("GET", "/v1/customization/jobs")["data"]
-    per_run = Counter(str(j["custom_fields"]["flywheel_run"]).rsplit("-", 1)[0] for j in jobs)
+    per_run = customizations_per_run(fresh)
     assert sorted(per_run.values()) == [1, 1] and set(per_run) == set(runs.values()), per_run
     # the runs paused through the outage: no task needed a second try (a task never run has try 0)
     for dag_id, rid in runs.items():
