@@ -7,11 +7,12 @@ their own: the lease counts a customization job within its deployment's GPUs (a 
 leave every job pending behind the deployments that wait for it).
 
 The fault scenarios (marker ``faults``, ``make test-faults``) each wait until the two runs' candidates hold
-both GPUs (the customization slowed down), then: kill -9 the scheduler (both runs resume and succeed, one
-customization job per run); mark one of the two runs failed (it ends failed, its candidate torn down, the
-other run succeeds); or a 45 s outage of every platform endpoint (both runs pause and succeed with no task
-try spent and exactly the jobs they need). Each ends with the leak check of both runs, the most GPUs ever in
-use equal to the budget, and nothing live or pending.
+both GPUs (the customization slowed down), then: kill -9 the scheduler or the triggerer (both runs resume
+and succeed, one customization job per run); mark one of the two runs failed (it ends failed, its candidate
+torn down, the other run succeeds); or a 45 s outage of every platform endpoint (both runs pause and succeed
+with no task try spent and exactly the jobs they need). Each ends with the leak check of both runs, the most
+GPUs ever in use equal to the budget, and nothing live or pending. The same budget on the Celery engine with
+two workers: test_celery_engine.py.
 """
 
 from __future__ import annotations
@@ -138,13 +139,24 @@ def customizations_per_run(stack: LocalStack) -> Counter[str]:
     return Counter(str(j["custom_fields"]["flywheel_run"]).rsplit("-", 1)[0] for j in jobs)
 
 
-def candidate_owners(stack: LocalStack) -> set[str]:
-    """The ``flywheel_run`` marks (``dag_id/run_id``) of the live candidate deployments."""
+def candidate_owners(stack: LocalStack, ready: bool = False) -> set[str]:
+    """The ``flywheel_run`` marks (``dag_id/run_id``) of the live (``ready``: deployed) candidate deployments."""
     return {
         str(d["custom_fields"]["flywheel_run"])
         for d in stack.emulator("GET", "/v1/deployment/model-deployments")["data"]
-        if (d.get("custom_fields") or {}).get("flywheel_role") == "candidate"
+        if (d.get("custom_fields") or {}).get("flywheel_role") == "candidate" and (d.get("deployed") or not ready)
     }
+
+
+def only_gpu_work_left(stack: LocalStack, runs: dict[str, str]) -> bool:
+    """Both GPUs in use, each run holding a deployed candidate, and each run past the steps that are not
+    deferrable waits (the dataset upload and the judge's probes, which an outage fails like any task)."""
+    if stack.stats()["gpus_in_use"] != BUDGET or candidate_owners(stack, ready=True) != {
+        f"{dag_id}/{rid}" for dag_id, rid in runs.items()
+    }:
+        return False
+    states = [stack.api.task_states(dag_id, rid) for dag_id, rid in runs.items()]
+    return all(s.get(t) == "success" for s in states for t in ("upload_datasets[-1]", "check_judge[-1]"))
 
 
 def test_two_workloads_share_a_budget_of_two(fresh: LocalStack) -> None:
@@ -155,16 +167,30 @@ def test_two_workloads_share_a_budget_of_two(fresh: LocalStack) -> None:
     assert stats["jobs_created"]["deployment"] >= 4, stats
 
 
+def kill_and_restart(stack: LocalStack, name: str) -> None:
+    (proc,) = [p for p in stack.processes if p.name == name]
+    os.killpg(proc.pid, signal.SIGKILL)  # our own child's process group (start_new_session)
+    assert proc.proc is not None
+    proc.proc.wait(timeout=30)
+    proc.start()
+
+
 @pytest.mark.faults
 def test_kill_scheduler_while_two_candidates_hold_the_budget(fresh: LocalStack) -> None:
     runs = both_gpus_held(fresh, "budget-kill")
-    (scheduler,) = [p for p in fresh.processes if p.name == "scheduler"]
-    os.killpg(scheduler.pid, signal.SIGKILL)  # our own child's process group (start_new_session)
-    assert scheduler.proc is not None
-    scheduler.proc.wait(timeout=30)
-    scheduler.start()
+    kill_and_restart(fresh, "scheduler")
     finish_both(fresh, "kill -9 scheduler at budget 2", runs, DONE)
     assert sum(fresh.stats()["jobs"]["customization"].values()) == 2  # one per run: no second job on resume
+
+
+@pytest.mark.faults
+def test_kill_triggerer_while_two_candidates_hold_the_budget(fresh: LocalStack) -> None:
+    runs = both_gpus_held(fresh, "budget-kill-trig")
+    # the waits deferred now (customization, evaluations, the other claims) run again in the new triggerer
+    kill_and_restart(fresh, "triggerer")
+    finish_both(fresh, "kill -9 triggerer at budget 2", runs, DONE)
+    assert customizations_per_run(fresh) == {rid: 1 for rid in runs.values()}  # no second job on resume
+    assert sum(fresh.stats()["jobs"]["evaluation"].values()) == 6
 
 
 @pytest.mark.faults
@@ -185,6 +211,7 @@ def test_mark_one_run_failed_while_two_candidates_hold_the_budget(fresh: LocalSt
 @pytest.mark.faults
 def test_outage_while_two_candidates_hold_the_budget(fresh: LocalStack) -> None:
     runs = both_gpus_held(fresh, "budget-outage")
+    _wait(lambda: only_gpu_work_left(fresh, runs), 300, "a deployed candidate of each run, nothing else left")
     # the slow customization stays (a job not created yet is slowed down too); the platform goes dark
     fresh.emulator("POST", "/emulator/faults", json=[SLOW_CUSTOMIZATION, OUTAGE])
     _wait(lambda: fresh.stats()["faults_fired"].get("http_error", 0) > 0, 60, "a request met the outage")
