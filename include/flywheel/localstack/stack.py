@@ -49,6 +49,8 @@ class LocalStack:
     emulator_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 8
+    # celery engine: worker processes ``celery-worker``, ``celery-worker-2``, ... (each ``--concurrency 4``)
+    celery_workers: int = 1
     # the default connections (flywheel_nemo, flywheel_judge) as rows of Airflow's metadata database, editable
     # in the UI and through REST like a user's, instead of AIRFLOW_CONN_* variables, which shadow those rows
     connections_in_metastore: bool = False
@@ -126,11 +128,15 @@ class LocalStack:
             for name in ("scheduler", "dag-processor", "triggerer"):
                 self._start(ManagedProcess(name, ["airflow", name], self.logs, env=env))
             if self.executor == "celery":
-                self._start(
-                    ManagedProcess(
-                        "celery-worker", ["airflow", "celery", "worker", "--concurrency", "4"], self.logs, env=env
-                    )
-                )
+                for i in range(1, self.celery_workers + 1):
+                    cmd = ["airflow", "celery", "worker", "--concurrency", "4"]
+                    if i == 1:
+                        self._start(ManagedProcess("celery-worker", cmd, self.logs, env=env))
+                        continue
+                    # another Celery node (its own node name) with its own log server port
+                    more = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+                    cmd += ["--celery-hostname", f"worker{i}@%h"]
+                    self._start(ManagedProcess(f"celery-worker-{i}", cmd, self.logs, env={**env, **more}))
             self._start(
                 ManagedProcess(
                     "api-server",
