@@ -47,7 +47,7 @@ test-faults: venv
 	bash scripts/test-services.sh
 	$(BIN)/python -m pytest -m "faults or leaks" tests/integration/airflow/test_faults.py \
 		tests/integration/airflow/test_flywheel_dags.py tests/integration/airflow/test_decision.py \
-		tests/integration/airflow/test_budget.py $(PYTEST_ARGS)
+		tests/integration/airflow/test_budget.py tests/integration/airflow/test_celery_engine.py $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit tests/dags $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ started by the test (the docker-compose topology).
 A second stack runs two Celery workers at GPU budget 2 (docs/contracts.md#the-gpu-lease): both workloads
 triggered at once succeed on the two workers, the emulator's most GPUs in use is the budget and never more,
 each run created exactly the jobs it needs (one customization, three evaluations) and nothing is left live.
+That one is marked ``faults``: it runs in ``make test-faults``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def two_worker_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         s.remove_scratch()
 
 
+@pytest.mark.faults  # ~4 min with its own stack: in make test-faults, beside the other budget-2 scenarios
 @pytest.mark.timeout(900)
 def test_two_workloads_at_budget_two_on_two_celery_workers(two_worker_stack: Any) -> None:
     stack = two_worker_stack
