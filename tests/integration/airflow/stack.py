@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -34,6 +36,15 @@ def reset_emulator(stack: LocalStack, faults: list[dict[str, Any]] | None = None
     stack.emulator("POST", "/emulator/reset")
     if faults:
         stack.emulator("POST", "/emulator/faults", json=faults)
+
+
+def kill_and_restart(stack: LocalStack, name: str) -> None:
+    """kill -9 the stack's process ``name`` (its own process group, started by the stack) and start it again."""
+    (proc,) = [p for p in stack.processes if p.name == name]
+    os.killpg(proc.pid, signal.SIGKILL)  # our own child's process group (start_new_session)
+    assert proc.proc is not None
+    proc.proc.wait(timeout=30)
+    proc.start()
 
 
 @contextmanager

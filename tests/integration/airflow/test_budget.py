@@ -18,8 +18,6 @@ two workers: test_celery_engine.py.
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -32,7 +30,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
 from .leaks import leak_check
-from .stack import make_stack, reset_emulator, running
+from .stack import kill_and_restart, make_stack, reset_emulator, running
 from .test_flywheel_dags import LARGE, NEWS, SMALL, TOOLS, make_logs, stack_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -165,14 +163,6 @@ def test_two_workloads_share_a_budget_of_two(fresh: LocalStack) -> None:
     stats = finish_both(fresh, "budget 2, two workloads at once", runs, [(SMALL, "base"), (LARGE, "base")])
     # a claimant that finds itself beyond the budget after creating withdraws: more deployments, never more GPUs
     assert stats["jobs_created"]["deployment"] >= 4, stats
-
-
-def kill_and_restart(stack: LocalStack, name: str) -> None:
-    (proc,) = [p for p in stack.processes if p.name == name]
-    os.killpg(proc.pid, signal.SIGKILL)  # our own child's process group (start_new_session)
-    assert proc.proc is not None
-    proc.proc.wait(timeout=30)
-    proc.start()
 
 
 @pytest.mark.faults

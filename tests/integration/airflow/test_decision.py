@@ -29,7 +29,7 @@ from tests.support.mongo import mongo_server
 from tests.support.waiting import wait_for
 
 from .leaks import leak_check
-from .stack import make_stack, reset_emulator, running
+from .stack import kill_and_restart, make_stack, reset_emulator, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -438,20 +438,18 @@ def test_f_an_answer_at_any_moment_after_the_pause_is_applied_once(stack: LocalS
 
 @pytest.mark.faults
 def test_g_answers_across_triggerer_and_scheduler_kills(stack: LocalStack) -> None:
-    from .test_faults import _restart
-
     rid = trigger(stack, DAG, "kills", SMALL_RUN)
     awaiting_approval(stack, DAG, rid)
-    _restart(stack, "triggerer")  # kill -9 the process the stack started, by pid; start it again
+    kill_and_restart(stack, "triggerer")  # kill -9 the process the stack started, by pid; start it again
     answer(stack, DAG, rid, "Reject", "triggerer restarted")
     decided(stack, rid, "rejected")
 
     ask_again(stack, rid)
-    _restart(stack, "triggerer")
+    kill_and_restart(stack, "triggerer")
     ask_again_wait = awaiting_approval(stack, DAG, rid)  # still waiting after the restart
     assert ask_again_wait["options"][0] == APPROVE
     answer(stack, DAG, rid, APPROVE, "scheduler killed right after the answer")
-    _restart(stack, "scheduler")
+    kill_and_restart(stack, "scheduler")
     decision = decided(stack, rid, "approved")
     assert decision["comment"] == "scheduler killed right after the answer"
     assert len(asset_events(stack, rid)) == 1
@@ -462,8 +460,6 @@ def test_g_answers_across_triggerer_and_scheduler_kills(stack: LocalStack) -> No
 
 @pytest.mark.faults
 def test_h_emulator_restart_mid_customization(stack: LocalStack) -> None:
-    from .test_faults import _restart
-
     reset_emulator(stack, [{"kind": "slow_job", "job": "customization", "seconds": 60}])
     rid = trigger(stack, DAG, "emu-restart", SMALL_RUN)
     wait_for(
@@ -472,7 +468,7 @@ def test_h_emulator_restart_mid_customization(stack: LocalStack) -> None:
         "customize deferred",
         interval=1,
     )
-    _restart(stack, "emulator")  # the platform loses every job and deployment
+    kill_and_restart(stack, "emulator")  # the platform loses every job and deployment
     wait_for(lambda: stack.api.run(DAG, rid)["state"] != "running", 600, "the run ended", interval=2)
     states = stack.api.task_states(DAG, rid)
     assert stack.api.run(DAG, rid)["state"] == "failed", states

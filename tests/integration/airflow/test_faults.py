@@ -12,8 +12,6 @@ of issue 12 (mark-failed in the deploy wait, a 90 s outage), run in ``make test`
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import uuid
 from typing import Any
 
@@ -23,7 +21,7 @@ from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
 from .leaks import leak_check
-from .stack import make_stack, reset_emulator, running
+from .stack import kill_and_restart, make_stack, reset_emulator, running
 from .test_flywheel_dags import SMALL, TOOLS, make_logs, stack_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(900)]
@@ -171,18 +169,10 @@ def test_datastore_upload_errors(fresh: LocalStack) -> None:
 
 
 # ------------------------------------------------------------------------------------------ process kills
-def _restart(stack: LocalStack, name: str) -> None:
-    (proc,) = [p for p in stack.processes if p.name == name]
-    os.killpg(proc.pid, signal.SIGKILL)  # our own child's process group (start_new_session)
-    assert proc.proc is not None
-    proc.proc.wait(timeout=30)
-    proc.start()
-
-
 def test_kill_triggerer_mid_customization(fresh: LocalStack) -> None:
     rid = start(fresh, "kill-trig", [{"kind": "slow_job", "job": "customization", "seconds": 40}])
     _wait(lambda: state_of(fresh, rid, "nim_experiment.customize[0]") == "deferred", 300, "customize deferred")
-    _restart(fresh, "triggerer")
+    kill_and_restart(fresh, "triggerer")
     finish(fresh, "kill -9 triggerer mid-customization", rid, "success")
     assert sum(fresh.stats()["jobs"]["customization"].values()) == 1
 
@@ -190,6 +180,6 @@ def test_kill_triggerer_mid_customization(fresh: LocalStack) -> None:
 def test_kill_scheduler_mid_run(fresh: LocalStack) -> None:
     rid = start(fresh, "kill-sched", [{"kind": "slow_job", "job": "customization", "seconds": 30}])
     _wait(lambda: state_of(fresh, rid, "nim_experiment.customize[0]") == "deferred", 300, "customize deferred")
-    _restart(fresh, "scheduler")
+    kill_and_restart(fresh, "scheduler")
     finish(fresh, "kill -9 scheduler mid-run", rid, "success")
     assert sum(fresh.stats()["jobs"]["customization"].values()) == 1
