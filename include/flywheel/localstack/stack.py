@@ -128,15 +128,13 @@ class LocalStack:
             for name in ("scheduler", "dag-processor", "triggerer"):
                 self._start(ManagedProcess(name, ["airflow", name], self.logs, env=env))
             if self.executor == "celery":
-                for i in range(1, self.celery_workers + 1):
-                    cmd = ["airflow", "celery", "worker", "--concurrency", "4"]
-                    if i == 1:
-                        self._start(ManagedProcess("celery-worker", cmd, self.logs, env=env))
-                        continue
+                worker = ["airflow", "celery", "worker", "--concurrency", "4"]
+                self._start(ManagedProcess("celery-worker", worker, self.logs, env=env))
+                for i in range(2, self.celery_workers + 1):
                     # another Celery node (its own node name) with its own log server port
                     more = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
-                    cmd += ["--celery-hostname", f"worker{i}@%h"]
-                    self._start(ManagedProcess(f"celery-worker-{i}", cmd, self.logs, env={**env, **more}))
+                    node = [*worker, "--celery-hostname", f"worker{i}@%h"]
+                    self._start(ManagedProcess(f"celery-worker-{i}", node, self.logs, env={**env, **more}))
             self._start(
                 ManagedProcess(
                     "api-server",
