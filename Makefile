@@ -41,7 +41,7 @@ test: venv helix gateway
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m 'not faults' -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'not faults' -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
 # run in `make test`; prints the scenario → outcome → cleanup table (.cache/fault-table.md). See leaks.py.
