@@ -32,16 +32,14 @@ lock: $(UV)
 	$(UV) pip compile requirements-gateway.in -p 3.11 -o requirements-gateway.lock --no-header -q
 
 # The whole suite with the real-Helix tests (Helix installed once into .cache/helix). Out of it: the long
-# fault suite (make test-faults). Two pytest workers: most integration time is waiting on Airflow and the
-# emulator, so two stacks side by side use the two cores (tests/conftest.py keeps a stack on one worker).
-TEST_WORKERS ?= 2
+# fault suite (make test-faults).
 test: venv helix gateway
 	bash scripts/test-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m 'not faults' -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'not faults' $(PYTEST_ARGS)
 
 # Every fault scenario under a real scheduler (each ends with a leak check), the long ones and those that also
 # run in `make test`; prints the scenario → outcome → cleanup table (.cache/fault-table.md). See leaks.py.
