@@ -256,7 +256,12 @@ def test_a_approval_promotes_the_cheapest_model_that_meets_the_bar(stack: LocalS
     report = stack.api.xcom(DAG, rid, "report")
     by = {(r["nim"], r["experiment"]): r for r in report["results"]}
     rec = report["recommendation"]
-    assert (rec["nim"], rec["experiment"]) == (SMALL, "customized"), (rec, report["comparison"])
+    # The cheapest candidate meeting the bar by the report's own measured costs (recomputed below). Which one
+    # that is depends on measured latency: the emulator makes the 3B model 2.5x slower and ICL prompts slower
+    # than the adapter's, so on a quiet machine it is the customized 1B; on a loaded one (two stacks side by
+    # side) the 1B's ICL has measured cheaper. The 1B is asserted, the experiment only through the rule.
+    assert rec["nim"] == SMALL, (rec, report["comparison"])
+    assert by[(SMALL, "customized")]["scores"][rec["primary_metric"]] >= BAR, by[(SMALL, "customized")]
     check_recommendation_recomputes(report)
     # latency is measured for every served experiment (how the measured figures compare depends on the
     # machine's load: that is benchmarks/latency.py's business, not a test assertion)
@@ -269,10 +274,12 @@ def test_a_approval_promotes_the_cheapest_model_that_meets_the_bar(stack: LocalS
     assert rec["savings_per_month_usd"] > 0
     # the form: the recommendation first, other completed candidates, reject; a markdown body
     options = detail["options"]
-    assert options[0] == f"Approve: {SMALL} · customized" and options[-1] == "Reject"
+    assert options[0] == f"Approve: {SMALL} · {rec['experiment']}" and options[-1] == "Reject"
     assert f"Promote instead: {LARGE} · base" in options and "| NIM | experiment |" in detail["body"]
+    # the person promotes the adapter: the recommendation's option when it is the adapter, else "instead"
+    adapter_option = next(o for o in options if o.endswith(f"{SMALL} · customized"))
 
-    answer(stack, DAG, rid, options[0], "cheaper and good enough")
+    answer(stack, DAG, rid, adapter_option, "cheaper and good enough")
     assert stack.api.wait_run(DAG, rid) == "success", stack.api.task_states(DAG, rid)
     decision = stack.api.xcom(DAG, rid, "approve_promotion", key="decision")
     assert decision["status"] == "approved" and (decision["nim"], decision["experiment"]) == (SMALL, "customized")
@@ -289,7 +296,8 @@ def test_a_approval_promotes_the_cheapest_model_that_meets_the_bar(stack: LocalS
         and extra["run_id"] == rid
         and extra["scores"] == by[(SMALL, "customized")]["scores"]
     )
-    assert extra["cost"]["per_1m_output_tokens_usd"] == rec["per_1m_output_tokens_usd"] and extra["latency"]
+    promoted_cost = by[(SMALL, "customized")]["cost"]["per_1m_output_tokens_usd"]
+    assert extra["cost"]["per_1m_output_tokens_usd"] == promoted_cost and extra["latency"]
     # the adapter outlived the teardown, marked promoted; the deployment is gone
     assert stack.stats()["live_deployments"] == 0
     entity = stack.emulator("GET", f"/v1/models/{adapter}")
