@@ -79,6 +79,15 @@ class AirflowApi:
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
         )
 
+    def import_pools(self, pools: Mapping[str, Mapping[str, object]]) -> None:
+        """Create or overwrite pools given as ``airflow pools import``'s file does (name -> slots, ...)."""
+        for name, spec in pools.items():
+            body = {"name": name, **spec}
+            r = self.http.patch(f"/pools/{quote(name, safe='')}", json=body)
+            if r.status_code == 404:
+                r = self.http.post("/pools", json=body)
+            r.raise_for_status()
+
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> JsonObject:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -60,6 +60,7 @@ class ManagedProcess:
         self.log_path = Path(log_dir) / f"{name}.log"
         self.ready, self.ready_timeout = ready, ready_timeout
         self.proc: subprocess.Popen[bytes] | None = None
+        self._terminated = False  # SIGTERM sent (a second one makes uvicorn skip its graceful shutdown)
 
     @property
     def pid(self) -> int:
@@ -79,6 +80,7 @@ class ManagedProcess:
             start_new_session=True,
         )
         log.close()
+        self._terminated = False
         if self.ready is not None:
             self.wait_ready()
         return self
@@ -103,13 +105,21 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def terminate(self) -> None:
+        """SIGTERM our process group without waiting (:meth:`stop` then waits): a stack stops its processes
+        side by side, not one graceful shutdown after the other."""
+        if self.proc is None or self._terminated:
+            return
+        self._terminated = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)  # start_new_session=True: the group id is our child's pid
+
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM our process group, then SIGKILL it; only processes this object started."""
         if self.proc is None:
             return
-        pgid = self.proc.pid  # start_new_session=True: the group id is our child's pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
+        pgid = self.proc.pid
+        self.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=grace)
         with contextlib.suppress(ProcessLookupError):

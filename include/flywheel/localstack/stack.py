@@ -36,6 +36,16 @@ def compile_package() -> None:
     compileall.compile_dir(PACKAGE, quiet=1)
 
 
+def migrated_database(home: Path) -> Path:
+    """An empty metadata database migrated by this Airflow under ``home``, for :attr:`LocalStack.database_template`."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(home, free_port(), home / "dags")
+    out = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed ({out.returncode}): {out.stderr[-2000:]}")
+    return home / "airflow.db"
+
+
 @dataclass
 class LocalStack:
     workdir: Path
@@ -54,6 +64,9 @@ class LocalStack:
     # the default connections (flywheel_nemo, flywheel_judge) as rows of Airflow's metadata database, editable
     # in the UI and through REST like a user's, instead of AIRFLOW_CONN_* variables, which shadow those rows
     connections_in_metastore: bool = False
+    # local engine: a metadata database already migrated by this Airflow (:func:`migrated_database`), copied
+    # instead of running ``airflow db migrate`` (test suites start a dozen stacks)
+    database_template: Path | None = None
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     processes: list[ManagedProcess] = field(default_factory=list)
 
@@ -119,8 +132,10 @@ class LocalStack:
             )
             if self.executor == "celery":
                 self._start_celery_services(env)
-            self.run_cli(["airflow", "db", "migrate"])
-            self.run_cli(["airflow", "pools", "import", str(self.pools_file)])
+            if self.database_template is not None and self.executor == "local":
+                shutil.copyfile(self.database_template, self.home / "airflow.db")
+            else:
+                self.run_cli(["airflow", "db", "migrate"])
             if self.connections_in_metastore:
                 conns = self.home / "connections.json"
                 conns.write_text(json.dumps(self.default_connections()))
@@ -146,6 +161,9 @@ class LocalStack:
                 )
             )
             self.api = AirflowApi(self.api_url, "admin", self.admin_password)
+            # through REST, not ``airflow pools import`` (a CLI process: seconds of imports); a task of a pool
+            # that does not exist yet waits for it, the scheduler does not fail it
+            self.api.import_pools(json.loads(self.pools_file.read_text()))
         except BaseException:
             self.stop()
             raise
@@ -163,6 +181,8 @@ class LocalStack:
         return out.stdout
 
     def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.terminate()
         for p in reversed(self.processes):
             p.stop()
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -12,14 +16,24 @@ from typing import Any
 
 import yaml
 
-from flywheel.localstack.stack import LocalStack
+from flywheel.localstack.stack import LocalStack, migrated_database
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+@functools.cache
+def database_template() -> Path:
+    """One migrated metadata database for the session's local-engine stacks (each starts from a copy)."""
+    home = Path(tempfile.mkdtemp(prefix="flywheel-airflow-db-"))
+    atexit.register(shutil.rmtree, home, True)
+    return migrated_database(home)
 
 
 def make_stack(workdir: Path, config: dict[str, Any], **kw: Any) -> LocalStack:
     config_path = workdir / "flywheel.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    if kw.get("executor", "local") == "local":
+        kw.setdefault("database_template", database_template())
     return LocalStack(
         workdir=workdir,
         config_path=config_path,

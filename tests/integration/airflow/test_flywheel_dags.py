@@ -303,7 +303,7 @@ def test_e2_mark_failed_while_deploy_waits_ends_failed_without_a_leak(fresh: Loc
     leak_check(fresh, "mark failed during the deploy wait", TOOLS, rid)
 
 
-@pytest.mark.leaks
+@pytest.mark.faults  # 90 s of outage by design: in make test-faults, not make test
 def test_e3_a_90s_outage_of_status_reads_is_survived_with_one_retry(fresh: LocalStack) -> None:
     # Before: the trigger turned "could not observe" into a task failure (AirflowFailException, no retry);
     # customize and teardown failed and the ready deployment leaked.

@@ -19,7 +19,7 @@ import yaml
 from flywheel.localstack.stack import LocalStack
 from tests.support.waiting import wait_for
 
-from .stack import ROOT, running
+from .stack import ROOT, database_template, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -75,6 +75,7 @@ def test_appended_records_start_a_run_and_fewer_start_none(tmp_path: Path) -> No
         config_path=cfg_path,
         dags_folder=ROOT / "tests" / "integration" / "airflow" / "loop_dags",
         pools_file=ROOT / "config" / "pools.json",
+        database_template=database_template(),
     )
     with running(stack, DAG_ID):
         wait_for(

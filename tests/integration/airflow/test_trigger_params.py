@@ -17,6 +17,7 @@ from .stack import ROOT, make_stack, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 DAG = "flywheel_customer_service"
+TWICE = "same_nim_twice"  # a workload whose config is broken: its DAG is dropped, the others stay
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     logs.write_text("")
     config["log_source"] = {"kind": "file", "path": str(logs)}
     config.setdefault("defaults", {})["schedule"] = None
+    small = config["nims"][0]["model_name"]
+    config["workloads"].append(
+        {"workload_id": TWICE, "client_id": "twice", "workload_type": "classification", "nims": [small, small]}
+    )
     s = make_stack(work, config)
     with running(s, DAG):
         yield s
@@ -63,25 +68,22 @@ def test_a_huge_value_is_not_echoed(stack: LocalStack) -> None:
     assert len(r.content) < 4096, f"a {len(r.content)}-byte reply"
 
 
-def test_the_same_nim_twice_drops_only_that_workload(tmp_path: Path) -> None:
+def test_the_same_nim_twice_drops_only_that_workload(stack: LocalStack) -> None:
     """It used to make flywheel.py fail to import (ParamValidationError: non-unique elements): every DAG gone.
-    Now the dag-processor builds the other workload's DAG and flywheel_config_errors.py names the broken one."""
-    config = yaml.safe_load((ROOT / "config" / "flywheel.yaml").read_text())
+    Now the dag-processor builds the other workloads' DAGs (this module's tests trigger one of them) and
+    flywheel_config_errors.py names the broken one."""
+    config = yaml.safe_load(stack.config_path.read_text())
     small = config["nims"][0]["model_name"]
-    config["workloads"][0]["nims"] = [small, small]
-    config["log_source"] = {"kind": "file", "path": str(tmp_path / "logs.jsonl")}
-    s = make_stack(tmp_path, config)
-    with running(s, "flywheel_news_classifier"):
-        assert s.api is not None
 
-        def errors() -> list[dict[str, Any]] | None:
-            r = s.api.http.get("/importErrors")  # type: ignore[union-attr]
-            r.raise_for_status()
-            found = r.json()["import_errors"]
-            return found or None
+    def errors() -> list[dict[str, Any]] | None:
+        r = stack.api.http.get("/importErrors")
+        r.raise_for_status()
+        found = r.json()["import_errors"]
+        return found or None
 
-        found = wait_for(errors, timeout=120, what="the config error as an import error", interval=1.0)
-        assert [Path(e["filename"]).name for e in found] == ["flywheel_config_errors.py"], found
-        text = found[0]["stack_trace"]
-        assert "workload 'customer_service'" in text and f"duplicate '{small}'" in text, text[-500:]
-        assert s.api.http.get(f"/dags/{DAG}").status_code == 404
+    found = wait_for(errors, timeout=120, what="the config error as an import error", interval=1.0)
+    assert [Path(e["filename"]).name for e in found] == ["flywheel_config_errors.py"], found
+    text = found[0]["stack_trace"]
+    assert f"workload '{TWICE}'" in text and f"duplicate '{small}'" in text, text[-500:]
+    assert stack.api.http.get(f"/dags/flywheel_{TWICE}").status_code == 404
+    assert stack.api.http.get(f"/dags/{DAG}").status_code == 200
