@@ -36,13 +36,19 @@ def compile_package() -> None:
     compileall.compile_dir(PACKAGE, quiet=1)
 
 
+def run_cli(cmd: list[str], env: dict[str, str], timeout: float = 300) -> str:
+    """Run a command of the stack; its stdout, or RuntimeError with the tail of its output."""
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        tail = f"{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{tail}")
+    return out.stdout
+
+
 def migrated_database(home: Path) -> Path:
     """An empty metadata database migrated by this Airflow under ``home``, for :attr:`LocalStack.database_template`."""
     home.mkdir(parents=True, exist_ok=True)
-    env = airflow_env(home, free_port(), home / "dags")
-    out = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed ({out.returncode}): {out.stderr[-2000:]}")
+    run_cli(["airflow", "db", "migrate"], airflow_env(home, free_port(), home / "dags"))
     return home / "airflow.db"
 
 
@@ -174,11 +180,7 @@ class LocalStack:
         p.start()
 
     def run_cli(self, cmd: list[str], timeout: float = 300) -> str:
-        out = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=timeout)
-        if out.returncode != 0:
-            tail = f"{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{tail}")
-        return out.stdout
+        return run_cli(cmd, self.env(), timeout)
 
     def stop(self) -> None:
         for p in reversed(self.processes):
